@@ -1,0 +1,536 @@
+"""Intake's HTTP routes: applicants register, document, answer and withdraw their applications."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import tempfile
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from services.intake import domain
+from services.intake.store import (
+    Application,
+    Document,
+    IdempotencyRecord,
+    InformationRequest,
+    ReferenceNumber,
+    add_timeline,
+    documents_of,
+    list_applications,
+    own_application,
+    requests_of,
+    timeline_of,
+)
+from shared.applications import ApplicationBody
+from shared.db import session_scope, utcnow
+from shared.directory import Principal
+from shared.events import (
+    ApplicationSubmitted,
+    ApplicationWithdrawn,
+    DocumentAdded,
+    DocumentRef,
+    InformationAnswered,
+    new_event,
+)
+from shared.http import current_applicant, page_params
+from shared.outbox import add_event
+from shared.problems import Problem, conflict, invalid, not_found
+
+SOURCE = "reechannel/intake"
+router = APIRouter(prefix="/v1", tags=["applications"])
+Applicant = Annotated[Principal, Depends(current_applicant)]
+
+
+# --- response shapes -------------------------------------------------------------------------
+
+
+class InformationRequestView(BaseModel):
+    id: str
+    question: str
+    status: str
+    due: date
+    requested_at: datetime
+    answered_at: datetime | None = None
+
+
+class DocumentView(BaseModel):
+    id: str
+    kind: str
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    shareable: bool
+    uploaded_at: datetime
+
+
+class TimelineView(BaseModel):
+    at: datetime
+    type: str
+    status: str | None
+    detail: dict[str, Any]
+
+
+class ApplicationSummary(BaseModel):
+    id: str
+    reference: str
+    status: str
+    mofcom_application_number: str
+    licence_type: str
+    priority_tier: str | None
+    expected_decision_date: date | None
+    submitted_at: datetime
+    updated_at: datetime
+
+
+class ApplicationView(ApplicationSummary):
+    point_of_contact: dict[str, Any] | None
+    information_requests: list[InformationRequestView]
+    documents: list[DocumentView]
+    licence: dict[str, Any] | None
+    decision: dict[str, Any] | None
+    timeline: list[TimelineView]
+    application: dict[str, Any]
+
+
+class ApplicationPage(BaseModel):
+    items: list[ApplicationSummary]
+    next_cursor: str | None = Field(None, description="Pass as `cursor` for the next page")
+    limit: int
+
+
+class AnswerBody(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    answer: str = Field(min_length=1, max_length=20_000)
+    document_ids: list[str] = Field(default_factory=list, max_length=50)
+
+
+class WithdrawBody(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    reason: str | None = Field(None, max_length=2000)
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _engine(request: Request) -> Engine:
+    return request.app.state.runtime.engine
+
+
+def _committed(request: Request) -> None:
+    request.app.state.runtime.relay.wake()
+
+
+def _summary(app: Application) -> ApplicationSummary:
+    return ApplicationSummary.model_validate(app, from_attributes=True)
+
+
+def _view(session: Session, app: Application) -> ApplicationView:
+    return ApplicationView(
+        **_summary(app).model_dump(),
+        point_of_contact=app.point_of_contact,
+        information_requests=[
+            InformationRequestView.model_validate(r, from_attributes=True)
+            for r in requests_of(session, app.id)
+        ],
+        documents=[
+            DocumentView.model_validate(d, from_attributes=True)
+            for d in documents_of(session, app.id)
+        ],
+        licence=app.licence,
+        decision=app.decision,
+        timeline=[
+            TimelineView.model_validate(t, from_attributes=True)
+            for t in timeline_of(session, app.id)
+        ],
+        application=app.body,
+    )
+
+
+def _cursor(number: int) -> str:
+    return base64.urlsafe_b64encode(str(number).encode()).decode().rstrip("=")
+
+
+def _from_cursor(cursor: str | None) -> int | None:
+    if not cursor:
+        return None
+    try:
+        return int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
+    except ValueError as exc:
+        raise invalid([{"field": "cursor", "message": "not a cursor from this API"}]) from exc
+
+
+def _location(app: Application) -> dict[str, str]:
+    return {"Location": f"/v1/applications/{app.id}"}
+
+
+# --- routes ----------------------------------------------------------------------------------
+
+
+@router.post(
+    "/applications",
+    status_code=201,
+    response_model=ApplicationView,
+    summary="Register a pending MOFCOM licence application",
+    responses={409: {"description": "Idempotency-Key reused with another body"}},
+)
+def submit_application(
+    body: ApplicationBody,
+    request: Request,
+    applicant: Applicant,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
+    ] = None,
+) -> JSONResponse:
+    content = body.model_dump(mode="json")
+    fingerprint = domain.body_fingerprint(content)
+    company_id = str(applicant.company_id)
+    engine = _engine(request)
+    for _attempt in range(2):
+        try:
+            with session_scope(engine) as session:
+                if idempotency_key is not None:
+                    earlier = session.get(IdempotencyRecord, (company_id, idempotency_key))
+                    if earlier is not None:
+                        return _replay(session, earlier, fingerprint)
+                app = _register(session, company_id, content)
+                if idempotency_key is not None:
+                    session.add(
+                        IdempotencyRecord(
+                            company_id=company_id,
+                            key=idempotency_key,
+                            fingerprint=fingerprint,
+                            application_id=app.id,
+                        )
+                    )
+                session.flush()
+                view = _view(session, app)
+            _committed(request)
+            return JSONResponse(
+                view.model_dump(mode="json"), status_code=201, headers=_location(app)
+            )
+        except IntegrityError:
+            # Two requests with the same key raced; the loser replays the winner's answer.
+            if idempotency_key is None:
+                raise
+    raise conflict("The request could not be completed; retry with the same Idempotency-Key.")
+
+
+def _replay(session: Session, earlier: IdempotencyRecord, fingerprint: str) -> JSONResponse:
+    if earlier.fingerprint != fingerprint:
+        raise conflict(
+            "This Idempotency-Key was used for a different application body.",
+            type_="idempotency-key-reused",
+        )
+    app = session.get(Application, earlier.application_id)
+    if app is None:
+        raise not_found("application")
+    view = _view(session, app)
+    headers = {**_location(app), "Idempotent-Replayed": "true"}
+    return JSONResponse(view.model_dump(mode="json"), status_code=201, headers=headers)
+
+
+def _register(session: Session, company_id: str, content: dict[str, Any]) -> Application:
+    number_row = ReferenceNumber()
+    session.add(number_row)
+    session.flush()
+    assert number_row.id is not None
+    now = utcnow()
+    app = Application(
+        number=number_row.id,
+        reference=domain.reference_for(now.year, number_row.id),
+        company_id=company_id,
+        status=domain.INITIAL_STATUS,
+        status_changed_at=now,
+        mofcom_application_number=content["mofcom_application_number"],
+        licence_type=content["licence_type"],
+        body=content,
+        submitted_at=now,
+        updated_at=now,
+    )
+    session.add(app)
+    event = new_event(
+        SOURCE,
+        "application.submitted",
+        app.id,
+        ApplicationSubmitted(
+            application_id=app.id,
+            reference=app.reference,
+            company_id=company_id,
+            submitted_at=now,
+            status=app.status,
+            application=ApplicationBody.model_validate(content),
+        ),
+    )
+    add_event(session, event)
+    add_timeline(session, app, event.id, now, "application.received")
+    return app
+
+
+@router.get("/applications", response_model=ApplicationPage, summary="Your applications")
+def list_own_applications(
+    request: Request,
+    applicant: Applicant,
+    status: Annotated[str | None, Query(description="Only applications in this status")] = None,
+    limit: Annotated[int | None, Query(description="Page size (1 to 200)")] = None,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+) -> ApplicationPage:
+    settings = request.app.state.settings
+    size = page_params(limit, settings.default_page_size, settings.max_page_size)
+    if status is not None and status not in domain.STATUSES:
+        raise invalid(
+            [{"field": "status", "message": "must be one of " + ", ".join(domain.STATUSES)}]
+        )
+    with Session(_engine(request)) as session:
+        rows = list_applications(
+            session, str(applicant.company_id), status, _from_cursor(cursor), size + 1
+        )
+    more = len(rows) > size
+    rows = rows[:size]
+    return ApplicationPage(
+        items=[_summary(r) for r in rows],
+        next_cursor=_cursor(rows[-1].number) if more else None,
+        limit=size,
+    )
+
+
+@router.get(
+    "/applications/{application_id}", response_model=ApplicationView, summary="One application"
+)
+def get_application(application_id: str, request: Request, applicant: Applicant) -> ApplicationView:
+    with Session(_engine(request)) as session:
+        app = own_application(session, str(applicant.company_id), application_id)
+        if app is None:
+            raise not_found("application")
+        return _view(session, app)
+
+
+@router.post(
+    "/applications/{application_id}/documents",
+    status_code=201,
+    response_model=DocumentView,
+    summary="Upload a document (PDF, image, text or Office file)",
+)
+def upload_document(
+    application_id: str,
+    request: Request,
+    applicant: Applicant,
+    file: Annotated[UploadFile, File(description="The document")],
+    kind: Annotated[domain.DocumentKind, Form()] = domain.DocumentKind.other,
+    shareable: Annotated[bool, Form(description="May the Chinese side see it?")] = False,
+) -> DocumentView:
+    settings = request.app.state.settings
+    engine = _engine(request)
+    with Session(engine) as session:
+        app = own_application(session, str(applicant.company_id), application_id)
+        if app is None:
+            raise not_found("application")
+        if domain.is_terminal(app.status):
+            raise conflict(f"The application is {app.status}; it takes no more documents.")
+    stored = _store_file(file, Path(settings.data_dir) / "documents", settings.max_upload_bytes)
+    with session_scope(engine) as session:
+        app = own_application(session, str(applicant.company_id), application_id)
+        assert app is not None
+        document = Document(
+            application_id=app.id,
+            kind=kind.value,
+            filename=domain.safe_filename(file.filename),
+            content_type=stored.content_type,
+            size=stored.size,
+            sha256=stored.sha256,
+            shareable=shareable,
+        )
+        session.add(document)
+        session.flush()
+        event = new_event(
+            SOURCE,
+            "application.document_added",
+            app.id,
+            DocumentAdded(
+                application_id=app.id,
+                reference=app.reference,
+                company_id=app.company_id,
+                document=DocumentRef.model_validate(document, from_attributes=True),
+            ),
+        )
+        add_event(session, event)
+        add_timeline(
+            session, app, event.id, document.uploaded_at, "application.document_added",
+            {"document_id": document.id, "kind": document.kind, "filename": document.filename},
+        )
+        view = DocumentView.model_validate(document, from_attributes=True)
+    _committed(request)
+    return view
+
+
+class _StoredFile(BaseModel):
+    sha256: str
+    size: int
+    content_type: str
+
+
+def _store_file(upload: UploadFile, folder: Path, limit: int) -> _StoredFile:
+    """Copy the upload to content-addressed storage, checking its size and sniffed type."""
+    folder.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    size = 0
+    head = b""
+    with tempfile.NamedTemporaryFile(dir=folder, delete=False) as tmp:
+        try:
+            while chunk := upload.file.read(1024 * 1024):
+                size += len(chunk)
+                if size > limit:
+                    raise Problem(
+                        413, "Payload too large", f"Documents are limited to {limit} bytes."
+                    )
+                if len(head) < 8192:
+                    head += chunk[: 8192 - len(head)]
+                digest.update(chunk)
+                tmp.write(chunk)
+            if size == 0:
+                raise invalid([{"field": "file", "message": "the file is empty"}])
+            content_type = domain.sniff_content_type(head)
+            if content_type is None:
+                raise Problem(
+                    415,
+                    "Unsupported media type",
+                    "Accepted: " + ", ".join(sorted(domain.ALLOWED_DOCUMENT_TYPES)),
+                )
+        except BaseException:
+            os.unlink(tmp.name)
+            raise
+    sha = digest.hexdigest()
+    target = folder / sha[:2] / sha
+    target.parent.mkdir(exist_ok=True)
+    os.replace(tmp.name, target)
+    return _StoredFile(sha256=sha, size=size, content_type=content_type)
+
+
+@router.get(
+    "/applications/{application_id}/documents/{document_id}",
+    summary="Download one of your documents",
+    response_class=FileResponse,
+)
+def download_document(
+    application_id: str, document_id: str, request: Request, applicant: Applicant
+) -> FileResponse:
+    with Session(_engine(request)) as session:
+        app = own_application(session, str(applicant.company_id), application_id)
+        document = session.get(Document, document_id)
+        if app is None or document is None or document.application_id != app.id:
+            raise not_found("document")
+    path = Path(request.app.state.settings.data_dir) / "documents" / document.sha256[:2]
+    ext = domain.ALLOWED_DOCUMENT_TYPES.get(document.content_type, "")
+    return FileResponse(
+        path / document.sha256,
+        media_type=document.content_type,
+        filename=Path(document.filename).stem + ext,
+    )
+
+
+@router.post(
+    "/applications/{application_id}/information-requests/{request_id}/answer",
+    response_model=ApplicationView,
+    summary="Answer a request for information",
+)
+def answer_request(
+    application_id: str,
+    request_id: str,
+    body: AnswerBody,
+    request: Request,
+    applicant: Applicant,
+) -> ApplicationView:
+    with session_scope(_engine(request)) as session:
+        app = own_application(session, str(applicant.company_id), application_id)
+        info = session.get(InformationRequest, request_id)
+        if app is None or info is None or info.application_id != app.id:
+            raise not_found("information request")
+        if info.status != "open":
+            raise conflict(f"This request is {info.status}; it cannot be answered.")
+        known = set(
+            session.exec(select(Document.id).where(Document.application_id == app.id)).all()
+        )
+        unknown = [d for d in body.document_ids if d not in known]
+        if unknown:
+            raise invalid(
+                [{"field": "document_ids", "message": "not documents of this application"}]
+            )
+        now = utcnow()
+        info.status, info.answer, info.answered_at = "answered", body.answer, now
+        info.document_ids = list(body.document_ids)
+        session.add(info)
+        event = new_event(
+            SOURCE,
+            "application.information_answered",
+            app.id,
+            InformationAnswered(
+                application_id=app.id,
+                reference=app.reference,
+                company_id=app.company_id,
+                request_id=info.id,
+                answer=body.answer,
+                document_ids=body.document_ids,
+                answered_at=now,
+            ),
+        )
+        add_event(session, event)
+        add_timeline(
+            session, app, event.id, now, "application.information_answered",
+            {"request_id": info.id},
+        )
+        session.flush()
+        view = _view(session, app)
+    _committed(request)
+    return view
+
+
+@router.post(
+    "/applications/{application_id}/withdraw",
+    response_model=ApplicationView,
+    summary="Withdraw an application that is not yet decided",
+)
+def withdraw_application(
+    application_id: str,
+    request: Request,
+    applicant: Applicant,
+    body: WithdrawBody | None = None,
+) -> ApplicationView:
+    with session_scope(_engine(request)) as session:
+        app = own_application(session, str(applicant.company_id), application_id)
+        if app is None:
+            raise not_found("application")
+        if domain.is_terminal(app.status):
+            raise conflict(f"The application is {app.status} already.")
+        now = utcnow()
+        app.status, app.status_changed_at, app.updated_at = "withdrawn", now, now
+        session.add(app)
+        event = new_event(
+            SOURCE,
+            "application.withdrawn",
+            app.id,
+            ApplicationWithdrawn(
+                application_id=app.id,
+                reference=app.reference,
+                company_id=app.company_id,
+                withdrawn_at=now,
+                reason=body.reason if body else None,
+            ),
+        )
+        add_event(session, event)
+        add_timeline(session, app, event.id, now, "application.withdrawn")
+        session.flush()
+        view = _view(session, app)
+    _committed(request)
+    return view

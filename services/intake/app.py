@@ -1,0 +1,37 @@
+"""Wiring of the intake service: settings, runtime, routes and subscribers in one place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from services.intake.api import router
+from services.intake.handlers import REVIEW_HANDLERS
+from services.intake.settings import IntakeSettings
+from shared.events import REVIEW_STREAM
+from shared.http import create_app
+from shared.runtime import ServiceRuntime
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def build(settings: IntakeSettings | None = None) -> FastAPI:
+    settings = settings or IntakeSettings()
+    runtime = ServiceRuntime(settings, MIGRATIONS)
+    runtime.consume(REVIEW_STREAM, REVIEW_HANDLERS)
+    app = create_app(
+        title="REE Channel — intake",
+        description="Applicants register their rare-earth export licence applications.",
+        version="1.0.0",
+        directory=runtime.directory,
+        readiness=runtime.readiness,
+        lifespan=runtime.lifespan(),
+        max_body_bytes=settings.max_body_bytes,
+        rate_limit_per_minute=settings.rate_limit_per_minute,
+        body_limits={r"/documents$": settings.max_upload_bytes + 64 * 1024},
+    )
+    app.state.settings = settings
+    app.state.runtime = runtime
+    app.include_router(router)
+    return app

@@ -1,0 +1,177 @@
+"""Intake's subscribers: keep the applicant's view current from review's events."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from sqlmodel import Session, select
+
+from services.intake import domain
+from services.intake.store import Application, InformationRequest, add_timeline
+from shared.consumer import Handler
+from shared.events import (
+    CaseAssigned,
+    CaseDecided,
+    CaseInformationRequested,
+    CaseOpened,
+    CasePriorityChanged,
+    CaseStateChanged,
+    CloudEvent,
+    LicenceIssued,
+)
+
+T = TypeVar("T", bound=BaseModel)
+
+
+def _typed(model: type[T], apply: Callable[[Session, CloudEvent, T], None]) -> Handler:
+    def handle(session: Session, event: CloudEvent) -> None:
+        apply(session, event, model.model_validate(event.data))
+
+    return handle
+
+
+def _application(session: Session, application_id: str) -> Application | None:
+    # Events of applications this intake never registered (another deployment) are ignored.
+    return session.get(Application, application_id)
+
+
+def _set_status(app: Application, event: CloudEvent, status: str) -> bool:
+    """Move the status unless a newer event already did (consumers may see events late)."""
+    changed_at = app.status_changed_at
+    if changed_at.tzinfo is None:
+        changed_at = changed_at.replace(tzinfo=event.time.tzinfo)
+    if event.time < changed_at:
+        return False
+    if domain.is_terminal(app.status) and app.status != status:
+        # Withdrawn at intake wins over review's later view of a still-open case.
+        return False
+    app.status, app.status_changed_at = status, event.time
+    return True
+
+
+def _contact(value: BaseModel | None) -> dict[str, Any] | None:
+    return value.model_dump(mode="json") if value is not None else None
+
+
+def on_case_opened(session: Session, event: CloudEvent, data: CaseOpened) -> None:
+    app = _application(session, data.application_id)
+    if app is None:
+        return
+    app.case_id = data.case_id
+    app.priority_tier = data.priority_tier
+    app.expected_decision_date = data.expected_decision_date
+    if data.point_of_contact is not None and data.point_of_contact.side == "EU":
+        app.point_of_contact = _contact(data.point_of_contact)
+    _set_status(app, event, data.state)
+    app.updated_at = event.time
+    session.add(app)
+    add_timeline(session, app, event.id, event.time, "case.opened", {"priority_tier": app.priority_tier})
+
+
+def on_state_changed(session: Session, event: CloudEvent, data: CaseStateChanged) -> None:
+    app = _application(session, data.application_id)
+    if app is None:
+        return
+    if data.priority_tier:
+        app.priority_tier = data.priority_tier
+    app.expected_decision_date = data.expected_decision_date
+    if data.point_of_contact is not None and data.point_of_contact.side == "EU":
+        app.point_of_contact = _contact(data.point_of_contact)
+    moved = _set_status(app, event, data.to_state)
+    if data.to_state == "lapsed":
+        for request in session.exec(
+            select(InformationRequest).where(
+                InformationRequest.application_id == app.id, InformationRequest.status == "open"
+            )
+        ).all():
+            request.status = "lapsed"
+            session.add(request)
+    app.updated_at = event.time
+    session.add(app)
+    if moved:
+        add_timeline(
+            session, app, event.id, event.time, "application.status_changed",
+            {"from": data.from_state, "to": data.to_state},
+        )
+
+
+def on_information_requested(
+    session: Session, event: CloudEvent, data: CaseInformationRequested
+) -> None:
+    app = _application(session, data.application_id)
+    if app is None or session.get(InformationRequest, data.request.id) is not None:
+        return
+    session.add(
+        InformationRequest(
+            id=data.request.id,
+            application_id=app.id,
+            question=data.request.question,
+            due=data.request.due,
+            status="open",
+            requested_at=event.time,
+        )
+    )
+    add_timeline(
+        session, app, event.id, event.time, "application.information_requested",
+        {"request_id": data.request.id, "due": data.request.due.isoformat()},
+    )
+
+
+def on_priority_changed(session: Session, event: CloudEvent, data: CasePriorityChanged) -> None:
+    app = _application(session, data.application_id)
+    if app is None:
+        return
+    app.priority_tier = data.priority_tier
+    if data.expected_decision_date is not None:
+        app.expected_decision_date = data.expected_decision_date
+    app.updated_at = event.time
+    session.add(app)
+
+
+def on_assigned(session: Session, event: CloudEvent, data: CaseAssigned) -> None:
+    app = _application(session, data.application_id)
+    # Only the EU point of contact is shown to applicants (PROTOCOL.md, visibility).
+    if app is None or data.side != "EU":
+        return
+    app.point_of_contact = _contact(data.point_of_contact)
+    app.updated_at = event.time
+    session.add(app)
+
+
+def on_decided(session: Session, event: CloudEvent, data: CaseDecided) -> None:
+    app = _application(session, data.application_id)
+    if app is None:
+        return
+    app.decision = {"decision": data.decision, "reason": data.reason, "at": event.time.isoformat()}
+    _set_status(app, event, data.decision)
+    app.updated_at = event.time
+    session.add(app)
+    add_timeline(
+        session, app, event.id, event.time, f"application.{data.decision}",
+        {"reason": data.reason},
+    )
+
+
+def on_licence_issued(session: Session, event: CloudEvent, data: LicenceIssued) -> None:
+    app = _application(session, data.application_id)
+    if app is None:
+        return
+    app.licence = data.licence.model_dump(mode="json")
+    app.updated_at = event.time
+    session.add(app)
+    add_timeline(
+        session, app, event.id, event.time, "licence.issued", {"number": data.licence.number}
+    )
+
+
+REVIEW_HANDLERS: dict[str, Handler] = {
+    "case.opened": _typed(CaseOpened, on_case_opened),
+    "case.state_changed": _typed(CaseStateChanged, on_state_changed),
+    "case.information_requested": _typed(CaseInformationRequested, on_information_requested),
+    "case.priority_changed": _typed(CasePriorityChanged, on_priority_changed),
+    "case.assigned": _typed(CaseAssigned, on_assigned),
+    "case.decided": _typed(CaseDecided, on_decided),
+    "licence.issued": _typed(LicenceIssued, on_licence_issued),
+}

@@ -1,0 +1,150 @@
+"""`reechannel`: the operator's command line (credentials, running the system, maintenance)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from shared.config import CommonSettings
+from shared.db import make_engine, migrate
+from shared.directory import DIRECTORY, MIGRATIONS, Directory, DirectoryError
+
+app = typer.Typer(help="REE Channel operator commands.", no_args_is_help=True)
+company_app = typer.Typer(help="Companies (applicants) and their API keys.", no_args_is_help=True)
+official_app = typer.Typer(help="EU and CN officials and their tokens.", no_args_is_help=True)
+operator_app = typer.Typer(help="Operator credentials.", no_args_is_help=True)
+credential_app = typer.Typer(help="Any credential.", no_args_is_help=True)
+events_app = typer.Typer(help="Event documentation.", no_args_is_help=True)
+app.add_typer(company_app, name="company")
+app.add_typer(official_app, name="official")
+app.add_typer(operator_app, name="operator")
+app.add_typer(credential_app, name="credential")
+app.add_typer(events_app, name="events")
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object")]
+
+
+def open_directory(settings: CommonSettings | None = None) -> Directory:
+    settings = settings or CommonSettings()
+    engine = make_engine(settings, DIRECTORY, pool_size=2)
+    migrate(engine, MIGRATIONS, settings.schema_for(DIRECTORY))
+    return Directory(engine, settings.token_secret)
+
+
+def _emit(as_json: bool, payload: dict[str, Any], lines: list[str]) -> None:
+    if as_json:
+        typer.echo(json.dumps(payload))
+    else:
+        for line in lines:
+            typer.echo(line)
+
+
+def _fail(exc: Exception) -> None:
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(2)
+
+
+@company_app.command("create")
+def company_create(
+    name: Annotated[str, typer.Option(help="Legal name")],
+    eori: Annotated[str, typer.Option(help="EORI number, e.g. DE123456789012345")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Register a company; prints its id and its API key (shown once)."""
+    try:
+        company, key = open_directory().create_company(name, eori)
+    except DirectoryError as exc:
+        _fail(exc)
+        return
+    _emit(
+        as_json,
+        {"id": company.id, "name": company.name, "eori": company.eori, "api_key": key},
+        [f"company id: {company.id}", f"api key:    {key}", "(the key is shown only once)"],
+    )
+
+
+@official_app.command("create")
+def official_create(
+    name: Annotated[str, typer.Option(help="Full name")],
+    side: Annotated[str, typer.Option(help="EU or CN")],
+    role: Annotated[str, typer.Option(help="officer or supervisor")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Register an official; prints their id and token (shown once)."""
+    try:
+        official, token = open_directory().create_official(name, side, role)
+    except DirectoryError as exc:
+        _fail(exc)
+        return
+    _emit(
+        as_json,
+        {
+            "id": official.id,
+            "name": official.name,
+            "side": official.side,
+            "role": official.role,
+            "token": token,
+        },
+        [f"official id: {official.id}", f"token:       {token}"],
+    )
+
+
+@operator_app.command("create")
+def operator_create(
+    name: Annotated[str, typer.Option(help="Operator's name")], as_json: JsonFlag = False
+) -> None:
+    """Issue an operator token for the administrative HTTP routes."""
+    token = open_directory().create_operator(name)
+    _emit(as_json, {"name": name, "token": token}, [f"token: {token}"])
+
+
+@credential_app.command("revoke")
+def credential_revoke(
+    credential_id: Annotated[str, typer.Argument(help="A credential id, company id or official id")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Revoke a credential (or all of a holder's); every service refuses it at once."""
+    try:
+        count = open_directory().revoke(credential_id)
+    except DirectoryError as exc:
+        _fail(exc)
+        return
+    _emit(as_json, {"revoked": count, "id": credential_id}, [f"revoked {count} credential(s)"])
+
+
+@events_app.command("asyncapi")
+def events_asyncapi(
+    out: Annotated[Path, typer.Option(help="Where to write the document")] = Path(
+        "docs/asyncapi.json"
+    ),
+) -> None:
+    """Write the AsyncAPI document of every event, generated from the schemas."""
+    from shared.events import asyncapi_document
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(asyncapi_document(), indent=2) + "\n")
+    typer.echo(f"wrote {out}")
+
+
+@app.command("run")
+def run(
+    demo: Annotated[bool, typer.Option(help="Create demo credentials and print them")] = True,
+    services: Annotated[
+        str, typer.Option(help="Comma-separated services to start")
+    ] = "intake,review,notify",
+) -> None:
+    """Start the whole system on this machine (embedded Redis and SQLite unless URLs are set)."""
+    from shared.supervisor import run_system
+
+    raise typer.Exit(run_system(demo=demo, wanted=[s.strip() for s in services.split(",")]))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

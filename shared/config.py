@@ -1,0 +1,71 @@
+"""Settings shared by every service and the operator command, read from the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_TOKEN_SECRET = "dev-only-secret-change-me-0123456789abcdef"
+
+
+class CommonSettings(BaseSettings):
+    """What every process needs: where the data lives and how credentials are signed."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", env_file=None)
+
+    environment: str = Field("development", alias="REE_ENV")
+    data_dir: Path = Field(Path(".data"), alias="REE_DATA_DIR")
+    database_url: str | None = Field(None, alias="DATABASE_URL")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", alias="REDIS_URL")
+    # Prefix of the PostgreSQL schemas; tests give each run its own prefix.
+    schema_prefix: str = Field("", alias="REE_SCHEMA_PREFIX")
+    # Prefix of the Redis stream names; tests give each run its own so runs never mix.
+    stream_prefix: str = Field("", alias="REE_STREAM_PREFIX")
+    token_secret: str = Field(DEV_TOKEN_SECRET, alias="REE_TOKEN_SECRET")
+    log_level: str = Field("INFO", alias="REE_LOG_LEVEL")
+
+    @model_validator(mode="after")
+    def _refuse_dev_secret_in_production(self) -> CommonSettings:
+        if self.environment == "production" and self.token_secret == DEV_TOKEN_SECRET:
+            raise ValueError("REE_TOKEN_SECRET must be set in production")
+        return self
+
+    def database_url_for(self, component: str) -> str:
+        """The SQLAlchemy URL for one component's own database (SQLite) or server (PostgreSQL)."""
+        if self.database_url:
+            url = self.database_url
+            if url.startswith("postgres://"):
+                url = "postgresql://" + url[len("postgres://") :]
+            if url.startswith("postgresql://"):
+                url = "postgresql+psycopg://" + url[len("postgresql://") :]
+            return url
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{(self.data_dir / f'{component}.db').resolve()}"
+
+    def schema_for(self, component: str) -> str:
+        return f"{self.schema_prefix}{component}"
+
+    def stream(self, name: str) -> str:
+        return f"{self.stream_prefix}{name}"
+
+
+class ServiceSettings(CommonSettings):
+    """Knobs every service has; each service subclasses this once with its own name and port."""
+
+    service_name: str = "service"
+    host: str = Field("127.0.0.1", alias="REE_HOST")
+    port: int = 8000
+    max_body_bytes: int = Field(1_000_000, alias="REE_MAX_BODY_BYTES")
+    max_page_size: int = 200
+    default_page_size: int = 50
+    # Event consumption: see ARCHITECTURE.md, delivery guarantees.
+    consumer_batch: int = Field(50, alias="REE_CONSUMER_BATCH")
+    consumer_block_ms: int = Field(1000, alias="REE_CONSUMER_BLOCK_MS")
+    claim_idle_ms: int = Field(30_000, alias="REE_CLAIM_IDLE_MS")
+    max_deliveries: int = Field(5, alias="REE_MAX_DELIVERIES")
+    outbox_poll_seconds: float = Field(0.5, alias="REE_OUTBOX_POLL_SECONDS")
+    outbox_batch: int = Field(200, alias="REE_OUTBOX_BATCH")
+    stream_maxlen: int = Field(1_000_000, alias="REE_STREAM_MAXLEN")
+    rate_limit_per_minute: int = Field(600, alias="REE_RATE_LIMIT_PER_MINUTE")

@@ -1,0 +1,212 @@
+"""Stream consumer: at-least-once reads, exactly-once effects, reclaim of stuck entries, dead letters.
+
+Reads with XREADGROUP in one consumer group per service and one consumer name per process.
+An entry is acknowledged only after the handler's transaction, which also records the event
+id, has committed; a duplicate is recognised by that record and acknowledged without effect.
+Entries left pending by a crashed or failing consumer are claimed with XAUTOCLAIM once idle;
+an entry delivered `max_deliveries` times goes to `<stream>.dlq` with its error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from shared.db import session_scope, utcnow
+from shared.events import CloudEvent
+from shared.metrics import CONSUMER_LAG, DLQ_SIZE, EVENTS_CONSUMED, EVENTS_DEAD_LETTERED
+from shared.outbox import ProcessedEvent
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Session, CloudEvent], None]
+AfterCommit = Callable[[CloudEvent], None]
+
+
+def consumer_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def dlq_stream(stream: str) -> str:
+    return f"{stream}.dlq"
+
+
+def _errors_key(stream: str, group: str) -> str:
+    return f"{stream}.errors:{group}"
+
+
+async def ensure_group(redis: aioredis.Redis, stream: str, group: str) -> None:
+    """Create the group at the start of the stream, so a new service reads the whole backlog."""
+    try:
+        await redis.xgroup_create(stream, group, id="0", mkstream=True)
+    except ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+class StreamConsumer:
+    """Applies the events of one stream to one service's database, through typed handlers."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        engine: Engine,
+        stream: str,
+        group: str,
+        handlers: dict[str, Handler],
+        *,
+        batch: int = 50,
+        block_ms: int = 1000,
+        claim_idle_ms: int = 30_000,
+        max_deliveries: int = 5,
+        after_commit: AfterCommit | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.redis = redis
+        self.engine = engine
+        self.stream = stream
+        self.group = group
+        self.handlers = handlers
+        self.batch = batch
+        self.block_ms = block_ms
+        self.claim_idle_ms = claim_idle_ms
+        self.max_deliveries = max_deliveries
+        self.after_commit = after_commit
+        self.name = name or consumer_name()
+        self.healthy = False
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Read new entries and, between reads, reclaim idle ones, until `stop` is set."""
+        delay = 0.2
+        last_claim = 0.0
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            try:
+                await ensure_group(self.redis, self.stream, self.group)
+                while not stop.is_set():
+                    if loop.time() - last_claim >= self.claim_idle_ms / 2000:
+                        await self.reclaim_once()
+                        last_claim = loop.time()
+                    await self.read_once()
+                    self.healthy = True
+                    delay = 0.2
+            except ResponseError as exc:
+                if "NOGROUP" in str(exc):
+                    # Redis came back empty: the group is recreated at the top of the loop.
+                    log.warning("%s/%s: group missing, recreating", self.stream, self.group)
+                    continue
+                self.healthy = False
+                log.exception("%s/%s: redis error", self.stream, self.group)
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                self.healthy = False
+                log.warning("%s/%s: redis unavailable (%s)", self.stream, self.group, exc)
+            if stop.is_set():
+                break
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def read_once(self) -> int:
+        reply = await self.redis.xreadgroup(
+            self.group, self.name, {self.stream: ">"}, count=self.batch, block=self.block_ms
+        )
+        entries = [entry for _stream, stream_entries in reply or [] for entry in stream_entries]
+        for entry_id, fields in entries:
+            await self._deliver(entry_id, fields)
+        return len(entries)
+
+    async def reclaim_once(self) -> int:
+        """Claim entries idle past `claim_idle_ms` from any consumer; dead-letter the hopeless."""
+        reply = await self.redis.xautoclaim(
+            self.stream, self.group, self.name, self.claim_idle_ms, "0-0", count=self.batch
+        )
+        claimed = reply[1]
+        deleted = reply[2] if len(reply) > 2 else []
+        if deleted:
+            await self.redis.xack(self.stream, self.group, *deleted)
+        for entry_id, fields in claimed:
+            if not fields:
+                await self.redis.xack(self.stream, self.group, entry_id)
+                continue
+            info = await self.redis.xpending_range(
+                self.stream, self.group, min=entry_id, max=entry_id, count=1
+            )
+            deliveries = int(info[0]["times_delivered"]) if info else 1
+            if deliveries > self.max_deliveries:
+                await self._dead_letter(entry_id, fields, deliveries)
+            else:
+                await self._deliver(entry_id, fields)
+        await self._report_sizes()
+        return len(claimed)
+
+    async def _deliver(self, entry_id: Any, fields: dict[Any, Any]) -> None:
+        try:
+            event = CloudEvent.from_fields(fields)
+            applied = await asyncio.to_thread(self._apply, event)
+        except Exception as exc:
+            # Left pending on purpose: it is retried when reclaimed, dead-lettered after N tries.
+            EVENTS_CONSUMED.labels(self.stream, self.group, "error").inc()
+            log.warning("%s/%s: entry %r failed: %r", self.stream, self.group, entry_id, exc)
+            await self.redis.hset(_errors_key(self.stream, self.group), entry_id, repr(exc)[:2000])
+            return
+        await self.redis.xack(self.stream, self.group, entry_id)
+        EVENTS_CONSUMED.labels(self.stream, self.group, "applied" if applied else "skipped").inc()
+        if applied and self.after_commit is not None:
+            self.after_commit(event)
+
+    def _apply(self, event: CloudEvent) -> bool:
+        """Run the handler and record the event id in one transaction. False if nothing to do."""
+        handler = self.handlers.get(event.type)
+        if handler is None:
+            return False
+        try:
+            with session_scope(self.engine) as session:
+                if session.get(ProcessedEvent, (self.group, event.id)) is not None:
+                    return False
+                handler(session, event)
+                session.add(ProcessedEvent(consumer_group=self.group, event_id=event.id))
+        except IntegrityError:
+            # Another consumer applied the same event at the same moment; its effect stands.
+            with Session(self.engine) as session:
+                if session.get(ProcessedEvent, (self.group, event.id)) is not None:
+                    return False
+            raise
+        return True
+
+    async def _dead_letter(self, entry_id: Any, fields: dict[Any, Any], deliveries: int) -> None:
+        errors_key = _errors_key(self.stream, self.group)
+        error = await self.redis.hget(errors_key, entry_id)
+        record = dict(fields)
+        record.update(
+            {
+                "dlq_original_stream": self.stream,
+                "dlq_original_id": entry_id,
+                "dlq_group": self.group,
+                "dlq_deliveries": str(deliveries),
+                "dlq_error": error or "unknown",
+                "dlq_at": utcnow().isoformat(),
+            }
+        )
+        await self.redis.xadd(dlq_stream(self.stream), record)
+        await self.redis.xack(self.stream, self.group, entry_id)
+        await self.redis.hdel(errors_key, entry_id)
+        EVENTS_DEAD_LETTERED.labels(self.stream).inc()
+        log.error("%s/%s: entry %r dead-lettered", self.stream, self.group, entry_id)
+
+    async def _report_sizes(self) -> None:
+        DLQ_SIZE.labels(self.stream).set(await self.redis.xlen(dlq_stream(self.stream)))
+        for group in await self.redis.xinfo_groups(self.stream):
+            name = group["name"].decode() if isinstance(group["name"], bytes) else group["name"]
+            if name == self.group and group.get("lag") is not None:
+                CONSUMER_LAG.labels(self.stream, self.group).set(int(group["lag"]))

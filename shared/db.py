@@ -1,0 +1,146 @@
+"""Database engines, sessions and migrations, the same for SQLite (embedded) and PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session, create_engine
+
+from shared.config import CommonSettings
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def make_engine(settings: CommonSettings, component: str, pool_size: int = 10) -> Engine:
+    """An engine bound to one component's own database (SQLite file) or schema (PostgreSQL)."""
+    url = settings.database_url_for(component)
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_pre_ping=True
+        )
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            # WAL lets the outbox relay read while a request writes.
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    schema = settings.schema_for(component)
+    return create_engine(
+        url,
+        connect_args={"options": f"-csearch_path={schema}", "connect_timeout": 5},
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+    )
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """One unit of work: committed when the block ends, rolled back when it raises."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def ping(engine: Engine) -> bool:
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        return False
+
+
+def wait_for_database(engine: Engine, timeout: float = 60.0) -> None:
+    """Block with backoff until the database answers, so a service never crashes on startup."""
+    deadline = time.monotonic() + timeout
+    delay = 0.2
+    while True:
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return
+        except OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def migrate(engine: Engine, script_location: Path, schema: str | None = None) -> None:
+    """Bring one component's tables to the newest migration; safe with replicas starting at once."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(script_location))
+    with engine.begin() as conn:
+        if not is_sqlite(engine):
+            lock = int.from_bytes(hashlib.sha256(str(schema).encode()).digest()[:7], "big")
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock})
+            if schema:
+                conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+                conn.execute(text(f'SET LOCAL search_path TO "{schema}"'))
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def run_migrations_env(target_metadata: Any, tables: Iterable[str]) -> None:
+    """Body of every component's alembic env.py: online migrations on the handed connection."""
+    from alembic import context
+
+    owned = set(tables)
+
+    def include_object(obj: Any, name: str | None, type_: str, *_: Any) -> bool:
+        if type_ == "table":
+            return name in owned
+        table = getattr(obj, "table", None)
+        return table is None or table.name in owned
+
+    connection = context.config.attributes.get("connection")
+    if connection is None:
+        # Used when a developer runs `alembic revision --autogenerate` by hand.
+        url = context.config.get_main_option("sqlalchemy.url") or "sqlite:///autogen.db"
+        connection = create_engine(url).connect()
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        include_object=include_object,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def drop_schema(engine: Engine, schema: str) -> None:
+    """Tests only: remove a throwaway PostgreSQL schema."""
+    if is_sqlite(engine):
+        return
+    with engine.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))

@@ -1,0 +1,273 @@
+"""Who may use the channel: companies, officials and their credentials (issued by operators).
+
+The directory is one small database that every service reads to check a credential locally,
+without calling another service. API keys are random and stored only as SHA-256 hashes;
+official and operator tokens are signed (HMAC) and carry side and role, and are also checked
+against the directory so that a revocation takes effect at once everywhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Field, Session, SQLModel, select
+
+from shared.db import session_scope, utcnow
+
+DIRECTORY = "directory"
+DIRECTORY_TABLES = ("companies", "officials", "credentials")
+MIGRATIONS = Path(__file__).parent / "migrations" / "directory"
+
+API_KEY_PREFIX = "ree_ak_"
+TOKEN_PREFIX = "ree_tk."
+EORI_PATTERN = re.compile(r"^[A-Z]{2}[A-Z0-9]{1,15}$")
+EU_COUNTRIES = set(
+    "AT BE BG HR CY CZ DK EE FI FR DE GR EL IE IT LV LT LU MT NL PL PT RO SK SI ES SE XI".split()
+)
+
+
+class Side(StrEnum):
+    EU = "EU"
+    CN = "CN"
+
+
+class Role(StrEnum):
+    officer = "officer"
+    supervisor = "supervisor"
+
+
+class CredentialKind(StrEnum):
+    applicant = "applicant"
+    official = "official"
+    operator = "operator"
+
+
+class Company(SQLModel, table=True):
+    __tablename__ = "companies"
+
+    id: str = Field(default_factory=lambda: str(uuid.uuid4()), primary_key=True, max_length=36)
+    name: str = Field(max_length=200)
+    eori: str = Field(max_length=17, unique=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Official(SQLModel, table=True):
+    __tablename__ = "officials"
+
+    id: str = Field(default_factory=lambda: str(uuid.uuid4()), primary_key=True, max_length=36)
+    name: str = Field(max_length=200)
+    side: str = Field(max_length=2)
+    role: str = Field(max_length=20)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Credential(SQLModel, table=True):
+    __tablename__ = "credentials"
+
+    id: str = Field(default_factory=lambda: str(uuid.uuid4()), primary_key=True, max_length=36)
+    kind: str = Field(max_length=20)
+    subject_id: str = Field(max_length=36, index=True)
+    secret_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller of a request."""
+
+    kind: CredentialKind
+    subject_id: str
+    credential_id: str
+    name: str
+    side: Side | None = None
+    role: Role | None = None
+
+    @property
+    def company_id(self) -> str | None:
+        return self.subject_id if self.kind == CredentialKind.applicant else None
+
+
+class DirectoryError(ValueError):
+    """An operator's request the directory cannot honour (bad EORI, duplicate, unknown id)."""
+
+
+class InvalidCredential(Exception):
+    """Missing, malformed, forged, unknown or revoked credential."""
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def validate_eori(eori: str) -> str:
+    value = eori.strip().upper().replace(" ", "")
+    if not EORI_PATTERN.match(value) or value[:2] not in EU_COUNTRIES:
+        raise DirectoryError(
+            "EORI must be an EU country code followed by up to 15 letters or digits"
+        )
+    return value
+
+
+class Directory:
+    """Issues, verifies and revokes credentials."""
+
+    def __init__(self, engine: Engine, token_secret: str) -> None:
+        self.engine = engine
+        self._key = token_secret.encode()
+
+    # --- issuing (operator command) -----------------------------------------------------------
+
+    def create_company(self, name: str, eori: str) -> tuple[Company, str]:
+        name = name.strip()
+        if not name or len(name) > 200:
+            raise DirectoryError("name must be 1 to 200 characters")
+        eori = validate_eori(eori)
+        with session_scope(self.engine) as session:
+            if session.exec(select(Company).where(Company.eori == eori)).first():
+                raise DirectoryError(f"a company with EORI {eori} exists already")
+            company = Company(name=name, eori=eori)
+            session.add(company)
+            session.flush()
+            key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+            session.add(
+                Credential(
+                    kind=CredentialKind.applicant, subject_id=company.id, secret_hash=_hash(key)
+                )
+            )
+        return company, key
+
+    def create_official(self, name: str, side: str, role: str) -> tuple[Official, str]:
+        name = name.strip()
+        if not name or len(name) > 200:
+            raise DirectoryError("name must be 1 to 200 characters")
+        try:
+            side_v, role_v = Side(side.upper()), Role(role.lower())
+        except ValueError as exc:
+            raise DirectoryError("side must be EU or CN; role officer or supervisor") from exc
+        with session_scope(self.engine) as session:
+            official = Official(name=name, side=side_v, role=role_v)
+            session.add(official)
+            session.flush()
+            token = self._issue_token(session, CredentialKind.official, official.id, side_v, role_v)
+        return official, token
+
+    def create_operator(self, name: str) -> str:
+        with session_scope(self.engine) as session:
+            return self._issue_token(session, CredentialKind.operator, f"operator:{name}")
+
+    def _issue_token(
+        self,
+        session: Session,
+        kind: CredentialKind,
+        subject_id: str,
+        side: Side | None = None,
+        role: Role | None = None,
+    ) -> str:
+        credential_id = str(uuid.uuid4())
+        claims = {"cid": credential_id, "kind": kind.value, "sub": subject_id}
+        if side is not None and role is not None:
+            claims.update(side=side.value, role=role.value)
+        body = _b64(json.dumps(claims, separators=(",", ":")).encode())
+        signature = _b64(hmac.new(self._key, body.encode(), hashlib.sha256).digest())
+        token = f"{TOKEN_PREFIX}{body}.{signature}"
+        session.add(
+            Credential(
+                id=credential_id, kind=kind, subject_id=subject_id[:36], secret_hash=_hash(token)
+            )
+        )
+        return token
+
+    def revoke(self, credential_or_subject_id: str) -> int:
+        """Revoke a credential by its id, or every credential of a company or official."""
+        with session_scope(self.engine) as session:
+            found = session.exec(
+                select(Credential).where(
+                    (Credential.id == credential_or_subject_id)
+                    | (Credential.subject_id == credential_or_subject_id)
+                )
+            ).all()
+            if not found:
+                raise DirectoryError(f"no credential or holder with id {credential_or_subject_id}")
+            now = utcnow()
+            for credential in found:
+                if credential.revoked_at is None:
+                    credential.revoked_at = now
+                    session.add(credential)
+            return len(found)
+
+    # --- verifying (every request) ------------------------------------------------------------
+
+    def authenticate(self, secret: str) -> Principal:
+        if secret.startswith(TOKEN_PREFIX):
+            self._check_signature(secret)
+        elif not secret.startswith(API_KEY_PREFIX):
+            raise InvalidCredential("unrecognised credential")
+        with Session(self.engine) as session:
+            credential = session.exec(
+                select(Credential).where(Credential.secret_hash == _hash(secret))
+            ).first()
+            if credential is None or credential.revoked_at is not None:
+                raise InvalidCredential("unknown or revoked credential")
+            kind = CredentialKind(credential.kind)
+            if kind == CredentialKind.applicant:
+                company = session.get(Company, credential.subject_id)
+                if company is None:
+                    raise InvalidCredential("company not found")
+                return Principal(kind, company.id, credential.id, company.name)
+            if kind == CredentialKind.official:
+                official = session.get(Official, credential.subject_id)
+                if official is None:
+                    raise InvalidCredential("official not found")
+                return Principal(
+                    kind,
+                    official.id,
+                    credential.id,
+                    official.name,
+                    Side(official.side),
+                    Role(official.role),
+                )
+            return Principal(kind, credential.subject_id, credential.id, "operator")
+
+    def _check_signature(self, token: str) -> None:
+        try:
+            body, signature = token[len(TOKEN_PREFIX) :].split(".")
+            expected = hmac.new(self._key, body.encode(), hashlib.sha256).digest()
+            if not hmac.compare_digest(expected, _unb64(signature)):
+                raise InvalidCredential("bad token signature")
+        except (ValueError, TypeError) as exc:
+            raise InvalidCredential("malformed token") from exc
+
+    def official(self, official_id: str) -> Official | None:
+        with Session(self.engine) as session:
+            return session.get(Official, official_id)
+
+    def officials(self, side: str | None = None) -> list[Official]:
+        with Session(self.engine) as session:
+            query = select(Official)
+            if side:
+                query = query.where(Official.side == side)
+            return list(session.exec(query).all())
+
+    def company(self, company_id: str) -> Company | None:
+        with Session(self.engine) as session:
+            return session.get(Company, company_id)

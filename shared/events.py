@@ -1,0 +1,263 @@
+"""The CloudEvents 1.0 envelope and the schema of every event the services exchange."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.applications import ApplicationBody
+from shared.db import utcnow
+
+INTAKE_STREAM = "intake.events"
+REVIEW_STREAM = "review.events"
+SCHEMA_VERSION = "1"
+
+
+class CloudEvent(BaseModel):
+    """One event as it travels: every attribute a plain stream field, `data` as JSON text."""
+
+    specversion: Literal["1.0"] = "1.0"
+    id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    source: str
+    type: str
+    subject: str
+    time: datetime = Field(default_factory=utcnow)
+    datacontenttype: Literal["application/json"] = "application/json"
+    schemaversion: str = SCHEMA_VERSION
+    data: dict[str, Any]
+
+    def to_fields(self) -> dict[str, str]:
+        return {
+            "specversion": self.specversion,
+            "id": self.id,
+            "source": self.source,
+            "type": self.type,
+            "subject": self.subject,
+            "time": self.time.isoformat(),
+            "datacontenttype": self.datacontenttype,
+            "schemaversion": self.schemaversion,
+            "data": json.dumps(self.data, separators=(",", ":"), default=str),
+        }
+
+    @classmethod
+    def from_fields(cls, fields: dict[Any, Any]) -> CloudEvent:
+        decoded = {
+            (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+            for k, v in fields.items()
+        }
+        decoded["data"] = json.loads(decoded.get("data") or "{}")
+        return cls.model_validate(decoded)
+
+    def payload(self) -> BaseModel:
+        """The typed `data` of this event, validated against its schema."""
+        schema = EVENT_SCHEMAS.get(self.type)
+        if schema is None:
+            raise UnknownEventType(self.type)
+        return schema.model_validate(self.data)
+
+
+class UnknownEventType(ValueError):
+    def __init__(self, event_type: str) -> None:
+        super().__init__(f"no schema for event type {event_type!r}")
+
+
+class _EventData(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ApplicationRef(_EventData):
+    application_id: str
+    reference: str
+    company_id: str
+
+
+# --- intake.events ---------------------------------------------------------------------------
+
+
+class ApplicationSubmitted(ApplicationRef):
+    submitted_at: datetime
+    status: str
+    application: ApplicationBody
+
+
+class DocumentRef(BaseModel):
+    id: str
+    kind: str
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    shareable: bool
+
+
+class DocumentAdded(ApplicationRef):
+    document: DocumentRef
+
+
+class InformationAnswered(ApplicationRef):
+    request_id: str
+    answer: str
+    document_ids: list[str] = []
+    answered_at: datetime
+
+
+class ApplicationWithdrawn(ApplicationRef):
+    withdrawn_at: datetime
+    reason: str | None = None
+
+
+# --- review.events ---------------------------------------------------------------------------
+
+
+class Contact(BaseModel):
+    id: str
+    name: str
+    side: str
+
+
+class InformationRequestRef(BaseModel):
+    id: str
+    question: str
+    due: date
+    status: str = "open"
+
+
+class CaseRef(ApplicationRef):
+    case_id: str
+
+
+class CaseOpened(CaseRef):
+    state: str
+    priority_tier: str
+    expected_decision_date: date | None = None
+    point_of_contact: Contact | None = None
+
+
+class CaseStateChanged(CaseRef):
+    action: str
+    from_state: str
+    to_state: str
+    priority_tier: str | None = None
+    expected_decision_date: date | None = None
+    point_of_contact: Contact | None = None
+
+
+class CaseInformationRequested(CaseRef):
+    request: InformationRequestRef
+
+
+class CasePriorityChanged(CaseRef):
+    priority_tier: str
+    expected_decision_date: date | None = None
+
+
+class CaseAssigned(CaseRef):
+    side: str
+    point_of_contact: Contact | None = None
+
+
+class CaseDecided(CaseRef):
+    decision: Literal["approved", "refused", "not_admitted", "lapsed", "withdrawn"]
+    reason: str | None = None
+    detail: str | None = None
+
+
+class LicenceLine(BaseModel):
+    line: int
+    element: str
+    form: str
+    hs_code: str | None = None
+    approved_quantity_kg: float
+
+
+class LicenceRef(BaseModel):
+    number: str
+    type: str
+    valid_from: date
+    valid_until: date
+    status: str
+    lines: list[LicenceLine] = []
+
+
+class LicenceIssued(CaseRef):
+    licence: LicenceRef
+
+
+class PriorityListIssued(_EventData):
+    number: int
+    case_ids: list[str]
+    application_ids: list[str] = []
+    issued_at: datetime
+
+
+class CaseDeadlineBreached(CaseRef):
+    stage: str
+    due: date
+
+
+EVENT_SCHEMAS: dict[str, type[BaseModel]] = {
+    "application.submitted": ApplicationSubmitted,
+    "application.document_added": DocumentAdded,
+    "application.information_answered": InformationAnswered,
+    "application.withdrawn": ApplicationWithdrawn,
+    "case.opened": CaseOpened,
+    "case.state_changed": CaseStateChanged,
+    "case.information_requested": CaseInformationRequested,
+    "case.priority_changed": CasePriorityChanged,
+    "case.assigned": CaseAssigned,
+    "case.decided": CaseDecided,
+    "licence.issued": LicenceIssued,
+    "priority_list.issued": PriorityListIssued,
+    "case.deadline_breached": CaseDeadlineBreached,
+}
+
+EVENT_STREAMS: dict[str, str] = {
+    t: (INTAKE_STREAM if t.startswith("application.") else REVIEW_STREAM) for t in EVENT_SCHEMAS
+}
+
+
+def new_event(source: str, event_type: str, subject: str, data: BaseModel) -> CloudEvent:
+    """Build an event whose data has been checked against the type's schema."""
+    schema = EVENT_SCHEMAS[event_type]
+    if not isinstance(data, schema):
+        raise TypeError(f"{event_type} needs {schema.__name__}, got {type(data).__name__}")
+    return CloudEvent(
+        source=source, type=event_type, subject=subject, data=data.model_dump(mode="json")
+    )
+
+
+def asyncapi_document() -> dict[str, Any]:
+    """The AsyncAPI 3.0 description of both streams, generated from the schemas above."""
+    messages: dict[str, Any] = {}
+    channels: dict[str, Any] = {
+        INTAKE_STREAM: {"address": INTAKE_STREAM, "messages": {}},
+        REVIEW_STREAM: {"address": REVIEW_STREAM, "messages": {}},
+    }
+    for event_type, schema in EVENT_SCHEMAS.items():
+        name = event_type.replace(".", "_")
+        messages[name] = {
+            "name": event_type,
+            "contentType": "application/json",
+            "summary": (schema.__doc__ or event_type).strip().splitlines()[0],
+            "payload": schema.model_json_schema(ref_template="#/components/schemas/{model}"),
+        }
+        channels[EVENT_STREAMS[event_type]]["messages"][name] = {
+            "$ref": f"#/components/messages/{name}"
+        }
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "REE Channel events",
+            "version": SCHEMA_VERSION,
+            "description": (
+                "CloudEvents 1.0 records on Redis streams. Each attribute is a plain stream "
+                "field; `data` holds the JSON payload described here."
+            ),
+        },
+        "channels": channels,
+        "components": {"messages": messages},
+    }

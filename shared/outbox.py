@@ -1,0 +1,171 @@
+"""Transactional outbox: events are written with the state change and relayed to Redis later."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from datetime import UTC, datetime
+
+import redis.asyncio as aioredis
+from sqlalchemy import Index, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Field, Session, SQLModel, col, func, select
+
+from shared.db import session_scope, utcnow
+from shared.events import EVENT_STREAMS, CloudEvent
+from shared.metrics import OUTBOX_LAG, OUTBOX_RELAYED
+
+log = logging.getLogger(__name__)
+
+
+class OutboxEvent(SQLModel, table=True):
+    """An event waiting to be published (published_at empty) or already on its stream."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_unpublished", "published_at", "seq"),)
+
+    seq: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(max_length=64, unique=True)
+    stream: str = Field(max_length=100)
+    event_type: str = Field(max_length=100)
+    fields_json: str
+    created_at: datetime = Field(default_factory=utcnow)
+    published_at: datetime | None = None
+    stream_id: str | None = Field(default=None, max_length=40)
+
+
+class ProcessedEvent(SQLModel, table=True):
+    """An event a consumer group has applied; recorded in the same transaction as its effect."""
+
+    __tablename__ = "processed_events"
+
+    consumer_group: str = Field(primary_key=True, max_length=100)
+    event_id: str = Field(primary_key=True, max_length=64)
+    processed_at: datetime = Field(default_factory=utcnow)
+
+
+OUTBOX_TABLES = ("outbox", "processed_events")
+
+
+def add_event(session: Session, event: CloudEvent) -> None:
+    """Stage an event in the caller's transaction; it exists only if that transaction commits."""
+    session.add(
+        OutboxEvent(
+            event_id=event.id,
+            stream=EVENT_STREAMS[event.type],
+            event_type=event.type,
+            fields_json=json.dumps(event.to_fields()),
+        )
+    )
+
+
+class OutboxRelay:
+    """Moves committed outbox rows to their Redis streams in order; survives Redis outages."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        redis: aioredis.Redis,
+        lock_name: str,
+        batch: int = 200,
+        poll_seconds: float = 0.5,
+        stream_prefix: str = "",
+    ) -> None:
+        self.engine = engine
+        self.redis = redis
+        self.lock_key = f"reechannel:outbox-lock:{lock_name}"
+        self.batch = batch
+        self.stream_prefix = stream_prefix
+        self.poll_seconds = poll_seconds
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._token = uuid.uuid4().hex
+        self.healthy = False
+
+    def wake(self) -> None:
+        """Ask for a relay pass now; callable from any thread (request handlers run in threads)."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self._loop = asyncio.get_running_loop()
+        delay = self.poll_seconds
+        while not stop.is_set():
+            try:
+                moved = await self.relay_once()
+                self.healthy = True
+                delay = self.poll_seconds
+                if moved >= self.batch:
+                    continue
+            except Exception as exc:  # Redis or the database is down: keep the rows, retry later.
+                self.healthy = False
+                log.warning("outbox relay: %s; retrying in %.1fs", exc, delay)
+                delay = min(max(delay, 0.5) * 2, 10.0)
+            self._wake.clear()
+            waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+            await asyncio.wait(waiters, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+            for w in waiters:
+                w.cancel()
+
+    async def relay_once(self) -> int:
+        """Publish one batch. Returns how many rows were moved."""
+        # One relay at a time per database keeps the stream in commit order across replicas.
+        if not await self.redis.set(self.lock_key, self._token, nx=True, px=30_000):
+            if await self.redis.get(self.lock_key) != self._token:
+                return 0
+            await self.redis.pexpire(self.lock_key, 30_000)
+        try:
+            rows = await asyncio.to_thread(self._unpublished)
+            if not rows:
+                OUTBOX_LAG.set(0)
+                return 0
+            pipe = self.redis.pipeline(transaction=False)
+            for row in rows:
+                pipe.xadd(self.stream_prefix + row.stream, json.loads(row.fields_json))
+            stream_ids = await pipe.execute()
+            await asyncio.to_thread(self._mark_published, rows, stream_ids)
+            OUTBOX_RELAYED.inc(len(rows))
+            OUTBOX_LAG.set((utcnow() - _aware(rows[0].created_at)).total_seconds())
+            return len(rows)
+        finally:
+            await self._release()
+
+    async def _release(self) -> None:
+        script = (
+            "if redis.call('get', KEYS[1]) == ARGV[1] then "
+            "return redis.call('del', KEYS[1]) else return 0 end"
+        )
+        await self.redis.eval(script, 1, self.lock_key, self._token)  # type: ignore[misc]
+
+    def _unpublished(self) -> list[OutboxEvent]:
+        with Session(self.engine) as session:
+            query = (
+                select(OutboxEvent)
+                .where(col(OutboxEvent.published_at).is_(None))
+                .order_by(col(OutboxEvent.seq))
+                .limit(self.batch)
+            )
+            return list(session.exec(query).all())
+
+    def _mark_published(self, rows: list[OutboxEvent], stream_ids: list[object]) -> None:
+        now = utcnow()
+        with session_scope(self.engine) as session:
+            for row, stream_id in zip(rows, stream_ids, strict=True):
+                sid = stream_id.decode() if isinstance(stream_id, bytes) else str(stream_id)
+                session.execute(
+                    update(OutboxEvent)
+                    .where(col(OutboxEvent.seq) == row.seq)
+                    .values(published_at=now, stream_id=sid)
+                )
+
+    def pending_count(self) -> int:
+        with Session(self.engine) as session:
+            query = select(func.count()).where(col(OutboxEvent.published_at).is_(None))
+            return int(session.exec(query).one())
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; everything stored is UTC.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

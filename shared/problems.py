@@ -1,0 +1,125 @@
+"""RFC 9457 problem details: every error a service returns has this one shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_TYPE_BASE = "https://reechannel.eu/problems/"
+MEDIA_TYPE = "application/problem+json"
+
+
+class Problem(Exception):
+    """An error a route raises on purpose; rendered as problem details."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str | None = None,
+        *,
+        type_: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail or title)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.type = type_ or title.lower().replace(" ", "-")
+        self.headers = headers
+        self.extra = extra
+
+
+def not_found(what: str = "resource") -> Problem:
+    return Problem(404, "Not found", f"No such {what}.")
+
+
+def conflict(detail: str, **extra: Any) -> Problem:
+    return Problem(409, "Conflict", detail, **extra)
+
+
+def forbidden(detail: str) -> Problem:
+    return Problem(403, "Forbidden", detail)
+
+
+def invalid(errors: list[dict[str, str]], detail: str = "The request is not valid.") -> Problem:
+    return Problem(422, "Validation failed", detail, type_="validation-failed", errors=errors)
+
+
+def problem_response(
+    status: int,
+    title: str,
+    detail: str | None = None,
+    type_: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + (type_ or title.lower().replace(" ", "-")),
+        "title": title,
+        "status": status,
+    }
+    if detail:
+        body["detail"] = detail
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def validation_errors(errors: list[Any]) -> list[dict[str, str]]:
+    out = []
+    for err in errors:
+        message = str(err.get("msg", "invalid"))
+        if err.get("type") == "json_invalid":
+            message = "malformed JSON: " + str(err.get("ctx", {}).get("error", ""))
+        # Never echo the submitted value back: it may be another party's data.
+        out.append({"field": _field(tuple(err.get("loc", ()))), "message": message})
+    return out
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(_: Request, exc: Problem) -> JSONResponse:
+        return problem_response(
+            exc.status, exc.title, exc.detail, exc.type, exc.headers, **exc.extra
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem_response(
+            422,
+            "Validation failed",
+            "The request is not valid; see `errors`.",
+            "validation-failed",
+            errors=validation_errors(list(exc.errors())),
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        titles = {404: "Not found", 405: "Method not allowed", 401: "Unauthorized"}
+        return problem_response(
+            exc.status_code,
+            titles.get(exc.status_code, "Error"),
+            str(exc.detail) if exc.detail else None,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        from sqlalchemy.exc import OperationalError
+
+        if isinstance(exc, OperationalError):
+            return problem_response(
+                503, "Service unavailable", "The database is not answering; try again.",
+                headers={"Retry-After": "5"},
+            )
+        return problem_response(500, "Internal error", "An unexpected error occurred.")

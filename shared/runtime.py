@@ -1,0 +1,116 @@
+"""One service process's moving parts: database, directory, Redis, outbox relay and consumers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+
+from shared.config import ServiceSettings
+from shared.consumer import AfterCommit, Handler, StreamConsumer
+from shared.db import make_engine, migrate, ping, wait_for_database
+from shared.directory import DIRECTORY, MIGRATIONS, Directory
+from shared.outbox import OutboxRelay
+from shared.redis import connect
+
+log = logging.getLogger(__name__)
+
+Worker = Callable[[asyncio.Event], Awaitable[None]]
+
+
+class ServiceRuntime:
+    """Owns the connections and background tasks of one service process."""
+
+    def __init__(self, settings: ServiceSettings, migrations: Path) -> None:
+        self.settings = settings
+        self.component = settings.service_name
+        self.migrations = migrations
+        self.engine = make_engine(settings, self.component)
+        self.directory_engine = make_engine(settings, DIRECTORY, pool_size=5)
+        self.directory = Directory(self.directory_engine, settings.token_secret)
+        self.redis = connect(settings.redis_url)
+        self.relay = OutboxRelay(
+            self.engine,
+            self.redis,
+            lock_name=settings.schema_for(self.component) + ":" + str(self.engine.url.database),
+            batch=settings.outbox_batch,
+            poll_seconds=settings.outbox_poll_seconds,
+            stream_prefix=settings.stream_prefix,
+        )
+        self.consumers: list[StreamConsumer] = []
+        self.workers: list[Worker] = []
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def consume(
+        self, stream: str, handlers: dict[str, Handler], after_commit: AfterCommit | None = None
+    ) -> StreamConsumer:
+        s = self.settings
+        consumer = StreamConsumer(
+            self.redis,
+            self.engine,
+            s.stream(stream),
+            group=s.schema_for(self.component),
+            handlers=handlers,
+            batch=s.consumer_batch,
+            block_ms=s.consumer_block_ms,
+            claim_idle_ms=s.claim_idle_ms,
+            max_deliveries=s.max_deliveries,
+            after_commit=after_commit,
+        )
+        self.consumers.append(consumer)
+        return consumer
+
+    def prepare_database(self) -> None:
+        """Wait for the database (with backoff) and apply migrations; run before serving."""
+        wait_for_database(self.engine, timeout=120)
+        migrate(self.directory_engine, MIGRATIONS, self.settings.schema_for(DIRECTORY))
+        migrate(self.engine, self.migrations, self.settings.schema_for(self.component))
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.prepare_database)
+        self._stop.clear()
+        self._tasks = [asyncio.create_task(self.relay.run(self._stop), name="outbox-relay")]
+        self._tasks += [
+            asyncio.create_task(c.run(self._stop), name=f"consumer:{c.stream}")
+            for c in self.consumers
+        ]
+        self._tasks += [asyncio.create_task(w(self._stop)) for w in self.workers]
+
+    async def stop(self) -> None:
+        """Stop reading; let in-flight handlers finish; what is unacknowledged stays pending."""
+        self._stop.set()
+        if self._tasks:
+            _done, pending = await asyncio.wait(self._tasks, timeout=10)
+            for task in pending:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        await self.redis.aclose()
+        self.engine.dispose()
+        self.directory_engine.dispose()
+
+    async def readiness(self) -> dict[str, bool]:
+        database = await asyncio.to_thread(ping, self.engine)
+        try:
+            redis_ok = bool(await asyncio.wait_for(self.redis.ping(), timeout=2))
+        except Exception:
+            redis_ok = False
+        return {"database": database, "redis": redis_ok}
+
+    def lifespan(self) -> Callable[[FastAPI], Any]:
+        @asynccontextmanager
+        async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
+            await self.start()
+            try:
+                yield
+            finally:
+                await self.stop()
+
+        return _lifespan
