@@ -1,4 +1,4 @@
-"""The licence application as applicants submit it: one schema, validated at intake, read by review."""
+"""The licence application as applicants submit it: validated at intake, read by review."""
 
 from __future__ import annotations
 

@@ -103,7 +103,9 @@ def operator_create(
 
 @credential_app.command("revoke")
 def credential_revoke(
-    credential_id: Annotated[str, typer.Argument(help="A credential id, company id or official id")],
+    credential_id: Annotated[
+        str, typer.Argument(help="A credential id, company id or official id")
+    ],
     as_json: JsonFlag = False,
 ) -> None:
     """Revoke a credential (or all of a holder's); every service refuses it at once."""

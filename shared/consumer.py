@@ -1,4 +1,4 @@
-"""Stream consumer: at-least-once reads, exactly-once effects, reclaim of stuck entries, dead letters.
+"""Stream consumer: at-least-once reads, exactly-once effects, reclaim, dead letters.
 
 Reads with XREADGROUP in one consumer group per service and one consumer name per process.
 An entry is acknowledged only after the handler's transaction, which also records the event
@@ -118,7 +118,7 @@ class StreamConsumer:
             delay = min(delay * 2, 5.0)
 
     async def read_once(self) -> int:
-        reply = await self.redis.xreadgroup(
+        reply: Any = await self.redis.xreadgroup(
             self.group, self.name, {self.stream: ">"}, count=self.batch, block=self.block_ms
         )
         entries = [entry for _stream, stream_entries in reply or [] for entry in stream_entries]

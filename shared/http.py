@@ -114,13 +114,17 @@ def authenticated(request: Request, creds: HTTPAuthorizationCredentials | None) 
         principal = directory.authenticate(creds.credentials)
     except InvalidCredential as exc:
         raise Problem(
-            401, "Unauthorized", "The credential is not valid.",
+            401,
+            "Unauthorized",
+            "The credential is not valid.",
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         ) from exc
     wait = request.app.state.rate_limiter.hit(principal.credential_id)
     if wait is not None:
         raise Problem(
-            429, "Too many requests", "Rate limit exceeded for this credential.",
+            429,
+            "Too many requests",
+            "Rate limit exceeded for this credential.",
             headers={"Retry-After": str(wait)},
         )
     request.state.principal = principal
@@ -206,7 +210,5 @@ def page_params(limit: int | None, default: int, maximum: int) -> int:
     if limit is None:
         return default
     if limit < 1 or limit > maximum:
-        raise problems.invalid(
-            [{"field": "limit", "message": f"must be between 1 and {maximum}"}]
-        )
+        raise problems.invalid([{"field": "limit", "message": f"must be between 1 and {maximum}"}])
     return limit

@@ -91,20 +91,24 @@ class OutboxRelay:
 
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
-        delay = self.poll_seconds
+        backoff = 0.5
         while not stop.is_set():
+            delay = self.poll_seconds
             try:
                 moved = await self.relay_once()
                 self.healthy = True
-                delay = self.poll_seconds
+                backoff = 0.5
                 if moved >= self.batch:
                     continue
             except Exception as exc:  # Redis or the database is down: keep the rows, retry later.
                 self.healthy = False
+                delay, backoff = backoff, min(backoff * 2, 10.0)
                 log.warning("outbox relay: %s; retrying in %.1fs", exc, delay)
-                delay = min(max(delay, 0.5) * 2, 10.0)
             self._wake.clear()
-            waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+            waiters = [asyncio.ensure_future(stop.wait())]
+            if self.healthy:
+                # New commits cut the poll short; during an outage only the backoff counts.
+                waiters.append(asyncio.ensure_future(self._wake.wait()))
             await asyncio.wait(waiters, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
             for w in waiters:
                 w.cancel()
@@ -137,7 +141,7 @@ class OutboxRelay:
             "if redis.call('get', KEYS[1]) == ARGV[1] then "
             "return redis.call('del', KEYS[1]) else return 0 end"
         )
-        await self.redis.eval(script, 1, self.lock_key, self._token)  # type: ignore[misc]
+        await self.redis.eval(script, 1, self.lock_key, self._token)
 
     def _unpublished(self) -> list[OutboxEvent]:
         with Session(self.engine) as session:

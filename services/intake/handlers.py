@@ -67,7 +67,9 @@ def on_case_opened(session: Session, event: CloudEvent, data: CaseOpened) -> Non
     _set_status(app, event, data.state)
     app.updated_at = event.time
     session.add(app)
-    add_timeline(session, app, event.id, event.time, "case.opened", {"priority_tier": app.priority_tier})
+    add_timeline(
+        session, app, event.id, event.time, "case.opened", {"priority_tier": app.priority_tier}
+    )
 
 
 def on_state_changed(session: Session, event: CloudEvent, data: CaseStateChanged) -> None:
@@ -92,7 +94,11 @@ def on_state_changed(session: Session, event: CloudEvent, data: CaseStateChanged
     session.add(app)
     if moved:
         add_timeline(
-            session, app, event.id, event.time, "application.status_changed",
+            session,
+            app,
+            event.id,
+            event.time,
+            "application.status_changed",
             {"from": data.from_state, "to": data.to_state},
         )
 
@@ -114,7 +120,11 @@ def on_information_requested(
         )
     )
     add_timeline(
-        session, app, event.id, event.time, "application.information_requested",
+        session,
+        app,
+        event.id,
+        event.time,
+        "application.information_requested",
         {"request_id": data.request.id, "due": data.request.due.isoformat()},
     )
 
@@ -149,7 +159,11 @@ def on_decided(session: Session, event: CloudEvent, data: CaseDecided) -> None:
     app.updated_at = event.time
     session.add(app)
     add_timeline(
-        session, app, event.id, event.time, f"application.{data.decision}",
+        session,
+        app,
+        event.id,
+        event.time,
+        f"application.{data.decision}",
         {"reason": data.reason},
     )
 

