@@ -1,0 +1,315 @@
+"""Webhook messages built from internal events, carrying only fields the applicant may see.
+
+Each webhook type has one builder that names every field it sends (an allow-list):
+a field added to an internal event reaches applicants only when a builder here is
+changed to send it. Scores, fired rules, notes, commercial data of other parties,
+officials other than the EU point of contact and anything from the CN side never do
+(PROTOCOL.md, visibility).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+APPLICATION_RECEIVED = "application.received"
+APPLICATION_STATUS_CHANGED = "application.status_changed"
+APPLICATION_INFORMATION_REQUESTED = "application.information_requested"
+APPLICATION_APPROVED = "application.approved"
+APPLICATION_REFUSED = "application.refused"
+LICENCE_ISSUED = "licence.issued"
+# Sent only on an owner's "send a test event" request, to that one endpoint; it is not
+# something to subscribe to, so it is not in PUBLIC_EVENT_TYPES.
+WEBHOOK_TEST = "webhook.test"
+
+# What an endpoint may subscribe to (`event_types` at registration).
+PUBLIC_EVENT_TYPES: frozenset[str] = frozenset(
+    {
+        APPLICATION_RECEIVED,
+        APPLICATION_STATUS_CHANGED,
+        APPLICATION_INFORMATION_REQUESTED,
+        APPLICATION_APPROVED,
+        APPLICATION_REFUSED,
+        LICENCE_ISSUED,
+    }
+)
+
+Event = Mapping[str, Any]
+Data = dict[str, Any]
+Scalar = str | int | float | bool | None
+
+
+class MalformedEvent(ValueError):
+    """An internal event that lacks a field its webhook needs, or has one of the wrong shape."""
+
+
+class InvalidEventTypes(ValueError):
+    """An endpoint's `event_types` that are empty or name types that do not exist."""
+
+    def __init__(self, unknown: Iterable[str] = ()) -> None:
+        self.unknown = sorted(unknown)
+        known = ", ".join(sorted(PUBLIC_EVENT_TYPES))
+        if self.unknown:
+            message = f"unknown event types: {', '.join(self.unknown)} (known: {known})"
+        else:
+            message = f"subscribe to at least one event type (known: {known})"
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class WebhookMessage:
+    """One message for one company's endpoints; the same body goes to each of them."""
+
+    event_id: str
+    company_id: str
+    type: str
+    body: Mapping[str, Any]
+
+    def message_id(self, endpoint_id: str) -> str:
+        """The `webhook-id` for this message at one endpoint (see `message_id`)."""
+        return message_id(self.event_id, endpoint_id)
+
+    def encoded(self) -> bytes:
+        """The exact bytes to sign and send."""
+        return encode_body(self.body)
+
+
+def message_id(event_id: str, endpoint_id: str) -> str:
+    """A `webhook-id` stable per (event, endpoint): retries, redeliveries and recovery reuse it.
+
+    Receivers de-duplicate on it, so it must not change between attempts, and two
+    endpoints must not share one (they may be the same receiver behind two URLs).
+    """
+    # JSON keeps the pair unambiguous whatever characters the ids contain.
+    digest = hashlib.sha256(json.dumps([event_id, endpoint_id]).encode()).hexdigest()
+    return f"msg_{digest[:32]}"
+
+
+def encode_body(body: Mapping[str, Any]) -> bytes:
+    """Compact, key-sorted UTF-8 JSON (no NaN), so one message always has the same bytes."""
+    return json.dumps(
+        body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode()
+
+
+def validate_event_types(event_types: Iterable[str]) -> frozenset[str]:
+    """The event types an endpoint subscribes to; raises on unknown names or an empty list."""
+    wanted = frozenset(event_types)
+    if not wanted or wanted - PUBLIC_EVENT_TYPES:
+        raise InvalidEventTypes(wanted - PUBLIC_EVENT_TYPES)
+    return wanted
+
+
+def _scalar(value: Any, name: str) -> Scalar:
+    # Only plain values pass: a nested object in a field meant to be a scalar could
+    # carry fields nobody allowed.
+    if isinstance(value, datetime):
+        return _iso(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    raise MalformedEvent(f"field {name!r} should be a plain value, got {type(value).__name__}")
+
+
+def _required(data: Mapping[str, Any], key: str, where: str = "data") -> Scalar:
+    value = _scalar(data.get(key), f"{where}.{key}")
+    if value is None or value == "":
+        raise MalformedEvent(f"{where}.{key} is missing")
+    return value
+
+
+def _optional(data: Mapping[str, Any], key: str, where: str = "data") -> Scalar:
+    return _scalar(data.get(key), f"{where}.{key}")
+
+
+def _mapping(data: Mapping[str, Any], key: str, where: str = "data") -> Mapping[str, Any]:
+    value = data.get(key)
+    if not isinstance(value, Mapping):
+        raise MalformedEvent(f"{where}.{key} should be an object")
+    return value
+
+
+def _iso(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise MalformedEvent("event times must carry a time zone")
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _event_time(event: Event) -> str:
+    raw = event.get("time")
+    if isinstance(raw, str):
+        try:
+            raw = datetime.fromisoformat(raw)
+        except ValueError as exc:
+            raise MalformedEvent(f"event time {raw!r} is not an ISO 8601 date-time") from exc
+    if not isinstance(raw, datetime):
+        raise MalformedEvent("event has no time")
+    return _iso(raw)
+
+
+def _application(data: Mapping[str, Any]) -> Data:
+    return {
+        "application_id": _required(data, "application_id"),
+        "reference": _required(data, "reference"),
+    }
+
+
+def _eu_point_of_contact(value: Any) -> Data | None:
+    # Only the EU side's contact is shown to applicants; an event that carried a CN
+    # official here by mistake must not leak the name.
+    if not isinstance(value, Mapping) or value.get("side", "EU") != "EU":
+        return None
+    name = _optional(value, "name", "data.point_of_contact")
+    if name is None:
+        return None
+    return {"name": name, "email": _optional(value, "email", "data.point_of_contact")}
+
+
+def _received(data: Mapping[str, Any]) -> Data:
+    return {
+        **_application(data),
+        "status": _required(data, "status"),
+        "submitted_at": _optional(data, "submitted_at"),
+    }
+
+
+def _status_changed(data: Mapping[str, Any]) -> Data:
+    return {
+        **_application(data),
+        "previous_status": _optional(data, "from_state"),
+        "status": _required(data, "to_state"),
+        "priority_tier": _optional(data, "priority_tier"),
+        "expected_decision_date": _optional(data, "expected_decision_date"),
+        "point_of_contact": _eu_point_of_contact(data.get("point_of_contact")),
+    }
+
+
+def _information_requested(data: Mapping[str, Any]) -> Data:
+    request = _mapping(data, "request")
+    return {
+        **_application(data),
+        "request": {
+            "id": _required(request, "id", "data.request"),
+            "question": _required(request, "question", "data.request"),
+            "due": _optional(request, "due", "data.request"),
+        },
+    }
+
+
+def _decided(data: Mapping[str, Any]) -> Data:
+    # `detail` stays out: it is the officials' free text, written for the case file.
+    return {
+        **_application(data),
+        "decision": _required(data, "decision"),
+        "reason": _optional(data, "reason"),
+    }
+
+
+def _licence_line(line: Any) -> Data:
+    if not isinstance(line, Mapping):
+        raise MalformedEvent("data.licence.lines should hold objects")
+    where = "data.licence.lines[]"
+    return {
+        "line": _optional(line, "line", where),
+        "element": _optional(line, "element", where),
+        "form": _optional(line, "form", where),
+        "approved_quantity_kg": _optional(line, "approved_quantity_kg", where),
+    }
+
+
+def _licence_issued(data: Mapping[str, Any]) -> Data:
+    licence = _mapping(data, "licence")
+    lines = licence.get("lines") or []
+    if not isinstance(lines, list):
+        raise MalformedEvent("data.licence.lines should be a list")
+    where = "data.licence"
+    return {
+        **_application(data),
+        "licence": {
+            "number": _required(licence, "number", where),
+            "type": _optional(licence, "type", where),
+            "valid_from": _optional(licence, "valid_from", where),
+            "valid_until": _optional(licence, "valid_until", where),
+            "status": _optional(licence, "status", where),
+            "lines": [_licence_line(line) for line in lines],
+        },
+    }
+
+
+_WEBHOOK_TYPES = {
+    "application.submitted": APPLICATION_RECEIVED,
+    "case.state_changed": APPLICATION_STATUS_CHANGED,
+    "case.information_requested": APPLICATION_INFORMATION_REQUESTED,
+    "licence.issued": LICENCE_ISSUED,
+}
+_DECISION_TYPES = {"approved": APPLICATION_APPROVED, "refused": APPLICATION_REFUSED}
+_BUILDERS: dict[str, Callable[[Mapping[str, Any]], Data]] = {
+    APPLICATION_RECEIVED: _received,
+    APPLICATION_STATUS_CHANGED: _status_changed,
+    APPLICATION_INFORMATION_REQUESTED: _information_requested,
+    APPLICATION_APPROVED: _decided,
+    APPLICATION_REFUSED: _decided,
+    LICENCE_ISSUED: _licence_issued,
+}
+
+
+def webhook_type_for(event: Event) -> str | None:
+    """The webhook type an internal event becomes, or None if applicants are not told of it."""
+    internal = event.get("type")
+    if internal == "case.decided":
+        # Other decisions (not_admitted, lapsed...) reach the applicant through the
+        # case.state_changed that accompanies them; a second webhook would repeat it.
+        data = event.get("data")
+        decision = data.get("decision") if isinstance(data, Mapping) else None
+        return _DECISION_TYPES.get(decision) if isinstance(decision, str) else None
+    return _WEBHOOK_TYPES.get(internal) if isinstance(internal, str) else None
+
+
+def to_webhook_message(event: Event) -> WebhookMessage | None:
+    """The webhook message for an internal CloudEvent, or None if it sends none.
+
+    Raises MalformedEvent when the event lacks what its webhook needs.
+    """
+    webhook_type = webhook_type_for(event)
+    if webhook_type is None:
+        return None
+    data = event.get("data")
+    if not isinstance(data, Mapping):
+        raise MalformedEvent("event has no data object")
+    event_id = event.get("id")
+    if not isinstance(event_id, str) or not event_id:
+        raise MalformedEvent("event has no id")
+    return WebhookMessage(
+        event_id=event_id,
+        company_id=str(_required(data, "company_id")),
+        type=webhook_type,
+        body={
+            "type": webhook_type,
+            "timestamp": _event_time(event),
+            "data": _BUILDERS[webhook_type](data),
+        },
+    )
+
+
+def webhook_test_message(
+    test_id: str, company_id: str, endpoint_id: str, now: datetime
+) -> WebhookMessage:
+    """A `webhook.test` message for one endpoint; `test_id` is fresh per request (e.g. a UUID)."""
+    return WebhookMessage(
+        event_id=test_id,
+        company_id=company_id,
+        type=WEBHOOK_TEST,
+        body={
+            "type": WEBHOOK_TEST,
+            "timestamp": _iso(now),
+            "data": {
+                "endpoint_id": endpoint_id,
+                "message": "Test event from REE Channel: this endpoint receives webhooks.",
+            },
+        },
+    )

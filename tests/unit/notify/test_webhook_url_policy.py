@@ -1,0 +1,238 @@
+"""Webhook target URLs: public HTTPS only, unless the operator allows a network."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+
+import pytest
+
+from services.notify.domain.ssrf import (
+    UnresolvableWebhookHost,
+    UnsafeWebhookURL,
+    WebhookURLPolicy,
+    check_url,
+)
+
+PUBLIC_V4 = "93.184.215.14"
+PUBLIC_V6 = "2606:2800:21f:cb07:6820:80da:af6b:8b2c"
+
+
+def resolver(*addresses: str) -> Callable[[str, int], list[str]]:
+    """A fake DNS that answers every name with the given addresses and records the questions."""
+
+    def resolve(host: str, port: int) -> list[str]:
+        resolve.asked.append((host, port))  # type: ignore[attr-defined]
+        return list(addresses)
+
+    resolve.asked = []  # type: ignore[attr-defined]
+    return resolve
+
+
+def failing_resolver(host: str, port: int) -> list[str]:
+    raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+
+def no_dns(host: str, port: int) -> list[str]:
+    raise AssertionError("an IP literal must not be looked up")
+
+
+DEFAULT = WebhookURLPolicy(resolver=no_dns)
+TEST_AND_DEMO = WebhookURLPolicy.from_settings(
+    ["127.0.0.0/8", "::1/128"], allow_http=True, resolver=no_dns
+)
+
+
+def test_public_https_url_is_accepted_with_its_addresses() -> None:
+    dns = resolver(PUBLIC_V4, PUBLIC_V6)
+    target = check_url("https://Example.COM./hooks?x=1", WebhookURLPolicy(resolver=dns))
+    assert target.host == "example.com"
+    assert target.port == 443
+    assert target.scheme == "https"
+    assert target.addresses == (PUBLIC_V4, PUBLIC_V6)
+    assert target.url == "https://Example.COM./hooks?x=1"
+    assert dns.asked == [("example.com", 443)]  # type: ignore[attr-defined]
+
+
+def test_non_default_port_is_accepted_and_resolved_with_it() -> None:
+    dns = resolver(PUBLIC_V4)
+    target = check_url("https://hooks.example.com:8443/in", WebhookURLPolicy(resolver=dns))
+    assert target.port == 8443
+    assert dns.asked == [("hooks.example.com", 8443)]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("http://127.0.0.1/", "https"),
+        ("https://127.0.0.1/", "loopback"),
+        ("https://10.0.0.1/", "private"),
+        ("https://172.16.5.4/", "private"),
+        ("https://192.168.1.1/", "private"),
+        ("https://[::1]/", "loopback"),
+        ("https://169.254.169.254/latest/meta-data/", "link-local"),
+        ("https://100.64.1.1/", "carrier-grade NAT"),
+        ("https://[fd00::1]/", "unique-local"),
+        ("https://[fe80::1]/", "link-local"),
+        ("https://[fec0::1]/", "site-local"),
+        ("https://[::ffff:10.0.0.1]/", "private"),
+        ("https://[::ffff:127.0.0.1]/", "loopback"),
+        ("https://0.0.0.0/", "unspecified"),
+        ("https://[::]/", "unspecified"),
+        ("https://224.0.0.1/", "multicast"),
+        ("https://[ff02::1]/", "multicast"),
+        ("https://255.255.255.255/", "reserved"),
+        ("https://240.0.0.1/", "reserved"),
+        ("https://192.0.2.10/", "documentation"),
+        ("https://[2001:db8::1]/", "documentation"),
+        ("https://[2002:a00:1::1]/", "embedding 10.0.0.1"),
+        ("https://[2002:7f00:1::1]/", "embedding 127.0.0.1"),
+        ("https://[64:ff9b::a9fe:a9fe]/", "embedding 169.254.169.254"),
+        ("https://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/", "Teredo"),
+        ("https://[::10.0.0.1]/", "IPv4-compatible"),
+    ],
+)
+def test_non_public_addresses_are_refused_by_default(url: str, says: str) -> None:
+    with pytest.raises(UnsafeWebhookURL) as refused:
+        check_url(url, DEFAULT)
+    assert says in refused.value.reason
+
+
+def test_http_to_a_public_address_is_refused_by_default() -> None:
+    with pytest.raises(UnsafeWebhookURL, match="https"):
+        check_url("http://10.0.0.1/", DEFAULT)
+    with pytest.raises(UnsafeWebhookURL, match="https"):
+        check_url("http://example.com/", WebhookURLPolicy(resolver=resolver(PUBLIC_V4)))
+
+
+def test_a_name_resolving_to_a_private_address_is_refused_without_revealing_the_address() -> None:
+    policy = WebhookURLPolicy(resolver=resolver("192.168.1.5"))
+    with pytest.raises(UnsafeWebhookURL) as refused:
+        check_url("https://intranet.example.com/hook", policy)
+    assert refused.value.reason == (
+        "The URL's host intranet.example.com resolves to a private address. "
+        "Webhooks can only be sent to public internet addresses."
+    )
+    assert refused.value.address == "192.168.1.5"
+
+
+def test_one_private_address_among_public_ones_is_enough_to_refuse() -> None:
+    policy = WebhookURLPolicy(resolver=resolver(PUBLIC_V4, "10.1.2.3"))
+    with pytest.raises(UnsafeWebhookURL) as refused:
+        check_url("https://mixed.example.com/", policy)
+    assert refused.value.address == "10.1.2.3"
+
+
+def test_a_name_that_rebinds_to_loopback_is_refused_at_delivery_time() -> None:
+    answers = [[PUBLIC_V4], ["127.0.0.1"]]
+
+    def rebinding(host: str, port: int) -> list[str]:
+        return answers.pop(0)
+
+    policy = WebhookURLPolicy(resolver=rebinding)
+    check_url("https://rebind.example.com/", policy)  # at registration
+    with pytest.raises(UnsafeWebhookURL, match="loopback"):
+        check_url("https://rebind.example.com/", policy)  # at delivery
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:8080/hook", "https://127.0.0.1/", "http://[::1]:9000/", "https://[::1]/"],
+)
+def test_loopback_is_accepted_when_the_operator_allows_it(url: str) -> None:
+    assert check_url(url, TEST_AND_DEMO).addresses
+
+
+@pytest.mark.parametrize(
+    ("url", "network"),
+    [
+        ("https://10.0.0.1/", "10.0.0.0/8"),
+        ("https://169.254.169.254/", "169.254.0.0/16"),
+        ("https://100.64.1.1/", "100.64.0.0/10"),
+        ("https://[fd00::1]/", "fd00::/8"),
+        ("https://[::ffff:10.0.0.1]/", "10.0.0.0/8"),
+    ],
+)
+def test_each_refused_network_is_accepted_when_allowed(url: str, network: str) -> None:
+    with pytest.raises(UnsafeWebhookURL):
+        check_url(url, DEFAULT)
+    allowed = WebhookURLPolicy.from_settings([network], resolver=no_dns)
+    assert check_url(url, allowed).addresses
+
+
+def test_a_name_resolving_to_an_allowed_network_is_accepted() -> None:
+    policy = WebhookURLPolicy.from_settings(["192.168.0.0/16"], resolver=resolver("192.168.1.5"))
+    assert check_url("https://printer.lan/", policy).addresses == ("192.168.1.5",)
+
+
+def test_allowing_loopback_does_not_allow_other_private_networks() -> None:
+    with pytest.raises(UnsafeWebhookURL, match="private"):
+        check_url("http://10.0.0.1/", TEST_AND_DEMO)
+
+
+def test_allowed_network_still_needs_allow_http_for_plain_http() -> None:
+    policy = WebhookURLPolicy.from_settings(["127.0.0.0/8"], resolver=no_dns)
+    assert check_url("https://127.0.0.1/", policy)
+    with pytest.raises(UnsafeWebhookURL, match="https"):
+        check_url("http://127.0.0.1/", policy)
+
+
+def test_allow_http_permits_plain_http_only_to_allowed_networks() -> None:
+    policy = WebhookURLPolicy.from_settings(
+        ["127.0.0.0/8"], allow_http=True, resolver=resolver(PUBLIC_V4)
+    )
+    with pytest.raises(UnsafeWebhookURL, match="operator has allowed"):
+        check_url("http://example.com/", policy)
+    assert check_url("https://example.com/", policy)
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("ftp://example.com/", "https"),
+        ("file:///etc/passwd", "https"),
+        ("gopher://example.com/", "https"),
+        ("https://user:pass@example.com/", "user name or password"),
+        ("https://example.com@127.0.0.1/", "user name or password"),
+        ("https:///nohost", "no host"),
+        ("https://example.com:99999/", "cannot be parsed"),
+        ("https://example.com:0/", "port"),
+        ("https://exa mple.com/", "spaces"),
+        ("https://example.com\t.evil/", "control characters"),
+        ("https://example.com\\@127.0.0.1/", "backslashes"),
+        ("https://2130706433/", "non-standard form"),
+        ("https://0x7f.1/", "non-standard form"),
+        ("https://127.1/", "non-standard form"),
+        ("https://example.com/" + "a" * 2100, "longer than"),
+    ],
+)
+def test_malformed_or_deceptive_urls_are_refused(url: str, says: str) -> None:
+    policy = WebhookURLPolicy(resolver=resolver(PUBLIC_V4))
+    with pytest.raises(UnsafeWebhookURL) as refused:
+        check_url(url, policy)
+    assert says in str(refused.value)
+
+
+def test_unresolvable_host_is_refused_as_such() -> None:
+    with pytest.raises(UnresolvableWebhookHost, match="could not be resolved"):
+        check_url("https://no-such-host.example/", WebhookURLPolicy(resolver=failing_resolver))
+    with pytest.raises(UnresolvableWebhookHost, match="no address"):
+        check_url("https://empty.example/", WebhookURLPolicy(resolver=resolver()))
+
+
+def test_international_domain_names_are_resolved_in_their_ascii_form() -> None:
+    dns = resolver(PUBLIC_V4)
+    target = check_url("https://bücher.example/", WebhookURLPolicy(resolver=dns))
+    assert target.host == "xn--bcher-kva.example"
+
+
+def test_a_malformed_allow_list_entry_is_named() -> None:
+    with pytest.raises(ValueError, match="not-a-network"):
+        WebhookURLPolicy.from_settings(["127.0.0.0/8", "not-a-network"])
+
+
+def test_default_resolver_uses_the_system_resolver_for_localhost() -> None:
+    policy = WebhookURLPolicy.from_settings(["127.0.0.0/8", "::1/128"])
+    assert check_url("https://localhost/", policy).addresses
+    with pytest.raises(UnsafeWebhookURL, match="loopback"):
+        check_url("https://localhost/", WebhookURLPolicy())
