@@ -1,0 +1,1 @@
+"""Pure rules of the review service: protocol, priority, calendars, licences, audit, visibility."""

@@ -1,0 +1,146 @@
+"""Exceptions of the review domain, each mapping to one HTTP status in the API layer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One invalid input field: a dotted path (`licence.lines[0].line`) and why."""
+
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
+class ReviewDomainError(Exception):
+    """Base of every rule violation the review domain reports."""
+
+
+class UnknownAction(ReviewDomainError):
+    """The action name is not in the protocol (HTTP 422: the request names nothing valid)."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__(f"unknown action {action!r}")
+        self.action = action
+
+
+class UnknownState(ReviewDomainError):
+    """A state name is not in the protocol: a programming or data error, never user input."""
+
+    def __init__(self, state: str) -> None:
+        super().__init__(f"unknown state {state!r}")
+        self.state = state
+
+
+class ActionForbidden(ReviewDomainError):
+    """The actor's side or role may not take this action at all (HTTP 403)."""
+
+    def __init__(self, action: str, actor: str) -> None:
+        super().__init__(f"{actor} may not {action}")
+        self.action = action
+        self.actor = actor
+
+
+class ActionNotAllowedInState(ReviewDomainError):
+    """The action exists and the actor may take it, but not in the case's state (HTTP 409)."""
+
+    def __init__(self, action: str, state: str, detail: str | None = None) -> None:
+        super().__init__(detail or f"{action} is not allowed in state {state!r}")
+        self.action = action
+        self.state = state
+
+
+class ActionNotAllowedForTier(ActionNotAllowedInState):
+    """The action is limited to some tiers (fast_track: P1 only); a 409 like a wrong state."""
+
+    def __init__(self, action: str, state: str, tier: str | None, allowed: Iterable[str]) -> None:
+        allowed_text = ", ".join(allowed)
+        super().__init__(
+            action, state, f"{action} is only allowed for tier {allowed_text}, not {tier or 'none'}"
+        )
+        self.tier = tier
+
+
+class InvalidActionParameters(ReviewDomainError):
+    """Parameters missing, mistyped or out of bounds (HTTP 422 with the field errors)."""
+
+    def __init__(self, action: str, errors: Iterable[FieldError]) -> None:
+        self.action = action
+        self.errors: tuple[FieldError, ...] = tuple(errors)
+        listed = "; ".join(f"{e.field}: {e.message}" for e in self.errors)
+        super().__init__(f"invalid parameters for {action}: {listed}")
+
+    def as_dicts(self) -> list[dict[str, str]]:
+        return [e.as_dict() for e in self.errors]
+
+
+class InvalidProtocol(ReviewDomainError):
+    """protocol.yaml does not describe a coherent protocol (raised on load)."""
+
+
+class InvalidRuleSet(ReviewDomainError):
+    """A priority rule set (packaged or a supervisor's draft) is malformed (HTTP 422)."""
+
+    def __init__(self, errors: Iterable[FieldError]) -> None:
+        self.errors: tuple[FieldError, ...] = tuple(errors)
+        listed = "; ".join(f"{e.field}: {e.message}" for e in self.errors)
+        super().__init__(f"invalid priority rules: {listed}")
+
+    def as_dicts(self) -> list[dict[str, str]]:
+        return [e.as_dict() for e in self.errors]
+
+
+class InvalidLicence(InvalidActionParameters):
+    """The licence given with `approve` breaks a licence rule (HTTP 422 like bad parameters)."""
+
+    def __init__(self, errors: Iterable[FieldError]) -> None:
+        super().__init__("approve", errors)
+
+
+class LicenceNotActive(ReviewDomainError):
+    """A shipment was drawn on a licence that is expired, revoked, exhausted or not yet valid
+    (HTTP 409)."""
+
+    def __init__(self, number: str, status: str, detail: str) -> None:
+        super().__init__(f"licence {number} is {status}: {detail}")
+        self.number = number
+        self.status = status
+
+
+class InvalidShipment(ReviewDomainError):
+    """A shipment line names no line or element of the licence, or a bad quantity (HTTP 422)."""
+
+    def __init__(self, errors: Iterable[FieldError]) -> None:
+        self.errors: tuple[FieldError, ...] = tuple(errors)
+        listed = "; ".join(f"{e.field}: {e.message}" for e in self.errors)
+        super().__init__(f"invalid shipment: {listed}")
+
+    def as_dicts(self) -> list[dict[str, str]]:
+        return [e.as_dict() for e in self.errors]
+
+
+class QuantityExceeded(ReviewDomainError):
+    """A shipment would draw more than remains on the licence (HTTP 409); nothing is drawn."""
+
+    def __init__(self, number: str, excesses: Iterable[QuantityExcess]) -> None:
+        self.number = number
+        self.excesses: tuple[QuantityExcess, ...] = tuple(excesses)
+        listed = "; ".join(
+            f"{e.key}: asked {e.requested_kg} kg, {e.remaining_kg} kg remaining"
+            for e in self.excesses
+        )
+        super().__init__(f"shipment exceeds licence {number}: {listed}")
+
+
+@dataclass(frozen=True)
+class QuantityExcess:
+    """How one line (`line 2`) or element (`Dy`) of a shipment exceeds what remains."""
+
+    key: str
+    requested_kg: str
+    remaining_kg: str

@@ -1,0 +1,289 @@
+"""What each side may see of a case: explicit allow-lists per side, so new fields stay hidden.
+
+A full case, as the review service assembles it, is a dict with these keys (all optional):
+
+    id, reference, version, state, submitted_at, created_at, updated_at
+    applicant:        {company_id, name, eori}
+    application:      {mofcom_application_number, licence_type,
+                       exporter: {name, uscc}, consignee: {name, country},
+                       end_user: {name, country}, end_use: {category, description},
+                       goods: [{element, form, hs_code, quantity_kg, value_eur}],
+                       urgency: {stock_days, production_stop_date, jobs_at_risk},
+                       contract_value_eur, sme}
+    priority:         {tier, score, fired: [{rule_id, description, points, explanation}],
+                       rules_version, flags, overridden, list_number, list_position}
+    deadlines:        {stage_due, statutory_due, answer_due, ...: dates}
+    expected_decision_date
+    points_of_contact: {EU: {id, name, email}, CN: {id, name, email}}
+    information_requests: [{id, question, status, due, asked_by_side, asked_at,
+                            answer, answered_at, document_ids}]
+    documents:        [{id, kind, filename, content_type, size, sha256, shareable, uploaded_at}]
+    notes:            [{id, visibility: joint|eu|cn, author: {id, name, side}, text, at}]
+    licence:          {number, type, status, valid_from, valid_until, quantity_basis,
+                       lines: [{line, element, form, hs_code, requested_quantity_kg,
+                                approved_quantity_kg}]}
+    history:          [{id, seq, actor: {id, side, role}, action, at, from_state, to_state,
+                        payload, prev_hash, hash}]
+
+History payloads are the validated action parameters (Transition.payload()); `open` carries
+{"priority": <PriorityResult.as_dict()>}, a note carries {"note_id", "visibility", "text"}.
+Anything not named in a side's allow-list below is dropped, at every depth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal, TypeAlias
+
+__all__ = ["NOTE_ACTION", "Viewer", "view_for"]
+
+Viewer = Literal["EU", "CN", "applicant"]
+NOTE_ACTION = "note_added"
+
+
+class _Leaf:
+    """Keep a scalar (or a list of scalars); a dict or list of dicts under it is dropped."""
+
+
+KEEP = _Leaf()
+
+
+@dataclass(frozen=True)
+class Each:
+    """A list whose items follow `item`; `only` filters which items are shown at all."""
+
+    item: Spec
+    only: Callable[[Mapping[str, Any]], bool] | None = None
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """A spec that depends on the value itself (a history entry's payload on its action)."""
+
+    choose: Callable[[Mapping[str, Any]], Spec]
+
+
+Spec: TypeAlias = "_Leaf | Mapping[str, Spec] | Each | Chosen"
+
+_DROP = object()
+_SCALARS = (str, int, float, bool, date, datetime, Decimal, type(None))
+
+
+def _apply(spec: Spec, value: Any) -> Any:
+    if isinstance(spec, _Leaf):
+        if isinstance(value, _SCALARS):
+            return value
+        if isinstance(value, list) and all(isinstance(v, _SCALARS) for v in value):
+            return list(value)
+        return _DROP
+    if isinstance(spec, Chosen):
+        return _apply(spec.choose(value), value) if isinstance(value, Mapping) else _DROP
+    if isinstance(spec, Each):
+        if not isinstance(value, list):
+            return _DROP
+        items = (
+            _apply(spec.item, v)
+            for v in value
+            if spec.only is None or (isinstance(v, Mapping) and spec.only(v))
+        )
+        return [v for v in items if v is not _DROP]
+    if not isinstance(value, Mapping):
+        return _DROP
+    shown = {key: _apply(sub, value[key]) for key, sub in spec.items() if key in value}
+    return {key: v for key, v in shown.items() if v is not _DROP}
+
+
+def _keep(*keys: str) -> dict[str, Spec]:
+    return dict.fromkeys(keys, KEEP)
+
+
+# --- building blocks ----------------------------------------------------------------------
+
+_CASE_IDS = _keep("id", "reference", "version", "state", "submitted_at", "created_at", "updated_at")
+_PARTY = _keep("name", "country")
+_CORE: dict[str, Spec] = _keep("mofcom_application_number", "licence_type") | {
+    "exporter": _keep("name", "uscc"),
+    "end_use": _keep("category"),
+    "goods": Each(_keep("element", "form", "hs_code", "quantity_kg")),
+}
+_FULL_APPLICATION: dict[str, Spec] = (
+    _CORE
+    | {
+        "consignee": _PARTY,
+        "end_user": _PARTY,
+        "end_use": _keep("category", "description"),
+        "goods": Each(_keep("element", "form", "hs_code", "quantity_kg", "value_eur")),
+        "urgency": _keep("stock_days", "production_stop_date", "jobs_at_risk"),
+    }
+    | _keep("contract_value_eur", "sme")
+)
+_FIRED = Each(_keep("rule_id", "description", "points", "explanation"))
+_PRIORITY_EU: dict[str, Spec] = _keep(
+    "tier", "score", "rules_version", "flags", "overridden", "list_number", "list_position"
+) | {"fired": _FIRED}
+_PRIORITY_CN = _keep("tier", "list_number", "list_position")
+_OFFICIAL = _keep("id", "name", "email")
+_LICENCE: dict[str, Spec] = _keep(
+    "number", "type", "status", "valid_from", "valid_until", "quantity_basis"
+) | {
+    "lines": Each(
+        _keep("line", "element", "form", "hs_code", "requested_quantity_kg", "approved_quantity_kg")
+    )
+}
+_REQUEST = _keep(
+    "id",
+    "question",
+    "status",
+    "due",
+    "asked_by_side",
+    "asked_at",
+    "answer",
+    "answered_at",
+    "document_ids",
+)
+_DOCUMENT = _keep("id", "kind", "filename", "content_type", "size", "sha256", "uploaded_at")
+_NOTE: dict[str, Spec] = _keep("id", "visibility", "text", "at") | {
+    "author": _keep("id", "name", "side")
+}
+
+
+def _notes_of(*visibilities: str) -> Callable[[Mapping[str, Any]], bool]:
+    return lambda note: note.get("visibility") in visibilities
+
+
+# --- history payloads, per action and side -------------------------------------------------
+
+_REASONED = _keep("reason", "detail")
+_PAYLOADS_EU: dict[str, Spec] = {
+    "open": {"priority": _PRIORITY_EU},
+    "request_information": _keep("request_id", "question", "due_in_working_days", "due"),
+    "answer": _keep("request_id", "answer", "document_ids"),
+    "admit": {},
+    "decline": _REASONED,
+    "set_priority": _keep("tier", "reason"),
+    "issue_priority_list": _keep("list_number", "position"),
+    "fast_track": _keep("reason"),
+    "acknowledge": _keep("accepted_on"),
+    "escalate": _keep("reason"),
+    "return_to_review": _keep("outcome"),
+    "approve": {"licence": _LICENCE},
+    "refuse": _REASONED,
+    "withdraw": _keep("reason"),
+    "lapse": {},
+    "assigned": _keep("side", "official_id"),
+    "deadline_breached": _keep("state", "limit", "due"),
+    NOTE_ACTION: _keep("note_id", "visibility", "text"),
+}
+# The EU side's own reasons for ranking (set_priority, fast_track) cite the applicant's
+# commercial urgency, so China sees the tier and the fact of a fast track, not the reason.
+_PAYLOADS_CN: dict[str, Spec] = _PAYLOADS_EU | {
+    "open": {"priority": _keep("tier")},
+    "set_priority": _keep("tier"),
+    "fast_track": {},
+    "request_information": _keep("request_id", "due_in_working_days", "due"),
+    "answer": _keep("request_id"),
+}
+_PAYLOADS_APPLICANT: dict[str, Spec] = {
+    "open": {"priority": _keep("tier")},
+    "request_information": _keep("request_id", "question", "due_in_working_days", "due"),
+    "answer": _keep("request_id", "answer", "document_ids"),
+    "admit": {},
+    "decline": _REASONED,
+    "issue_priority_list": {},
+    "fast_track": {},
+    "acknowledge": _keep("accepted_on"),
+    "approve": {"licence": _LICENCE},
+    "refuse": _REASONED,
+    "withdraw": _keep("reason"),
+    "lapse": {},
+}
+
+
+def _history(payloads: Mapping[str, Spec], hidden_notes: str | None, with_officials: bool) -> Each:
+    entry_keys = ("id", "seq", "action", "at", "from_state", "to_state")
+    chain_keys = ("prev_hash", "hash") if with_officials else ()
+    actor: Spec = _keep("id", "side", "role") if with_officials else _keep("side")
+
+    def shown(entry: Mapping[str, Any]) -> bool:
+        action = entry.get("action")
+        if action not in payloads:
+            # Unknown actions are still shown to officials (without payload), never to applicants.
+            return with_officials
+        if action == NOTE_ACTION:
+            payload = entry.get("payload")
+            return isinstance(payload, Mapping) and payload.get("visibility") != hidden_notes
+        return True
+
+    def spec(entry: Mapping[str, Any]) -> Spec:
+        payload = payloads.get(str(entry.get("action")), {})
+        return _keep(*entry_keys, *chain_keys) | {"actor": actor, "payload": payload}
+
+    return Each(Chosen(spec), only=shown)
+
+
+# --- the three views ------------------------------------------------------------------------
+
+_EU_VIEW: dict[str, Spec] = _CASE_IDS | {
+    "applicant": _keep("company_id", "name", "eori"),
+    "application": _FULL_APPLICATION,
+    "priority": _PRIORITY_EU,
+    "deadlines": _keep("stage_due", "statutory_due", "answer_due", "reminder_due", "lapse_due"),
+    "expected_decision_date": KEEP,
+    "points_of_contact": {"EU": _OFFICIAL, "CN": _OFFICIAL},
+    "information_requests": Each(_REQUEST),
+    "documents": Each(_DOCUMENT | _keep("shareable")),
+    "notes": Each(_NOTE, only=_notes_of("joint", "eu")),
+    "licence": _LICENCE,
+    "history": _history(_PAYLOADS_EU, hidden_notes="cn", with_officials=True),
+}
+
+_CN_VIEW: dict[str, Spec] = _CASE_IDS | {
+    "application": _CORE,
+    "priority": _PRIORITY_CN,
+    "deadlines": _keep("stage_due", "statutory_due", "answer_due"),
+    "expected_decision_date": KEEP,
+    "points_of_contact": {"EU": _OFFICIAL, "CN": _OFFICIAL},
+    # Questions the EU side asked (and their answers) may carry commercial data.
+    "information_requests": Each(_REQUEST, only=lambda r: r.get("asked_by_side") == "CN"),
+    "documents": Each(_DOCUMENT, only=lambda d: d.get("shareable") is True),
+    "notes": Each(_NOTE, only=_notes_of("joint", "cn")),
+    "licence": _LICENCE,
+    "history": _history(_PAYLOADS_CN, hidden_notes="eu", with_officials=True),
+}
+
+_APPLICANT_VIEW: dict[str, Spec] = _CASE_IDS | {
+    "application": _FULL_APPLICATION,
+    "priority": _keep("tier"),
+    "expected_decision_date": KEEP,
+    "points_of_contact": {"EU": _keep("name", "email")},
+    "information_requests": Each(
+        _keep(
+            "id", "question", "status", "due", "asked_at", "answer", "answered_at", "document_ids"
+        )
+    ),
+    "documents": Each(_DOCUMENT | _keep("shareable")),
+    "licence": _LICENCE,
+    "history": _history(_PAYLOADS_APPLICANT, hidden_notes=None, with_officials=False),
+}
+
+_VIEWS: Mapping[str, dict[str, Spec]] = {
+    "EU": _EU_VIEW,
+    "CN": _CN_VIEW,
+    "applicant": _APPLICANT_VIEW,
+}
+
+
+def view_for(side: Viewer, case: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of `case` that `side` may see: a new dict, the input is left untouched.
+
+    The applicant's view assumes the caller already checked the case is the applicant's own.
+    """
+    try:
+        spec = _VIEWS[side]
+    except KeyError:
+        raise ValueError(f"unknown viewer {side!r}") from None
+    shown = _apply(spec, case)
+    return shown if isinstance(shown, dict) else {}
