@@ -18,11 +18,13 @@ official_app = typer.Typer(help="EU and CN officials and their tokens.", no_args
 operator_app = typer.Typer(help="Operator credentials.", no_args_is_help=True)
 credential_app = typer.Typer(help="Any credential.", no_args_is_help=True)
 events_app = typer.Typer(help="Event documentation.", no_args_is_help=True)
+audit_app = typer.Typer(help="The review service's hash-chained audit trail.", no_args_is_help=True)
 app.add_typer(company_app, name="company")
 app.add_typer(official_app, name="official")
 app.add_typer(operator_app, name="operator")
 app.add_typer(credential_app, name="credential")
 app.add_typer(events_app, name="events")
+app.add_typer(audit_app, name="audit")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object")]
 
@@ -129,6 +131,44 @@ def events_asyncapi(
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(asyncapi_document(), indent=2) + "\n")
     typer.echo(f"wrote {out}")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    case_id: Annotated[str | None, typer.Option("--case", help="Only this case")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Verify every case's audit chain (or one case's); exits 1 if any entry was altered."""
+    from sqlmodel import Session, select
+
+    from services.review.api import verify_case
+    from services.review.store import Case
+
+    settings = CommonSettings()
+    engine = make_engine(settings, "review", pool_size=2)
+    failures: list[dict[str, Any]] = []
+    checked = 0
+    with Session(engine) as session:
+        query = select(Case).where(Case.id == case_id) if case_id else select(Case)
+        for case in session.exec(query):
+            checked += 1
+            result = verify_case(session, case)
+            if not result["ok"]:
+                failures.append(result)
+                if not as_json:
+                    typer.echo(
+                        f"ALTERED case {case.id} ({case.reference}): entry {result['entry_id']} "
+                        f"(index {result['first_bad_index']}): {result['reason']}"
+                    )
+            if not as_json and checked % 1000 == 0:
+                typer.echo(f"... {checked} cases checked", err=True)
+    _emit(
+        as_json,
+        {"checked": checked, "ok": not failures, "failures": failures},
+        [f"{checked} case(s) checked, {len(failures)} with an altered history"],
+    )
+    if failures:
+        raise typer.Exit(1)
 
 
 @app.command("run")

@@ -33,7 +33,36 @@ API_KEY_PREFIX = "ree_ak_"
 TOKEN_PREFIX = "ree_tk."
 EORI_PATTERN = re.compile(r"^[A-Z]{2}[A-Z0-9]{1,15}$")
 EU_COUNTRIES = frozenset(
-    "AT BE BG HR CY CZ DK EE FI FR DE GR EL IE IT LV LT LU MT NL PL PT RO SK SI ES SE XI".split()
+    [
+        "AT",
+        "BE",
+        "BG",
+        "HR",
+        "CY",
+        "CZ",
+        "DK",
+        "EE",
+        "FI",
+        "FR",
+        "DE",
+        "GR",
+        "EL",
+        "IE",
+        "IT",
+        "LV",
+        "LT",
+        "LU",
+        "MT",
+        "NL",
+        "PL",
+        "PT",
+        "RO",
+        "SK",
+        "SI",
+        "ES",
+        "SE",
+        "XI",
+    ]
 )
 
 

@@ -24,3 +24,13 @@ CONSUMER_LAG = Gauge(
     "reechannel_consumer_lag", "Entries not yet delivered to the group", ["stream", "group"]
 )
 DLQ_SIZE = Gauge("reechannel_dlq_size", "Entries in the dead-letter stream", ["stream"])
+WEBHOOK_DELIVERIES = Counter(
+    "reechannel_webhook_deliveries_total",
+    "Webhook delivery attempts by outcome (succeeded, retrying, failed, endpoint_disabled)",
+    ["outcome"],
+)
+WEBHOOK_LATENCY = Histogram(
+    "reechannel_webhook_delivery_latency_seconds",
+    "Time from an event to the first successful delivery of its webhook",
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 7200, 36_000, 86_400, 172_800),
+)

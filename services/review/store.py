@@ -1,0 +1,249 @@
+"""Review's tables and queries: cases, requests, notes, lists, licences, shipments, audit."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from shared.db import utcnow
+from shared.outbox import OUTBOX_TABLES
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Case(SQLModel, table=True):
+    """One application under review; `version` guards concurrent actions (If-Match)."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        Index("ix_cases_queue", "state", "tier", "due_on", "opened_at"),
+        Index("ix_cases_list", "list_number", "list_position"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    application_id: str = Field(max_length=36, unique=True)
+    reference: str = Field(max_length=20, index=True)
+    company_id: str = Field(max_length=36, index=True)
+    company_name: str = Field(default="", max_length=200)
+    company_eori: str = Field(default="", max_length=17)
+    state: str = Field(max_length=30)
+    previous_state: str | None = Field(default=None, max_length=30)
+    version: int = 1
+    tier: str = Field(max_length=2)
+    score: int = 0
+    fired_rules: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    flags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    rules_version: str = Field(default="", max_length=40)
+    tier_overridden: bool = False
+    application: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    submitted_at: datetime
+    opened_at: datetime = Field(default_factory=utcnow)
+    stage_started_on: date
+    stage_started_at: datetime = Field(default_factory=utcnow)
+    paused_since: date | None = None
+    paused_working_days: int = 0
+    acknowledged_on: date | None = None
+    due_on: date | None = None
+    expected_decision_date: date | None = None
+    list_number: int | None = None
+    list_position: int | None = None
+    sent_to_cn_at: datetime | None = None
+    eu_contact_id: str | None = Field(default=None, max_length=36)
+    cn_contact_id: str | None = Field(default=None, max_length=36)
+    decision: str | None = Field(default=None, max_length=20)
+    decision_reason: str | None = Field(default=None, max_length=40)
+    decision_detail: str | None = None
+    decided_at: datetime | None = None
+    audit_seq: int = 0
+    audit_head: str = Field(default="0" * 64, max_length=64)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class InformationRequest(SQLModel, table=True):
+    __tablename__ = "information_requests"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    case_id: str = Field(max_length=36, index=True)
+    question: str
+    asked_by_side: str = Field(max_length=2)
+    asked_by_id: str = Field(max_length=36)
+    asked_at: datetime = Field(default_factory=utcnow)
+    from_state: str = Field(max_length=30)
+    due: date
+    reminder_on: date | None = None
+    lapse_on: date
+    status: str = Field(default="open", max_length=20)
+    answer: str | None = None
+    answered_at: datetime | None = None
+    document_ids: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class CaseDocument(SQLModel, table=True):
+    """A document's metadata as intake reported it; the bytes stay with intake."""
+
+    __tablename__ = "documents"
+
+    id: str = Field(primary_key=True, max_length=36)
+    case_id: str = Field(max_length=36, index=True)
+    kind: str = Field(max_length=40)
+    filename: str = Field(max_length=200)
+    content_type: str = Field(max_length=120)
+    size: int
+    sha256: str = Field(max_length=64)
+    shareable: bool = False
+    uploaded_at: datetime = Field(default_factory=utcnow)
+
+
+class Note(SQLModel, table=True):
+    __tablename__ = "notes"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    case_id: str = Field(max_length=36, index=True)
+    author_id: str = Field(max_length=36)
+    author_name: str = Field(max_length=200)
+    author_side: str = Field(max_length=2)
+    visibility: str = Field(max_length=5)  # joint | eu | cn
+    text: str
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class PriorityList(SQLModel, table=True):
+    __tablename__ = "priority_lists"
+
+    number: int | None = Field(default=None, primary_key=True)
+    issued_by: str = Field(max_length=36)
+    issued_at: datetime = Field(default_factory=utcnow)
+    case_ids: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class LicenceRecord(SQLModel, table=True):
+    __tablename__ = "licences"
+
+    number: str = Field(primary_key=True, max_length=64)
+    case_id: str = Field(max_length=36, index=True)
+    type: str = Field(max_length=20)
+    valid_from: date
+    valid_until: date
+    quantity_basis: str = Field(max_length=10)
+    lines: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    revoked_on: date | None = None
+    issued_at: datetime = Field(default_factory=utcnow)
+    issued_by: str = Field(max_length=36)
+
+
+class ShipmentRecord(SQLModel, table=True):
+    __tablename__ = "shipments"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    licence_number: str = Field(max_length=64, index=True)
+    shipped_on: date
+    lines: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    recorded_by: str = Field(max_length=36)
+    recorded_at: datetime = Field(default_factory=utcnow)
+
+
+class AuditRecord(SQLModel, table=True):
+    """An audit entry as stored; never updated or deleted (hash chain per case)."""
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (UniqueConstraint("case_id", "seq"),)
+
+    id: str = Field(primary_key=True, max_length=36)
+    case_id: str = Field(max_length=36, index=True)
+    seq: int
+    actor_id: str = Field(max_length=64)
+    actor_side: str = Field(max_length=10)
+    actor_role: str | None = Field(default=None, max_length=20)
+    action: str = Field(max_length=40)
+    at: datetime
+    from_state: str | None = Field(default=None, max_length=30)
+    to_state: str | None = Field(default=None, max_length=30)
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class Breach(SQLModel, table=True):
+    __tablename__ = "breaches"
+    __table_args__ = (UniqueConstraint("case_id", "state", "limit_name", "due"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(max_length=36, index=True)
+    state: str = Field(max_length=30)
+    limit_name: str = Field(max_length=20)
+    due: date
+    recorded_at: datetime = Field(default_factory=utcnow)
+
+
+REVIEW_TABLES = (
+    "cases",
+    "information_requests",
+    "documents",
+    "notes",
+    "priority_lists",
+    "licences",
+    "shipments",
+    "audit_entries",
+    "breaches",
+    *OUTBOX_TABLES,
+)
+
+
+def case_by_application(session: Session, application_id: str) -> Case | None:
+    return session.exec(select(Case).where(Case.application_id == application_id)).first()
+
+
+def requests_of(session: Session, case_id: str) -> list[InformationRequest]:
+    query = (
+        select(InformationRequest)
+        .where(InformationRequest.case_id == case_id)
+        .order_by(col(InformationRequest.asked_at))
+    )
+    return list(session.exec(query).all())
+
+
+def open_request(session: Session, case_id: str) -> InformationRequest | None:
+    query = select(InformationRequest).where(
+        InformationRequest.case_id == case_id, InformationRequest.status == "open"
+    )
+    return session.exec(query).first()
+
+
+def documents_of(session: Session, case_id: str) -> list[CaseDocument]:
+    query = (
+        select(CaseDocument)
+        .where(CaseDocument.case_id == case_id)
+        .order_by(col(CaseDocument.uploaded_at))
+    )
+    return list(session.exec(query).all())
+
+
+def notes_of(session: Session, case_id: str) -> list[Note]:
+    query = select(Note).where(Note.case_id == case_id).order_by(col(Note.created_at))
+    return list(session.exec(query).all())
+
+
+def audit_of(session: Session, case_id: str) -> list[AuditRecord]:
+    query = select(AuditRecord).where(AuditRecord.case_id == case_id).order_by(col(AuditRecord.seq))
+    return list(session.exec(query).all())
+
+
+def licence_of(session: Session, case_id: str) -> LicenceRecord | None:
+    return session.exec(select(LicenceRecord).where(LicenceRecord.case_id == case_id)).first()
+
+
+def shipments_of(session: Session, number: str) -> list[ShipmentRecord]:
+    query = (
+        select(ShipmentRecord)
+        .where(ShipmentRecord.licence_number == number)
+        .order_by(col(ShipmentRecord.recorded_at))
+    )
+    return list(session.exec(query).all())
