@@ -165,6 +165,7 @@ class ServiceProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, wait_ready: bool = True) -> ServiceProcess:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", f"services.{self.name}"],

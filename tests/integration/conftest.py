@@ -58,3 +58,29 @@ def company_a(infra: Infra) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def company_b(infra: Infra) -> dict[str, Any]:
     return new_company(infra, "Beta Wind SE")
+
+
+@pytest.fixture(scope="session")
+def review(infra: Infra, intake: ServiceProcess) -> Iterator[ServiceProcess]:
+    service = ServiceProcess("review", infra.env()).start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def officials(infra: Infra) -> dict[str, dict[str, Any]]:
+    made = {}
+    for side in ("EU", "CN"):
+        for role in ("officer", "supervisor"):
+            made[f"{side.lower()}_{role}"] = operator(
+                infra,
+                "official",
+                "create",
+                "--name",
+                f"{side} {role}",
+                "--side",
+                side,
+                "--role",
+                role,
+            )
+    return made

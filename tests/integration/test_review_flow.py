@@ -6,18 +6,16 @@ import json
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import text
 
 from shared.config import CommonSettings
 from shared.db import make_engine
 from tests.integration.conftest import application
-from tests.support import ROOT, Infra, ServiceProcess, operator, wait_until
+from tests.support import ROOT, Infra, ServiceProcess, wait_until
 
 HIDDEN_FROM_CN = (
     "urgency",
@@ -31,32 +29,6 @@ HIDDEN_FROM_CN = (
     "consignee",
     "eori",
 )
-
-
-@pytest.fixture(scope="module")
-def review(infra: Infra, intake: ServiceProcess) -> Iterator[ServiceProcess]:
-    service = ServiceProcess("review", infra.env()).start()
-    yield service
-    service.stop()
-
-
-@pytest.fixture(scope="module")
-def officials(infra: Infra) -> dict[str, dict[str, Any]]:
-    made = {}
-    for side in ("EU", "CN"):
-        for role in ("officer", "supervisor"):
-            made[f"{side.lower()}_{role}"] = operator(
-                infra,
-                "official",
-                "create",
-                "--name",
-                f"{side} {role}",
-                "--side",
-                side,
-                "--role",
-                role,
-            )
-    return made
 
 
 def token(officials: dict[str, dict[str, Any]], who: str) -> str:

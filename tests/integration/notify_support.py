@@ -1,0 +1,320 @@
+"""Helpers of the notify tests: a real webhook receiver on 127.0.0.1, source events, the log."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import standardwebhooks
+from pydantic import BaseModel
+
+from shared.applications import ApplicationBody
+from shared.db import utcnow
+from shared.events import (
+    EVENT_STREAMS,
+    ApplicationSubmitted,
+    CaseDecided,
+    CaseInformationRequested,
+    CaseStateChanged,
+    Contact,
+    InformationRequestRef,
+    LicenceIssued,
+    LicenceLine,
+    LicenceRef,
+    new_event,
+)
+from tests.integration.conftest import VALID_APPLICATION
+from tests.support import Infra, wait_until
+
+# Loopback is allowed explicitly, as the operator setting would for a demo; retries come
+# after about a second instead of minutes.
+LOOPBACK = {"REE_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8,::1/128", "REE_WEBHOOK_ALLOW_HTTP": "true"}
+FAST = {
+    "REE_WEBHOOK_RETRY_SCHEDULE": "1,1,1",
+    "REE_DELIVERY_POLL_SECONDS": "0.2",
+    "REE_WEBHOOK_TIMEOUT_SECONDS": "5",
+}
+
+
+def notify_env(infra: Infra, **extra: str) -> dict[str, str]:
+    return infra.env(**{**LOOPBACK, **FAST, **extra})
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+@dataclass
+class Received:
+    """One request as the receiver saw it, and what it answered."""
+
+    headers: dict[str, str]
+    body: bytes
+    status: int
+    verified: bool
+
+    @property
+    def webhook_id(self) -> str:
+        return self.headers["webhook-id"]
+
+    @property
+    def json(self) -> dict[str, Any]:
+        parsed: dict[str, Any] = json.loads(self.body)
+        return parsed
+
+
+@dataclass
+class Mailbox:
+    """One receiving URL: answers from a script (then 200), verifying with standardwebhooks."""
+
+    url: str
+    replies: list[Reply] = field(default_factory=list)
+    secrets: list[str] = field(default_factory=list)
+    requests: list[Received] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def verifies(self, body: bytes, headers: dict[str, str]) -> bool:
+        """Accepted when any known secret verifies it with the Standard Webhooks package."""
+        for secret in self.secrets:
+            try:
+                standardwebhooks.Webhook(secret).verify(body, headers)
+                return True
+            except standardwebhooks.WebhookVerificationError:
+                continue
+        return False
+
+    def take(self, headers: dict[str, str], body: bytes) -> Reply:
+        verified = self.verifies(body, headers)
+        with self.lock:
+            reply = self.replies.pop(0) if self.replies else Reply()
+            if not verified:
+                reply = Reply(401)
+            self.requests.append(Received(headers, body, reply.status, verified))
+        return reply
+
+    def successes(self) -> list[Received]:
+        with self.lock:
+            return [r for r in self.requests if 200 <= r.status < 300]
+
+    def all(self) -> list[Received]:
+        with self.lock:
+            return list(self.requests)
+
+
+class Receiver:
+    """An HTTP server on 127.0.0.1 with one mailbox per path, in a background thread."""
+
+    def __init__(self) -> None:
+        self.mailboxes: dict[str, Mailbox] = {}
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                mailbox = receiver.mailboxes.get(self.path)
+                if mailbox is None:
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                reply = mailbox.take({k.lower(): v for k, v in self.headers.items()}, body)
+                if reply.delay:
+                    time.sleep(reply.delay)
+                self.send_response(reply.status)
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    def mailbox(self, *replies: Reply | int) -> Mailbox:
+        path = f"/hooks/{uuid.uuid4().hex[:12]}"
+        box = Mailbox(
+            url=f"http://127.0.0.1:{self.port}{path}",
+            replies=[r if isinstance(r, Reply) else Reply(r) for r in replies],
+        )
+        self.mailboxes[path] = box
+        return box
+
+
+@contextmanager
+def running_receiver() -> Iterator[Receiver]:
+    receiver = Receiver()
+    receiver.thread.start()
+    try:
+        yield receiver
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()
+
+
+ALL_TYPES = [
+    "application.received",
+    "application.status_changed",
+    "application.information_requested",
+    "application.approved",
+    "application.refused",
+    "licence.issued",
+]
+
+
+def register(
+    client: httpx.Client, mailbox: Mailbox, event_types: list[str] | None = None
+) -> dict[str, Any]:
+    """Register the mailbox's URL as an endpoint and teach the mailbox its secret."""
+    answer = client.post(
+        "/v1/webhook-endpoints", json={"url": mailbox.url, "event_types": event_types or ALL_TYPES}
+    )
+    assert answer.status_code == 201, answer.text
+    endpoint: dict[str, Any] = answer.json()
+    mailbox.secrets.append(endpoint["secret"])
+    return endpoint
+
+
+_numbers = itertools.count(1)
+
+
+class Application:
+    """One application of one company, and the events that tell its story."""
+
+    def __init__(self, infra: Infra, company: dict[str, Any]) -> None:
+        self.infra = infra
+        self.company_id = company["id"]
+        self.id = str(uuid.uuid4())
+        self.case_id = str(uuid.uuid4())
+        self.reference = f"REC-2026-{next(_numbers):06d}"
+
+    def _refs(self) -> dict[str, str]:
+        return {
+            "application_id": self.id,
+            "reference": self.reference,
+            "company_id": self.company_id,
+        }
+
+    def publish(self, event_type: str, data: BaseModel) -> str:
+        event = new_event("reechannel/test", event_type, self.id, data)
+        stream = self.infra.stream(EVENT_STREAMS[event_type])
+        self.infra.redis().xadd(stream, event.to_fields())
+        return event.id
+
+    def received(self) -> str:
+        return self.publish(
+            "application.submitted",
+            ApplicationSubmitted(
+                **self._refs(),
+                submitted_at=utcnow(),
+                status="submitted",
+                application=ApplicationBody.model_validate(VALID_APPLICATION),
+            ),
+        )
+
+    def status_changed(self, from_state: str, to_state: str) -> str:
+        return self.publish(
+            "case.state_changed",
+            CaseStateChanged(
+                **self._refs(),
+                case_id=self.case_id,
+                action="admit",
+                from_state=from_state,
+                to_state=to_state,
+                priority_tier="P1",
+                point_of_contact=Contact(id="o-1", name="Eva Europa", side="EU"),
+            ),
+        )
+
+    def information_requested(self) -> str:
+        return self.publish(
+            "case.information_requested",
+            CaseInformationRequested(
+                **self._refs(),
+                case_id=self.case_id,
+                request=InformationRequestRef(
+                    id=str(uuid.uuid4()), question="End-user statement?", due=date(2026, 12, 10)
+                ),
+            ),
+        )
+
+    def decided(self, decision: str) -> str:
+        return self.publish(
+            "case.decided",
+            CaseDecided(
+                **self._refs(),
+                case_id=self.case_id,
+                decision=decision,  # type: ignore[arg-type]
+                reason="criteria_met",
+                detail="internal note for the case file",
+            ),
+        )
+
+    def licence_issued(self) -> str:
+        return self.publish(
+            "licence.issued",
+            LicenceIssued(
+                **self._refs(),
+                case_id=self.case_id,
+                licence=LicenceRef(
+                    number=f"LIC-{self.reference}",
+                    type="three_month",
+                    valid_from=date(2026, 12, 1),
+                    valid_until=date(2027, 3, 1),
+                    status="active",
+                    lines=[
+                        LicenceLine(
+                            line=1,
+                            element="Dy",
+                            form="metal",
+                            hs_code="2805.30",
+                            approved_quantity_kg=100.0,
+                        )
+                    ],
+                ),
+            ),
+        )
+
+
+def deliveries(client: httpx.Client, endpoint_id: str) -> list[dict[str, Any]]:
+    """The endpoint's whole delivery log, oldest first."""
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        params = {"limit": 200, **({"cursor": cursor} if cursor else {})}
+        page = client.get(f"/v1/webhook-endpoints/{endpoint_id}/deliveries", params=params)
+        assert page.status_code == 200, page.text
+        items += page.json()["items"]
+        cursor = page.json()["next_cursor"]
+        if not cursor:
+            return list(reversed(items))
+
+
+def wait_for_log(
+    client: httpx.Client, endpoint_id: str, count: int, status: str = "succeeded"
+) -> list[dict[str, Any]]:
+    """Wait until `count` deliveries of the endpoint have the status; the log, oldest first."""
+
+    def done() -> list[dict[str, Any]] | None:
+        log = deliveries(client, endpoint_id)
+        return log if sum(d["status"] == status for d in log) >= count else None
+
+    return wait_until(done, timeout=30, what=f"{count} {status} deliveries")
