@@ -150,6 +150,12 @@ class CaseInformationRequested(CaseRef):
     request: InformationRequestRef
 
 
+class CaseInformationReminder(CaseRef):
+    """The answer to a request for information is due soon (the protocol's reminder day)."""
+
+    request: InformationRequestRef
+
+
 class CasePriorityChanged(CaseRef):
     priority_tier: str
     expected_decision_date: date | None = None
@@ -207,6 +213,7 @@ EVENT_SCHEMAS: dict[str, type[BaseModel]] = {
     "case.opened": CaseOpened,
     "case.state_changed": CaseStateChanged,
     "case.information_requested": CaseInformationRequested,
+    "case.information_reminder": CaseInformationReminder,
     "case.priority_changed": CasePriorityChanged,
     "case.assigned": CaseAssigned,
     "case.decided": CaseDecided,

@@ -638,6 +638,31 @@ def record_shipment(
     return _json(view, status=201)
 
 
+class RevokeBody(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+@router.post(
+    "/licences/{number}/revoke",
+    tags=["licences"],
+    summary="Revoke a licence (CN supervisor); no further shipments",
+)
+def revoke_licence(
+    number: str, body: RevokeBody, request: Request, official: Official
+) -> JSONResponse:
+    if _side(official) != "CN" or official.role is None or official.role.value != "supervisor":
+        raise forbidden("Licences are revoked by a CN supervisor.")
+    casework = _casework(request)
+    with session_scope(_engine(request)) as session:
+        record = _licence_for(session, number, official, casework)
+        casework.revoke_licence(session, record, Who.official(official), body.reason)
+        session.flush()
+        view = casework.licence_view(session, record)
+    return _json(view)
+
+
 # --- errors of the domain, as problem details ----------------------------------------------
 
 

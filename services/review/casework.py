@@ -46,6 +46,7 @@ from shared.events import (
     CaseAssigned,
     CaseDeadlineBreached,
     CaseDecided,
+    CaseInformationReminder,
     CaseInformationRequested,
     CaseOpened,
     CasePriorityChanged,
@@ -572,6 +573,27 @@ class Casework:
             session.add(case)
         return stored
 
+    def revoke_licence(
+        self, session: Session, record: LicenceRecord, who: Who, reason: str
+    ) -> LicenceRecord:
+        if record.revoked_on is not None:
+            raise conflict(f"Licence {record.number} was revoked on {record.revoked_on}.")
+        record.revoked_on = self.today()
+        session.add(record)
+        case = session.get(Case, record.case_id)
+        if case is not None:
+            self._audit(
+                session,
+                case,
+                who,
+                "licence_revoked",
+                case.state,
+                case.state,
+                {"licence": record.number, "reason": reason},
+            )
+            session.add(case)
+        return record
+
     # --- deadlines --------------------------------------------------------------------------
 
     def check_deadlines(self, session: Session, today: date | None = None) -> int:
@@ -584,7 +606,45 @@ class Casework:
         acted = 0
         for case in overdue:
             acted += self._check_case(session, case, today)
-        return acted
+        return acted + self._send_reminders(session, today)
+
+    def _send_reminders(self, session: Session, today: date) -> int:
+        """On the protocol's reminder day, remind the applicant of an unanswered request once."""
+        due = session.exec(
+            select(InformationRequest).where(
+                InformationRequest.status == "open",
+                col(InformationRequest.reminded_at).is_(None),
+                col(InformationRequest.reminder_on) <= today,
+            )
+        ).all()
+        for request in due:
+            case = session.get(Case, request.case_id)
+            if case is None:
+                continue
+            request.reminded_at = utcnow()
+            session.add(request)
+            self._audit(
+                session,
+                case,
+                SYSTEM_WHO,
+                "reminder_sent",
+                case.state,
+                case.state,
+                {"request_id": request.id, "due": request.due.isoformat()},
+            )
+            session.add(case)
+            self._emit(
+                session,
+                "case.information_reminder",
+                case,
+                CaseInformationReminder(
+                    **self._refs(case),
+                    request=InformationRequestRef(
+                        id=request.id, question=request.question, due=request.due
+                    ),
+                ),
+            )
+        return len(due)
 
     def _check_case(self, session: Session, case: Case, today: date) -> int:
         if case.state == "awaiting_applicant":

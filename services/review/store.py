@@ -80,6 +80,7 @@ class InformationRequest(SQLModel, table=True):
     due: date
     reminder_on: date | None = None
     lapse_on: date
+    reminded_at: datetime | None = None
     status: str = Field(default="open", max_length=20)
     answer: str | None = None
     answered_at: datetime | None = None

@@ -200,6 +200,17 @@ def test_a_case_goes_from_submission_to_licence_and_the_applicant_sees_each_step
     assert ok.status_code == 201, ok.text
     assert rest.status_code == 409
     assert float(licence["remaining_kg"]["1"]) == 40
+    with review.client(cn) as c:
+        assert c.post(f"/v1/licences/{number}/revoke", json={"reason": "x"}).status_code == 403
+    with review.client(token(officials, "cn_supervisor")) as c:
+        revoked = c.post(f"/v1/licences/{number}/revoke", json={"reason": "diversion found"})
+    assert revoked.status_code == 200 and revoked.json()["status"] == "revoked"
+    with review.client(cn) as c:
+        after = c.post(
+            f"/v1/licences/{number}/shipments",
+            json={"shipped_on": date.today().isoformat(), "lines": [{"line": 1, "quantity_kg": 1}]},
+        )
+    assert after.status_code == 409
 
 
 def test_the_chinese_side_never_receives_what_the_protocol_hides(

@@ -155,6 +155,20 @@ def test_an_unanswered_request_lapses_after_its_limit(
     casework, engine = casework_for(infra)
     with Session(engine) as session:
         assert casework.check_deadlines(session, today=date.today()) == 0
+    reminder_day = date.fromisoformat(request["due"]) - timedelta(days=1)
+    for _ in range(2):  # the reminder goes out once, however often the ticker runs
+        with Session(engine) as session:
+            casework.check_deadlines(session, today=reminder_day)
+            session.commit()
+    reminders = wait_until(
+        lambda: [
+            json.loads(f["data"])
+            for _i, f in infra.redis().xrange(infra.stream("review.events"))
+            if f["type"] == "case.information_reminder" and f["subject"] == case["id"]
+        ],
+        what="reminder event",
+    )
+    assert [r["request"]["id"] for r in reminders] == [request["id"]]
     with Session(engine) as session:
         casework.check_deadlines(session, today=date.today() + timedelta(days=60))
         session.commit()
@@ -162,7 +176,7 @@ def test_an_unanswered_request_lapses_after_its_limit(
     assert view["information_requests"][0]["status"] == "lapsed"
     with review.client(token(officials, "eu_officer")) as c:
         history = [e["action"] for e in c.get(f"/v1/cases/{case['id']}/audit").json()["entries"]]
-    assert history[-2:] == ["deadline_breached", "lapse"]
+    assert history[-3:] == ["reminder_sent", "deadline_breached", "lapse"]
 
 
 def test_a_breached_chinese_review_escalates_to_joint_review_and_can_end_in_refusal(

@@ -175,6 +175,10 @@ _PAYLOADS_EU: dict[str, Spec] = {
     "lapse": {},
     "assigned": _keep("side", "official_id"),
     "deadline_breached": _keep("state", "limit", "due"),
+    "reminder_sent": _keep("request_id", "due"),
+    "licence_revoked": _keep("licence", "reason"),
+    "shipment_recorded": _keep("licence", "shipped_on")
+    | {"lines": Each(_keep("key", "quantity_kg"))},
     NOTE_ACTION: _keep("note_id", "visibility", "text"),
 }
 # The EU side's own reasons for ranking (set_priority, fast_track) cite the applicant's
@@ -199,6 +203,7 @@ _PAYLOADS_APPLICANT: dict[str, Spec] = {
     "refuse": _REASONED,
     "withdraw": _keep("reason"),
     "lapse": {},
+    "reminder_sent": _keep("request_id", "due"),
 }
 
 
