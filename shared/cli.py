@@ -18,6 +18,9 @@ official_app = typer.Typer(help="EU and CN officials and their tokens.", no_args
 operator_app = typer.Typer(help="Operator credentials.", no_args_is_help=True)
 credential_app = typer.Typer(help="Any credential.", no_args_is_help=True)
 events_app = typer.Typer(help="Event documentation.", no_args_is_help=True)
+dlq_app = typer.Typer(
+    help="Dead-letter streams: events no consumer could apply.", no_args_is_help=True
+)
 audit_app = typer.Typer(help="The review service's hash-chained audit trail.", no_args_is_help=True)
 app.add_typer(company_app, name="company")
 app.add_typer(official_app, name="official")
@@ -25,6 +28,7 @@ app.add_typer(operator_app, name="operator")
 app.add_typer(credential_app, name="credential")
 app.add_typer(events_app, name="events")
 app.add_typer(audit_app, name="audit")
+app.add_typer(dlq_app, name="dlq")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object")]
 
@@ -169,6 +173,56 @@ def audit_verify(
     )
     if failures:
         raise typer.Exit(1)
+
+
+def _redis() -> tuple[Any, str]:
+    import redis
+
+    settings = CommonSettings()
+    return redis.Redis.from_url(settings.redis_url, decode_responses=True), settings.stream_prefix
+
+
+@dlq_app.command("list")
+def dlq_list(
+    limit: Annotated[int, typer.Option(help="At most this many per stream")] = 100,
+    as_json: JsonFlag = False,
+) -> None:
+    """List dead letters: stream, event id and type, failing group, deliveries, error."""
+    from shared.deadletters import list_dead_letters
+
+    client, prefix = _redis()
+    letters = list_dead_letters(client, prefix, limit)
+    _emit(
+        as_json,
+        {"dead_letters": [d.as_dict() for d in letters]},
+        [
+            f"{d.dlq_id}  {d.stream}  {d.event_type}  event {d.event_id}  group {d.group}  "
+            f"{d.deliveries} deliveries  {d.error}"
+            for d in letters
+        ]
+        or ["no dead letters"],
+    )
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    ids: Annotated[list[str] | None, typer.Argument(help="DLQ entry ids (from `dlq list`)")] = None,
+    replay_all: Annotated[bool, typer.Option("--all", help="Replay every dead letter")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Put dead letters back on their original stream, once the cause is fixed."""
+    from shared.deadletters import replay
+
+    if not ids and not replay_all:
+        typer.echo("error: name DLQ entry ids or pass --all", err=True)
+        raise typer.Exit(2)
+    client, prefix = _redis()
+    done = replay(client, prefix, None if replay_all else list(ids or []))
+    _emit(
+        as_json,
+        {"replayed": [d.as_dict() for d in done]},
+        [f"replayed {len(done)} dead letter(s)"],
+    )
 
 
 @app.command("run")

@@ -67,5 +67,7 @@ class ServiceSettings(CommonSettings):
     max_deliveries: int = Field(5, alias="REE_MAX_DELIVERIES")
     outbox_poll_seconds: float = Field(0.5, alias="REE_OUTBOX_POLL_SECONDS")
     outbox_batch: int = Field(200, alias="REE_OUTBOX_BATCH")
+    # After Redis loses its data, events of this many recent hours are published again.
+    outbox_replay_hours: float = Field(72.0, alias="REE_OUTBOX_REPLAY_HOURS")
     stream_maxlen: int = Field(1_000_000, alias="REE_STREAM_MAXLEN")
     rate_limit_per_minute: int = Field(600, alias="REE_RATE_LIMIT_PER_MINUTE")

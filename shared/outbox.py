@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import redis.asyncio as aioredis
 from sqlalchemy import Index, update
@@ -72,10 +72,15 @@ class OutboxRelay:
         batch: int = 200,
         poll_seconds: float = 0.5,
         stream_prefix: str = "",
+        replay_hours: float = 72.0,
     ) -> None:
         self.engine = engine
         self.redis = redis
         self.lock_key = f"reechannel:outbox-lock:{lock_name}"
+        # Present while Redis remembers what this outbox published; gone after a restart
+        # without persistence, when the recent events must be published again.
+        self.memory_key = f"reechannel:outbox-memory:{lock_name}"
+        self.replay_hours = replay_hours
         self.batch = batch
         self.stream_prefix = stream_prefix
         self.poll_seconds = poll_seconds
@@ -121,6 +126,11 @@ class OutboxRelay:
                 return 0
             await self.redis.pexpire(self.lock_key, 30_000)
         try:
+            if not await self.redis.exists(self.memory_key):
+                replayed = await asyncio.to_thread(self._unmark_recent)
+                if replayed:
+                    log.warning("Redis lost its data: publishing %d recent events again", replayed)
+                await self.redis.set(self.memory_key, utcnow().isoformat())
             rows = await asyncio.to_thread(self._unpublished)
             if not rows:
                 OUTBOX_LAG.set(0)
@@ -142,6 +152,18 @@ class OutboxRelay:
             "return redis.call('del', KEYS[1]) else return 0 end"
         )
         await self.redis.eval(script, 1, self.lock_key, self._token)
+
+    def _unmark_recent(self) -> int:
+        """Mark events published within the replay window as unpublished (consumers dedupe)."""
+        since = utcnow() - timedelta(hours=self.replay_hours)
+        with session_scope(self.engine) as session:
+            result = session.execute(
+                update(OutboxEvent)
+                .where(col(OutboxEvent.published_at).is_not(None))
+                .where(col(OutboxEvent.created_at) >= since)
+                .values(published_at=None, stream_id=None)
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
 
     def _unpublished(self) -> list[OutboxEvent]:
         with Session(self.engine) as session:

@@ -42,6 +42,7 @@ class ServiceRuntime:
             batch=settings.outbox_batch,
             poll_seconds=settings.outbox_poll_seconds,
             stream_prefix=settings.stream_prefix,
+            replay_hours=settings.outbox_replay_hours,
         )
         self.consumers: list[StreamConsumer] = []
         self.workers: list[Worker] = []
