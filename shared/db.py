@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -18,6 +19,8 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, create_engine
 
 from shared.config import CommonSettings
+
+log = logging.getLogger(__name__)
 
 
 def utcnow() -> datetime:
@@ -79,18 +82,19 @@ def ping(engine: Engine) -> bool:
         return False
 
 
-def wait_for_database(engine: Engine, timeout: float = 60.0) -> None:
+def wait_for_database(engine: Engine, timeout: float | None = 60.0) -> None:
     """Block with backoff until the database answers, so a service never crashes on startup."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout if timeout is not None else float("inf")
     delay = 0.2
     while True:
         try:
             with engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
             return
-        except OperationalError:
+        except OperationalError as exc:
             if time.monotonic() > deadline:
                 raise
+            log.warning("database not answering (%s); retrying in %.1fs", exc.orig, delay)
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
 

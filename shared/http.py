@@ -174,6 +174,14 @@ def create_app(
 
     @app.middleware("http")
     async def _observe(request: Request, call_next: Any) -> Any:
+        runtime = getattr(request.app.state, "runtime", None)
+        if runtime is not None and not runtime.booted and request.url.path.startswith("/v1"):
+            return problem_response(
+                503,
+                "Service unavailable",
+                "The service is starting: waiting for its database.",
+                headers={"Retry-After": "2"},
+            )
         started = time.perf_counter()
         response = await call_next(request)
         route = request.scope.get("route")

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_TYPE_BASE = "https://reechannel.eu/problems/"
@@ -113,15 +114,16 @@ def install(app: FastAPI) -> None:
             headers=getattr(exc, "headers", None),
         )
 
+    @app.exception_handler(OperationalError)
+    async def _database_away(_: Request, exc: OperationalError) -> JSONResponse:
+        # The transaction was rolled back: nothing of the request was stored.
+        return problem_response(
+            503,
+            "Service unavailable",
+            "The database is not answering; nothing was stored. Try again.",
+            headers={"Retry-After": "5"},
+        )
+
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        from sqlalchemy.exc import OperationalError
-
-        if isinstance(exc, OperationalError):
-            return problem_response(
-                503,
-                "Service unavailable",
-                "The database is not answering; try again.",
-                headers={"Retry-After": "5"},
-            )
         return problem_response(500, "Internal error", "An unexpected error occurred.")

@@ -47,6 +47,7 @@ class ServiceRuntime:
         self.consumers: list[StreamConsumer] = []
         self.workers: list[Worker] = []
         self._stop = asyncio.Event()
+        self.booted = False
         self._tasks: list[asyncio.Task[None]] = []
 
     def consume(
@@ -69,26 +70,37 @@ class ServiceRuntime:
         return consumer
 
     def prepare_database(self) -> None:
-        """Wait for the database (with backoff) and apply migrations; run before serving."""
-        wait_for_database(self.engine, timeout=120)
+        """Wait for the database (with backoff, without limit) and apply migrations."""
+        wait_for_database(self.engine, timeout=None)
         migrate(self.directory_engine, MIGRATIONS, self.settings.schema_for(DIRECTORY))
         migrate(self.engine, self.migrations, self.settings.schema_for(self.component))
 
     async def start(self) -> None:
-        await asyncio.to_thread(self.prepare_database)
+        """Serve at once; boot (database, migrations, background work) in the background.
+
+        Until booted, /healthz answers, /readyz says why it is not ready and the API answers
+        503, so a service started before its database waits instead of crashing.
+        """
         self._stop.clear()
-        self._tasks = [asyncio.create_task(self.relay.run(self._stop), name="outbox-relay")]
+        self._tasks = [asyncio.create_task(self._boot(), name="boot")]
+
+    async def _boot(self) -> None:
+        await asyncio.to_thread(self.prepare_database)
+        if self._stop.is_set():
+            return
+        self._tasks.append(asyncio.create_task(self.relay.run(self._stop), name="outbox-relay"))
         self._tasks += [
             asyncio.create_task(c.run(self._stop), name=f"consumer:{c.stream}")
             for c in self.consumers
         ]
         self._tasks += [asyncio.create_task(w(self._stop)) for w in self.workers]
+        self.booted = True
 
     async def stop(self) -> None:
         """Stop reading; let in-flight handlers finish; what is unacknowledged stays pending."""
         self._stop.set()
         if self._tasks:
-            _done, pending = await asyncio.wait(self._tasks, timeout=10)
+            _done, pending = await asyncio.wait(list(self._tasks), timeout=10)
             for task in pending:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -103,7 +115,7 @@ class ServiceRuntime:
             redis_ok = bool(await asyncio.wait_for(self.redis.ping(), timeout=2))
         except Exception:
             redis_ok = False
-        return {"database": database, "redis": redis_ok}
+        return {"database": database, "redis": redis_ok, "migrated": self.booted}
 
     def lifespan(self) -> Callable[[FastAPI], Any]:
         @asynccontextmanager

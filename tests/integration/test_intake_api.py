@@ -335,6 +335,10 @@ def test_openapi_and_docs_are_served(intake: ServiceProcess) -> None:
         spec = c.get("/openapi.json").json()
         assert c.get("/docs").status_code == 200
         assert c.get("/healthz").json() == {"status": "ok"}
-        assert c.get("/readyz").json()["checks"] == {"database": True, "redis": True}
+        assert c.get("/readyz").json()["checks"] == {
+            "database": True,
+            "redis": True,
+            "migrated": True,
+        }
         assert "reechannel_http_request_seconds" in c.get("/metrics").text
     assert "/v1/applications/{application_id}/withdraw" in spec["paths"]
