@@ -17,6 +17,12 @@ from pathlib import Path
 from shared.config import CommonSettings
 
 PORTS = {"intake": 8001, "review": 8002, "notify": 8003}
+# On one machine the demo's webhook receivers run on loopback, which notify refuses by
+# default (docs/notify.md, URL policy); an operator's own setting wins over these.
+NOTIFY_LOCAL_DEFAULTS = {
+    "REE_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8,::1/128",
+    "REE_WEBHOOK_ALLOW_HTTP": "true",
+}
 EMBEDDED_REDIS_PORT = 6390
 
 
@@ -180,6 +186,8 @@ def run_system(demo: bool, wanted: list[str]) -> int:
             _echo(f"{name}: not built yet, not started")
             continue
         child_env = {**env, f"{name.upper()}_PORT": str(PORTS[name])}
+        if name == "notify":
+            child_env = {**NOTIFY_LOCAL_DEFAULTS, **child_env}
         children.append(Child(name, [sys.executable, "-m", f"services.{name}"], child_env))
     for child in children:
         child.start()

@@ -7,18 +7,20 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import standardwebhooks
 from pydantic import BaseModel
 
 from shared.applications import ApplicationBody
+from shared.cli import open_directory
+from shared.config import CommonSettings
 from shared.db import utcnow
 from shared.events import (
     EVENT_STREAMS,
@@ -50,11 +52,29 @@ def notify_env(infra: Infra, **extra: str) -> dict[str, str]:
     return infra.env(**{**LOOPBACK, **FAST, **extra})
 
 
+def new_company(infra: Infra, name: str = "Company") -> dict[str, Any]:
+    """A company and its API key, issued in this process (the operator command is slower)."""
+    settings = CommonSettings(
+        DATABASE_URL=infra.database_url,
+        REE_DATA_DIR=infra.data_dir,
+        REE_SCHEMA_PREFIX=infra.prefix,
+    )
+    directory = open_directory(settings)
+    try:
+        company, key = directory.create_company(name, "DE" + uuid.uuid4().hex[:12].upper())
+    finally:
+        directory.engine.dispose()
+    return {"id": company.id, "name": company.name, "api_key": key}
+
+
 @dataclass(frozen=True)
 class Reply:
+    """A scripted answer, used once, for the first request whose body contains `only_if`."""
+
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    only_if: str | None = None
 
 
 @dataclass
@@ -99,7 +119,11 @@ class Mailbox:
     def take(self, headers: dict[str, str], body: bytes) -> Reply:
         verified = self.verifies(body, headers)
         with self.lock:
-            reply = self.replies.pop(0) if self.replies else Reply()
+            reply = Reply()
+            for i, scripted in enumerate(self.replies):
+                if scripted.only_if is None or scripted.only_if.encode() in body:
+                    reply = self.replies.pop(i)
+                    break
             if not verified:
                 reply = Reply(401)
             self.requests.append(Received(headers, body, reply.status, verified))
@@ -194,6 +218,7 @@ def register(
 
 
 _numbers = itertools.count(1)
+T = TypeVar("T")
 
 
 class Application:
@@ -216,7 +241,8 @@ class Application:
     def publish(self, event_type: str, data: BaseModel) -> str:
         event = new_event("reechannel/test", event_type, self.id, data)
         stream = self.infra.stream(EVENT_STREAMS[event_type])
-        self.infra.redis().xadd(stream, event.to_fields())
+        fields: dict[Any, Any] = event.to_fields()
+        self.infra.redis().xadd(stream, fields)
         return event.id
 
     def received(self) -> str:
@@ -262,7 +288,7 @@ class Application:
             CaseDecided(
                 **self._refs(),
                 case_id=self.case_id,
-                decision=decision,  # type: ignore[arg-type]
+                decision=decision,
                 reason="criteria_met",
                 detail="internal note for the case file",
             ),
@@ -294,6 +320,13 @@ class Application:
         )
 
 
+def wait_for(check: Callable[[], T | None], what: str, timeout: float = 30) -> T:
+    """The first non-empty value `check` returns, polling until then."""
+    found = wait_until(check, timeout=timeout, what=what)
+    assert found is not None
+    return found
+
+
 def deliveries(client: httpx.Client, endpoint_id: str) -> list[dict[str, Any]]:
     """The endpoint's whole delivery log, oldest first."""
     items: list[dict[str, Any]] = []
@@ -317,4 +350,4 @@ def wait_for_log(
         log = deliveries(client, endpoint_id)
         return log if sum(d["status"] == status for d in log) >= count else None
 
-    return wait_until(done, timeout=30, what=f"{count} {status} deliveries")
+    return wait_for(done, what=f"{count} {status} deliveries")

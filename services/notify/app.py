@@ -1,0 +1,49 @@
+"""Wiring of the notify service: settings, runtime, routes, subscribers and the delivery worker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from services.notify.api import router
+from services.notify.handlers import INTAKE_HANDLERS, REVIEW_HANDLERS
+from services.notify.settings import NotifySettings
+from services.notify.worker import DeliveryWorker
+from shared.events import INTAKE_STREAM, REVIEW_STREAM, CloudEvent
+from shared.http import create_app
+from shared.runtime import ServiceRuntime
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def build(settings: NotifySettings | None = None) -> FastAPI:
+    settings = settings or NotifySettings()
+    runtime = ServiceRuntime(settings, MIGRATIONS)
+    worker = DeliveryWorker(runtime.engine, settings, runtime.redis)
+
+    def new_messages(_event: CloudEvent) -> None:
+        worker.wake()
+
+    for stream, handlers in ((INTAKE_STREAM, INTAKE_HANDLERS), (REVIEW_STREAM, REVIEW_HANDLERS)):
+        consumer = runtime.consume(stream, handlers, after_commit=new_messages)
+        worker.follow(consumer.stream, consumer.group, handlers)
+    runtime.workers.append(worker.run)
+    app = create_app(
+        title="REE Channel — notify",
+        description=(
+            "Applicants register webhook endpoints and receive signed notifications "
+            "(Standard Webhooks) about their applications."
+        ),
+        version="1.0.0",
+        directory=runtime.directory,
+        readiness=runtime.readiness,
+        lifespan=runtime.lifespan(),
+        max_body_bytes=settings.max_body_bytes,
+        rate_limit_per_minute=settings.rate_limit_per_minute,
+    )
+    app.state.settings = settings
+    app.state.runtime = runtime
+    app.state.worker = worker
+    app.include_router(router)
+    return app

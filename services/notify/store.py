@@ -1,0 +1,342 @@
+"""Notify's tables and queries: endpoints, the messages of each company, deliveries, attempts.
+
+A `Message` is one webhook body for one company, stored once whatever the number of
+endpoints. A `Delivery` is that message for one endpoint: its status and the schedule of
+its next attempt live here, in the database, so a restart loses no retry. An `Attempt` is
+one HTTP request of a delivery, the row the delivery log shows.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, ForeignKey, Index, String, Text, UniqueConstraint, update
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from services.notify.domain import payloads
+from shared.db import utcnow
+from shared.outbox import OUTBOX_TABLES
+
+ACTIVE = "active"
+DISABLED = "disabled"
+
+PENDING = "pending"
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+# Stopped without an answer: its endpoint was disabled or deleted before it could be sent.
+CANCELLED = "cancelled"
+DELIVERY_STATUSES = (PENDING, SUCCEEDED, FAILED, CANCELLED)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class WebhookEndpoint(SQLModel, table=True):
+    """A company's URL that receives webhooks of the types it subscribed to."""
+
+    __tablename__ = "webhook_endpoints"
+    __table_args__ = (Index("ix_webhook_endpoints_company", "company_id", "created_at", "id"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    company_id: str = Field(max_length=36)
+    url: str = Field(max_length=2048)
+    description: str | None = Field(default=None, max_length=500)
+    event_types: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    # Kept in clear because every delivery is signed with it; see docs/notify.md.
+    secret: str = Field(max_length=100)
+    previous_secret: str | None = Field(default=None, max_length=100)
+    previous_secret_expires_at: datetime | None = None
+    status: str = Field(default=ACTIVE, max_length=20)
+    disabled_reason: str | None = Field(default=None, max_length=500)
+    disabled_at: datetime | None = None
+    # The first failed attempt since the endpoint's last success (the endpoint-health rule).
+    failing_since: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    deleted_at: datetime | None = None
+
+    def signing_secrets(self, now: datetime) -> list[str]:
+        """The current secret, and the previous one while its grace period lasts."""
+        secrets = [self.secret]
+        expires = self.previous_secret_expires_at
+        if self.previous_secret and expires is not None and expires > now:
+            secrets.append(self.previous_secret)
+        return secrets
+
+    def subscribes_to(self, webhook_type: str) -> bool:
+        return webhook_type in self.event_types
+
+
+class Message(SQLModel, table=True):
+    """One webhook body for one company, built once from one internal event."""
+
+    __tablename__ = "webhook_messages"
+    __table_args__ = (Index("ix_webhook_messages_company_time", "company_id", "event_time"),)
+
+    seq: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(max_length=64, unique=True)
+    company_id: str = Field(max_length=36)
+    application_id: str | None = Field(default=None, max_length=36)
+    type: str = Field(max_length=60)
+    # The exact bytes that are signed and sent (UTF-8 JSON), so every attempt sends the same.
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    event_time: datetime
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Delivery(SQLModel, table=True):
+    """One message for one endpoint: its status and when it is next tried."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("message_seq", "endpoint_id"),
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        Index(
+            "ix_webhook_deliveries_chain", "endpoint_id", "application_id", "status", "event_time"
+        ),
+        Index("ix_webhook_deliveries_log", "endpoint_id", "created_at", "id"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    message_seq: int = Field(sa_column=Column(ForeignKey("webhook_messages.seq"), nullable=False))
+    endpoint_id: str = Field(
+        sa_column=Column(String(36), ForeignKey("webhook_endpoints.id"), nullable=False)
+    )
+    company_id: str = Field(max_length=36)
+    # The `webhook-id` header: the same on every attempt, redelivery and recovery.
+    webhook_id: str = Field(max_length=64)
+    event_type: str = Field(max_length=60)
+    # Deliveries of one application to one endpoint go out in event order (see worker.py).
+    application_id: str | None = Field(default=None, max_length=36)
+    event_time: datetime
+    status: str = Field(default=PENDING, max_length=20)
+    attempt_count: int = 0
+    # Attempts since the delivery was last (re)scheduled: the position in the retry schedule.
+    round_attempts: int = 0
+    next_attempt_at: datetime | None = None
+    lease_until: datetime | None = None
+    lease_owner: str | None = Field(default=None, max_length=100)
+    last_status_code: int | None = None
+    last_error: str | None = Field(default=None, max_length=1000)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    succeeded_at: datetime | None = None
+
+
+class Attempt(SQLModel, table=True):
+    """One HTTP request of a delivery, as the delivery log shows it."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: str = Field(
+        sa_column=Column(
+            String(36), ForeignKey("webhook_deliveries.id"), nullable=False, index=True
+        )
+    )
+    number: int
+    attempted_at: datetime
+    status_code: int | None = None
+    duration_ms: int
+    error: str | None = Field(default=None, max_length=1000)
+    outcome: str = Field(max_length=20)
+    next_retry_at: datetime | None = None
+
+
+NOTIFY_TABLES = (
+    "webhook_endpoints",
+    "webhook_messages",
+    "webhook_deliveries",
+    "webhook_attempts",
+    *OUTBOX_TABLES,
+)
+
+
+def own_endpoint(session: Session, company_id: str, endpoint_id: str) -> WebhookEndpoint | None:
+    """The endpoint if it belongs to the company and is not deleted; else as if absent."""
+    endpoint = session.get(WebhookEndpoint, endpoint_id)
+    if endpoint is None or endpoint.company_id != company_id or endpoint.deleted_at is not None:
+        return None
+    return endpoint
+
+
+def own_delivery(session: Session, company_id: str, delivery_id: str) -> Delivery | None:
+    delivery = session.get(Delivery, delivery_id)
+    if delivery is None or delivery.company_id != company_id:
+        return None
+    endpoint = own_endpoint(session, company_id, delivery.endpoint_id)
+    return delivery if endpoint is not None else None
+
+
+def count_endpoints(session: Session, company_id: str) -> int:
+    query = select(WebhookEndpoint.id).where(
+        WebhookEndpoint.company_id == company_id, col(WebhookEndpoint.deleted_at).is_(None)
+    )
+    return len(session.exec(query).all())
+
+
+def list_endpoints(
+    session: Session, company_id: str, after: tuple[datetime, str] | None, limit: int
+) -> list[WebhookEndpoint]:
+    query = select(WebhookEndpoint).where(
+        WebhookEndpoint.company_id == company_id, col(WebhookEndpoint.deleted_at).is_(None)
+    )
+    if after is not None:
+        at, last_id = after
+        query = query.where(
+            (col(WebhookEndpoint.created_at) < at)
+            | ((col(WebhookEndpoint.created_at) == at) & (col(WebhookEndpoint.id) < last_id))
+        )
+    query = query.order_by(col(WebhookEndpoint.created_at).desc(), col(WebhookEndpoint.id).desc())
+    return list(session.exec(query.limit(limit)).all())
+
+
+def subscribed_endpoints(
+    session: Session, company_id: str, webhook_type: str
+) -> list[WebhookEndpoint]:
+    query = select(WebhookEndpoint).where(
+        WebhookEndpoint.company_id == company_id,
+        WebhookEndpoint.status == ACTIVE,
+        col(WebhookEndpoint.deleted_at).is_(None),
+    )
+    return [e for e in session.exec(query).all() if e.subscribes_to(webhook_type)]
+
+
+def add_message(
+    session: Session, message: payloads.WebhookMessage, event_time: datetime
+) -> Message:
+    data = message.body.get("data")
+    application_id = data.get("application_id") if isinstance(data, dict) else None
+    row = Message(
+        event_id=message.event_id,
+        company_id=message.company_id,
+        application_id=application_id if isinstance(application_id, str) else None,
+        type=message.type,
+        body=message.encoded().decode(),
+        event_time=event_time,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def schedule(
+    session: Session, message: Message, endpoint: WebhookEndpoint, now: datetime
+) -> Delivery:
+    """A new delivery of the message to the endpoint, due at once."""
+    assert message.seq is not None
+    delivery = Delivery(
+        message_seq=message.seq,
+        endpoint_id=endpoint.id,
+        company_id=message.company_id,
+        webhook_id=payloads.message_id(message.event_id, endpoint.id),
+        event_type=message.type,
+        application_id=message.application_id,
+        event_time=message.event_time,
+        next_attempt_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(delivery)
+    return delivery
+
+
+def reschedule(delivery: Delivery, now: datetime) -> None:
+    """Send a finished delivery again from the start of the retry schedule, same webhook-id."""
+    delivery.status = PENDING
+    delivery.round_attempts = 0
+    delivery.next_attempt_at = now
+    delivery.updated_at = now
+
+
+def disable_endpoint(
+    session: Session, endpoint: WebhookEndpoint, reason: str, now: datetime
+) -> None:
+    """Switch an endpoint off and stop what is still waiting to go to it."""
+    endpoint.status = DISABLED
+    endpoint.disabled_reason = reason
+    endpoint.disabled_at = now
+    endpoint.updated_at = now
+    session.add(endpoint)
+    cancel_pending(session, endpoint.id, now)
+
+
+def cancel_pending(session: Session, endpoint_id: str, now: datetime) -> None:
+    session.execute(
+        update(Delivery)
+        .where(col(Delivery.endpoint_id) == endpoint_id, col(Delivery.status) == PENDING)
+        .where(col(Delivery.lease_until).is_(None) | (col(Delivery.lease_until) < now))
+        .values(status=CANCELLED, next_attempt_at=None, updated_at=now)
+    )
+
+
+def list_deliveries(
+    session: Session,
+    endpoint_id: str,
+    status: str | None,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> list[tuple[Delivery, Message]]:
+    query = (
+        select(Delivery, Message)
+        .join(Message, col(Message.seq) == col(Delivery.message_seq))
+        .where(Delivery.endpoint_id == endpoint_id)
+    )
+    if status is not None:
+        query = query.where(Delivery.status == status)
+    if after is not None:
+        at, last_id = after
+        query = query.where(
+            (col(Delivery.created_at) < at)
+            | ((col(Delivery.created_at) == at) & (col(Delivery.id) < last_id))
+        )
+    query = query.order_by(col(Delivery.created_at).desc(), col(Delivery.id).desc()).limit(limit)
+    return [(d, m) for d, m in session.exec(query).all()]
+
+
+def attempts_of(session: Session, delivery_ids: list[str]) -> dict[str, list[Attempt]]:
+    found: dict[str, list[Attempt]] = {i: [] for i in delivery_ids}
+    if not delivery_ids:
+        return found
+    query = (
+        select(Attempt)
+        .where(col(Attempt.delivery_id).in_(delivery_ids))
+        .order_by(col(Attempt.delivery_id), col(Attempt.number))
+    )
+    for attempt in session.exec(query).all():
+        found[attempt.delivery_id].append(attempt)
+    return found
+
+
+def messages_since(
+    session: Session, company_id: str, since: datetime, types: list[str]
+) -> list[Message]:
+    query = (
+        select(Message)
+        .where(
+            Message.company_id == company_id,
+            col(Message.event_time) >= since,
+            col(Message.type).in_(types),
+        )
+        .order_by(col(Message.event_time), col(Message.seq))
+    )
+    return list(session.exec(query).all())
+
+
+def deliveries_since(session: Session, endpoint_id: str, since: datetime) -> dict[int, Delivery]:
+    """The endpoint's deliveries of messages from `since` on, by message."""
+    query = (
+        select(Delivery)
+        .where(Delivery.endpoint_id == endpoint_id, col(Delivery.event_time) >= since)
+        .with_for_update()
+    )
+    return {d.message_seq: d for d in session.exec(query).all()}
+
+
+def body_of(message: Message) -> dict[str, Any]:
+    parsed: dict[str, Any] = json.loads(message.body)
+    return parsed
