@@ -225,6 +225,27 @@ def dlq_replay(
     )
 
 
+@app.command("simulate")
+def simulate(
+    count: Annotated[int, typer.Option(help="Applications in all")] = 2000,
+    companies: Annotated[int, typer.Option(help="Demo companies to create")] = 30,
+    intake_url: Annotated[str, typer.Option(help="The running intake")] = "http://127.0.0.1:8001",
+    review_url: Annotated[str, typer.Option(help="The running review")] = "http://127.0.0.1:8002",
+    history: Annotated[
+        float, typer.Option(help="Share played out back-dated (demo only; 0 = all live)")
+    ] = 0.85,
+    months: Annotated[int, typer.Option(help="How far back the history goes")] = 8,
+    lists: Annotated[int, typer.Option(help="Priority lists issued in the history")] = 7,
+    seed: Annotated[int | None, typer.Option(help="Random seed, for a repeatable demo")] = None,
+) -> None:
+    """Generate a realistic demo past through the real services (see docs/metrics.md)."""
+    from shared.simulate import Options
+    from shared.simulate import run as simulate_run
+
+    options = Options(count, companies, intake_url, review_url, history, months, lists, seed)
+    raise typer.Exit(simulate_run(options))
+
+
 @app.command("run")
 def run(
     demo: Annotated[bool, typer.Option(help="Create demo credentials and print them")] = True,

@@ -9,9 +9,11 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.review import console
 from services.review.api import install_domain_errors, router
 from services.review.casework import Casework
 from services.review.handlers import intake_handlers
+from services.review.metrics import router as metrics_router
 from services.review.settings import ReviewSettings
 from shared.db import session_scope
 from shared.events import INTAKE_STREAM
@@ -58,6 +60,8 @@ def build(settings: ReviewSettings | None = None) -> FastAPI:
     app.state.casework = casework
     install_domain_errors(app)
     app.include_router(router)
+    app.include_router(metrics_router)
+    console.install(app)
     return app
 
 

@@ -1,0 +1,70 @@
+"""Browser tests: intake and review as real processes, Debian's chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import ROOT, Infra, ServiceProcess, operator
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium (CI installs it)")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def services(infra: Infra) -> Iterator[dict[str, ServiceProcess]]:
+    intake = ServiceProcess("intake", infra.env()).start()
+    review = ServiceProcess("review", infra.env()).start()
+    yield {"intake": intake, "review": review}
+    review.stop()
+    intake.stop()
+
+
+@pytest.fixture(scope="module")
+def people(infra: Infra) -> dict[str, dict[str, Any]]:
+    made: dict[str, dict[str, Any]] = {
+        "company": operator(
+            infra,
+            "company",
+            "create",
+            "--name",
+            "Browser Magnets GmbH",
+            "--eori",
+            "DE" + uuid.uuid4().hex[:12].upper(),
+        )
+    }
+    for side, role, name in [
+        ("EU", "supervisor", "Claire Dubois"),
+        ("CN", "officer", "Chen Wei"),
+        ("CN", "supervisor", "Li Na"),
+    ]:
+        made[f"{side.lower()}_{role}"] = operator(
+            infra, "official", "create", "--name", name, "--side", side, "--role", role
+        )
+    return made

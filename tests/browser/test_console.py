@@ -1,0 +1,220 @@
+"""An EU supervisor and a CN officer walk a case from screening to approval in the console."""
+
+from __future__ import annotations
+
+import copy
+from datetime import date
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.browser.conftest import ARTIFACTS
+from tests.support import ServiceProcess, wait_until
+
+pytestmark = pytest.mark.browser
+
+APPLICATION: dict[str, Any] = {
+    "mofcom_application_number": "MOFCOM-2026-771100",
+    "licence_type": "annual",
+    "exporter": {"name": "Ganzhou Heavy Rare Earth Metals Co.", "uscc": "91360700MA0N1X2Y3Z"},
+    "consignee": {"name": "Browser Magnets GmbH", "country": "DE"},
+    "end_user": {"name": "Browser Magnets GmbH", "country": "DE"},
+    "end_use": {"category": "wind_energy", "description": "direct-drive generators"},
+    "goods": [
+        {
+            "element": "Dy",
+            "form": "magnet",
+            "hs_code": "8505.11",
+            "quantity_kg": 250,
+            "value_eur": 90000,
+        },
+        {
+            "element": "Tb",
+            "form": "oxide",
+            "hs_code": "2846.90",
+            "quantity_kg": 40,
+            "value_eur": 60000,
+        },
+    ],
+    "urgency": {"stock_days": 20, "production_stop_date": "2026-12-20", "jobs_at_risk": 420},
+    "sme": False,
+}
+
+
+def submit(intake: ServiceProcess, api_key: str) -> dict[str, Any]:
+    with intake.client(api_key) as c:
+        r = c.post("/v1/applications", json=copy.deepcopy(APPLICATION))
+        assert r.status_code == 201, r.text
+        return dict(r.json())
+
+
+def opened(review: ServiceProcess, token: str, reference: str) -> dict[str, Any]:
+    def find() -> dict[str, Any] | None:
+        with review.client(token) as c:
+            items = c.get("/v1/cases", params={"limit": 200}).json()["items"]
+        return next((i for i in items if i["reference"] == reference), None)
+
+    return wait_until(find, timeout=30, what=f"case {reference} opened")
+
+
+def sign_in(browser: Any, review: ServiceProcess, token: str, width: int = 1280) -> Any:
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    page.goto(review.url + "/")
+    assert page.url.endswith("/sign-in"), "the console asks for a token first"
+    page.fill("#token", token)
+    page.click("form[action='/sign-in'] button[type=submit]")
+    page.wait_for_url(review.url + "/")
+    return page
+
+
+def take(page: Any, action: str) -> None:
+    """Open an action's form in the actions panel and confirm it with its prefilled fields."""
+    panel = page.locator(f"details[data-action='{action}']")
+    panel.locator("summary").click()
+    panel.locator("button[type=submit]").click()
+    page.wait_for_load_state()
+
+
+def shot(page: Any, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_an_eu_supervisor_and_a_cn_officer_walk_a_case_to_approval(
+    browser: Any, services: dict[str, ServiceProcess], people: dict[str, Any]
+) -> None:
+    intake, review = services["intake"], services["review"]
+    app = submit(intake, people["company"]["api_key"])
+    case = opened(review, people["eu_supervisor"]["token"], app["reference"])
+
+    eu = sign_in(browser, review, people["eu_supervisor"]["token"])
+    assert eu.locator("h1").inner_text() == "EU queue"
+    eu.fill("input[name=q]", app["reference"])
+    eu.click("form.filters button[type=submit]")
+    shot(eu, "01-eu-queue")
+    eu.click(f"a.ref:text('{app['reference']}')")
+    assert "Commercial urgency" in eu.content(), "the EU sees the applicant's urgency"
+    actions = sorted(
+        eu.locator("details[data-action]").evaluate_all("els => els.map(e => e.dataset.action)")
+    )
+    assert actions == sorted(["request_information", "admit", "decline", "set_priority"])
+    eu.fill("#note-text", "EU-only remark: stock figures checked with the applicant.")
+    eu.click("form.noteform button[type=submit]")
+    assert "Note added." in eu.content()
+    shot(eu, "02-eu-case-screening")
+    take(eu, "admit")
+    assert "Admit: done." in eu.content()
+    assert "Queued for a list" in eu.locator(".casehead").inner_text()
+
+    eu.click("nav.mainnav a:text('Priority lists')")
+    eu.check(f"input[name=case_id][value='{case['id']}']")
+    eu.click("#issue-list button[type=submit]")
+    assert "issued and sent to China" in eu.content()
+    shot(eu, "03-eu-priority-list-issued")
+
+    cn = sign_in(browser, review, people["cn_officer"]["token"])
+    assert cn.locator("h1").inner_text() == "CN queue"
+    cn.click(f"a.ref:text('{app['reference']}')")
+    page_text = cn.content()
+    assert "Commercial urgency" not in page_text
+    assert "EU-only remark" not in page_text
+    assert "90,000" not in page_text and "jobs" not in page_text.lower()
+    take(cn, "acknowledge")
+    assert "Acknowledge: done." in cn.content()
+    shot(cn, "04-cn-case-acknowledged")
+    panel = cn.locator("details[data-action='approve']")
+    panel.locator("summary").click()
+    cn.fill("input[name='licence.lines.2.approved_quantity_kg']", "30")
+    shot(cn, "05-cn-approve-form")
+    panel.locator("button[type=submit]").click()
+    cn.wait_for_load_state()
+    assert "Approved" in cn.locator(".casehead").inner_text()
+    assert f"Licence LIC-{app['reference']}" in cn.content()
+    shot(cn, "06-cn-case-approved")
+
+    with review.client(people["eu_supervisor"]["token"]) as c:
+        final = c.get(f"/v1/cases/{case['id']}").json()
+    assert final["state"] == "approved"
+    assert float(final["licence"]["lines"][1]["approved_quantity_kg"]) == 30
+    eu.context.close()
+    cn.context.close()
+
+
+def test_refused_actions_show_a_readable_message_and_change_nothing(
+    browser: Any, services: dict[str, ServiceProcess], people: dict[str, Any]
+) -> None:
+    intake, review = services["intake"], services["review"]
+    app = submit(intake, people["company"]["api_key"])
+    case = opened(review, people["eu_supervisor"]["token"], app["reference"])
+    eu = sign_in(browser, review, people["eu_supervisor"]["token"])
+    eu.goto(f"{review.url}/cases/{case['id']}")
+    # Someone else acts first: the version in the page is now stale.
+    with review.client(people["eu_supervisor"]["token"]) as c:
+        r = c.post(
+            f"/v1/cases/{case['id']}/notes", json={"text": "meanwhile", "visibility": "side"}
+        )
+        assert r.status_code == 201
+        current = c.get(f"/v1/cases/{case['id']}").json()
+        r = c.post(
+            f"/v1/cases/{case['id']}/actions",
+            json={"action": "set_priority", "tier": "P1", "reason": "minister asked"},
+            headers={"If-Match": str(current["version"])},
+        )
+        assert r.status_code == 200, r.text
+    take(eu, "admit")
+    alert = eu.locator(".alert-error").inner_text()
+    assert "changed since you read it" in alert
+    panel = eu.locator("details[data-action='decline']")
+    panel.locator("summary").click()
+    eu.select_option("select[name=reason]", "other")
+    panel.locator("button[type=submit]").click()
+    eu.wait_for_load_state()
+    assert "detail" in eu.locator(".alert-error").inner_text()
+    shot(eu, "07-eu-refused-action-message")
+    with review.client(people["eu_supervisor"]["token"]) as c:
+        assert c.get(f"/v1/cases/{case['id']}").json()["state"] == "eu_screening"
+    eu.context.close()
+
+
+def test_the_console_session_is_protected(
+    browser: Any, services: dict[str, ServiceProcess], people: dict[str, Any]
+) -> None:
+    review = services["review"]
+    page = sign_in(browser, review, people["cn_supervisor"]["token"])
+    cookie = next(c for c in page.context.cookies() if c["name"] == "ree_console")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    response = page.goto(review.url + "/dashboard")
+    headers = response.headers
+    assert "default-src 'none'" in headers["content-security-policy"]
+    assert headers["x-frame-options"] == "DENY"
+    assert page.locator("svg.chart").count() >= 0
+    shot(page, "08-cn-dashboard")
+    # A form posted without this session's CSRF token is refused.
+    forged = httpx.post(
+        review.url + f"/cases/{'0' * 36}/notes",
+        data={"text": "forged", "visibility": "joint"},
+        cookies={"ree_console": people["cn_supervisor"]["token"]},
+    )
+    assert forged.status_code == 403
+    page.context.close()
+
+
+@pytest.mark.parametrize("width", [1280, 400])
+def test_the_dashboard_and_a_case_page_fit_wide_and_narrow_windows(
+    browser: Any, services: dict[str, ServiceProcess], people: dict[str, Any], width: int
+) -> None:
+    review = services["review"]
+    page = sign_in(browser, review, people["eu_supervisor"]["token"], width=width)
+    page.goto(review.url + "/dashboard?group_by=form")
+    assert page.locator("#kpi-approval").is_visible()
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 1, "no horizontal scrolling of the whole page"
+    shot(page, f"09-dashboard-{width}")
+    page.goto(review.url + "/")
+    page.click("a.ref >> nth=0")
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 1
+    shot(page, f"10-case-{width}")
+    assert date.today().isoformat()[:4] in page.content()
+    page.context.close()
