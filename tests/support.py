@@ -206,6 +206,18 @@ class ServiceProcess:
         return httpx.Client(base_url=self.url, headers=headers, timeout=20)
 
 
+def create_officials(infra: Infra) -> dict[str, dict[str, Any]]:
+    """An officer and a supervisor per side, keyed eu_officer, eu_supervisor, cn_officer, ..."""
+    made = {}
+    for side in ("EU", "CN"):
+        for role in ("officer", "supervisor"):
+            name = f"{side} {role}"
+            made[f"{side.lower()}_{role}"] = operator(
+                infra, "official", "create", "--name", name, "--side", side, "--role", role
+            )
+    return made
+
+
 def operator(infra: Infra, *args: str) -> dict[str, Any]:
     """Run the `reechannel` command as an operator would, with --json."""
     out = subprocess.run(

@@ -21,7 +21,14 @@ import httpx
 
 from tests.integration.conftest import application
 from tests.integration.notify_support import FAST, LOOPBACK, Mailbox, Receiver, register
-from tests.support import Infra, ServiceProcess, operator, start_redis_server, wait_until
+from tests.support import (
+    Infra,
+    ServiceProcess,
+    create_officials,
+    operator,
+    start_redis_server,
+    wait_until,
+)
 
 SERVICES = ("intake", "review", "notify")
 # What one application's full journey sends to its applicant, one webhook each.
@@ -65,19 +72,7 @@ class Cluster:
             "--eori",
             "DE" + uuid.uuid4().hex[:12].upper(),
         )
-        for side in ("EU", "CN"):
-            for role in ("officer", "supervisor"):
-                cluster.officials[f"{side.lower()}_{role}"] = operator(
-                    own,
-                    "official",
-                    "create",
-                    "--name",
-                    f"{side} {role}",
-                    "--side",
-                    side,
-                    "--role",
-                    role,
-                )
+        cluster.officials = create_officials(own)
         for name in SERVICES:
             cluster.launch(name)
         cluster.mailbox = receiver.mailbox()

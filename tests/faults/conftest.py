@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import new_company
-from tests.support import Infra, ServiceProcess, operator, start_redis_server
+from tests.support import Infra, ServiceProcess, create_officials, start_redis_server
 
 
 @dataclass
@@ -65,19 +65,7 @@ def system(infra: Infra, tmp_path: Path) -> Iterator[System]:
     own = infra.isolated(tmp_path / "data", redis_url=f"redis://127.0.0.1:{port}/0")
     sys_ = System(own, redis_dir, port, proc)
     sys_.company = new_company(own, "Fault Test GmbH")
-    for side in ("EU", "CN"):
-        for role in ("officer", "supervisor"):
-            sys_.officials[f"{side.lower()}_{role}"] = operator(
-                own,
-                "official",
-                "create",
-                "--name",
-                f"{side} {role}",
-                "--side",
-                side,
-                "--role",
-                role,
-            )
+    sys_.officials = create_officials(own)
     yield sys_
     for service in sys_.services.values():
         service.kill()

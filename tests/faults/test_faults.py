@@ -162,21 +162,30 @@ def test_sigterm_finishes_an_in_flight_request_before_exiting(system: System) ->
 
 def test_a_dead_letter_is_replayed_after_its_cause_is_fixed(system: System) -> None:
     """A document event for an application review has never seen fails until it is known."""
-    from shared.events import DocumentAdded, DocumentRef, new_event
+    import json
+    from datetime import UTC, datetime
 
-    system.start("review", REE_CLAIM_IDLE_MS="500", REE_MAX_DELIVERIES="2")
+    from shared.applications import ApplicationBody
+    from shared.events import ApplicationSubmitted, DocumentAdded, DocumentRef, new_event
+
+    review = system.start("review", REE_CLAIM_IDLE_MS="500", REE_MAX_DELIVERIES="2")
     application_id = str(uuid.uuid4())
+    refs = {
+        "application_id": application_id,
+        "reference": "REC-2026-999999",
+        "company_id": system.company["id"],
+    }
+    document_id = str(uuid.uuid4())
     redis = system.infra.redis()
+    stream = system.infra.stream("intake.events")
     event = new_event(
         "reechannel/intake",
         "application.document_added",
         application_id,
         DocumentAdded(
-            application_id=application_id,
-            reference="REC-2026-999999",
-            company_id=system.company["id"],
+            **refs,
             document=DocumentRef(
-                id=str(uuid.uuid4()),
+                id=document_id,
                 kind="other",
                 filename="a.pdf",
                 content_type="application/pdf",
@@ -186,7 +195,7 @@ def test_a_dead_letter_is_replayed_after_its_cause_is_fixed(system: System) -> N
             ),
         ),
     )
-    redis.xadd(system.infra.stream("intake.events"), event.to_fields())
+    redis.xadd(stream, event.to_fields())
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -197,8 +206,6 @@ def test_a_dead_letter_is_replayed_after_its_cause_is_fixed(system: System) -> N
             text=True,
         )
 
-    import json
-
     letters = wait_until(
         lambda: json.loads(cli("dlq", "list", "--json").stdout)["dead_letters"],
         timeout=30,
@@ -206,8 +213,35 @@ def test_a_dead_letter_is_replayed_after_its_cause_is_fixed(system: System) -> N
     )
     assert letters[0]["event_id"] == event.id
     assert "no case for application" in letters[0]["error"]
+
+    # The fix: the application the document belongs to arrives after all.
+    submitted = new_event(
+        "reechannel/intake",
+        "application.submitted",
+        application_id,
+        ApplicationSubmitted(
+            **refs,
+            submitted_at=datetime.now(UTC),
+            status="submitted",
+            application=ApplicationBody.model_validate(application()),
+        ),
+    )
+    redis.xadd(stream, submitted.to_fields())
+    token = system.officials["eu_officer"]["token"]
+
+    def case() -> dict[str, Any] | None:
+        with review.client(token) as c:
+            items = c.get("/v1/cases").json()["items"]
+            return c.get(f"/v1/cases/{items[0]['id']}").json() if items else None
+
+    wait_until(case, timeout=30, what="case opened")
     replayed = cli("dlq", "replay", "--all", "--json")
     assert replayed.returncode == 0, replayed.stderr
+    assert json.loads(replayed.stdout)["replayed"][0]["event_id"] == event.id
+    opened = wait_until(
+        lambda: (c := case()) is not None and c["documents"] and c,
+        timeout=30,
+        what="replayed document applied",
+    )
+    assert [d["id"] for d in opened["documents"]] == [document_id]
     assert json.loads(cli("dlq", "list", "--json").stdout)["dead_letters"] == []
-    entries: Any = redis.xrange(system.infra.stream("intake.events"))
-    assert [f["id"] for _i, f in entries].count(event.id) == 2, "back on its stream"

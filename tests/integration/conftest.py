@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import Infra, ServiceProcess, operator
+from tests.support import Infra, ServiceProcess, create_officials, operator
 
 VALID_APPLICATION: dict[str, Any] = {
     "mofcom_application_number": "MOFCOM-2026-004211",
@@ -69,18 +69,4 @@ def review(infra: Infra, intake: ServiceProcess) -> Iterator[ServiceProcess]:
 
 @pytest.fixture(scope="session")
 def officials(infra: Infra) -> dict[str, dict[str, Any]]:
-    made = {}
-    for side in ("EU", "CN"):
-        for role in ("officer", "supervisor"):
-            made[f"{side.lower()}_{role}"] = operator(
-                infra,
-                "official",
-                "create",
-                "--name",
-                f"{side} {role}",
-                "--side",
-                side,
-                "--role",
-                role,
-            )
-    return made
+    return create_officials(infra)
