@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint format asyncapi clean
+.PHONY: install run test lint format asyncapi bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,7 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy shared services
+	$(BIN)/mypy shared services bench
 
 format: install
 	$(BIN)/ruff format .
@@ -32,6 +32,12 @@ format: install
 
 asyncapi: install
 	$(BIN)/reechannel events asyncapi --out docs/asyncapi.json
+
+## Measure the system against its baselines on PostgreSQL and Redis; writes docs/benchmarks.md
+## (about 15 minutes; BENCH_ARGS="--quick" for a short run, see docs/benchmarks.md).
+bench: install
+	$(BIN)/python -m pip install -q -e '.[bench]'
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf .data .pytest_cache .ruff_cache .mypy_cache

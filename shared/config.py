@@ -8,6 +8,8 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_TOKEN_SECRET = "dev-only-secret-change-me-0123456789abcdef"
+# Tokens and console CSRF tokens are HMAC-SHA256 signed: a shorter key is guessable.
+MIN_SECRET_LENGTH = 32
 
 
 class CommonSettings(BaseSettings):
@@ -30,6 +32,10 @@ class CommonSettings(BaseSettings):
     def _refuse_dev_secret_in_production(self) -> CommonSettings:
         if self.environment == "production" and self.token_secret == DEV_TOKEN_SECRET:
             raise ValueError("REE_TOKEN_SECRET must be set in production")
+        if self.environment == "production" and len(self.token_secret) < MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"REE_TOKEN_SECRET must be at least {MIN_SECRET_LENGTH} characters in production"
+            )
         return self
 
     def database_url_for(self, component: str) -> str:

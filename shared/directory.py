@@ -19,7 +19,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
+from sqlalchemy import Select, bindparam
+from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, select
 
@@ -126,6 +129,35 @@ class Principal:
     @property
     def company_id(self) -> str | None:
         return self.subject_id if self.kind == CredentialKind.applicant else None
+
+
+def _credential_query() -> Select[Any]:
+    credential = Credential.__table__  # type: ignore[attr-defined]
+    company = Company.__table__  # type: ignore[attr-defined]
+    official = Official.__table__  # type: ignore[attr-defined]
+    return (
+        sa_select(
+            credential.c.id,
+            credential.c.kind,
+            credential.c.subject_id,
+            credential.c.revoked_at,
+            company.c.id.label("company_id"),
+            company.c.name.label("company_name"),
+            official.c.id.label("official_id"),
+            official.c.name.label("official_name"),
+            official.c.side.label("official_side"),
+            official.c.role.label("official_role"),
+        )
+        .select_from(
+            credential.outerjoin(company, company.c.id == credential.c.subject_id).outerjoin(
+                official, official.c.id == credential.c.subject_id
+            )
+        )
+        .where(credential.c.secret_hash == bindparam("secret_hash"))
+    )
+
+
+_CREDENTIAL_QUERY = _credential_query()
 
 
 class DirectoryError(ValueError):
@@ -251,31 +283,29 @@ class Directory:
             self._check_signature(secret)
         elif not secret.startswith(API_KEY_PREFIX):
             raise InvalidCredential("unrecognised credential")
-        with Session(self.engine) as session:
-            credential = session.exec(
-                select(Credential).where(Credential.secret_hash == _hash(secret))
-            ).first()
-            if credential is None or credential.revoked_at is not None:
-                raise InvalidCredential("unknown or revoked credential")
-            kind = CredentialKind(credential.kind)
-            if kind == CredentialKind.applicant:
-                company = session.get(Company, credential.subject_id)
-                if company is None:
-                    raise InvalidCredential("company not found")
-                return Principal(kind, company.id, credential.id, company.name)
-            if kind == CredentialKind.official:
-                official = session.get(Official, credential.subject_id)
-                if official is None:
-                    raise InvalidCredential("official not found")
-                return Principal(
-                    kind,
-                    official.id,
-                    credential.id,
-                    official.name,
-                    Side(official.side),
-                    Role(official.role),
-                )
-            return Principal(kind, credential.subject_id, credential.id, "operator")
+        # Every request comes through here: one query, outside a transaction, no ORM. Still
+        # read from the directory each time, so a revocation takes effect at once.
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            row = conn.execute(_CREDENTIAL_QUERY, {"secret_hash": _hash(secret)}).first()
+        if row is None or row.revoked_at is not None:
+            raise InvalidCredential("unknown or revoked credential")
+        kind = CredentialKind(row.kind)
+        if kind == CredentialKind.applicant:
+            if row.company_id is None:
+                raise InvalidCredential("company not found")
+            return Principal(kind, row.company_id, row.id, row.company_name)
+        if kind == CredentialKind.official:
+            if row.official_id is None:
+                raise InvalidCredential("official not found")
+            return Principal(
+                kind,
+                row.official_id,
+                row.id,
+                row.official_name,
+                Side(row.official_side),
+                Role(row.official_role),
+            )
+        return Principal(kind, row.subject_id, row.id, "operator")
 
     def _check_signature(self, token: str) -> None:
         try:
@@ -287,8 +317,8 @@ class Directory:
             raise InvalidCredential("malformed token") from exc
 
     def official(self, official_id: str) -> Official | None:
-        with Session(self.engine) as session:
-            return session.get(Official, official_id)
+        row = self._lookup(Official, official_id)
+        return None if row is None else Official(**row)
 
     def officials(self, side: str | None = None) -> list[Official]:
         with Session(self.engine) as session:
@@ -298,5 +328,12 @@ class Directory:
             return list(session.exec(query).all())
 
     def company(self, company_id: str) -> Company | None:
-        with Session(self.engine) as session:
-            return session.get(Company, company_id)
+        row = self._lookup(Company, company_id)
+        return None if row is None else Company(**row)
+
+    def _lookup(self, model: type[SQLModel], key: str) -> dict[str, Any] | None:
+        # Review reads a company for every case it opens: one query, no ORM session.
+        table = model.__table__  # type: ignore[attr-defined]
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            row = conn.execute(sa_select(table).where(table.c.id == key)).first()
+        return None if row is None else dict(row._mapping)

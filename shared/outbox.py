@@ -9,7 +9,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import redis.asyncio as aioredis
-from sqlalchemy import Index, update
+from sqlalchemy import Index, bindparam, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, col, func, select
 
@@ -176,15 +176,24 @@ class OutboxRelay:
             return list(session.exec(query).all())
 
     def _mark_published(self, rows: list[OutboxEvent], stream_ids: list[object]) -> None:
+        # One statement for the batch, sent as one executemany (pipelined by psycopg).
+        outbox = OutboxEvent.__table__  # type: ignore[attr-defined]
+        statement = (
+            update(outbox)
+            .where(outbox.c.seq == bindparam("row_seq"))
+            .values(published_at=bindparam("now"), stream_id=bindparam("sid"))
+        )
         now = utcnow()
-        with session_scope(self.engine) as session:
-            for row, stream_id in zip(rows, stream_ids, strict=True):
-                sid = stream_id.decode() if isinstance(stream_id, bytes) else str(stream_id)
-                session.execute(
-                    update(OutboxEvent)
-                    .where(col(OutboxEvent.seq) == row.seq)
-                    .values(published_at=now, stream_id=sid)
-                )
+        params = [
+            {
+                "row_seq": row.seq,
+                "now": now,
+                "sid": stream_id.decode() if isinstance(stream_id, bytes) else str(stream_id),
+            }
+            for row, stream_id in zip(rows, stream_ids, strict=True)
+        ]
+        with self.engine.begin() as conn:
+            conn.execute(statement, params)
 
     def pending_count(self) -> int:
         with Session(self.engine) as session:

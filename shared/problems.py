@@ -7,11 +7,49 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_TYPE_BASE = "https://reechannel.eu/problems/"
 MEDIA_TYPE = "application/problem+json"
+
+
+class ProblemDetails(BaseModel):
+    """The body of every error answer (RFC 9457); validation errors add `errors`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+_DOCUMENTED = {
+    400: "The body cannot be read (not UTF-8, not a form)",
+    401: "No valid credential",
+    403: "The credential may not do this",
+    404: "No such object, or not the caller's",
+    409: "Conflicts with the object's current state",
+    413: "The request body is too large",
+    422: "The request is not valid; `errors` names each field",
+    429: "Rate limit exceeded for this credential; see Retry-After",
+    503: "The database is not answering or the service is starting; see Retry-After",
+}
+
+
+def documented_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for error answers, as problem details (all of them by default)."""
+    schema = ProblemDetails.model_json_schema()
+    return {
+        status: {
+            "description": _DOCUMENTED[status],
+            "content": {MEDIA_TYPE: {"schema": schema}},
+        }
+        for status in statuses or tuple(_DOCUMENTED)
+    }
 
 
 class Problem(Exception):
@@ -106,7 +144,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        titles = {404: "Not found", 405: "Method not allowed", 401: "Unauthorized"}
+        titles = {
+            400: "Bad request",
+            401: "Unauthorized",
+            404: "Not found",
+            405: "Method not allowed",
+        }
         return problem_response(
             exc.status_code,
             titles.get(exc.status_code, "Error"),

@@ -24,6 +24,7 @@ from services.intake.store import (
     IdempotencyRecord,
     InformationRequest,
     ReferenceNumber,
+    TimelineEntry,
     add_timeline,
     documents_of,
     list_applications,
@@ -44,10 +45,10 @@ from shared.events import (
 )
 from shared.http import current_applicant, page_params
 from shared.outbox import add_event
-from shared.problems import Problem, conflict, invalid, not_found
+from shared.problems import Problem, conflict, documented_errors, invalid, not_found
 
 SOURCE = "reechannel/intake"
-router = APIRouter(prefix="/v1", tags=["applications"])
+router = APIRouter(prefix="/v1", tags=["applications"], responses=documented_errors())
 Applicant = Annotated[Principal, Depends(current_applicant)]
 
 
@@ -159,6 +160,23 @@ def _view(session: Session, app: Application) -> ApplicationView:
     )
 
 
+def _first_view(app: Application, received: TimelineEntry) -> ApplicationView:
+    """The view of an application just registered, without reading back what was just written.
+
+    It has no requests for information and no documents yet, and one timeline entry.
+    """
+    return ApplicationView(
+        **_summary(app).model_dump(),
+        point_of_contact=app.point_of_contact,
+        information_requests=[],
+        documents=[],
+        licence=app.licence,
+        decision=app.decision,
+        timeline=[TimelineView.model_validate(received, from_attributes=True)],
+        application=app.body,
+    )
+
+
 def _cursor(number: int) -> str:
     return base64.urlsafe_b64encode(str(number).encode()).decode().rstrip("=")
 
@@ -205,7 +223,7 @@ def submit_application(
                     earlier = session.get(IdempotencyRecord, (company_id, idempotency_key))
                     if earlier is not None:
                         return _replay(session, earlier, fingerprint)
-                app = _register(session, company_id, content)
+                app, received = _register(session, company_id, content)
                 if idempotency_key is not None:
                     session.add(
                         IdempotencyRecord(
@@ -216,7 +234,7 @@ def submit_application(
                         )
                     )
                 session.flush()
-                view = _view(session, app)
+                view = _first_view(app, received)
             _committed(request)
             return JSONResponse(
                 view.model_dump(mode="json"), status_code=201, headers=_location(app)
@@ -242,7 +260,9 @@ def _replay(session: Session, earlier: IdempotencyRecord, fingerprint: str) -> J
     return JSONResponse(view.model_dump(mode="json"), status_code=201, headers=headers)
 
 
-def _register(session: Session, company_id: str, content: dict[str, Any]) -> Application:
+def _register(
+    session: Session, company_id: str, content: dict[str, Any]
+) -> tuple[Application, TimelineEntry]:
     number_row = ReferenceNumber()
     session.add(number_row)
     session.flush()
@@ -275,8 +295,8 @@ def _register(session: Session, company_id: str, content: dict[str, Any]) -> App
         ),
     )
     add_event(session, event)
-    add_timeline(session, app, event.id, now, "application.received")
-    return app
+    received = add_timeline(session, app, event.id, now, "application.received")
+    return app, received
 
 
 @router.get("/applications", response_model=ApplicationPage, summary="Your applications")

@@ -175,14 +175,14 @@ def add_timeline(
     at: datetime,
     type_: str,
     detail: dict[str, Any] | None = None,
-) -> None:
-    session.add(
-        TimelineEntry(
-            application_id=application.id,
-            event_id=event_id,
-            at=at,
-            type=type_,
-            status=application.status,
-            detail=detail or {},
-        )
+) -> TimelineEntry:
+    entry = TimelineEntry(
+        application_id=application.id,
+        event_id=event_id,
+        at=at,
+        type=type_,
+        status=application.status,
+        detail=detail or {},
     )
+    session.add(entry)
+    return entry

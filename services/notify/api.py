@@ -20,9 +20,9 @@ from services.notify.settings import NotifySettings
 from shared.db import session_scope, utcnow
 from shared.directory import Principal
 from shared.http import current_applicant, page_params
-from shared.problems import Problem, conflict, invalid, not_found
+from shared.problems import Problem, conflict, documented_errors, invalid, not_found
 
-router = APIRouter(prefix="/v1", tags=["webhooks"])
+router = APIRouter(prefix="/v1", tags=["webhooks"], responses=documented_errors())
 Applicant = Annotated[Principal, Depends(current_applicant)]
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, FastAPI, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import case as sql_case
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
 
@@ -20,6 +19,7 @@ from services.review.domain.visibility import view_for
 from services.review.store import (
     AuditRecord,
     Case,
+    CaseCount,
     LicenceRecord,
     PriorityList,
     audit_of,
@@ -30,11 +30,105 @@ from services.review.store import (
 )
 from shared.db import session_scope
 from shared.directory import Principal
-from shared.http import current_official, current_principal, page_params
-from shared.problems import Problem, forbidden, invalid, not_found, problem_response
+from shared.http import current_official, current_principal, jsonable, page_params
+from shared.problems import (
+    Problem,
+    documented_errors,
+    forbidden,
+    invalid,
+    not_found,
+    problem_response,
+)
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", responses=documented_errors())
 Official = Annotated[Principal, Depends(current_official)]
+
+
+# --- response shapes (documentation: the views are built as dicts, per side) ----------------
+
+
+class _Open(BaseModel):
+    """A shape whose other fields depend on the caller's side (domain/visibility.py)."""
+
+    model_config = {"extra": "allow"}
+
+
+class CaseView(_Open):
+    id: str
+    reference: str
+    version: int
+    state: str
+    allowed_actions: list[str] = Field(description="What the caller may do now")
+
+
+class NoteView(BaseModel):
+    id: str
+    visibility: str
+    text: str
+    at: datetime
+    author: dict[str, Any]
+
+
+class AuditView(BaseModel):
+    case_id: str
+    head: str | None
+    entries: list[dict[str, Any]]
+
+
+class AuditVerification(BaseModel):
+    case_id: str
+    ok: bool
+    entries: int
+    head: str | None
+    first_bad_index: int | None
+    entry_id: str | None
+    reason: str | None
+
+
+class ListedCase(BaseModel):
+    position: int
+    case_id: str
+    reference: str | None
+    mofcom_application_number: str | None
+    tier: str | None
+    state: str | None
+
+
+class PriorityListView(BaseModel):
+    number: int
+    issued_at: datetime
+    issued_by: str
+    cases: list[ListedCase]
+
+
+class PriorityListSummary(BaseModel):
+    number: int
+    issued_at: datetime
+    cases: int
+
+
+class PriorityListPage(BaseModel):
+    items: list[PriorityListSummary]
+    limit: int
+    offset: int
+
+
+class SimulationResult(BaseModel):
+    rules_version: str
+    cases_scored: int
+    changes: list[dict[str, Any]]
+
+
+class LicenceView(_Open):
+    number: str
+    type: str
+    status: str
+    remaining_kg: dict[str, str]
+    shipments: list[dict[str, Any]]
+
+
+def _shape(model: type[BaseModel], status: int = 200) -> dict[int | str, dict[str, Any]]:
+    return {status: {"model": model}}
 
 
 def _engine(request: Request) -> Engine:
@@ -182,10 +276,8 @@ def side_view(
 
 
 def _json(view: dict[str, Any], status: int = 200, version: int | None = None) -> JSONResponse:
-    from fastapi.encoders import jsonable_encoder
-
     headers = {"ETag": f'"{version}"'} if version is not None else None
-    return JSONResponse(jsonable_encoder(view), status_code=status, headers=headers)
+    return JSONResponse(jsonable(view), status_code=status, headers=headers)
 
 
 # --- protocol ------------------------------------------------------------------------------
@@ -208,7 +300,27 @@ class CasePage(BaseModel):
     offset: int
 
 
-TIER_ORDER = sql_case({"P1": 1, "P2": 2, "P3": 3}, value=col(Case.tier), else_=9)
+# Tier (P1 < P2 < P3 sort as text), then deadline with none last, then age; the id only makes
+# the order total, so that offset pages neither repeat nor skip a case. ix_cases_order and
+# ix_cases_queue serve it, so a page does not sort the whole queue.
+QUEUE_ORDER = (
+    col(Case.tier),
+    col(Case.due_on).asc().nulls_last(),
+    col(Case.opened_at),
+    col(Case.id),
+)
+
+
+def _counted(session: Session, side: str, state: str | None, tier: str | None) -> int:
+    """How many cases the queue holds, from case_counts (store.py) rather than by counting."""
+    query = select(func.coalesce(func.sum(CaseCount.cases), 0))
+    if side == "CN":
+        query = query.where(col(CaseCount.sent_to_cn).is_(True))
+    if state:
+        query = query.where(CaseCount.state == state)
+    if tier:
+        query = query.where(CaseCount.tier == tier)
+    return int(session.exec(query).one())
 
 
 @router.get("/cases", tags=["cases"], summary="Your side's queue: tier, then deadline, then age")
@@ -238,17 +350,11 @@ def list_cases(
         contact = Case.eu_contact_id if side == "EU" else Case.cn_contact_id
         query = query.where(contact == official.subject_id)
     with Session(_engine(request)) as session:
-        total = session.exec(select(func.count()).select_from(query.subquery())).one()
-        rows = session.exec(
-            query.order_by(
-                TIER_ORDER,
-                col(Case.due_on).is_(None),
-                col(Case.due_on),
-                col(Case.opened_at),
-            )
-            .offset(offset)
-            .limit(size)
-        ).all()
+        if assigned == "me":
+            total = session.exec(select(func.count()).select_from(query.subquery())).one()
+        else:
+            total = _counted(session, side, state, tier)
+        rows = session.exec(query.order_by(*QUEUE_ORDER).offset(offset).limit(size)).all()
     today = casework.today()
     items = []
     for case in rows:
@@ -274,12 +380,15 @@ def list_cases(
         )
         summary["overdue"] = case.due_on is not None and case.due_on < today
         items.append(summary)
-    from fastapi.encoders import jsonable_encoder
-
-    return CasePage(items=jsonable_encoder(items), total=int(total), limit=size, offset=offset)
+    return CasePage(items=jsonable(items), total=int(total), limit=size, offset=offset)
 
 
-@router.get("/cases/{case_id}", tags=["cases"], summary="Your side's view of one case")
+@router.get(
+    "/cases/{case_id}",
+    tags=["cases"],
+    summary="Your side's view of one case",
+    responses=_shape(CaseView),
+)
 def get_case(case_id: str, request: Request, official: Official) -> JSONResponse:
     casework = _casework(request)
     with Session(_engine(request)) as session:
@@ -305,6 +414,7 @@ def _expected_version(if_match: str | None) -> int:
     tags=["cases"],
     summary="Take a protocol action on a case",
     responses={
+        **_shape(CaseView),
         403: {"description": "Wrong side or role"},
         409: {"description": "Wrong state or stale version"},
         422: {"description": "Bad parameters"},
@@ -340,7 +450,13 @@ class NoteBody(BaseModel):
     visibility: Literal["joint", "side"]
 
 
-@router.post("/cases/{case_id}/notes", tags=["cases"], status_code=201, summary="Add a note")
+@router.post(
+    "/cases/{case_id}/notes",
+    tags=["cases"],
+    status_code=201,
+    summary="Add a note",
+    responses=_shape(NoteView, 201),
+)
 def add_note(case_id: str, body: NoteBody, request: Request, official: Official) -> JSONResponse:
     casework = _casework(request)
     with session_scope(_engine(request)) as session:
@@ -362,7 +478,12 @@ class AssignBody(BaseModel):
     official_id: str | None = Field(None, description="Omit to take the case yourself")
 
 
-@router.post("/cases/{case_id}/assign", tags=["cases"], summary="Take a case or give it")
+@router.post(
+    "/cases/{case_id}/assign",
+    tags=["cases"],
+    summary="Take a case or give it",
+    responses=_shape(CaseView),
+)
 def assign(
     case_id: str, request: Request, official: Official, body: AssignBody | None = None
 ) -> JSONResponse:
@@ -414,7 +535,12 @@ def verify_case(session: Session, case: Case) -> dict[str, Any]:
     }
 
 
-@router.get("/cases/{case_id}/audit", tags=["audit"], summary="The case's history with hashes")
+@router.get(
+    "/cases/{case_id}/audit",
+    tags=["audit"],
+    summary="The case's history with hashes",
+    responses=_shape(AuditView),
+)
 def get_audit(case_id: str, request: Request, official: Official) -> JSONResponse:
     casework = _casework(request)
     with Session(_engine(request)) as session:
@@ -427,7 +553,12 @@ def get_audit(case_id: str, request: Request, official: Official) -> JSONRespons
     )
 
 
-@router.get("/cases/{case_id}/audit/verify", tags=["audit"], summary="Verify the hash chain")
+@router.get(
+    "/cases/{case_id}/audit/verify",
+    tags=["audit"],
+    summary="Verify the hash chain",
+    responses=_shape(AuditVerification),
+)
 def verify_audit(case_id: str, request: Request, official: Official) -> JSONResponse:
     casework = _casework(request)
     with Session(_engine(request)) as session:
@@ -476,6 +607,7 @@ def _list_view(session: Session, plist: PriorityList, side: str) -> dict[str, An
     tags=["priority lists"],
     status_code=201,
     summary="Send queued cases to China, best first (EU supervisor)",
+    responses=_shape(PriorityListView, 201),
 )
 def issue_priority_list(
     request: Request, official: Official, body: PriorityListBody | None = None
@@ -497,17 +629,20 @@ def issue_priority_list(
 
 
 def _encode(value: Any) -> Any:
-    from fastapi.encoders import jsonable_encoder
-
-    return jsonable_encoder(value)
+    return jsonable(value)
 
 
-@router.get("/priority-lists", tags=["priority lists"], summary="Priority lists, newest first")
+@router.get(
+    "/priority-lists",
+    tags=["priority lists"],
+    summary="Priority lists, newest first",
+    responses=_shape(PriorityListPage),
+)
 def list_priority_lists(
     request: Request,
     official: Official,
     limit: Annotated[int | None, Query()] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> JSONResponse:
     settings = request.app.state.settings
     size = page_params(limit, settings.default_page_size, settings.max_page_size)
@@ -524,7 +659,12 @@ def list_priority_lists(
     return _json({"items": items, "limit": size, "offset": offset})
 
 
-@router.get("/priority-lists/{number}", tags=["priority lists"], summary="One priority list")
+@router.get(
+    "/priority-lists/{number}",
+    tags=["priority lists"],
+    summary="One priority list",
+    responses=_shape(PriorityListView),
+)
 def get_priority_list(number: int, request: Request, official: Official) -> JSONResponse:
     with Session(_engine(request)) as session:
         plist = session.get(PriorityList, number)
@@ -540,6 +680,7 @@ def get_priority_list(number: int, request: Request, official: Official) -> JSON
     "/priority/simulate",
     tags=["priority"],
     summary="Re-score the open backlog under a draft rule set (EU supervisor)",
+    responses=_shape(SimulationResult),
 )
 def simulate_priority(
     request: Request,
@@ -594,7 +735,12 @@ def _licence_for(
     return record
 
 
-@router.get("/licences/{number}", tags=["licences"], summary="A licence and what remains of it")
+@router.get(
+    "/licences/{number}",
+    tags=["licences"],
+    summary="A licence and what remains of it",
+    responses=_shape(LicenceView),
+)
 def get_licence(number: str, request: Request, official: Official) -> JSONResponse:
     casework = _casework(request)
     with Session(_engine(request)) as session:
@@ -622,6 +768,7 @@ class ShipmentBody(BaseModel):
     tags=["licences"],
     status_code=201,
     summary="Record a shipment drawn against a licence (CN officer)",
+    responses=_shape(LicenceView, 201),
 )
 def record_shipment(
     number: str, body: ShipmentBody, request: Request, official: Official
@@ -648,6 +795,7 @@ class RevokeBody(BaseModel):
     "/licences/{number}/revoke",
     tags=["licences"],
     summary="Revoke a licence (CN supervisor); no further shipments",
+    responses=_shape(LicenceView),
 )
 def revoke_licence(
     number: str, body: RevokeBody, request: Request, official: Official

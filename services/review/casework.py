@@ -14,7 +14,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select as sa_select
+from sqlalchemy import tuple_, update
 from sqlmodel import Session, col, select
 
 from services.review.domain import deadlines
@@ -68,6 +69,11 @@ SOURCE = "reechannel/review"
 SYSTEM = Actor("system", None)
 APPLICANT = Actor("applicant", None)
 DECISIONS = {"approve": "approved", "refuse": "refused", "decline": "not_admitted"}
+# Cases whose versions one statement claims (two bound values each; SQLite allows 32,766).
+CLAIM_CHUNK = 1000
+# Cases whose open requests and breaches one query of the deadline ticker reads.
+TICK_CHUNK = 1000
+Breached = tuple[str, str, str, date]
 
 
 @dataclass(frozen=True)
@@ -167,7 +173,7 @@ class Casework:
                 state=case.state,
                 priority_tier=case.tier,
                 expected_decision_date=case.expected_decision_date,
-                point_of_contact=self._contact(case.eu_contact_id),
+                point_of_contact=self._contact(session, case.eu_contact_id),
             ),
         )
         return case
@@ -334,6 +340,29 @@ class Casework:
             )
         case.version = expected + 1
 
+    def _claim_versions(self, session: Session, cases: Sequence[Case]) -> None:
+        """_claim_version for many cases in one statement: all of them, or a conflict."""
+        claimed = 0
+        for start in range(0, len(cases), CLAIM_CHUNK):
+            chunk = cases[start : start + CLAIM_CHUNK]
+            result = session.execute(
+                update(Case)
+                .where(
+                    tuple_(col(Case.id), col(Case.version)).in_([(c.id, c.version) for c in chunk])
+                )
+                .values(version=col(Case.version) + 1)
+                .execution_options(synchronize_session=False)
+            )
+            claimed += result.rowcount  # type: ignore[attr-defined]
+        if claimed != len(cases):
+            session.rollback()
+            raise conflict(
+                "The case has changed since you read it; reload and try again.",
+                type_="stale-version",
+            )
+        for case in cases:
+            case.version += 1
+
     # --- priority lists --------------------------------------------------------------------
 
     def issue_priority_list(
@@ -367,8 +396,7 @@ class Casework:
             cases = cases[:max_cases]
         if not cases:
             raise conflict("No queued cases to put on a list.")
-        for case in cases:
-            self._claim_version(session, case, case.version)
+        self._claim_versions(session, cases)
         return self._put_on_list(session, cases, who, list_number=None)
 
     def _put_on_list(
@@ -472,7 +500,7 @@ class Casework:
             "case.assigned",
             case,
             CaseAssigned(
-                **self._refs(case), side=side, point_of_contact=self._contact(official_id)
+                **self._refs(case), side=side, point_of_contact=self._contact(session, official_id)
             ),
         )
 
@@ -603,9 +631,27 @@ class Casework:
         overdue = session.exec(
             select(Case).where(col(Case.due_on) < today, col(Case.state).not_in(terminal))
         ).all()
+        # What each overdue case needs, read in a few queries rather than one or two per case:
+        # every minute, the same breached cases come round again.
+        requests: dict[str, InformationRequest] = {}
+        breached: set[Breached] = set()
+        for start in range(0, len(overdue), TICK_CHUNK):
+            ids = [c.id for c in overdue[start : start + TICK_CHUNK]]
+            for request in session.exec(
+                select(InformationRequest).where(
+                    col(InformationRequest.case_id).in_(ids), InformationRequest.status == "open"
+                )
+            ).all():
+                requests.setdefault(request.case_id, request)
+            recorded = session.execute(
+                sa_select(
+                    col(Breach.case_id), col(Breach.state), col(Breach.limit_name), col(Breach.due)
+                ).where(col(Breach.case_id).in_(ids))
+            ).all()
+            breached.update((c, s, n, d) for c, s, n, d in recorded)
         acted = 0
         for case in overdue:
-            acted += self._check_case(session, case, today)
+            acted += self._check_case(session, case, today, requests.get(case.id), breached)
         return acted + self._send_reminders(session, today)
 
     def _send_reminders(self, session: Session, today: date) -> int:
@@ -646,12 +692,19 @@ class Casework:
             )
         return len(due)
 
-    def _check_case(self, session: Session, case: Case, today: date) -> int:
+    def _check_case(
+        self,
+        session: Session,
+        case: Case,
+        today: date,
+        request: InformationRequest | None,
+        breached: set[Breached],
+    ) -> int:
+        """Act on one overdue case; `request` is its open request, `breached` those recorded."""
         if case.state == "awaiting_applicant":
-            request = open_request(session, case.id)
             if request is None or today <= request.lapse_on:
                 return 0
-            self._record_breach(session, case, "lapse", request.lapse_on)
+            self._record_breach(session, case, "lapse", request.lapse_on, breached)
             request.status = "lapsed"
             session.add(request)
             transition = self.protocol.decide("lapse", SYSTEM, case.state)
@@ -668,7 +721,9 @@ class Casework:
             paused_working_days=case.paused_working_days,
             protocol=self.protocol,
         )
-        if found is None or not self._record_breach(session, case, found.limit, found.due):
+        if found is None or not self._record_breach(
+            session, case, found.limit, found.due, breached
+        ):
             return 0
         if found.action == "escalate" and case.state == "cn_review":
             transition = self.protocol.decide(
@@ -681,17 +736,13 @@ class Casework:
             self._apply(session, case, transition, SYSTEM_WHO, version_claimed=True)
         return 1
 
-    def _record_breach(self, session: Session, case: Case, limit: str, due: date) -> bool:
-        exists = session.exec(
-            select(Breach).where(
-                Breach.case_id == case.id,
-                Breach.state == case.state,
-                Breach.limit_name == limit,
-                Breach.due == due,
-            )
-        ).first()
-        if exists is not None:
+    def _record_breach(
+        self, session: Session, case: Case, limit: str, due: date, breached: set[Breached]
+    ) -> bool:
+        key = (case.id, case.state, limit, due)
+        if key in breached:
             return False
+        breached.add(key)
         session.add(Breach(case_id=case.id, state=case.state, limit_name=limit, due=due))
         self._audit(
             session,
@@ -762,7 +813,7 @@ class Casework:
                     to_state=case.state,
                     priority_tier=case.tier,
                     expected_decision_date=case.expected_decision_date,
-                    point_of_contact=self._contact(case.eu_contact_id),
+                    point_of_contact=self._contact(session, case.eu_contact_id),
                 ),
             )
         if transition.action == "set_priority":
@@ -904,13 +955,22 @@ class Casework:
     def _emit(self, session: Session, event_type: str, case: Case, data: Any) -> None:
         add_event(session, new_event(SOURCE, event_type, case.id, data))
 
-    def _contact(self, official_id: str | None) -> Contact | None:
+    def _contact(self, session: Session, official_id: str | None) -> Contact | None:
+        """The point of contact as events carry it, read once per official and transaction.
+
+        A priority list moves hundreds of cases with the same contact in one transaction.
+        """
         if official_id is None:
             return None
-        official = self.directory.official(official_id)
-        if official is None:
-            return None
-        return Contact(id=official.id, name=official.name, side=official.side)
+        known: dict[str, Contact | None] = session.info.setdefault("contacts", {})
+        if official_id not in known:
+            official = self.directory.official(official_id)
+            known[official_id] = (
+                None
+                if official is None
+                else Contact(id=official.id, name=official.name, side=official.side)
+            )
+        return known[official_id]
 
     def _licence_ref(self, record: LicenceRecord) -> LicenceRef:
         return LicenceRef(

@@ -122,7 +122,12 @@ def _principal(request: Request) -> Principal:
         raise SignInRequired
     wait = request.app.state.rate_limiter.hit(principal.credential_id)
     if wait is not None:
-        raise Problem(429, "Too many requests", f"Rate limit exceeded; retry in {wait} s.")
+        raise Problem(
+            429,
+            "Too many requests",
+            f"Rate limit exceeded; retry in {wait} s.",
+            headers={"Retry-After": str(wait)},
+        )
     return principal
 
 
@@ -893,7 +898,7 @@ def install(app: FastAPI) -> None:
                 exc.status, exc.title, exc.detail, exc.type, exc.headers, **exc.extra
             )
         status, message, fields = _problem_text(exc)
-        return _render(
+        page = _render(
             request,
             "error.html",
             None,
@@ -902,6 +907,8 @@ def install(app: FastAPI) -> None:
             message=message,
             fields=fields,
         )
+        page.headers.update(exc.headers or {})
+        return page
 
 
 def is_console_path(path: str) -> bool:

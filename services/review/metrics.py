@@ -30,7 +30,7 @@ from services.review.domain.protocol import CalendarSide, Protocol
 from services.review.store import AuditRecord, Breach, Case
 from shared.directory import Principal
 from shared.http import current_official
-from shared.problems import invalid
+from shared.problems import documented_errors, invalid
 
 GroupBy = Literal["form", "element", "value_chain", "licence_type", "priority_list"]
 GROUPINGS: tuple[str, ...] = ("form", "element", "value_chain", "licence_type", "priority_list")
@@ -472,7 +472,7 @@ def summary_csv(result: Mapping[str, Any]) -> str:
 
 # --- HTTP ---------------------------------------------------------------------------------------
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", responses=documented_errors())
 
 
 def _engine(request: Request) -> Engine:

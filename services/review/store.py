@@ -6,7 +6,11 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, event, inspect
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm import object_session
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from shared.db import utcnow
@@ -22,8 +26,16 @@ class Case(SQLModel, table=True):
 
     __tablename__ = "cases"
     __table_args__ = (
+        # The queue's order (tier, deadline, age) with and without a state filter, so a page
+        # is read off an index instead of sorting every case.
         Index("ix_cases_queue", "state", "tier", "due_on", "opened_at"),
+        Index("ix_cases_order", "tier", "due_on", "opened_at", "id"),
         Index("ix_cases_list", "list_number", "list_position"),
+        # The CN queue (cases sent to China), `assigned=me`, and the deadline ticker.
+        Index("ix_cases_sent_to_cn", "sent_to_cn_at"),
+        Index("ix_cases_eu_contact", "eu_contact_id"),
+        Index("ix_cases_cn_contact", "cn_contact_id"),
+        Index("ix_cases_due", "due_on"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
@@ -69,6 +81,8 @@ class Case(SQLModel, table=True):
 
 class InformationRequest(SQLModel, table=True):
     __tablename__ = "information_requests"
+    # The deadline ticker's reminder query.
+    __table_args__ = (Index("ix_information_requests_reminders", "status", "reminder_on"),)
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     case_id: str = Field(max_length=36, index=True)
@@ -184,8 +198,24 @@ class Breach(SQLModel, table=True):
     recorded_at: datetime = Field(default_factory=utcnow)
 
 
+class CaseCount(SQLModel, table=True):
+    """How many cases there are per state, tier and whether China has them.
+
+    The queue's `total` is read from here instead of counting up to a million rows on every
+    page. Kept exact by the flush hook below, in the transaction that changes the cases.
+    """
+
+    __tablename__ = "case_counts"
+
+    state: str = Field(primary_key=True, max_length=30)
+    tier: str = Field(primary_key=True, max_length=2)
+    sent_to_cn: bool = Field(primary_key=True)
+    cases: int = 0
+
+
 REVIEW_TABLES = (
     "cases",
+    "case_counts",
     "information_requests",
     "documents",
     "notes",
@@ -196,6 +226,80 @@ REVIEW_TABLES = (
     "breaches",
     *OUTBOX_TABLES,
 )
+
+
+# --- keeping case_counts exact ------------------------------------------------------------------
+
+CountKey = tuple[str, str, bool]
+_COUNTED = ("state", "tier", "sent_to_cn_at")
+_PENDING_COUNTS = "review.case_counts"
+
+
+def _key(state: Any, tier: Any, sent_to_cn_at: Any) -> CountKey:
+    return (str(state), str(tier), sent_to_cn_at is not None)
+
+
+def _note_count(target: Case, key: CountKey, delta: int) -> None:
+    session = object_session(target)
+    if session is None:
+        return
+    pending: dict[CountKey, int] = session.info.setdefault(_PENDING_COUNTS, {})
+    pending[key] = pending.get(key, 0) + delta
+
+
+@event.listens_for(Case, "after_insert")
+def _case_inserted(_mapper: Any, _conn: Any, target: Case) -> None:
+    _note_count(target, _key(target.state, target.tier, target.sent_to_cn_at), +1)
+
+
+@event.listens_for(Case, "after_delete")
+def _case_deleted(_mapper: Any, _conn: Any, target: Case) -> None:
+    _note_count(target, _key(target.state, target.tier, target.sent_to_cn_at), -1)
+
+
+@event.listens_for(Case, "after_update")
+def _case_updated(_mapper: Any, _conn: Any, target: Case) -> None:
+    state = inspect(target)
+    before, after = [], []
+    for name in _COUNTED:
+        history = state.attrs[name].history
+        now = getattr(target, name)
+        after.append(now)
+        before.append(history.deleted[0] if history.deleted else now)
+    old, new = _key(*before), _key(*after)
+    if old != new:
+        _note_count(target, old, -1)
+        _note_count(target, new, +1)
+
+
+@event.listens_for(OrmSession, "before_commit")
+def _apply_counts(session: OrmSession) -> None:
+    # Flush first, so that the net change of the whole transaction is known (opening a case
+    # adds it to `submitted` and moves it on in one transaction: one counter changes, not three).
+    session.flush()
+    pending: dict[CountKey, int] | None = session.info.pop(_PENDING_COUNTS, None)
+    if not pending:
+        return
+    conn = session.connection()
+    upsert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    table = CaseCount.__table__  # type: ignore[attr-defined]
+    # Always in the same order and just before COMMIT: two transactions never wait for each
+    # other's counters for long, and never in a cycle.
+    for (state, tier, sent), delta in sorted(pending.items()):
+        if delta:
+            conn.execute(
+                upsert(table)
+                .values(state=state, tier=tier, sent_to_cn=sent, cases=delta)
+                .on_conflict_do_update(
+                    index_elements=["state", "tier", "sent_to_cn"],
+                    set_={"cases": table.c.cases + delta},
+                )
+            )
+
+
+@event.listens_for(OrmSession, "after_rollback")
+def _forget_counts(session: OrmSession) -> None:
+    session.info.pop(_PENDING_COUNTS, None)
 
 
 def case_by_application(session: Session, application_id: str) -> Case | None:

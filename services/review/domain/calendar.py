@@ -20,7 +20,9 @@ def _holidays_for(country: str, year: int) -> holidays.HolidayBase:
     return holidays.country_holidays(country, years=year, expand=False)
 
 
+@lru_cache(maxsize=16384)
 def _country_works(country: str, day: date) -> bool:
+    # Deadlines walk the calendar day by day for every case opened or moved: remember the days.
     calendar = _holidays_for(country, day.year)
     if day in calendar:
         return False

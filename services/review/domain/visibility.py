@@ -8,7 +8,8 @@ A full case, as the review service assembles it, is a dict with these keys (all 
                        exporter: {name, uscc}, consignee: {name, country},
                        end_user: {name, country}, end_use: {category, description},
                        goods: [{element, form, hs_code, quantity_kg, value_eur}],
-                       urgency: {stock_days, production_stop_date, jobs_at_risk},
+                       urgency: {stock_days, production_stop_date, jobs_at_risk,
+                                 contract_value_eur},
                        contract_value_eur, sme}
     priority:         {tier, score, fired: [{rule_id, description, points, explanation}],
                        rules_version, flags, overridden, list_number, list_position}
@@ -116,7 +117,9 @@ _FULL_APPLICATION: dict[str, Spec] = (
         "end_user": _PARTY,
         "end_use": _keep("category", "description"),
         "goods": Each(_keep("element", "form", "hs_code", "quantity_kg", "value_eur")),
-        "urgency": _keep("stock_days", "production_stop_date", "jobs_at_risk"),
+        "urgency": _keep(
+            "stock_days", "production_stop_date", "jobs_at_risk", "contract_value_eur"
+        ),
     }
     | _keep("contract_value_eur", "sme")
 )

@@ -1,0 +1,1 @@
+"""Benchmark harness: the whole system under load, beside its baselines (docs/benchmarks.md)."""

@@ -1,0 +1,91 @@
+"""`python -m bench`: run the scenarios, print the tables, write docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from bench import scenarios
+from bench.report import machine, render
+from bench.system import ROOT, Servers
+
+SCENARIOS = ("intake", "baseline", "e2e", "burst", "scale", "replicas")
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=(
+            "Start the system on PostgreSQL and Redis (DATABASE_URL / REDIS_URL, else the local "
+            "servers; an embedded Redis if none answers), drive load from a separate process, "
+            "print the figures and write them to docs/benchmarks.md."
+        ),
+    )
+    parser.add_argument("--quick", action="store_true", help="short steps and small sizes")
+    parser.add_argument(
+        "--only",
+        default=",".join(SCENARIOS),
+        help="comma-separated scenarios: " + ",".join(SCENARIOS),
+    )
+    parser.add_argument(
+        "--scale-max",
+        type=int,
+        default=None,
+        help="largest number of cases for the scale scenario (default 1,000,000; quick 10,000)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="record each service with py-spy during each measured step, into DIR "
+        "(collapsed stacks; pip install -e '.[bench]')",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=ROOT / "docs" / "benchmarks.md",
+        help="where to write the report ('-' to write none)",
+    )
+    args = parser.parse_args(argv)
+    args.only = {s.strip() for s in args.only.split(",") if s.strip()}
+    unknown = args.only - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse(argv)
+    plan = scenarios.Plan.make(args.quick, args.scale_max)
+    plan.profile_dir = args.profile
+    servers = Servers.find()
+    results = scenarios.Results()
+    try:
+        info = machine(servers)
+        print(f"[bench] machine: {info}", flush=True)
+        started = time.monotonic()
+        if args.only & {"intake", "baseline"}:
+            scenarios.intake_and_baselines(servers, plan, results, args.only)
+        if args.only & {"e2e", "burst"}:
+            scenarios.end_to_end_and_burst(servers, plan, results, args.only)
+        if "scale" in args.only:
+            scenarios.scale(servers, plan, results)
+        if "replicas" in args.only:
+            scenarios.replicas(servers, plan, results)
+        results.note(f"the whole run took {time.monotonic() - started:.0f} s")
+    finally:
+        servers.close()
+    report = render(info, plan, results, "python -m bench " + " ".join(argv))
+    print(report)
+    if str(args.out) != "-":
+        args.out.write_text(report + "\n")
+        print(f"[bench] written to {args.out}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

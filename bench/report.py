@@ -1,0 +1,318 @@
+"""The machine description, the tables, the targets, and docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.scenarios import Plan, Results
+from bench.system import ROOT, Servers
+
+METHOD = """\
+How it was measured (all of it by `python -m bench`, bench/ in the repository):
+
+- The services run as real processes (`python -m services.<name>`, uvicorn, one worker
+  each) on PostgreSQL and Redis, in a schema and stream prefix of their own per scenario
+  (`REE_SCHEMA_PREFIX`/`REE_STREAM_PREFIX` = `bench<hex>_`), dropped afterwards. The
+  per-credential rate limit is lifted (`REE_RATE_LIMIT_PER_MINUTE`), since the load comes
+  from a few API keys; notify may deliver to the loopback receiver over HTTP.
+- The load comes from `bench/loadgen.py` in its own process: an async httpx client on
+  uvloop, keep-alive connections. *Closed loop*: N workers, each sends its next request when
+  the last one answered, 1 s warm-up not counted. *Fixed rate*: requests start on a fixed
+  schedule whatever the latency (open loop). Latency is from sending the request to the
+  whole answer; percentiles are nearest-rank.
+- Baselines, same run, same load generator: *bare FastAPI + INSERT* (`bench/baseline.py`):
+  one route that validates the same `ApplicationBody` and does one INSERT … RETURNING
+  through the same SQLAlchemy engine settings, nothing else (no auth, outbox or events);
+  *raw Redis XADD*: redis-py's asyncio client adding an event of the same fields and size.
+- Intake is measured alone (with its outbox relay publishing to Redis), like the baseline;
+  end to end runs all three services, the webhook receiver and the load generator together.
+- End to end: applications at a fixed rate, one company per application slot, each company
+  with a webhook endpoint on `bench/receiver.py`, which verifies every Standard Webhooks
+  signature and notes the time. *Case opened* is review's `cases.opened_at` (set in the
+  consumer's transaction); *webhook verified* is the receiver's clock after verifying.
+  All clocks are this machine's.
+- Burst: the cases of those applications are admitted by an EU officer and their webhooks
+  delivered first; then an EU supervisor issues one priority list of all of them
+  (`POST /v1/priority-lists`), and the clock runs until the receiver has verified every
+  applicant's `application.status_changed` webhook for it.
+- Scale: cases (and their state-changing audit entries) are generated into review's tables
+  by PostgreSQL (`INSERT … SELECT` over `generate_series`, `bench/scale.py`), then
+  `VACUUM ANALYZE`. Queue pages are read by two concurrent clients for the step's duration;
+  the metrics summary by one client, a few times. RSS is each process's VmRSS.
+- Replicas: a backlog of applications is submitted with review and notify stopped; then 1
+  (or 2) replicas of review are started and the rate at which cases open is taken from the
+  first to the last case; the same for notify with webhooks verified at the receiver. Each
+  replica count gets a fresh deployment and the same backlog size.
+"""
+
+
+def _run(args: list[str]) -> str:
+    try:
+        return subprocess.run(args, capture_output=True, text=True, cwd=ROOT, check=False).stdout
+    except OSError:
+        return ""
+
+
+def machine(servers: Servers) -> dict[str, str]:
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem_kb = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            mem_kb = int(line.split()[1])
+    commit = _run(["git", "rev-parse", "--short", "HEAD"]).strip() or "unknown"
+    if _run(["git", "status", "--porcelain", "--untracked-files=no"]).strip():
+        commit += " (with uncommitted changes)"
+    versions = servers.versions()
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "memory": f"{mem_kb / 1024 / 1024:.1f} GiB",
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "postgresql": versions["postgresql"],
+        "redis": versions["redis"],
+        "commit": commit,
+        "load_before": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+    }
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def targets(results: Results) -> list[tuple[str, str, str]]:
+    """(target, measured, verdict) for each target of the issue that this run measured."""
+    out: list[tuple[str, str, str]] = []
+    rows = results.rows
+    intake = [r for r in rows.get("intake", []) if r["system"] == "intake"]
+    base = [r for r in rows.get("intake", []) if r["system"].startswith("bare")]
+    if intake and base:
+        peak, floor = max(r["per_second"] for r in intake), max(r["per_second"] for r in base)
+        ratio = peak / floor if floor else 0
+        out.append(
+            (
+                "intake ≥ 60 % of the bare-FastAPI baseline's throughput",
+                f"{peak:,.0f}/s vs {floor:,.0f}/s = {ratio:.0%}",
+                "met" if ratio >= 0.6 else "missed",
+            )
+        )
+    for r in rows.get("intake_half", []):
+        out.append(
+            (
+                "intake p99 < 50 ms at half its peak rate",
+                f"p99 {_fmt(r['p99_ms'])} ms at {r['rate']:,.0f}/s",
+                "met" if r["p99_ms"] is not None and r["p99_ms"] < 50 else "missed",
+            )
+        )
+    for r in rows.get("e2e", []):
+        if r["path"].endswith("webhook verified") and r["rate"] == 100:
+            out.append(
+                (
+                    f"submit → webhook p99 < 250 ms at {r['rate']:.0f}/s",
+                    f"p99 {_fmt(r['p99_ms'])} ms",
+                    "met" if r["p99_ms"] is not None and r["p99_ms"] < 250 else "missed",
+                )
+            )
+    for r in rows.get("burst", []):
+        out.append(
+            (
+                f"priority list of {r['cases']:,}: all webhooks within 10 s",
+                f"{r['all_webhooks_s']:.1f} s",
+                "met" if r["all_webhooks_s"] <= 10 else "missed",
+            )
+        )
+    scale = rows.get("scale", [])
+    if scale:
+        biggest = max(r["cases"] for r in scale)
+        for r in scale:
+            if r["cases"] != biggest:
+                continue
+            p99 = r["p99_ms"]
+            out.append(
+                (
+                    f"{r['query']} p99 < 100 ms at {biggest:,} cases",
+                    f"p99 {_fmt(p99)} ms" if p99 is not None else "no answer in time",
+                    "met" if p99 is not None and p99 < 100 else "missed",
+                )
+            )
+        worst = max(
+            (r for r in rows.get("rss", []) if str(biggest) in r["scenario"].replace(",", "")),
+            key=lambda r: r["rss_mb"],
+            default=None,
+        )
+        if worst is not None:
+            out.append(
+                (
+                    f"each service < 250 MB RSS at {biggest:,} cases",
+                    f"largest {worst['service']} {worst['rss_mb']:.0f} MB ({worst['scenario']})",
+                    "met" if worst["rss_mb"] < 250 else "missed",
+                )
+            )
+    reps = rows.get("replicas", [])
+    for service in ("review", "notify"):
+        one = [r["per_second"] for r in reps if r["service"] == service and r["replicas"] == 1]
+        two = [r["per_second"] for r in reps if r["service"] == service and r["replicas"] == 2]
+        if one and two:
+            ratio = two[0] / one[0] if one[0] else 0
+            out.append(
+                (
+                    f"2 replicas of {service} ≥ 1.6x one",
+                    f"{one[0]:,.0f}/s → {two[0]:,.0f}/s = {ratio:.2f}x",
+                    "met" if ratio >= 1.6 else f"missed ({os.cpu_count()} cores)",
+                )
+            )
+    return out
+
+
+def render(info: dict[str, str], plan: Plan, results: Results, command: str) -> str:
+    rows = results.rows
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `{command}` on {info['date']}; every figure below comes from that one run.",
+        "Repeat with `make bench` (full) or `python -m bench --quick` (a short run to try it).",
+        "",
+        "## Machine",
+        "",
+        *_table(
+            ["", ""],
+            [
+                ["CPU", info["cpu"]],
+                ["cores (nproc)", info["cores"]],
+                ["memory", info["memory"]],
+                ["OS", info["os"]],
+                ["Python", info["python"]],
+                ["PostgreSQL", info["postgresql"]],
+                ["Redis", info["redis"]],
+                ["git commit", info["commit"]],
+                ["load average before the run (1, 5, 15 min)", info["load_before"]],
+                ["run", "quick" if plan.quick else "full"],
+            ],
+        ),
+        "PostgreSQL, Redis, the services, the load generator and the webhook receiver all share",
+        "these cores, so every figure includes the cost of the others running beside it.",
+        "",
+        "## Targets",
+        "",
+        *_table(["target", "measured", "verdict"], [list(t) for t in targets(results)]),
+    ]
+    if rows.get("intake"):
+        lines += [
+            "## Intake against its baselines (closed loop)",
+            "",
+            *_table(
+                ["system", "concurrency", "per second", "p50 ms", "p99 ms", "errors"],
+                [
+                    [
+                        r["system"],
+                        r["concurrency"],
+                        r["per_second"],
+                        r["p50_ms"],
+                        r["p99_ms"],
+                        r["errors"],
+                    ]
+                    for r in rows["intake"]
+                ],
+            ),
+        ]
+    if rows.get("intake_half"):
+        lines += [
+            "## Intake at half its peak rate (fixed rate)",
+            "",
+            *_table(
+                ["rate /s", "answered /s", "p50 ms", "p99 ms", "errors"],
+                [
+                    [r["rate"], r["per_second"], r["p50_ms"], r["p99_ms"], r["errors"]]
+                    for r in rows["intake_half"]
+                ],
+            ),
+        ]
+    if rows.get("e2e"):
+        lines += [
+            "## End to end (fixed rate)",
+            "",
+            *_table(
+                ["path", "rate /s", "applications", "p50 ms", "p99 ms", "max ms"],
+                [
+                    [r["path"], r["rate"], r["applications"], r["p50_ms"], r["p99_ms"], r["max_ms"]]
+                    for r in rows["e2e"]
+                ],
+            ),
+        ]
+    if rows.get("burst"):
+        lines += [
+            "## Burst: one priority list",
+            "",
+            *_table(
+                ["cases", "list answered s", "first webhook s", "all webhooks s", "webhooks /s"],
+                [
+                    [
+                        r["cases"],
+                        r["list_answer_s"],
+                        r["first_webhook_s"],
+                        r["all_webhooks_s"],
+                        r["webhooks_per_s"],
+                    ]
+                    for r in rows["burst"]
+                ],
+            ),
+        ]
+    if rows.get("scale"):
+        lines += [
+            "## Scale: reads with many cases",
+            "",
+            *_table(
+                ["cases", "query", "per second", "p50 ms", "p99 ms", "errors"],
+                [
+                    [r["cases"], r["query"], r["per_second"], r["p50_ms"], r["p99_ms"], r["errors"]]
+                    for r in rows["scale"]
+                ],
+            ),
+        ]
+    if rows.get("rss"):
+        lines += [
+            "## Memory (RSS)",
+            "",
+            *_table(
+                ["when", "process", "RSS MB"],
+                [[r["scenario"], r["service"], r["rss_mb"]] for r in rows["rss"]],
+            ),
+        ]
+    if rows.get("replicas"):
+        lines += [
+            "## Scaling out: draining one backlog",
+            "",
+            *_table(
+                ["service", "replicas", "events", "per second"],
+                [
+                    [r["service"], r["replicas"], r["events"], r["per_second"]]
+                    for r in rows["replicas"]
+                ],
+            ),
+        ]
+    if results.notes:
+        lines += ["## Notes from the run", "", *[f"- {n}" for n in results.notes], ""]
+    lines += ["## Method", "", METHOD]
+    return "\n".join(lines)

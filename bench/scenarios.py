@@ -1,0 +1,636 @@
+"""The scenarios of docs/benchmarks.md; each starts its own deployment and cleans it up."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+
+from bench.scale import bulk_load
+from bench.system import Deployment, Process, Servers, run_loadgen, wait_until
+from shared.cli import open_directory
+
+WEBHOOK_TYPES = ["application.received", "application.status_changed"]
+
+
+@dataclass
+class Plan:
+    """How big and how long each scenario is (`--quick` shrinks everything)."""
+
+    quick: bool
+    levels: list[int]
+    seconds: float
+    # The issue's rate last; a lower one first, to show what the system sustains end to end.
+    e2e_rates: list[float]
+    e2e_seconds: float
+    burst: int
+    scale_sizes: list[int]
+    replica_events: int
+    # Where py-spy writes a profile of each service during each measured step (--profile).
+    profile_dir: Path | None = None
+
+    @classmethod
+    def make(cls, quick: bool, scale_max: int | None) -> Plan:
+        if quick:
+            sizes = [s for s in (10_000, 100_000, 1_000_000) if s <= (scale_max or 10_000)]
+            return cls(
+                True, [1, 8, 32], 3.0, [25.0, 100.0], 5.0, 200, sizes or [scale_max or 10_000], 300
+            )
+        sizes = [s for s in (100_000, 1_000_000) if s <= (scale_max or 1_000_000)]
+        return cls(
+            False, [1, 4, 16, 64], 10.0, [25.0, 100.0], 20.0, 2000, sizes or [scale_max or 0], 3000
+        )
+
+
+@dataclass
+class Results:
+    """Everything measured, as the report prints it."""
+
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, section: str, **row: Any) -> None:
+        self.rows.setdefault(section, []).append(row)
+        shown = ", ".join(f"{k}={_short(v)}" for k, v in row.items())
+        print(f"[bench] {section}: {shown}", flush=True)
+
+    def note(self, text_: str) -> None:
+        self.notes.append(text_)
+        print(f"[bench] note: {text_}", flush=True)
+
+
+def _short(value: Any) -> str:
+    return f"{value:.1f}" if isinstance(value, float) else str(value)
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _profile_path(plan: Plan, label: str, process: Process) -> str:
+    assert plan.profile_dir is not None
+    return str(plan.profile_dir / f"{label}-{process.name.replace('#', '')}.txt")
+
+
+@contextlib.contextmanager
+def profiled(plan: Plan, label: str, processes: list[Process]) -> Iterator[None]:
+    """With --profile, record each process with py-spy (CPU time only) while the block runs."""
+    if plan.profile_dir is None:
+        yield
+        return
+    plan.profile_dir.mkdir(parents=True, exist_ok=True)
+    exe = str(Path(sys.executable).parent / "py-spy")
+    options = ["--rate", "100", "--gil", "--format", "raw"]
+    spies = [
+        subprocess.Popen(
+            [
+                exe,
+                "record",
+                "--pid",
+                str(p.pid),
+                *options,
+                "--output",
+                _profile_path(plan, label, p),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for p in processes
+    ]
+    try:
+        yield
+    finally:
+        for spy in spies:
+            spy.send_signal(signal.SIGINT)
+        for spy in spies:
+            try:
+                spy.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                spy.kill()
+
+
+def create_companies(dep: Deployment, count: int) -> list[str]:
+    """Companies created as the operator command does; returns their API keys."""
+    directory = open_directory(dep.settings())
+    keys = []
+    for _ in range(count):
+        _company, key = directory.create_company(
+            "Bench Magnetics GmbH", "DE" + uuid.uuid4().hex[:13].upper()
+        )
+        keys.append(key)
+    directory.engine.dispose()
+    return keys
+
+
+def create_official(dep: Deployment, side: str, role: str) -> str:
+    directory = open_directory(dep.settings())
+    _official, token = directory.create_official(f"Bench {side} {role}", side, role)
+    directory.engine.dispose()
+    return token
+
+
+async def _gather_limited(calls: list[Any], limit: int) -> list[Any]:
+    gate = asyncio.Semaphore(limit)
+
+    async def one(call: Any) -> Any:
+        async with gate:
+            return await call
+
+    return await asyncio.gather(*(one(c) for c in calls))
+
+
+def register_endpoints(notify: Process, receiver: Process, keys: list[str]) -> None:
+    """One webhook endpoint per company, on the local receiver, which learns each secret."""
+
+    async def run() -> dict[str, str]:
+        async with httpx.AsyncClient(base_url=notify.url, timeout=30) as client:
+
+            async def one(i: int, key: str) -> tuple[str, str]:
+                answer = await client.post(
+                    "/v1/webhook-endpoints",
+                    json={"url": f"{receiver.url}/hook/{i}", "event_types": WEBHOOK_TYPES},
+                    headers={"authorization": f"Bearer {key}"},
+                )
+                answer.raise_for_status()
+                return str(i), answer.json()["secret"]
+
+            pairs = await _gather_limited([one(i, k) for i, k in enumerate(keys)], 16)
+        return dict(pairs)
+
+    secrets = asyncio.run(run())
+    httpx.post(receiver.url + "/_secrets", json=secrets, timeout=30).raise_for_status()
+
+
+_RECEIVED: dict[tuple[int, int], list[dict[str, Any]]] = {}
+
+
+def received(receiver: Process) -> list[dict[str, Any]]:
+    """Every webhook the receiver verified so far; fetches only what is new since last time."""
+    known = _RECEIVED.setdefault((receiver.port, receiver.pid), [])
+    answer = httpx.get(receiver.url + "/_records", params={"since": len(known)}, timeout=30)
+    known.extend(answer.json()["records"])
+    return known
+
+
+def outbox_pending(dep: Deployment, component: str) -> int:
+    engine = dep.engine(component)
+    with engine.connect() as conn:
+        count = conn.execute(text("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
+        value = int(count.scalar_one())
+    engine.dispose()
+    return value
+
+
+def percentile_ms(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = max(0, min(len(ordered) - 1, int(-(-q * len(ordered) // 1)) - 1))
+    return ordered[index] * 1000
+
+
+def submit_backlog(intake: Process, keys: list[str], count: int) -> dict[str, Any]:
+    """Submit `count` applications as fast as intake takes them (setup, not a measurement)."""
+    return run_loadgen(
+        {
+            "mode": "closed",
+            "url": intake.url,
+            "path": "/v1/applications",
+            "credentials": keys,
+            "concurrency": 16,
+            "duration": 3600,
+            "warmup": 0,
+            "max_requests": count,
+        },
+        timeout=3600,
+    )
+
+
+# --- intake against its baselines ------------------------------------------------------------
+
+
+def intake_and_baselines(servers: Servers, plan: Plan, results: Results, only: set[str]) -> None:
+    dep = Deployment(servers)
+    try:
+        intake = dep.service("intake").wait_ready()
+        keys = create_companies(dep, 4)
+        spec = {
+            "mode": "closed",
+            "url": intake.url,
+            "path": "/v1/applications",
+            "credentials": keys,
+        }
+        run_loadgen({**spec, "concurrency": 4, "duration": 2, "warmup": 0}, timeout=120)
+        peak = 0.0
+        if "intake" in only:
+            for level in plan.levels:
+                with profiled(plan, f"intake-c{level}", [intake]):
+                    r = run_loadgen(
+                        {**spec, "concurrency": level, "duration": plan.seconds}, timeout=600
+                    )
+                peak = max(peak, r["per_second"])
+                results.add("intake", system="intake", **_figures(r))
+            drained = _wait_drained(dep)
+            results.note(f"intake outbox drained {drained:.1f} s after the last load step")
+            half = max(1.0, peak / 2)
+            r = run_loadgen(
+                {**spec, "mode": "rate", "rate": half, "duration": plan.seconds}, timeout=600
+            )
+            results.add("intake_half", system="intake", rate=round(half, 1), **_figures(r))
+            results.add("rss", scenario="intake load", service="intake", rss_mb=intake.rss_mb())
+        intake.stop()
+        if "baseline" in only:
+            base = dep.child("baseline", "bench.baseline").wait_ready()
+            spec = {"mode": "closed", "url": base.url, "path": "/v1/applications"}
+            run_loadgen({**spec, "concurrency": 4, "duration": 2, "warmup": 0}, timeout=120)
+            for level in plan.levels:
+                r = run_loadgen(
+                    {**spec, "concurrency": level, "duration": plan.seconds}, timeout=600
+                )
+                results.add("intake", system="bare FastAPI + INSERT", **_figures(r))
+            base.stop()
+            for level in plan.levels:
+                r = run_loadgen(
+                    {
+                        "mode": "xadd",
+                        "redis_url": servers.redis_url,
+                        "stream": dep.prefix + "bench.xadd",
+                        "concurrency": level,
+                        "duration": plan.seconds,
+                    },
+                    timeout=600,
+                )
+                results.add("intake", system="raw Redis XADD", **_figures(r))
+    finally:
+        dep.close()
+
+
+def _figures(r: dict[str, Any]) -> dict[str, Any]:
+    figures = {
+        "concurrency": r.get("concurrency"),
+        "per_second": r["per_second"],
+        "p50_ms": r["p50"],
+        "p99_ms": r["p99"],
+        "ok": r["ok"],
+        "errors": sum(n for s, n in r["statuses"].items() if not s.startswith("2") and s != "ok"),
+    }
+    if r["mode"] == "rate":
+        figures.pop("concurrency")
+    return figures
+
+
+def _wait_drained(dep: Deployment, component: str = "intake", timeout: float = 120) -> float:
+    started = time.monotonic()
+    wait_until(lambda: outbox_pending(dep, component) == 0, timeout, f"{component} outbox drained")
+    return time.monotonic() - started
+
+
+# --- end to end and the burst ------------------------------------------------------------------
+
+
+def end_to_end_and_burst(servers: Servers, plan: Plan, results: Results, only: set[str]) -> None:
+    dep = Deployment(servers)
+    try:
+        intake = dep.service("intake")
+        review = dep.service("review")
+        notify = dep.service("notify")
+        receiver = dep.child("receiver", "bench.receiver")
+        for p in (intake, review, notify, receiver):
+            p.wait_ready()
+        companies = max(plan.burst, 50)
+        keys = create_companies(dep, companies)
+        register_endpoints(notify, receiver, keys)
+        officer = create_official(dep, "EU", "officer")
+        supervisor = create_official(dep, "EU", "supervisor")
+        submitted: dict[str, float] = {}
+        if "e2e" in only:
+            for rate in plan.e2e_rates:
+                with profiled(plan, f"e2e-{rate:g}", [intake, review, notify]):
+                    sent = _end_to_end(dep, plan, results, intake, receiver, keys, rate)
+                submitted.update(sent)
+        if "burst" in only:
+            _burst(
+                dep,
+                plan,
+                results,
+                intake,
+                review,
+                [notify],
+                receiver,
+                keys,
+                officer,
+                supervisor,
+                submitted,
+            )
+        for p in (intake, review, notify):
+            results.add("rss", scenario="after e2e and burst", service=p.name, rss_mb=p.rss_mb())
+    finally:
+        dep.close()
+
+
+def _end_to_end(
+    dep: Deployment,
+    plan: Plan,
+    results: Results,
+    intake: Process,
+    receiver: Process,
+    keys: list[str],
+    rate: float,
+) -> dict[str, float]:
+    r = run_loadgen(
+        {
+            "mode": "rate",
+            "url": intake.url,
+            "path": "/v1/applications",
+            "credentials": keys,
+            "rate": rate,
+            "duration": plan.e2e_seconds,
+            "records": True,
+        },
+        timeout=600,
+    )
+    sent = {rec["id"]: rec["sent_at"] for rec in r["records"]}
+    engine = dep.engine("review")
+
+    def opened() -> dict[str, float]:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT application_id, opened_at FROM cases")).all()
+        return {a: o.timestamp() for a, o in rows if a in sent}
+
+    def webhooks() -> dict[str, float]:
+        out: dict[str, float] = {}
+        for rec in received(receiver):
+            if rec["type"] == "application.received" and rec["application_id"] in sent:
+                out.setdefault(rec["application_id"], rec["at"])
+        return out
+
+    cases = wait_until(lambda: _complete(opened(), len(sent)), 600, "cases opened")
+    hooks = wait_until(lambda: _complete(webhooks(), len(sent)), 900, "webhooks delivered")
+    engine.dispose()
+    to_case = [cases[a] - sent[a] for a in sent]
+    to_hook = [hooks[a] - sent[a] for a in sent]
+    for what, values in (("case opened in review", to_case), ("webhook verified", to_hook)):
+        results.add(
+            "e2e",
+            path=f"submit → {what}",
+            rate=rate,
+            applications=len(sent),
+            p50_ms=percentile_ms(values, 0.5),
+            p99_ms=percentile_ms(values, 0.99),
+            max_ms=max(values) * 1000,
+        )
+    results.add(
+        "e2e",
+        path="submit (HTTP answer)",
+        rate=rate,
+        applications=r["ok"],
+        p50_ms=r["p50"],
+        p99_ms=r["p99"],
+        max_ms=r["max"],
+    )
+    return sent
+
+
+def _burst(
+    dep: Deployment,
+    plan: Plan,
+    results: Results,
+    intake: Process,
+    review: Process,
+    notify: list[Process],
+    receiver: Process,
+    keys: list[str],
+    officer: str,
+    supervisor: str,
+    submitted: dict[str, float],
+) -> None:
+    engine = dep.engine("review")
+    have = len(submitted)
+    if have < plan.burst:
+        submit_backlog(intake, keys, plan.burst - have)
+    wait_until(
+        lambda: (
+            _count(engine, "SELECT count(*) FROM cases WHERE state = 'eu_screening'") >= plan.burst
+        ),
+        180,
+        "burst cases opened",
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT id, version, application_id FROM cases WHERE state = 'eu_screening'")
+        ).all()
+    rows = rows[: plan.burst]
+    apps = {a for _i, _v, a in rows}
+
+    async def admit_all() -> list[int]:
+        async with httpx.AsyncClient(
+            base_url=review.url, timeout=60, headers={"authorization": f"Bearer {officer}"}
+        ) as client:
+
+            async def one(case_id: str, version: int) -> int:
+                answer = await client.post(
+                    f"/v1/cases/{case_id}/actions",
+                    json={"action": "admit"},
+                    headers={"if-match": str(version)},
+                )
+                return answer.status_code
+
+            return await _gather_limited([one(i, v) for i, v, _a in rows], 8)
+
+    statuses = asyncio.run(admit_all())
+    if any(s != 200 for s in statuses):
+        results.note(f"burst setup: admit answered {sorted(set(statuses))}")
+
+    def changes_since(since: float) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for rec in received(receiver):
+            if (
+                rec["type"] == "application.status_changed"
+                and rec["at"] >= since
+                and rec["application_id"] in apps
+            ):
+                out.setdefault(rec["application_id"], rec["at"])
+        return out
+
+    # Every admission's webhook is out before the list goes, so the burst is measured alone.
+    wait_until(lambda: len(changes_since(0)) >= len(apps), 300, "admission webhooks")
+    time.sleep(1.0)
+    with profiled(plan, "burst", [review, *notify]):
+        started = time.time()
+        answer = httpx.post(
+            review.url + "/v1/priority-lists",
+            json={"max_cases": plan.burst},
+            headers={"authorization": f"Bearer {supervisor}"},
+            timeout=300,
+        )
+        answered = time.time()
+        answer.raise_for_status()
+        listed = len(answer.json()["cases"])
+        delivered = wait_until(
+            lambda: _complete(changes_since(started), listed), 600, "burst webhooks"
+        )
+    engine.dispose()
+    last = max(delivered.values())
+    results.add(
+        "burst",
+        cases=listed,
+        list_answer_s=answered - started,
+        first_webhook_s=min(delivered.values()) - started,
+        all_webhooks_s=last - started,
+        webhooks_per_s=listed / (last - started),
+    )
+
+
+def _complete(values: dict[str, float], expected: int) -> dict[str, float]:
+    return values if len(values) >= expected else {}
+
+
+def _count(engine: Any, sql: str) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text(sql)).scalar_one())
+
+
+# --- scale ---------------------------------------------------------------------------------------
+
+
+def scale(servers: Servers, plan: Plan, results: Results) -> None:
+    dep = Deployment(servers)
+    try:
+        intake = dep.service("intake")
+        review = dep.service("review")
+        notify = dep.service("notify")
+        for p in (intake, review, notify):
+            p.wait_ready()
+        eu = create_official(dep, "EU", "officer")
+        cn = create_official(dep, "CN", "officer")
+        engine = dep.engine("review")
+        loaded = 0
+        for size in plan.scale_sizes:
+            started = time.monotonic()
+            bulk_load(engine, loaded, size)
+            results.note(
+                f"bulk load {loaded:,} → {size:,} cases took {time.monotonic() - started:.0f} s"
+            )
+            loaded = size
+            checks = [
+                ("queue, EU, first page", eu, "/v1/cases"),
+                ("queue, EU, state=queued", eu, "/v1/cases?state=queued"),
+                ("queue, EU, tier=P1", eu, "/v1/cases?tier=P1"),
+                ("queue, EU, page 21 (offset 1000)", eu, "/v1/cases?offset=1000"),
+                ("queue, CN, first page", cn, "/v1/cases"),
+            ]
+            for label, token, path in checks:
+                with profiled(plan, f"scale-{size}-{label.replace(' ', '')}", [review]):
+                    r = run_loadgen(
+                        {
+                            "mode": "closed",
+                            "method": "GET",
+                            "url": review.url,
+                            "path": path,
+                            "credentials": [token],
+                            "concurrency": 2,
+                            "duration": plan.seconds,
+                            "warmup": 0.5,
+                            "timeout": 60,
+                        },
+                        timeout=600,
+                    )
+                results.add("scale", cases=size, query=label, **_figures(r))
+            for p in (intake, review, notify):
+                results.add("rss", scenario=f"{size:,} cases", service=p.name, rss_mb=p.rss_mb())
+            r = run_loadgen(
+                {
+                    "mode": "closed",
+                    "method": "GET",
+                    "url": review.url,
+                    "path": "/v1/metrics/summary",
+                    "credentials": [eu],
+                    "concurrency": 1,
+                    "duration": 3600,
+                    "warmup": 0,
+                    "max_requests": 3 if size <= 100_000 else 1,
+                    "timeout": 300,
+                },
+                timeout=1200,
+            )
+            results.add("scale", cases=size, query="metrics summary", **_figures(r))
+            results.add(
+                "rss",
+                scenario=f"{size:,} cases, after metrics summary",
+                service=review.name,
+                rss_mb=review.rss_mb(),
+            )
+        engine.dispose()
+    finally:
+        dep.close()
+
+
+# --- replicas ----------------------------------------------------------------------------------
+
+
+def replicas(servers: Servers, plan: Plan, results: Results) -> None:
+    """Drain the same backlog with 1 and then 2 replicas of review, and of notify."""
+    for count in (1, 2):
+        dep = Deployment(servers)
+        try:
+            _drain_with(dep, count, plan, results)
+        finally:
+            dep.close()
+
+
+def _drain_with(dep: Deployment, count: int, plan: Plan, results: Results) -> None:
+    intake = dep.service("intake")
+    notify = dep.service("notify")
+    receiver = dep.child("receiver", "bench.receiver")
+    for p in (intake, notify, receiver):
+        p.wait_ready()
+    keys = create_companies(dep, 50)
+    register_endpoints(notify, receiver, keys)
+    notify.stop()
+    submit_backlog(intake, keys, plan.replica_events)
+    _wait_drained(dep)
+    engine = dep.engine("review")
+    reviews = [dep.service("review", i) for i in range(count)]
+    opened = wait_until(lambda: _opened_times(engine, plan.replica_events), 600, "backlog applied")
+    for p in reviews:
+        p.stop()
+    engine.dispose()
+    results.add(
+        "replicas",
+        service="review",
+        replicas=count,
+        events=len(opened),
+        per_second=(len(opened) - 1) / (max(opened) - min(opened)),
+    )
+    notifies = [dep.service("notify", i + 1) for i in range(count)]
+
+    def hooks() -> list[float]:
+        times = [r["at"] for r in received(receiver) if r["type"] == "application.received"]
+        return times if len(times) >= plan.replica_events else []
+
+    times = wait_until(hooks, 600, "backlog delivered")
+    for p in notifies:
+        p.stop()
+    results.add(
+        "replicas",
+        service="notify",
+        replicas=count,
+        events=len(times),
+        per_second=(len(times) - 1) / (max(times) - min(times)),
+    )
+
+
+def _opened_times(engine: Any, expected: int) -> list[float]:
+    with engine.connect() as conn:
+        times = [t.timestamp() for (t,) in conn.execute(text("SELECT opened_at FROM cases"))]
+    return times if len(times) >= expected else []

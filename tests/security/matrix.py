@@ -1,0 +1,412 @@
+"""Who may call which route: one table, tested route by route, rendered to docs/authorization.md.
+
+Every row is one HTTP route of one service (a route may have a second row when the object it
+acts on changes the answer, e.g. a case China has not been sent yet). Each row names the
+status every kind of caller gets. `tests/security/test_authorization.py` calls each route as
+each caller over real HTTP and compares; it also fails when a service serves a route that has
+no row here. Regenerate the document with `python -m tests.security.matrix`.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+KINDS = (
+    "none",
+    "revoked",
+    "applicant_a",
+    "applicant_b",
+    "eu_officer",
+    "eu_supervisor",
+    "cn_officer",
+    "cn_supervisor",
+    "operator",
+)
+OFFICIALS = ("eu_officer", "eu_supervisor", "cn_officer", "cn_supervisor")
+HEADINGS = {
+    "none": "no credential",
+    "revoked": "revoked",
+    "applicant_a": "applicant A",
+    "applicant_b": "applicant B",
+    "eu_officer": "EU officer",
+    "eu_supervisor": "EU supervisor",
+    "cn_officer": "CN officer",
+    "cn_supervisor": "CN supervisor",
+    "operator": "operator",
+}
+SIGN_IN = 303  # the console sends a caller without an official's session to /sign-in
+DOC = Path(__file__).resolve().parents[2] / "docs" / "authorization.md"
+
+
+@dataclass(frozen=True)
+class Row:
+    service: str
+    method: str
+    path: str
+    expect: dict[str, int]
+    acts_on: str
+    variant: str = ""
+    console: bool = False
+    note: str = ""
+    # Callers that succeed here change something; each gets its own fresh object.
+    success: tuple[int, ...] = field(default=(200, 201, 202, 204))
+
+    def succeeds(self, kind: str) -> bool:
+        """Whether this caller's request goes through (a console 303 for others is sign-in)."""
+        if self.console and self.expect[kind] == SIGN_IN and kind not in OFFICIALS:
+            return False
+        return self.expect[kind] in self.success
+
+    @property
+    def key(self) -> str:
+        suffix = f" [{self.variant}]" if self.variant else ""
+        return f"{self.service} {self.method} {self.path}{suffix}"
+
+
+def _statuses(default: int, unauthenticated: int = 401, **kinds: int) -> dict[str, int]:
+    out = dict.fromkeys(KINDS, default)
+    out["none"] = out["revoked"] = unauthenticated
+    out.update(kinds)
+    return out
+
+
+def everyone(status: int = 200) -> dict[str, int]:
+    return dict.fromkeys(KINDS, status)
+
+
+def any_credential(status: int = 200) -> dict[str, int]:
+    return _statuses(status)
+
+
+def applicants(status: int) -> dict[str, int]:
+    """Both companies may call it (on their own data)."""
+    return _statuses(403, applicant_a=status, applicant_b=status)
+
+
+def owner(status: int) -> dict[str, int]:
+    """Applicant A's object: A succeeds, B gets 404 (another company's object is not there)."""
+    return _statuses(403, applicant_a=status, applicant_b=404)
+
+
+def officials(status: int, **overrides: int) -> dict[str, int]:
+    return _statuses(403, **{**dict.fromkeys(OFFICIALS, status), **overrides})
+
+
+def console_page(status: int, **overrides: int) -> dict[str, int]:
+    return _statuses(SIGN_IN, SIGN_IN, **{**dict.fromkeys(OFFICIALS, status), **overrides})
+
+
+EU_ONLY = {"cn_officer": 403, "cn_supervisor": 403}
+NOT_SENT_TO_CN = {"cn_officer": 404, "cn_supervisor": 404}
+
+ROWS: tuple[Row, ...] = (
+    # --- operations: open to all, they carry no case data ---------------------------------
+    *(
+        Row(service, "GET", path, everyone(), "-", note=note)
+        for service in ("intake", "review", "notify")
+        for path, note in (
+            ("/healthz", "liveness"),
+            ("/readyz", "readiness; names the checks, no data"),
+            ("/metrics", "Prometheus counters: route templates and status codes only"),
+        )
+    ),
+    # --- intake -----------------------------------------------------------------------------
+    Row("intake", "POST", "/v1/applications", applicants(201), "a new application"),
+    Row("intake", "GET", "/v1/applications", applicants(200), "the caller's own applications"),
+    Row("intake", "GET", "/v1/applications/{application_id}", owner(200), "A's application"),
+    Row(
+        "intake",
+        "POST",
+        "/v1/applications/{application_id}/documents",
+        owner(201),
+        "A's application",
+    ),
+    Row(
+        "intake",
+        "GET",
+        "/v1/applications/{application_id}/documents/{document_id}",
+        owner(200),
+        "A's document",
+    ),
+    Row(
+        "intake",
+        "POST",
+        "/v1/applications/{application_id}/information-requests/{request_id}/answer",
+        owner(200),
+        "an open request on A's application",
+    ),
+    Row(
+        "intake",
+        "POST",
+        "/v1/applications/{application_id}/withdraw",
+        owner(200),
+        "A's undecided application",
+    ),
+    # --- review (API) ----------------------------------------------------------------------
+    Row(
+        "review",
+        "GET",
+        "/v1/protocol",
+        any_credential(),
+        "-",
+        note="the protocol is public data; any valid credential may read it",
+    ),
+    Row("review", "GET", "/v1/cases", officials(200), "the side's queue"),
+    Row("review", "GET", "/v1/cases/{case_id}", officials(200), "a case sent to China"),
+    Row(
+        "review",
+        "GET",
+        "/v1/cases/{case_id}",
+        officials(200, **NOT_SENT_TO_CN),
+        "a case in EU screening",
+        variant="not sent to China",
+    ),
+    Row(
+        "review",
+        "POST",
+        "/v1/cases/{case_id}/actions",
+        officials(200, **NOT_SENT_TO_CN),
+        "`admit` on a case in EU screening",
+        note="side, role and state are checked by the protocol engine",
+    ),
+    Row(
+        "review",
+        "POST",
+        "/v1/cases/{case_id}/actions",
+        officials(403, cn_officer=200, cn_supervisor=200),
+        "`acknowledge` on a case in CN review",
+        variant="CN action",
+    ),
+    Row("review", "POST", "/v1/cases/{case_id}/notes", officials(201), "a case sent to China"),
+    Row(
+        "review",
+        "POST",
+        "/v1/cases/{case_id}/notes",
+        officials(201, **NOT_SENT_TO_CN),
+        "a case in EU screening",
+        variant="not sent to China",
+    ),
+    Row("review", "POST", "/v1/cases/{case_id}/assign", officials(200), "a case sent to China"),
+    Row("review", "GET", "/v1/cases/{case_id}/audit", officials(200), "a case sent to China"),
+    Row(
+        "review",
+        "GET",
+        "/v1/cases/{case_id}/audit",
+        officials(200, **NOT_SENT_TO_CN),
+        "a case in EU screening",
+        variant="not sent to China",
+    ),
+    Row(
+        "review",
+        "GET",
+        "/v1/cases/{case_id}/audit/verify",
+        officials(200),
+        "a case sent to China",
+    ),
+    Row(
+        "review",
+        "POST",
+        "/v1/priority-lists",
+        officials(403, eu_supervisor=201),
+        "a queued case",
+    ),
+    Row("review", "GET", "/v1/priority-lists", officials(200), "-"),
+    Row(
+        "review",
+        "GET",
+        "/v1/priority-lists/{number}",
+        officials(200),
+        "an issued list",
+        note="lists are what the EU sends to China; both sides see them",
+    ),
+    Row(
+        "review",
+        "POST",
+        "/v1/priority/simulate",
+        officials(403, eu_supervisor=200),
+        "the rule set in force, as a draft",
+    ),
+    Row("review", "GET", "/v1/priority/rules", officials(200, **EU_ONLY), "-"),
+    Row("review", "GET", "/v1/licences/{number}", officials(200), "an issued licence"),
+    Row(
+        "review",
+        "POST",
+        "/v1/licences/{number}/shipments",
+        officials(403, cn_officer=201, cn_supervisor=201),
+        "an active licence (1 kg)",
+    ),
+    Row(
+        "review",
+        "POST",
+        "/v1/licences/{number}/revoke",
+        officials(403, cn_supervisor=200),
+        "an active licence",
+    ),
+    Row(
+        "review",
+        "GET",
+        "/v1/metrics/summary",
+        officials(200),
+        "-",
+        note="aggregates built only from fields both sides may see",
+    ),
+    # --- review (web console; cookie session, CSRF token on every form) ------------------
+    Row("review", "GET", "/sign-in", everyone(), "-", console=True),
+    Row(
+        "review",
+        "POST",
+        "/sign-in",
+        _statuses(401, **dict.fromkeys(OFFICIALS, 303)),
+        "the caller's credential as the token",
+        console=True,
+        note="only officials' tokens open a session; 303 to the queue",
+        success=(303,),
+    ),
+    Row(
+        "review",
+        "POST",
+        "/sign-out",
+        _statuses(303, unauthenticated=303, none=403),
+        "-",
+        console=True,
+        note="without a session cookie the CSRF check fails; with one, the cookie is cleared",
+        success=(),
+    ),
+    Row("review", "GET", "/", console_page(200), "the side's queue", console=True),
+    Row(
+        "review", "GET", "/cases/{case_id}", console_page(200), "a case sent to China", console=True
+    ),
+    Row(
+        "review",
+        "GET",
+        "/cases/{case_id}",
+        console_page(200, **NOT_SENT_TO_CN),
+        "a case in EU screening",
+        variant="not sent to China",
+        console=True,
+    ),
+    Row(
+        "review",
+        "POST",
+        "/cases/{case_id}/actions",
+        console_page(303, **NOT_SENT_TO_CN),
+        "`admit` on a case in EU screening",
+        console=True,
+        note="success is a 303 back to the case page",
+        success=(303,),
+    ),
+    Row(
+        "review",
+        "POST",
+        "/cases/{case_id}/notes",
+        console_page(303),
+        "a case sent to China",
+        console=True,
+        success=(303,),
+    ),
+    Row(
+        "review",
+        "POST",
+        "/cases/{case_id}/assign",
+        console_page(303),
+        "a case sent to China",
+        console=True,
+        success=(303,),
+    ),
+    Row("review", "GET", "/priority-lists", console_page(200), "-", console=True),
+    Row(
+        "review",
+        "POST",
+        "/priority-lists",
+        console_page(403, eu_supervisor=303),
+        "a queued case",
+        console=True,
+        success=(303,),
+    ),
+    Row("review", "GET", "/dashboard", console_page(200), "-", console=True),
+    Row("review", "GET", "/dashboard.csv", console_page(200), "-", console=True),
+    Row("review", "GET", "/static/{path}", everyone(), "the stylesheet", console=True),
+    # --- notify -----------------------------------------------------------------------------
+    Row("notify", "POST", "/v1/webhook-endpoints", applicants(201), "a new endpoint"),
+    Row("notify", "GET", "/v1/webhook-endpoints", applicants(200), "the caller's own endpoints"),
+    Row("notify", "GET", "/v1/webhook-endpoints/{endpoint_id}", owner(200), "A's endpoint"),
+    Row("notify", "DELETE", "/v1/webhook-endpoints/{endpoint_id}", owner(204), "A's endpoint"),
+    Row(
+        "notify",
+        "POST",
+        "/v1/webhook-endpoints/{endpoint_id}/rotate-secret",
+        owner(200),
+        "A's endpoint",
+    ),
+    Row("notify", "POST", "/v1/webhook-endpoints/{endpoint_id}/enable", owner(200), "A's endpoint"),
+    Row("notify", "POST", "/v1/webhook-endpoints/{endpoint_id}/test", owner(202), "A's endpoint"),
+    Row(
+        "notify",
+        "GET",
+        "/v1/webhook-endpoints/{endpoint_id}/deliveries",
+        owner(200),
+        "A's endpoint",
+    ),
+    Row(
+        "notify",
+        "POST",
+        "/v1/webhook-endpoints/{endpoint_id}/recover",
+        owner(202),
+        "A's endpoint",
+    ),
+    Row("notify", "GET", "/v1/deliveries/{delivery_id}", owner(200), "A's delivery"),
+    Row("notify", "POST", "/v1/deliveries/{delivery_id}/redeliver", owner(202), "A's delivery"),
+)
+
+
+def rows_of(service: str, method: str, path: str) -> list[Row]:
+    return [r for r in ROWS if (r.service, r.method, r.path) == (service, method, path)]
+
+
+def render() -> str:
+    """The table as Markdown, for docs/authorization.md."""
+    lines = [
+        "# Who may call what",
+        "",
+        "Generated from `tests/security/matrix.py` by `python -m tests.security.matrix`; "
+        "`tests/security/test_authorization.py` calls every route below as every kind of "
+        "caller over real HTTP and fails on any difference, and fails when a service serves a "
+        "route that has no row here (and when this file is not up to date).",
+        "",
+        "Callers: *no credential*; a *revoked* credential (an applicant key on intake and "
+        "notify, an EU supervisor's token on review); *applicant A* and *applicant B* (two "
+        "companies' API keys; the objects used belong to A, so B shows what another company "
+        "gets); the four officials; an *operator* token (`reechannel operator create`). "
+        "Operators administer through the `reechannel` command, which works on the database "
+        "directly: no HTTP route serves them, so they get 403 on applicants' and officials' "
+        "routes.",
+        "",
+        "Statuses: 401 no valid credential; 403 valid credential, wrong kind, side or role; "
+        "404 the object is not the caller's (another company's application, a case not sent "
+        "to China) — it is not there for them, not forbidden. Console pages answer 303 to "
+        "`/sign-in` when the caller has no official's session, and a success is a 303 back to "
+        "the page.",
+        "",
+    ]
+    for service in ("intake", "review", "notify"):
+        lines += [f"## {service}", ""]
+        head = ["route", *(HEADINGS[k] for k in KINDS), "acts on"]
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for row in (r for r in ROWS if r.service == service):
+            route = f"`{row.method} {row.path}`"
+            if row.variant:
+                route += f" ({row.variant})"
+            if row.console:
+                route += " console"
+            acts_on = row.acts_on + (f"; {row.note}" if row.note else "")
+            cells = [route, *(str(row.expect[k]) for k in KINDS), acts_on]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    DOC.write_text(render())
+    sys.stdout.write(f"wrote {DOC}\n")

@@ -1,0 +1,331 @@
+"""Every route of every service, called as every kind of caller: the status the matrix names."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from services.review.console import router as console_router
+from tests.integration.conftest import application
+from tests.security.conftest import CONSOLE_COOKIE, SERVICES, World
+from tests.security.matrix import DOC, KINDS, OFFICIALS, ROWS, SIGN_IN, Row, render
+from tests.support import operator
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class Call:
+    path: str
+    json: Any = None
+    data: dict[str, str] | None = None
+    files: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Builder = Callable[[World, bool], Call]
+
+
+def _version(world: World, case_id: str) -> str:
+    with world.client("review", "eu_officer") as c:
+        view = c.get(f"/v1/cases/{case_id}")
+        if view.status_code != 200:
+            with world.client("review", "cn_officer") as cn:
+                view = cn.get(f"/v1/cases/{case_id}")
+    return str(view.json()["version"])
+
+
+def _screening(world: World, fresh: bool) -> str:
+    return world.fresh("screening") if fresh else world.ids["case_main"]
+
+
+def _admit(world: World, fresh: bool) -> Call:
+    case_id = _screening(world, fresh)
+    return Call(
+        f"/v1/cases/{case_id}/actions",
+        json={"action": "admit"},
+        headers={"If-Match": _version(world, case_id)},
+    )
+
+
+def _acknowledge(world: World, fresh: bool) -> Call:
+    case_id = world.fresh("cn_review") if fresh else world.ids["case_cn"]
+    return Call(
+        f"/v1/cases/{case_id}/actions",
+        json={"action": "acknowledge", "accepted_on": date.today().isoformat()},
+        headers={"If-Match": _version(world, case_id)},
+    )
+
+
+def _issue_list(world: World, fresh: bool) -> Call:
+    case_id = world.fresh("queued") if fresh else world.ids["case_main"]
+    return Call("/v1/priority-lists", json={"case_ids": [case_id]})
+
+
+def _console_admit(world: World, fresh: bool) -> Call:
+    case_id = _screening(world, fresh)
+    return Call(
+        f"/cases/{case_id}/actions",
+        data={"action": "admit", "version": _version(world, case_id)},
+    )
+
+
+def _console_list(world: World, fresh: bool) -> Call:
+    case_id = world.fresh("queued") if fresh else world.ids["case_main"]
+    return Call("/priority-lists", data={"case_id": case_id})
+
+
+def _shipment(world: World, fresh: bool) -> Call:
+    return Call(
+        f"/v1/licences/{world.ids['licence']}/shipments",
+        json={"shipped_on": date.today().isoformat(), "lines": [{"line": 1, "quantity_kg": 1}]},
+    )
+
+
+def _endpoint_body(world: World, fresh: bool) -> Call:
+    return Call(
+        "/v1/webhook-endpoints",
+        json={"url": world.mailbox.url, "event_types": ["application.received"]},
+    )
+
+
+def _path(template: str, **ids: str) -> Builder:
+    return lambda world, _fresh: Call(template.format(**{k: world.ids[v] for k, v in ids.items()}))
+
+
+def _with(template: str, body: Any = None, **ids: str) -> Builder:
+    def build(world: World, _fresh: bool) -> Call:
+        return Call(template.format(**{k: world.ids[v] for k, v in ids.items()}), json=body)
+
+    return build
+
+
+CASE_CN = {"case_id": "case_cn"}
+CASE_SCREENING = {"case_id": "case_main"}
+APP = {"application_id": "app_main"}
+ENDPOINT = {"endpoint_id": "endpoint"}
+
+BUILDERS: dict[str, Builder] = {
+    **{f"{s} GET {p}": _path(p) for s in SERVICES for p in ("/healthz", "/readyz", "/metrics")},
+    "intake POST /v1/applications": lambda w, f: Call("/v1/applications", json=application()),
+    "intake GET /v1/applications": _path("/v1/applications"),
+    "intake GET /v1/applications/{application_id}": _path(
+        "/v1/applications/{application_id}", **APP
+    ),
+    "intake POST /v1/applications/{application_id}/documents": lambda w, f: Call(
+        f"/v1/applications/{w.ids['app_main']}/documents",
+        files={"file": ("note.txt", b"plain text note\n", "text/plain")},
+        data={"kind": "other"},
+    ),
+    "intake GET /v1/applications/{application_id}/documents/{document_id}": _path(
+        "/v1/applications/{application_id}/documents/{document_id}",
+        **APP,
+        document_id="document",
+    ),
+    "intake POST /v1/applications/{application_id}/information-requests/{request_id}/answer": (
+        _with(
+            "/v1/applications/{a}/information-requests/{r}/answer",
+            {"answer": "Because."},
+            a="app_asked",
+            r="request",
+        )
+    ),
+    "intake POST /v1/applications/{application_id}/withdraw": _with(
+        "/v1/applications/{a}/withdraw", a="app_withdraw"
+    ),
+    "review GET /v1/protocol": _path("/v1/protocol"),
+    "review GET /v1/cases": _path("/v1/cases"),
+    "review GET /v1/cases/{case_id}": _path("/v1/cases/{case_id}", **CASE_CN),
+    "review GET /v1/cases/{case_id} [not sent to China]": _path(
+        "/v1/cases/{case_id}", **CASE_SCREENING
+    ),
+    "review POST /v1/cases/{case_id}/actions": _admit,
+    "review POST /v1/cases/{case_id}/actions [CN action]": _acknowledge,
+    "review POST /v1/cases/{case_id}/notes": _with(
+        "/v1/cases/{case_id}/notes", {"text": "matrix note", "visibility": "joint"}, **CASE_CN
+    ),
+    "review POST /v1/cases/{case_id}/notes [not sent to China]": _with(
+        "/v1/cases/{case_id}/notes", {"text": "matrix note", "visibility": "side"}, **CASE_SCREENING
+    ),
+    "review POST /v1/cases/{case_id}/assign": _with("/v1/cases/{case_id}/assign", {}, **CASE_CN),
+    "review GET /v1/cases/{case_id}/audit": _path("/v1/cases/{case_id}/audit", **CASE_CN),
+    "review GET /v1/cases/{case_id}/audit [not sent to China]": _path(
+        "/v1/cases/{case_id}/audit", **CASE_SCREENING
+    ),
+    "review GET /v1/cases/{case_id}/audit/verify": _path(
+        "/v1/cases/{case_id}/audit/verify", **CASE_CN
+    ),
+    "review POST /v1/priority-lists": _issue_list,
+    "review GET /v1/priority-lists": _path("/v1/priority-lists"),
+    "review GET /v1/priority-lists/{number}": _path("/v1/priority-lists/{n}", n="list"),
+    "review POST /v1/priority/simulate": lambda w, f: Call(
+        "/v1/priority/simulate", json=w.objects["rules"]
+    ),
+    "review GET /v1/priority/rules": _path("/v1/priority/rules"),
+    "review GET /v1/licences/{number}": _path("/v1/licences/{n}", n="licence"),
+    "review POST /v1/licences/{number}/shipments": _shipment,
+    "review POST /v1/licences/{number}/revoke": _with(
+        "/v1/licences/{n}/revoke", {"reason": "matrix"}, n="licence_revoke"
+    ),
+    "review GET /v1/metrics/summary": _path("/v1/metrics/summary"),
+    "review GET /sign-in": _path("/sign-in"),
+    "review POST /sign-in": _path("/sign-in"),
+    "review POST /sign-out": lambda w, f: Call("/sign-out", data={}),
+    "review GET /": _path("/"),
+    "review GET /cases/{case_id}": _path("/cases/{case_id}", **CASE_CN),
+    "review GET /cases/{case_id} [not sent to China]": _path("/cases/{case_id}", **CASE_SCREENING),
+    "review POST /cases/{case_id}/actions": _console_admit,
+    "review POST /cases/{case_id}/notes": lambda w, f: Call(
+        f"/cases/{w.ids['case_cn']}/notes", data={"text": "console note", "visibility": "joint"}
+    ),
+    "review POST /cases/{case_id}/assign": lambda w, f: Call(
+        f"/cases/{w.ids['case_cn']}/assign", data={}
+    ),
+    "review GET /priority-lists": _path("/priority-lists"),
+    "review POST /priority-lists": _console_list,
+    "review GET /dashboard": _path("/dashboard"),
+    "review GET /dashboard.csv": _path("/dashboard.csv"),
+    "review GET /static/{path}": _path("/static/console.css"),
+    "notify POST /v1/webhook-endpoints": _endpoint_body,
+    "notify GET /v1/webhook-endpoints": _path("/v1/webhook-endpoints"),
+    "notify GET /v1/webhook-endpoints/{endpoint_id}": _path(
+        "/v1/webhook-endpoints/{endpoint_id}", **ENDPOINT
+    ),
+    "notify DELETE /v1/webhook-endpoints/{endpoint_id}": _path(
+        "/v1/webhook-endpoints/{e}", e="endpoint_delete"
+    ),
+    "notify POST /v1/webhook-endpoints/{endpoint_id}/rotate-secret": _path(
+        "/v1/webhook-endpoints/{endpoint_id}/rotate-secret", **ENDPOINT
+    ),
+    "notify POST /v1/webhook-endpoints/{endpoint_id}/enable": _path(
+        "/v1/webhook-endpoints/{endpoint_id}/enable", **ENDPOINT
+    ),
+    "notify POST /v1/webhook-endpoints/{endpoint_id}/test": _path(
+        "/v1/webhook-endpoints/{endpoint_id}/test", **ENDPOINT
+    ),
+    "notify GET /v1/webhook-endpoints/{endpoint_id}/deliveries": _path(
+        "/v1/webhook-endpoints/{endpoint_id}/deliveries", **ENDPOINT
+    ),
+    "notify POST /v1/webhook-endpoints/{endpoint_id}/recover": lambda w, f: Call(
+        f"/v1/webhook-endpoints/{w.ids['endpoint']}/recover",
+        json={"since": (date.today() - timedelta(days=1)).isoformat() + "T00:00:00Z"},
+    ),
+    "notify GET /v1/deliveries/{delivery_id}": _path("/v1/deliveries/{d}", d="delivery"),
+    "notify POST /v1/deliveries/{delivery_id}/redeliver": _path(
+        "/v1/deliveries/{d}/redeliver", d="delivery"
+    ),
+}
+
+
+def _call_api(world: World, row: Row, kind: str, call: Call) -> httpx.Response:
+    with world.client(row.service, kind) as c:
+        return c.request(
+            row.method,
+            call.path,
+            json=call.json,
+            data=call.data,
+            files=call.files,
+            headers=call.headers,
+        )
+
+
+def _call_console(world: World, row: Row, kind: str, call: Call) -> httpx.Response:
+    credential = world.credential(kind, "review")
+    with httpx.Client(base_url=world.services["review"].url, timeout=20) as c:
+        if row.path == "/sign-in" and row.method == "POST":
+            c.get("/sign-in")
+            nonce = c.cookies.get("ree_login_csrf") or ""
+            return c.post("/sign-in", data={"csrf": nonce, "token": credential or ""})
+        if credential is not None:
+            c.cookies.set(CONSOLE_COOKIE, credential)
+        data = call.data
+        if data is not None:
+            data = {**data, "csrf": world.csrf(credential) if credential else ""}
+        return c.request(row.method, call.path, data=data)
+
+
+def _ordered(row: Row) -> list[str]:
+    """Callers expected to fail first, so that a success never changes what they see."""
+    return sorted(KINDS, key=row.succeeds)
+
+
+def _check(world: World, row: Row, kind: str) -> str | None:
+    expected = row.expect[kind]
+    call = BUILDERS[row.key](world, row.succeeds(kind) and row.method != "GET")
+    caller = _call_console if row.console else _call_api
+    answer = caller(world, row, kind, call)
+    if answer.status_code != expected:
+        got = f"{answer.status_code} {answer.text[:200]}"
+        return f"{row.key} as {kind}: expected {expected}, got {got}"
+    if "secret" in answer.text and row.service == "notify" and answer.status_code < 300:
+        world.secrets += [v for k, v in answer.json().items() if k == "secret"]
+    if row.console and expected == SIGN_IN and row.path != "/sign-out":
+        to_sign_in = answer.headers.get("location", "").startswith("/sign-in")
+        if to_sign_in == (kind in OFFICIALS):
+            return f"{row.key} as {kind}: 303 to {answer.headers.get('location')}"
+    return None
+
+
+def test_every_route_answers_every_caller_as_the_matrix_says(world: World) -> None:
+    failures = []
+    for row in ROWS:
+        for kind in _ordered(row):
+            failure = _check(world, row, kind)
+            if failure:
+                failures.append(failure)
+    assert not failures, "\n".join(failures)
+
+
+def test_every_route_a_service_serves_has_a_row(world: World) -> None:
+    served = set()
+    for service in SERVICES:
+        with world.client(service) as c:
+            paths = c.get("/openapi.json").json()["paths"]
+        served |= {(service, m.upper(), p) for p, ops in paths.items() for m in ops}
+    served |= {
+        ("review", method, route.path)
+        for route in console_router.routes
+        for method in getattr(route, "methods", set()) - {"HEAD"}
+    }
+    served.add(("review", "GET", "/static/{path}"))
+    covered = {(r.service, r.method, r.path) for r in ROWS}
+    assert served - covered == set(), "routes without a row in tests/security/matrix.py"
+    assert covered - served == set(), "rows for routes no service serves"
+    assert set(BUILDERS) == {r.key for r in ROWS}, "every row needs a request to send"
+
+
+def test_the_matrix_document_is_up_to_date() -> None:
+    assert DOC.read_text() == render(), "run: python -m tests.security.matrix"
+
+
+def test_a_revoked_credential_stops_working_at_once_in_every_service(world: World) -> None:
+    eori = "DE" + uuid.uuid4().hex[:12].upper()
+    company = operator(world.infra, "company", "create", "--name", "Short Lived", "--eori", eori)
+    official = operator(
+        world.infra, "official", "create", "--name", "Leaving", "--side", "EU", "--role", "officer"
+    )
+    key, token = company["api_key"], official["token"]
+    calls = [
+        (world.services["intake"], key, "/v1/applications"),
+        (world.services["notify"], key, "/v1/webhook-endpoints"),
+        (world.services["review"], token, "/v1/cases"),
+    ]
+    for service, credential, path in calls:
+        with service.client(credential) as c:
+            assert c.get(path).status_code == 200
+    console = httpx.Client(base_url=world.services["review"].url, cookies={CONSOLE_COOKIE: token})
+    assert console.get("/").status_code == 200
+    operator(world.infra, "credential", "revoke", company["id"])
+    operator(world.infra, "credential", "revoke", official["id"])
+    for service, credential, path in calls:
+        with service.client(credential) as c:
+            assert c.get(path).status_code == 401, (service.name, path)
+    refused = console.get("/")
+    assert refused.status_code == 303 and refused.headers["location"] == "/sign-in"
+    console.close()

@@ -1,0 +1,362 @@
+"""What PROTOCOL.md hides from a side never reaches it: in any answer, page, export or webhook.
+
+One application carries planted values (sentinels) in every field some side may not see: its
+commercial urgency, a consignee, an end-use description, an EU-only note, a CN-only note, an
+EU question and the applicant's answer, a document not marked shareable, an EU priority
+override reason, and the rules that fired with their explanations. Every shape each side can
+read is then scanned twice: for the hidden keys at any depth, and for the planted values
+anywhere in the text, so hidden data cannot leak under another key name either.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable
+from datetime import date
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.conftest import application
+from tests.security.conftest import CONSOLE_COOKIE, World, _cases, act
+from tests.support import wait_until
+
+pytestmark = pytest.mark.slow
+
+HIDDEN_KEYS_CN = frozenset(
+    {
+        "urgency",
+        "stock_days",
+        "production_stop_date",
+        "jobs_at_risk",
+        "value_eur",
+        "contract_value_eur",
+        "score",
+        "fired",
+        "explanation",
+        "rules_version",
+        "consignee",
+        "end_user",
+        "eori",
+        "sme",
+        "applicant",
+        "shareable",
+    }
+)
+HIDDEN_KEYS_APPLICANT = frozenset({"score", "fired", "explanation", "rules_version", "notes"})
+
+
+def keys_in(value: Any) -> set[str]:
+    if isinstance(value, dict):
+        found = set(value)
+        for item in value.values():
+            found |= keys_in(item)
+        return found
+    if isinstance(value, list):
+        return set().union(*(keys_in(v) for v in value)) if value else set()
+    return set()
+
+
+class Story:
+    """The planted application, followed through both sides and back to the applicant."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        tag = uuid.uuid4().hex[:10]
+        self.tag = tag
+        self.eu_note = f"EU-ONLY-NOTE-{tag}"
+        self.cn_note = f"CN-ONLY-NOTE-{tag}"
+        self.joint_note = f"JOINT-NOTE-{tag}"
+        self.question = f"EU-QUESTION-{tag}"
+        self.answer = f"APPLICANT-ANSWER-{tag}"
+        self.reason = f"EU-OVERRIDE-REASON-{tag}"
+        self.private_doc = f"private-{tag}.pdf"
+        self.shared_doc = f"shared-{tag}.pdf"
+        self.commercial = [
+            "8765431",  # jobs at risk
+            "91827364",  # contract value
+            "7351937",  # a goods line's value
+            "2031-07-23",  # the date production stops
+            f"Sentinel Consignee {tag}",
+            f"Sentinel end use {tag}",
+        ]
+        self.body = application(
+            consignee={"name": f"Sentinel Consignee {tag}", "country": "DE"},
+            end_user={"name": f"Sentinel End User {tag}", "country": "DE"},
+            end_use={"category": "automotive", "description": f"Sentinel end use {tag}"},
+            goods=[
+                {
+                    "element": "Dy",
+                    "form": "metal",
+                    "hs_code": "2805.30",
+                    "quantity_kg": 120.5,
+                    "value_eur": 7351937,
+                }
+            ],
+            urgency={
+                "stock_days": 3,
+                "production_stop_date": "2031-07-23",
+                "jobs_at_risk": 8765431,
+                "contract_value_eur": 91827364,
+            },
+            sme=True,
+        )
+        self.explanations: list[str] = []
+
+    def client(self, service: str, kind: str) -> httpx.Client:
+        return self.world.client(service, kind)
+
+    def tell(self) -> None:
+        w = self.world
+        with self.client("intake", "applicant_a") as c:
+            r = c.post("/v1/applications", json=self.body)
+            assert r.status_code == 201, r.text
+            self.app = r.json()
+        self.case_id = _cases(w, [self.app])[0]
+        with self.client("review", "eu_officer") as c:
+            eu_view = c.get(f"/v1/cases/{self.case_id}").json()
+            self.explanations = [f["explanation"] for f in eu_view["priority"]["fired"]]
+            assert self.explanations, "the planted application fires rules"
+            for text, visibility in ((self.eu_note, "side"), (self.joint_note, "joint")):
+                r = c.post(
+                    f"/v1/cases/{self.case_id}/notes", json={"text": text, "visibility": visibility}
+                )
+                assert r.status_code == 201, r.text
+        act(w, "eu_officer", self.case_id, "request_information", question=self.question)
+        app_id = self.app["id"]
+        with self.client("intake", "applicant_a") as c:
+            docs = []
+            for name, shareable in ((self.private_doc, "false"), (self.shared_doc, "true")):
+                r = c.post(
+                    f"/v1/applications/{app_id}/documents",
+                    files={"file": (name, b"%PDF-1.4\n%%EOF\n" + name.encode())},
+                    data={"kind": "contract", "shareable": shareable},
+                )
+                assert r.status_code == 201, r.text
+                docs.append(r.json()["id"])
+
+            def open_request() -> str | None:
+                view = c.get(f"/v1/applications/{app_id}").json()
+                return next(
+                    (q["id"] for q in view["information_requests"] if q["status"] == "open"), None
+                )
+
+            request_id = wait_until(open_request, timeout=30, what="the question reached intake")
+            r = c.post(
+                f"/v1/applications/{app_id}/information-requests/{request_id}/answer",
+                json={"answer": self.answer, "document_ids": docs},
+            )
+            assert r.status_code == 200, r.text
+
+        def screening() -> bool:
+            with self.client("review", "eu_officer") as c:
+                return bool(c.get(f"/v1/cases/{self.case_id}").json()["state"] == "eu_screening")
+
+        wait_until(screening, timeout=30, what="the answer reached review")
+        act(w, "eu_supervisor", self.case_id, "set_priority", tier="P1", reason=self.reason)
+        act(w, "eu_officer", self.case_id, "admit")
+        with self.client("review", "eu_supervisor") as c:
+            r = c.post("/v1/priority-lists", json={"case_ids": [self.case_id]})
+            assert r.status_code == 201, r.text
+            self.list_number = r.json()["number"]
+        with self.client("review", "cn_officer") as c:
+            r = c.post(
+                f"/v1/cases/{self.case_id}/notes", json={"text": self.cn_note, "visibility": "side"}
+            )
+            assert r.status_code == 201, r.text
+        act(w, "cn_officer", self.case_id, "acknowledge", accepted_on=date.today().isoformat())
+
+    def approve(self) -> None:
+        self.licence = f"LIC-VIS-{self.tag}"
+        act(
+            self.world,
+            "cn_officer",
+            self.case_id,
+            "approve",
+            licence={
+                "type": "three_month",
+                "number": self.licence,
+                "valid_from": date.today().isoformat(),
+            },
+        )
+
+    # --- what each side is shown ----------------------------------------------------------
+
+    def hidden_from_cn(self) -> list[str]:
+        return [
+            self.eu_note,
+            self.question,
+            self.answer,
+            self.reason,
+            self.private_doc,
+            *self.commercial,
+            *self.explanations,
+        ]
+
+    def hidden_from_applicant(self) -> list[str]:
+        return [self.eu_note, self.cn_note, self.joint_note, self.reason, *self.explanations]
+
+
+@pytest.fixture(scope="module")
+def story(world: World) -> Story:
+    told = Story(world)
+    told.tell()
+    return told
+
+
+def assert_hidden(
+    texts: Iterable[tuple[str, str]], keys: frozenset[str], values: Iterable[str]
+) -> None:
+    values = list(values)
+    leaks = []
+    for where, text in texts:
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            parsed = None
+        leaks += [f"{where}: key {k!r}" for k in sorted(keys_in(parsed) & keys)]
+        leaks += [f"{where}: value {v!r}" for v in values if v in text]
+    assert not leaks, "\n".join(leaks)
+
+
+def _get(client: httpx.Client, path: str, **params: Any) -> tuple[str, str]:
+    answer = client.get(path, params=params)
+    assert answer.status_code == 200, (path, answer.status_code, answer.text[:300])
+    return f"GET {path} {params or ''}", answer.text
+
+
+def _cn_api_answers(story: Story, kind: str) -> list[tuple[str, str]]:
+    case = story.case_id
+    with story.client("review", kind) as c:
+        answers = [
+            _get(c, f"/v1/cases/{case}"),
+            _get(c, "/v1/cases", limit=200),
+            _get(c, "/v1/cases", state="cn_review", limit=200),
+            _get(c, "/v1/cases", tier="P1", limit=200),
+            _get(c, f"/v1/cases/{case}/audit"),
+            _get(c, f"/v1/cases/{case}/audit/verify"),
+            _get(c, "/v1/priority-lists"),
+            _get(c, f"/v1/priority-lists/{story.list_number}"),
+            *(
+                _get(c, "/v1/metrics/summary", group_by=g, format=f)
+                for g in ("form", "element", "value_chain", "licence_type", "priority_list")
+                for f in ("json", "csv")
+            ),
+        ]
+        errors = [
+            c.post(
+                f"/v1/cases/{case}/actions",
+                json={"action": "refuse"},
+                headers={"If-Match": "999"},
+            ),
+            c.post(
+                f"/v1/cases/{case}/actions",
+                json={"action": "approve", "licence": {"type": "x"}},
+                headers={"If-Match": str(c.get(f"/v1/cases/{case}").json()["version"])},
+            ),
+            c.post(f"/v1/cases/{case}/notes", json={"text": "", "visibility": "eu"}),
+            c.post("/v1/priority/simulate", json={}),
+            c.get("/v1/priority/rules"),
+        ]
+    assert all(e.status_code >= 400 for e in errors)
+    return answers + [(f"error {e.request.url.path}", e.text) for e in errors]
+
+
+def _console_pages(story: Story, kind: str) -> list[tuple[str, str]]:
+    token = story.world.credentials[kind]
+    with httpx.Client(
+        base_url=story.world.services["review"].url, cookies={CONSOLE_COOKIE: token}
+    ) as c:
+        pages = [
+            _get(c, "/"),
+            _get(c, "/", q=story.app["reference"]),
+            _get(c, "/", show="all"),
+            _get(c, f"/cases/{story.case_id}"),
+            _get(c, "/priority-lists"),
+            _get(c, "/dashboard"),
+            _get(c, "/dashboard", group_by="value_chain"),
+            _get(c, "/dashboard.csv", group_by="value_chain"),
+        ]
+        refused = c.post(
+            f"/cases/{story.case_id}/actions",
+            data={"action": "refuse", "version": "1", "csrf": story.world.csrf(token)},
+        )
+    return [*pages, ("console refused action", refused.text)]
+
+
+def test_the_chinese_side_sees_nothing_the_protocol_hides_in_any_answer_or_page(
+    story: Story,
+) -> None:
+    for kind in ("cn_officer", "cn_supervisor"):
+        answers = _cn_api_answers(story, kind)
+        assert_hidden(answers, HIDDEN_KEYS_CN, story.hidden_from_cn())
+        assert_hidden(_console_pages(story, kind), frozenset(), story.hidden_from_cn())
+    with story.client("review", "cn_officer") as c:
+        view = c.get(f"/v1/cases/{story.case_id}").json()
+    assert [d["filename"] for d in view["documents"]] == [story.shared_doc]
+    assert story.joint_note in [n["text"] for n in view["notes"]], "the scan saw real data"
+
+
+def test_the_eu_side_never_sees_the_chinese_sides_own_notes(story: Story) -> None:
+    with story.client("review", "eu_officer") as c:
+        answers = [
+            _get(c, f"/v1/cases/{story.case_id}"),
+            _get(c, f"/v1/cases/{story.case_id}/audit"),
+            _get(c, "/v1/cases", limit=200),
+        ]
+    assert_hidden(answers + _console_pages(story, "eu_supervisor"), frozenset(), [story.cn_note])
+    planted = [story.eu_note, story.question, story.answer, story.reason, story.private_doc]
+    missing = [
+        v for v in [*planted, *story.commercial, *story.explanations] if v not in answers[0][1]
+    ]
+    assert not missing, f"the EU sees every planted value, so the scans see real data: {missing}"
+
+
+def test_licences_and_exports_show_neither_side_what_it_may_not_see(story: Story) -> None:
+    story.approve()
+    with story.client("review", "cn_supervisor") as c:
+        answers = [
+            _get(c, f"/v1/licences/{story.licence}"),
+            _get(c, f"/v1/cases/{story.case_id}"),
+            _get(c, f"/v1/cases/{story.case_id}/audit"),
+            _get(c, "/v1/cases", state="approved", limit=200),
+            _get(c, "/v1/metrics/summary", format="csv"),
+        ]
+    assert_hidden(answers, HIDDEN_KEYS_CN, story.hidden_from_cn())
+
+
+def test_the_applicant_sees_no_score_rules_notes_or_override_in_views_or_webhooks(
+    story: Story,
+) -> None:
+    world = story.world
+    if not hasattr(story, "licence"):
+        story.approve()
+    app_id = story.app["id"]
+    with story.client("intake", "applicant_a") as c:
+
+        def decided() -> dict[str, Any] | None:
+            view = c.get(f"/v1/applications/{app_id}").json()
+            return view if view["licence"] else None
+
+        view = wait_until(decided, timeout=30, what="the licence reached intake")
+        answers = [
+            (f"GET /v1/applications/{app_id}", json.dumps(view)),
+            _get(c, "/v1/applications", limit=200),
+        ]
+
+    def webhooks() -> list[tuple[str, str]] | None:
+        bodies = [
+            (f"webhook {r.json['type']}", r.body.decode())
+            for r in world.mailbox.all()
+            if app_id in r.body.decode()
+        ]
+        return bodies if any("licence.issued" in where for where, _ in bodies) else None
+
+    bodies = wait_until(webhooks, timeout=60, what="the licence webhook")
+    cn_names = ["CN officer", "CN supervisor"]
+    assert_hidden(
+        answers + bodies, HIDDEN_KEYS_APPLICANT, [*story.hidden_from_applicant(), *cn_names]
+    )
+    assert story.question in json.dumps(view), "the applicant sees the question asked of it"

@@ -1,0 +1,95 @@
+"""case_counts, the queue's total, stays equal to counting the cases through every change."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel, create_engine, select
+
+from services.review.store import Case, CaseCount
+from shared.db import session_scope
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Engine:
+    engine = create_engine(f"sqlite:///{tmp_path / 'review.db'}")
+    SQLModel.metadata.create_all(engine, tables=[Case.__table__, CaseCount.__table__])  # type: ignore[attr-defined]
+    return engine
+
+
+def new_case(n: int, tier: str = "P2") -> Case:
+    return Case(
+        application_id=f"app-{n}",
+        reference=f"REC-2026-{n:06d}",
+        company_id="company",
+        state="submitted",
+        tier=tier,
+        application={},
+        submitted_at=NOW,
+        stage_started_on=date(2026, 3, 2),
+    )
+
+
+def counted(engine: Engine) -> dict[tuple[str, str, bool], int]:
+    with Session(engine) as session:
+        rows = session.exec(select(CaseCount)).all()
+    return {(r.state, r.tier, bool(r.sent_to_cn)): r.cases for r in rows if r.cases}
+
+
+def actual(engine: Engine) -> dict[tuple[str, str, bool], int]:
+    with Session(engine) as session:
+        cases = session.exec(select(Case)).all()
+    return dict(Counter((c.state, c.tier, c.sent_to_cn_at is not None) for c in cases))
+
+
+def test_counts_follow_opening_moves_retiering_and_sending_to_china(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        cases = [new_case(n, tier="P1" if n % 3 == 0 else "P2") for n in range(6)]
+        session.add_all(cases)
+        session.flush()
+        for case in cases:
+            case.state = "eu_screening"  # a second flush in the same transaction
+    assert (
+        counted(engine)
+        == actual(engine)
+        == {("eu_screening", "P1", False): 2, ("eu_screening", "P2", False): 4}
+    )
+    with session_scope(engine) as session:
+        for case in session.exec(select(Case)).all():
+            if case.tier == "P2":
+                case.state, case.sent_to_cn_at = "cn_review", NOW
+            else:
+                case.tier = "P3"
+            session.add(case)
+    assert counted(engine) == actual(engine)
+    assert counted(engine)[("cn_review", "P2", True)] == 4
+
+
+def test_a_rolled_back_change_leaves_the_counts_alone(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        session.add(new_case(1))
+    before = counted(engine)
+    with pytest.raises(RuntimeError), session_scope(engine) as session:
+        case = session.exec(select(Case)).one()
+        case.state = "queued"
+        session.flush()
+        raise RuntimeError("the request failed after the flush")
+    assert counted(engine) == before == actual(engine)
+
+
+def test_a_version_claim_does_not_count_twice(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        session.add(new_case(1))
+    with session_scope(engine) as session:
+        case = session.exec(select(Case)).one()
+        session.execute(update(Case).values(version=Case.version + 1))
+        case.state = "eu_screening"
+        session.add(case)
+    assert counted(engine) == actual(engine) == {("eu_screening", "P2", False): 1}

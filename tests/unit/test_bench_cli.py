@@ -1,0 +1,36 @@
+"""The benchmark harness starts: its command line parses and explains itself (no timing here)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_bench_help_names_its_scenarios_and_options() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "bench", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    for word in ("--quick", "--only", "--scale-max", "intake,baseline,e2e,burst,scale,replicas"):
+        assert word in out.stdout
+
+
+def test_bench_refuses_an_unknown_scenario() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "bench", "--only", "everything"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 2
+    assert "unknown scenarios: everything" in out.stderr
