@@ -220,7 +220,11 @@ def test_a_breached_chinese_review_escalates_to_joint_review_and_can_end_in_refu
     assert act(review, cn, case, "refuse", reason="other").status_code == 422, "other needs detail"
     refused = act(review, cn, case, "refuse", reason="listed_entity")
     assert refused.status_code == 200, refused.text
-    view = wait_status(intake, company_a, app["id"], "refused")
+    wait_status(intake, company_a, app["id"], "refused")
+    view = wait_until(
+        lambda: (v := _view(intake, company_a, app["id"]))["decision"] and v,
+        what="the decision reaches the applicant's view",
+    )
     assert view["decision"]["reason"] == "listed_entity"
 
 
