@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from pathlib import Path
@@ -60,6 +61,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse(argv)
+    # A terminated run still stops its processes and drops its schemas (the `finally`s).
+    signal.signal(signal.SIGTERM, lambda _sig, _frame: sys.exit(143))
     plan = scenarios.Plan.make(args.quick, args.scale_max)
     plan.profile_dir = args.profile
     servers = Servers.find()
@@ -79,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         results.note(f"the whole run took {time.monotonic() - started:.0f} s")
     finally:
         servers.close()
-    report = render(info, plan, results, "python -m bench " + " ".join(argv))
+    report = render(info, plan, results, " ".join(["python -m bench", *argv]))
     print(report)
     if str(args.out) != "-":
         args.out.write_text(report + "\n")

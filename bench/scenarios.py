@@ -247,7 +247,7 @@ def intake_and_baselines(servers: Servers, plan: Plan, results: Results, only: s
                 {**spec, "mode": "rate", "rate": half, "duration": plan.seconds}, timeout=600
             )
             results.add("intake_half", system="intake", rate=round(half, 1), **_figures(r))
-            results.add("rss", scenario="intake load", service="intake", rss_mb=intake.rss_mb())
+            _rss(results, "after the intake load", intake)
         intake.stop()
         if "baseline" in only:
             base = dep.child("baseline", "bench.baseline").wait_ready()
@@ -273,6 +273,10 @@ def intake_and_baselines(servers: Servers, plan: Plan, results: Results, only: s
                 results.add("intake", system="raw Redis XADD", **_figures(r))
     finally:
         dep.close()
+
+
+def _rss(results: Results, when: str, process: Process) -> None:
+    results.add("rss", scenario=when, service=process.name.split("#")[0], rss_mb=process.rss_mb())
 
 
 def _figures(r: dict[str, Any]) -> dict[str, Any]:
@@ -333,7 +337,7 @@ def end_to_end_and_burst(servers: Servers, plan: Plan, results: Results, only: s
                 submitted,
             )
         for p in (intake, review, notify):
-            results.add("rss", scenario="after e2e and burst", service=p.name, rss_mb=p.rss_mb())
+            _rss(results, "after e2e and burst", p)
     finally:
         dep.close()
 
@@ -547,7 +551,7 @@ def scale(servers: Servers, plan: Plan, results: Results) -> None:
                     )
                 results.add("scale", cases=size, query=label, **_figures(r))
             for p in (intake, review, notify):
-                results.add("rss", scenario=f"{size:,} cases", service=p.name, rss_mb=p.rss_mb())
+                _rss(results, f"{size:,} cases", p)
             r = run_loadgen(
                 {
                     "mode": "closed",
@@ -564,12 +568,10 @@ def scale(servers: Servers, plan: Plan, results: Results) -> None:
                 timeout=1200,
             )
             results.add("scale", cases=size, query="metrics summary", **_figures(r))
-            results.add(
-                "rss",
-                scenario=f"{size:,} cases, after metrics summary",
-                service=review.name,
-                rss_mb=review.rss_mb(),
-            )
+            _rss(results, f"{size:,} cases, after metrics summary", review)
+            # The summary's memory stays with the process: the next size starts a fresh one.
+            review.stop()
+            review = dep.service("review", replica=size).wait_ready()
         engine.dispose()
     finally:
         dep.close()
