@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import time
@@ -80,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         if "replicas" in args.only:
             scenarios.replicas(servers, plan, results)
         results.note(f"the whole run took {time.monotonic() - started:.0f} s")
+        load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        results.note(f"load average at the end of the run (1, 5, 15 min): {load}")
     finally:
         servers.close()
     report = render(info, plan, results, " ".join(["python -m bench", *argv]))
