@@ -622,14 +622,10 @@ def issue_priority_list(
         view = _list_view(session, plist, _side(official))
     _committed(request)
     return JSONResponse(
-        content=_encode(view),
+        content=jsonable(view),
         status_code=201,
         headers={"Location": f"/v1/priority-lists/{view['number']}"},
     )
-
-
-def _encode(value: Any) -> Any:
-    return jsonable(value)
 
 
 @router.get(

@@ -25,11 +25,10 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import case as sql_case
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, or_, select
 
-from services.review.api import side_view
+from services.review.api import QUEUE_ORDER, side_view
 from services.review.casework import Casework, Who
 from services.review.domain import errors as domain_errors
 from services.review.domain.protocol import ParamSpec
@@ -271,7 +270,13 @@ async def sign_out(request: Request) -> Response:
 
 # --- the queue ---------------------------------------------------------------------------------
 
-TIER_ORDER = sql_case({"P1": 1, "P2": 2, "P3": 3}, value=col(Case.tier), else_=9)
+# The API's queue order (tier, deadline with none last, age), served by the same indexes.
+QUEUE_ORDER_REVERSED = (
+    col(Case.tier).desc(),
+    col(Case.due_on).desc().nulls_first(),
+    col(Case.opened_at).desc(),
+    col(Case.id).desc(),
+)
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -309,9 +314,7 @@ def queue(request: Request) -> HTMLResponse:
         query = query.where(or_(col(Case.reference).ilike(like), col(Case.id) == text))
     order: list[Any]
     if sort == "priority":
-        order = [TIER_ORDER, col(Case.due_on).is_(None), col(Case.due_on), col(Case.opened_at)]
-        if descending:
-            order = [o.desc() for o in order]
+        order = list(QUEUE_ORDER_REVERSED if descending else QUEUE_ORDER)
     else:
         column = SORTS[sort]
         order = [column.desc() if descending else column, col(Case.opened_at)]
@@ -732,11 +735,7 @@ def _lists_page(
             select(PriorityList).order_by(col(PriorityList.number).desc()).limit(100)
         ).all()
         queued = (
-            session.exec(
-                select(Case)
-                .where(Case.state == "queued")
-                .order_by(TIER_ORDER, col(Case.due_on), col(Case.opened_at))
-            ).all()
+            session.exec(select(Case).where(Case.state == "queued").order_by(*QUEUE_ORDER)).all()
             if side == "EU"
             else []
         )
