@@ -3,6 +3,9 @@
 Reads with XREADGROUP in one consumer group per service and one consumer name per process.
 An entry is acknowledged only after the handler's transaction, which also records the event
 id, has committed; a duplicate is recognised by that record and acknowledged without effect.
+The entries of one read are applied in stream order in ONE transaction (one commit, one
+XACK for the lot); if any of them fails, that transaction is rolled back and the entries
+are applied one by one, so a failing entry stays pending alone and the others go through.
 Entries left pending by a crashed or failing consumer are claimed with XAUTOCLAIM once idle;
 an entry delivered `max_deliveries` times goes to `<stream>.dlq` with its error.
 """
@@ -22,7 +25,7 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from shared.db import session_scope, utcnow
 from shared.events import CloudEvent
@@ -122,8 +125,10 @@ class StreamConsumer:
             self.group, self.name, {self.stream: ">"}, count=self.batch, block=self.block_ms
         )
         entries = [entry for _stream, stream_entries in reply or [] for entry in stream_entries]
-        for entry_id, fields in entries:
-            await self._deliver(entry_id, fields)
+        if len(entries) == 1:
+            await self._deliver(*entries[0])
+        elif entries:
+            await self._deliver_batch(entries)
         return len(entries)
 
     async def reclaim_once(self) -> int:
@@ -149,6 +154,28 @@ class StreamConsumer:
                 await self._deliver(entry_id, fields)
         await self._report_sizes()
         return len(claimed)
+
+    async def _deliver_batch(self, entries: list[tuple[Any, dict[Any, Any]]]) -> None:
+        """Apply a read's entries in one transaction; one by one if that transaction fails."""
+        try:
+            events = [CloudEvent.from_fields(fields) for _entry_id, fields in entries]
+            applied = await asyncio.to_thread(self._apply_all, events)
+        except Exception as exc:
+            log.info(
+                "%s/%s: batch of %d failed (%r); one by one",
+                self.stream,
+                self.group,
+                len(entries),
+                exc,
+            )
+            for entry_id, fields in entries:
+                await self._deliver(entry_id, fields)
+            return
+        await self.redis.xack(self.stream, self.group, *[entry_id for entry_id, _ in entries])
+        for event, done in zip(events, applied, strict=True):
+            EVENTS_CONSUMED.labels(self.stream, self.group, "applied" if done else "skipped").inc()
+            if done and self.after_commit is not None:
+                self.after_commit(event)
 
     async def _deliver(self, entry_id: Any, fields: dict[Any, Any]) -> None:
         try:
@@ -183,6 +210,34 @@ class StreamConsumer:
                     return False
             raise
         return True
+
+    def _apply_all(self, events: list[CloudEvent]) -> list[bool]:
+        """`_apply` for several events in one transaction; raises if any of them fails."""
+        wanted = [e.id for e in events if e.type in self.handlers]
+        applied: list[bool] = []
+        with session_scope(self.engine) as session:
+            done = (
+                set(
+                    session.exec(
+                        select(ProcessedEvent.event_id).where(
+                            ProcessedEvent.consumer_group == self.group,
+                            col(ProcessedEvent.event_id).in_(wanted),
+                        )
+                    ).all()
+                )
+                if wanted
+                else set()
+            )
+            for event in events:
+                handler = self.handlers.get(event.type)
+                if handler is None or event.id in done:
+                    applied.append(False)
+                    continue
+                handler(session, event)
+                session.add(ProcessedEvent(consumer_group=self.group, event_id=event.id))
+                done.add(event.id)  # the same event twice in one read is applied once
+                applied.append(True)
+        return applied
 
     async def _dead_letter(self, entry_id: Any, fields: dict[Any, Any], deliveries: int) -> None:
         errors_key = _errors_key(self.stream, self.group)

@@ -198,12 +198,21 @@ def list_endpoints(
 def subscribed_endpoints(
     session: Session, company_id: str, webhook_type: str
 ) -> list[WebhookEndpoint]:
-    query = select(WebhookEndpoint).where(
-        WebhookEndpoint.company_id == company_id,
-        WebhookEndpoint.status == ACTIVE,
-        col(WebhookEndpoint.deleted_at).is_(None),
-    )
-    return [e for e in session.exec(query).all() if e.subscribes_to(webhook_type)]
+    """The company's active endpoints that take this type of webhook.
+
+    The company's endpoints are read once per transaction (kept in `session.info`), so a
+    batch of events for one company costs one query.
+    """
+    known: dict[str, list[WebhookEndpoint]] = session.info.setdefault("active_endpoints", {})
+    endpoints = known.get(company_id)
+    if endpoints is None:
+        query = select(WebhookEndpoint).where(
+            WebhookEndpoint.company_id == company_id,
+            WebhookEndpoint.status == ACTIVE,
+            col(WebhookEndpoint.deleted_at).is_(None),
+        )
+        endpoints = known[company_id] = list(session.exec(query).all())
+    return [e for e in endpoints if e.subscribes_to(webhook_type)]
 
 
 def add_message(

@@ -14,9 +14,16 @@ happened (by event time), each after the one before it succeeded or was given up
 Connection pinning: the URL is checked again before every attempt (a name may resolve to a
 private address today) and the request goes to the checked address itself, with the URL's
 host in the Host header and as the TLS server name, so the certificate is still verified
-for that host. Keep-alive is off, so a connection opened for one host is never reused for
-another that shares its address; redirects are not followed and proxies from the
-environment are ignored, since either would send the request somewhere unchecked.
+for that host. Each receiver host has its own HTTP client (`Clients`), so a kept-alive
+connection opened (and its certificate verified) for one host is never reused for another
+that shares its address; redirects are not followed and proxies from the environment are
+ignored, since either would send the request somewhere unchecked.
+
+Batching, for throughput under bursts: due deliveries are claimed many at a time (one
+SELECT … FOR UPDATE SKIP LOCKED joined with their endpoints and messages, one UPDATE …
+RETURNING of the leases), the loop claims again once a quarter of its slots are free rather
+than after every single attempt, and finished attempts are recorded together (`Recorder`:
+one transaction for all the attempts that ended meanwhile; one by one if that fails).
 """
 
 from __future__ import annotations
@@ -26,7 +33,8 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Iterable
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -36,14 +44,13 @@ import httpx
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from sqlalchemy import and_, or_, update
-from sqlalchemy.engine import CursorResult, Engine
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
-from sqlmodel.sql.expression import SelectOfScalar
 
 from services.notify import store
-from services.notify.backlog import UNKNOWN, Backlog, read_backlog
+from services.notify.backlog import UNKNOWN, Backlog, BacklogReader
 from services.notify.domain import retry, signing, ssrf
 from services.notify.settings import NotifySettings
 from shared.consumer import consumer_name
@@ -56,9 +63,18 @@ USER_AGENT = "REE-Channel-Webhooks/1.0"
 MAX_ERROR_LENGTH = 1000
 # How long an in-flight attempt may go on once the service is asked to stop.
 SHUTDOWN_GRACE_SECONDS = 8.0
-# Past this many unapplied entries in a stream, the backlog is treated as unknown (catching up).
+# Entries read from a stream per pass; past them the backlog is unknown until the next pass.
 BACKLOG_SCAN_LIMIT = 1000
 GONE_REASON = "The receiver answered 410 Gone, so the endpoint was disabled."
+# While attempts are in flight, claim again only when this share of the slots is free (or
+# CLAIM_INTERVAL_SECONDS has passed): one claim for many deliveries, not one per attempt.
+CLAIM_SHARE = 4
+CLAIM_INTERVAL_SECONDS = 0.05
+# At most this many attempts are recorded in one transaction.
+RECORD_BATCH = 200
+# HTTP clients kept for this many receiver hosts at most (least recently used go first).
+MAX_CLIENTS = 256
+KEEPALIVE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -96,6 +112,7 @@ class DeliveryWorker:
         self.retry_policy = settings.retry_policy()
         self.owner = f"{consumer_name()}-{uuid.uuid4().hex[:8]}"
         self._wake = asyncio.Event()
+        self._backlog_reader: BacklogReader | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.healthy = False
 
@@ -110,43 +127,52 @@ class DeliveryWorker:
             self._loop.call_soon_threadsafe(self._wake.set)
 
     async def run(self, stop: asyncio.Event) -> None:
-        self._loop = asyncio.get_running_loop()
+        self._loop = loop = asyncio.get_running_loop()
         inflight: set[asyncio.Task[None]] = set()
         backoff = 0.5
-        async with self._client() as client:
-            try:
-                while not stop.is_set():
-                    delay = self.settings.delivery_poll_seconds
-                    free = self.settings.delivery_concurrency - len(inflight)
+        last_claim = -1.0
+        threshold = max(1, self.settings.delivery_concurrency // CLAIM_SHARE)
+        clients = Clients(self._client)
+        self._recorder = Recorder(self, self._wake.set)
+        recording = asyncio.create_task(self._recorder.run())
+        try:
+            while not stop.is_set():
+                delay = self.settings.delivery_poll_seconds
+                free = self.settings.delivery_concurrency - len(inflight)
+                recent = loop.time() - last_claim < CLAIM_INTERVAL_SECONDS
+                if free > 0 and (free >= threshold or not inflight or not recent):
                     self._wake.clear()
-                    if free > 0:
-                        try:
-                            backlog = await self._backlog()
-                            jobs = await asyncio.to_thread(self.claim, free, backlog)
-                            self.healthy, backoff = True, 0.5
-                        except Exception as exc:  # the database is down: try again later
-                            self.healthy = False
-                            jobs, delay, backoff = [], backoff, min(backoff * 2, 10.0)
-                            log.warning("delivery worker: %s; retrying in %.1fs", exc, delay)
-                        for job in jobs:
-                            task = asyncio.create_task(self._attempt(client, job))
-                            inflight.add(task)
-                            task.add_done_callback(inflight.discard)
-                        if len(jobs) == free and self.healthy:
-                            continue
-                    await self._idle(stop, inflight, delay)
-            finally:
-                await self._finish(inflight)
+                    last_claim = loop.time()
+                    try:
+                        backlog = await self._backlog()
+                        jobs = await asyncio.to_thread(self.claim, free, backlog)
+                        self.healthy, backoff = True, 0.5
+                    except Exception as exc:  # the database is down: try again later
+                        self.healthy = False
+                        jobs, delay, backoff = [], backoff, min(backoff * 2, 10.0)
+                        log.warning("delivery worker: %s; retrying in %.1fs", exc, delay)
+                    for job in jobs:
+                        task = asyncio.create_task(self._attempt(clients, job))
+                        inflight.add(task)
+                        task.add_done_callback(inflight.discard)
+                    if len(jobs) == free and self.healthy:
+                        continue
+                if inflight:
+                    delay = min(delay, CLAIM_INTERVAL_SECONDS)
+                await self._idle(stop, inflight, delay)
+        finally:
+            await self._finish(inflight)
+            await self._recorder.close()
+            await recording
+            await clients.aclose()
 
     async def _idle(
         self, stop: asyncio.Event, inflight: set[asyncio.Task[None]], delay: float
     ) -> None:
-        # A finished attempt can make the next delivery of its application due, so it wakes
-        # the loop as well as new messages (wake) and the poll interval do.
+        # A recorded attempt can make the next delivery of its application due, so the
+        # recorder wakes the loop as new messages (wake) and the poll interval do.
         waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
-        await asyncio.wait(
-            [*waiters, *inflight], timeout=delay, return_when=asyncio.FIRST_COMPLETED
-        )
+        await asyncio.wait(waiters, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
         for waiter in waiters:
             waiter.cancel()
 
@@ -167,7 +193,11 @@ class DeliveryWorker:
             timeout=httpx.Timeout(timeout),
             follow_redirects=False,
             trust_env=False,
-            limits=httpx.Limits(max_keepalive_connections=0),
+            limits=httpx.Limits(
+                max_connections=self.settings.delivery_concurrency,
+                max_keepalive_connections=self.settings.delivery_concurrency,
+                keepalive_expiry=KEEPALIVE_SECONDS,
+            ),
             headers={"user-agent": USER_AGENT},
         )
 
@@ -175,9 +205,9 @@ class DeliveryWorker:
 
     async def _backlog(self) -> Backlog:
         try:
-            return await read_backlog(
-                self.redis, self.streams, self.event_types, BACKLOG_SCAN_LIMIT
-            )
+            if self._backlog_reader is None:
+                self._backlog_reader = BacklogReader(self.streams, self.event_types)
+            return await self._backlog_reader.read(self.redis, BACKLOG_SCAN_LIMIT)
         except (RedisError, OSError) as exc:
             # Without Redis the backlog is unknown: only deliveries of no application go out.
             log.warning("delivery worker: cannot read the stream backlog (%s)", exc)
@@ -187,30 +217,55 @@ class DeliveryWorker:
         """Take up to `limit` due deliveries for this worker; returns what it must send."""
         backlog = backlog or Backlog()
         now = utcnow()
-        jobs: list[Job] = []
+        d = store.Delivery
         with session_scope(self.engine) as session:
-            for delivery in session.exec(self._due(now, limit, backlog)).all():
-                if len(jobs) >= limit:
+            chosen: list[tuple[store.Delivery, store.WebhookEndpoint, store.Message]] = []
+            cancelled: list[str] = []
+            for delivery, endpoint, message in session.exec(self._due(now, limit, backlog)):
+                if len(chosen) >= limit:
                     break
                 if backlog.holds_back(delivery.application_id, delivery.event_time):
                     continue
-                taken: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-                    update(store.Delivery)
+                if endpoint.deleted_at is not None or endpoint.status != store.ACTIVE:
+                    cancelled.append(delivery.id)
+                else:
+                    chosen.append((delivery, endpoint, message))
+            if cancelled:
+                session.execute(
+                    update(d)
+                    .where(col(d.id).in_(cancelled), col(d.status) == store.PENDING)
+                    .values(
+                        status=store.CANCELLED,
+                        next_attempt_at=None,
+                        lease_until=None,
+                        lease_owner=None,
+                        updated_at=now,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+            if not chosen:
+                return []
+            # The conditions again: on SQLite (no row locks) another worker may have been quicker.
+            taken = set(
+                session.execute(
+                    update(d)
                     .where(
-                        col(store.Delivery.id) == delivery.id,
-                        col(store.Delivery.status) == store.PENDING,
+                        col(d.id).in_([delivery.id for delivery, _e, _m in chosen]),
+                        col(d.status) == store.PENDING,
                         _lease_free(now),
                     )
                     .values(lease_until=now + self.settings.lease, lease_owner=self.owner)
-                )
-                if taken.rowcount != 1:
-                    continue  # another worker was quicker
-                job = self._job(session, delivery, now)
-                if job is not None:
-                    jobs.append(job)
-        return jobs
+                    .returning(col(d.id))
+                    .execution_options(synchronize_session=False)
+                ).scalars()
+            )
+            return [
+                _job(delivery, endpoint, message, now)
+                for delivery, endpoint, message in chosen
+                if delivery.id in taken
+            ]
 
-    def _due(self, now: datetime, limit: int, backlog: Backlog) -> SelectOfScalar[store.Delivery]:
+    def _due(self, now: datetime, limit: int, backlog: Backlog) -> Any:
         d = store.Delivery
         earlier = aliased(store.Delivery)
         blocked_by_earlier = (
@@ -229,11 +284,16 @@ class DeliveryWorker:
             )
             .exists()
         )
-        query = select(d).where(
-            d.status == store.PENDING,
-            col(d.next_attempt_at) <= now,
-            _lease_free(now),
-            ~blocked_by_earlier,
+        query = (
+            select(d, store.WebhookEndpoint, store.Message)
+            .join(store.WebhookEndpoint, col(store.WebhookEndpoint.id) == col(d.endpoint_id))
+            .join(store.Message, col(store.Message.seq) == col(d.message_seq))
+            .where(
+                d.status == store.PENDING,
+                col(d.next_attempt_at) <= now,
+                _lease_free(now),
+                ~blocked_by_earlier,
+            )
         )
         if not backlog.complete:
             query = query.where(col(d.application_id).is_(None))
@@ -243,39 +303,13 @@ class DeliveryWorker:
             query = query.with_for_update(skip_locked=True, of=d)
         return query
 
-    def _job(self, session: Session, delivery: store.Delivery, now: datetime) -> Job | None:
-        endpoint = session.get(store.WebhookEndpoint, delivery.endpoint_id)
-        message = session.get(store.Message, delivery.message_seq)
-        if (
-            endpoint is None
-            or message is None
-            or endpoint.deleted_at is not None
-            or endpoint.status != store.ACTIVE
-        ):
-            delivery.status, delivery.next_attempt_at = store.CANCELLED, None
-            delivery.lease_until = delivery.lease_owner = None
-            delivery.updated_at = now
-            session.add(delivery)
-            return None
-        return Job(
-            delivery_id=delivery.id,
-            endpoint_id=endpoint.id,
-            webhook_id=delivery.webhook_id,
-            url=endpoint.url,
-            secrets=tuple(endpoint.signing_secrets(now)),
-            body=message.body.encode(),
-            attempt_number=delivery.attempt_count + 1,
-            round_attempt=delivery.round_attempts + 1,
-            event_time=delivery.event_time,
-        )
-
     # --- sending ------------------------------------------------------------------------------
 
-    async def _attempt(self, client: httpx.AsyncClient, job: Job) -> None:
+    async def _attempt(self, clients: Clients, job: Job) -> None:
         attempted_at = utcnow()
         started = time.perf_counter()
         try:
-            response = await self._send(client, job)
+            response = await self._send(clients, job)
         except asyncio.CancelledError:
             # Shutting down mid-request: give the delivery back so another worker sends it now.
             self._release(job)
@@ -284,13 +318,9 @@ class DeliveryWorker:
             log.exception("delivery %s: unexpected error while sending", job.delivery_id)
             response = Response(None, None, "Internal error while sending; it will be retried.")
         duration_ms = int((time.perf_counter() - started) * 1000)
-        try:
-            await asyncio.to_thread(self.record, job, attempted_at, duration_ms, response)
-        except Exception:
-            # The lease expires and the attempt is made again, with the same webhook-id.
-            log.exception("could not record attempt of delivery %s", job.delivery_id)
+        self._recorder.add(Outcome(job, attempted_at, duration_ms, response))
 
-    async def _send(self, client: httpx.AsyncClient, job: Job) -> Response:
+    async def _send(self, clients: Clients, job: Job) -> Response:
         try:
             target = await asyncio.to_thread(ssrf.check_url, job.url, self.url_policy)
         except ssrf.UnsafeWebhookURL as exc:
@@ -299,6 +329,7 @@ class DeliveryWorker:
         timestamp = int(time.time())
         headers = signing.headers(job.webhook_id, timestamp, job.body, job.secrets)
         headers["host"] = _host_header(target)
+        client = clients.get(f"{target.scheme}://{_host_header(target)}")
         error = "no address to connect to"
         for address in target.addresses:
             try:
@@ -324,69 +355,84 @@ class DeliveryWorker:
 
     # --- recording ----------------------------------------------------------------------------
 
-    def record(
-        self, job: Job, attempted_at: datetime, duration_ms: int, response: Response
-    ) -> None:
-        """Log the attempt and decide what follows: done, retry at a time, or give up."""
+    def record(self, outcomes: list[Outcome]) -> None:
+        """Log the attempts and decide what follows each: done, retry at a time, or give up.
+
+        One transaction for all of them; the caller records them one by one if it fails.
+        """
         now = utcnow()
-        outcome = retry.classify(response.status_code, response.error)
+        labels: list[str] = []
         with session_scope(self.engine) as session:
-            delivery = session.get(store.Delivery, job.delivery_id)
-            endpoint = session.get(store.WebhookEndpoint, job.endpoint_id)
-            assert delivery is not None and endpoint is not None
-            next_retry_at: datetime | None = None
-            if outcome is retry.Outcome.SUCCEEDED:
-                label = "succeeded"
-                if delivery.succeeded_at is None:
-                    delivery.succeeded_at = now
-                    WEBHOOK_LATENCY.observe(max(0.0, (now - job.event_time).total_seconds()))
-                delivery.status = store.SUCCEEDED
-                endpoint.failing_since = None
-            elif outcome is retry.Outcome.DISABLE_ENDPOINT:
-                label = "endpoint_disabled"
-                delivery.status = store.FAILED
-                if endpoint.status == store.ACTIVE:
-                    store.disable_endpoint(session, endpoint, GONE_REASON, now)
-            else:
-                endpoint.failing_since = endpoint.failing_since or attempted_at
-                next_retry_at = retry.next_attempt_at(
-                    job.round_attempt, now, response.retry_after, policy=self.retry_policy
-                )
-                failing_too_long = retry.should_disable(
-                    endpoint.failing_since, now, policy=self.retry_policy
-                )
-                if failing_too_long and endpoint.status == store.ACTIVE:
-                    label, next_retry_at = "endpoint_disabled", None
-                    delivery.status = store.FAILED
-                    store.disable_endpoint(session, endpoint, _failing_reason(endpoint), now)
-                elif next_retry_at is None:
-                    label = "failed"
-                    delivery.status = store.FAILED
-                else:
-                    label = "retrying"
-            session.add(
-                store.Attempt(
-                    delivery_id=delivery.id,
-                    number=job.attempt_number,
-                    attempted_at=attempted_at,
-                    status_code=response.status_code,
-                    duration_ms=duration_ms,
-                    error=response.error,
-                    outcome=label,
-                    next_retry_at=next_retry_at,
-                )
+            # Load what the batch touches in two queries; the identity map serves the gets.
+            d, e = store.Delivery, store.WebhookEndpoint
+            ids = [done.job.delivery_id for done in outcomes]
+            session.exec(select(d).where(col(d.id).in_(ids))).all()
+            endpoint_ids = {done.job.endpoint_id for done in outcomes}
+            session.exec(select(e).where(col(e.id).in_(endpoint_ids))).all()
+            for done in outcomes:
+                labels.append(self._record_one(session, done, now))
+        for label in labels:
+            WEBHOOK_DELIVERIES.labels(label).inc()
+
+    def _record_one(self, session: Session, done: Outcome, now: datetime) -> str:
+        job, attempted_at, response = done.job, done.attempted_at, done.response
+        outcome = retry.classify(response.status_code, response.error)
+        delivery = session.get(store.Delivery, job.delivery_id)
+        endpoint = session.get(store.WebhookEndpoint, job.endpoint_id)
+        assert delivery is not None and endpoint is not None
+        next_retry_at: datetime | None = None
+        if outcome is retry.Outcome.SUCCEEDED:
+            label = "succeeded"
+            if delivery.succeeded_at is None:
+                delivery.succeeded_at = now
+                WEBHOOK_LATENCY.observe(max(0.0, (now - job.event_time).total_seconds()))
+            delivery.status = store.SUCCEEDED
+            endpoint.failing_since = None
+        elif outcome is retry.Outcome.DISABLE_ENDPOINT:
+            label = "endpoint_disabled"
+            delivery.status = store.FAILED
+            if endpoint.status == store.ACTIVE:
+                store.disable_endpoint(session, endpoint, GONE_REASON, now)
+        else:
+            endpoint.failing_since = endpoint.failing_since or attempted_at
+            next_retry_at = retry.next_attempt_at(
+                job.round_attempt, now, response.retry_after, policy=self.retry_policy
             )
-            delivery.attempt_count = job.attempt_number
-            delivery.round_attempts = job.round_attempt
-            delivery.next_attempt_at = next_retry_at
-            delivery.last_status_code = response.status_code
-            delivery.last_error = response.error
-            delivery.lease_until = delivery.lease_owner = None
-            delivery.updated_at = now
-            endpoint.updated_at = now
-            session.add(delivery)
-            session.add(endpoint)
-        WEBHOOK_DELIVERIES.labels(label).inc()
+            failing_too_long = retry.should_disable(
+                endpoint.failing_since, now, policy=self.retry_policy
+            )
+            if failing_too_long and endpoint.status == store.ACTIVE:
+                label, next_retry_at = "endpoint_disabled", None
+                delivery.status = store.FAILED
+                store.disable_endpoint(session, endpoint, _failing_reason(endpoint), now)
+            elif next_retry_at is None:
+                label = "failed"
+                delivery.status = store.FAILED
+            else:
+                label = "retrying"
+        session.add(
+            store.Attempt(
+                delivery_id=delivery.id,
+                number=job.attempt_number,
+                attempted_at=attempted_at,
+                status_code=response.status_code,
+                duration_ms=done.duration_ms,
+                error=response.error,
+                outcome=label,
+                next_retry_at=next_retry_at,
+            )
+        )
+        delivery.attempt_count = job.attempt_number
+        delivery.round_attempts = job.round_attempt
+        delivery.next_attempt_at = next_retry_at
+        delivery.last_status_code = response.status_code
+        delivery.last_error = response.error
+        delivery.lease_until = delivery.lease_owner = None
+        delivery.updated_at = now
+        endpoint.updated_at = now
+        session.add(delivery)
+        session.add(endpoint)
+        return label
 
     def _release(self, job: Job) -> None:
         with contextlib.suppress(Exception), session_scope(self.engine) as session:
@@ -398,6 +444,117 @@ class DeliveryWorker:
                 )
                 .values(lease_until=None, lease_owner=None)
             )
+
+
+def _job(
+    delivery: store.Delivery, endpoint: store.WebhookEndpoint, message: store.Message, now: datetime
+) -> Job:
+    return Job(
+        delivery_id=delivery.id,
+        endpoint_id=endpoint.id,
+        webhook_id=delivery.webhook_id,
+        url=endpoint.url,
+        secrets=tuple(endpoint.signing_secrets(now)),
+        body=message.body.encode(),
+        attempt_number=delivery.attempt_count + 1,
+        round_attempt=delivery.round_attempts + 1,
+        event_time=delivery.event_time,
+    )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A finished attempt waiting to be recorded."""
+
+    job: Job
+    attempted_at: datetime
+    duration_ms: int
+    response: Response
+
+
+class Recorder:
+    """Records finished attempts in batches, off the event loop, then wakes the worker."""
+
+    def __init__(self, worker: DeliveryWorker, recorded: Callable[[], None]) -> None:
+        self.worker = worker
+        self.recorded = recorded
+        self.queue: asyncio.Queue[Outcome | None] = asyncio.Queue()
+
+    def add(self, outcome: Outcome) -> None:
+        self.queue.put_nowait(outcome)
+
+    async def close(self) -> None:
+        """Record what is queued, then stop."""
+        self.queue.put_nowait(None)
+
+    async def run(self) -> None:
+        closing = False
+        while not closing:
+            first = await self.queue.get()
+            batch = [] if first is None else [first]
+            closing = first is None
+            while len(batch) < RECORD_BATCH and not self.queue.empty():
+                item = self.queue.get_nowait()
+                if item is None:
+                    closing = True
+                else:
+                    batch.append(item)
+            if batch:
+                await self._record(batch)
+                self.recorded()
+
+    async def _record(self, batch: list[Outcome]) -> None:
+        try:
+            await asyncio.to_thread(self.worker.record, batch)
+            return
+        except Exception:
+            if len(batch) == 1:
+                # The lease expires and the attempt is made again, with the same webhook-id.
+                log.exception("could not record attempt of delivery %s", batch[0].job.delivery_id)
+                return
+            log.warning("recording %d attempts together failed; one by one", len(batch))
+        for outcome in batch:
+            await self._record([outcome])
+
+
+class Clients:
+    """One HTTP client per receiver host (scheme://host:port), least recently used closed first.
+
+    A kept-alive connection therefore only ever carries requests for the host it was opened
+    for, even when two hosts share an address.
+    """
+
+    def __init__(self, make: Callable[[], httpx.AsyncClient], limit: int = MAX_CLIENTS) -> None:
+        self.make = make
+        self.limit = limit
+        self.clients: OrderedDict[str, httpx.AsyncClient] = OrderedDict()
+        self.closing: set[asyncio.Task[None]] = set()
+
+    def get(self, origin: str) -> httpx.AsyncClient:
+        client = self.clients.get(origin)
+        if client is None:
+            client = self.clients[origin] = self.make()
+            while len(self.clients) > self.limit:
+                _origin, oldest = self.clients.popitem(last=False)
+                task = asyncio.create_task(self._close_later(oldest))
+                self.closing.add(task)
+                task.add_done_callback(self.closing.discard)
+        self.clients.move_to_end(origin)
+        return client
+
+    @staticmethod
+    async def _close_later(client: httpx.AsyncClient) -> None:
+        # Requests already under way on it end within their timeout.
+        timeout = client.timeout.read or 15.0
+        await asyncio.sleep(timeout + 1)
+        await client.aclose()
+
+    async def aclose(self) -> None:
+        for task in list(self.closing):
+            task.cancel()
+        for client in self.clients.values():
+            await client.aclose()
+        self.clients.clear()
 
 
 def _lease_free(now: datetime) -> ColumnElement[bool]:
