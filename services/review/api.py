@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -311,13 +312,20 @@ QUEUE_ORDER = (
 )
 
 
-def _counted(session: Session, side: str, state: str | None, tier: str | None) -> int:
-    """How many cases the queue holds, from case_counts (store.py) rather than by counting."""
+def counted(
+    session: Session, side: str, state: str | Sequence[str] | None, tier: str | None
+) -> int:
+    """How many cases the queue holds, from case_counts (store.py) rather than by counting.
+
+    `state` is one state or several (the console's "open only" is every non-final state).
+    """
     query = select(func.coalesce(func.sum(CaseCount.cases), 0))
     if side == "CN":
         query = query.where(col(CaseCount.sent_to_cn).is_(True))
-    if state:
+    if isinstance(state, str):
         query = query.where(CaseCount.state == state)
+    elif state is not None:
+        query = query.where(col(CaseCount.state).in_(list(state)))
     if tier:
         query = query.where(CaseCount.tier == tier)
     return int(session.exec(query).one())
@@ -353,7 +361,7 @@ def list_cases(
         if assigned == "me":
             total = session.exec(select(func.count()).select_from(query.subquery())).one()
         else:
-            total = _counted(session, side, state, tier)
+            total = counted(session, side, state, tier)
         rows = session.exec(query.order_by(*QUEUE_ORDER).offset(offset).limit(size)).all()
     today = casework.today()
     items = []

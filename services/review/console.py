@@ -28,7 +28,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, or_, select
 
-from services.review.api import QUEUE_ORDER, side_view
+from services.review.api import QUEUE_ORDER, counted, side_view
 from services.review.casework import Casework, Who
 from services.review.domain import errors as domain_errors
 from services.review.domain.protocol import ParamSpec
@@ -43,6 +43,8 @@ HERE = Path(__file__).parent
 SESSION_COOKIE = "ree_console"
 LOGIN_COOKIE = "ree_login_csrf"
 PAGE_SIZE = 50
+# A text search or "assigned to me" is counted, up to this many (the page says "more than").
+COUNT_CAP = 10_000
 API_ROOTS = frozenset({"/healthz", "/readyz", "/metrics"})
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 SECURITY_HEADERS = {
@@ -319,7 +321,14 @@ def queue(request: Request) -> HTMLResponse:
         column = SORTS[sort]
         order = [column.desc() if descending else column, col(Case.opened_at)]
     with Session(_engine(request)) as session:
-        total = session.exec(select(func.count()).select_from(query.subquery())).one()
+        if text or mine:
+            # No running count for these filters: count, but stop past COUNT_CAP.
+            capped = query.with_only_columns(col(Case.id)).limit(COUNT_CAP + 1).subquery()
+            total = session.exec(select(func.count()).select_from(capped)).one()
+        else:
+            shown = state if state in casework.protocol.states else None
+            open_states = [s for s in casework.protocol.states if s not in terminal]
+            total = counted(session, side, shown or (open_states if show == "open" else None), tier)
         rows = session.exec(query.order_by(*order).offset(offset).limit(PAGE_SIZE)).all()
     today = casework.today()
     items = []
@@ -366,6 +375,8 @@ def queue(request: Request) -> HTMLResponse:
         principal,
         items=items,
         total=int(total),
+        more=total > COUNT_CAP,
+        cap=COUNT_CAP,
         offset=offset,
         page_size=PAGE_SIZE,
         states=[s for s in casework.protocol.states if s != "submitted"],

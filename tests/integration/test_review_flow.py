@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -12,6 +13,7 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 
+from services.review.domain.protocol import Protocol
 from shared.config import CommonSettings
 from shared.db import make_engine
 from tests.integration.conftest import application
@@ -374,3 +376,42 @@ def _settings_env(infra: Infra) -> dict[str, Any]:
     env = infra.env()
     keys = ("DATABASE_URL", "REE_SCHEMA_PREFIX", "REE_DATA_DIR")
     return {k: env[k] for k in keys if k in env}
+
+
+def test_the_console_queue_counts_what_the_api_counts(
+    intake: ServiceProcess,
+    review: ServiceProcess,
+    officials: dict[str, Any],
+    company_a: dict[str, Any],
+) -> None:
+    """The console's totals come from case_counts (no COUNT over the table): same figures."""
+    app = submit(intake, company_a)
+    case_of(review, officials, app["reference"])
+    credential = token(officials, "eu_officer")
+    protocol = Protocol.load()
+    with review.client(credential) as api:
+
+        def api_total(**params: Any) -> int:
+            return int(api.get("/v1/cases", params={"limit": 1, **params}).json()["total"])
+
+        expected = {
+            "all": api_total(),
+            "eu_screening": api_total(state="eu_screening"),
+            "P1": api_total(tier="P1"),
+            "open": sum(api_total(state=s) for s in protocol.states if not protocol.is_terminal(s)),
+        }
+    with httpx.Client(base_url=review.url, cookies={"ree_console": credential}) as console:
+
+        def shown(**params: str) -> int:
+            page = console.get("/", params=params)
+            assert page.status_code == 200, page.text
+            found = re.search(r">\s*(\d+) cases?\b", page.text)
+            assert found, page.text[:2000]
+            return int(found.group(1))
+
+        assert shown(show="all") == expected["all"]
+        assert shown(show="all", state="eu_screening") == expected["eu_screening"]
+        assert shown(show="all", tier="P1") == expected["P1"]
+        assert shown() == expected["open"]  # the default: open cases only
+        assert shown(show="all", q=app["reference"]) == 1
+    assert expected["all"] >= 1 and expected["open"] >= 1
