@@ -14,6 +14,7 @@ import hmac
 import json
 import re
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,6 +35,8 @@ MIGRATIONS = Path(__file__).parent / "migrations" / "directory"
 
 API_KEY_PREFIX = "ree_ak_"
 TOKEN_PREFIX = "ree_tk."
+COMPANY_CACHE_SECONDS = 60.0
+COMPANY_CACHE_SIZE = 10_000
 EORI_PATTERN = re.compile(r"^[A-Z]{2}[A-Z0-9]{1,15}$")
 EU_COUNTRIES = frozenset(
     [
@@ -195,6 +198,10 @@ class Directory:
     def __init__(self, engine: Engine, token_secret: str) -> None:
         self.engine = engine
         self._key = token_secret.encode()
+        # Company names and EORIs, for a minute: review reads one for every case it opens.
+        # Credentials are never cached (a revoked key must fail at once); a company record
+        # is descriptive and is copied onto the case anyway.
+        self._companies: dict[str, tuple[float, Company]] = {}
 
     # --- issuing (operator command) -----------------------------------------------------------
 
@@ -328,8 +335,18 @@ class Directory:
             return list(session.exec(query).all())
 
     def company(self, company_id: str) -> Company | None:
+        now = time.monotonic()
+        known = self._companies.get(company_id)
+        if known is not None and now - known[0] < COMPANY_CACHE_SECONDS:
+            return known[1]
         row = self._lookup(Company, company_id)
-        return None if row is None else Company(**row)
+        if row is None:
+            return None
+        if len(self._companies) >= COMPANY_CACHE_SIZE:
+            self._companies.clear()
+        company = Company(**row)
+        self._companies[company_id] = (now, company)
+        return company
 
     def _lookup(self, model: type[SQLModel], key: str) -> dict[str, Any] | None:
         # Review reads a company for every case it opens: one query, no ORM session.
