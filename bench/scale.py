@@ -8,12 +8,22 @@ lists, an application body like intake's, and the state-changing audit entries t
 read (open, admit, list, decision). The audit hashes are not a valid chain: nothing here
 verifies them. Open cases' deadlines are in the future (no deadline is breached, so the
 deadline ticker has nothing to record), and review's `case_counts` is recounted afterwards.
+
+The metrics' per-case facts and aggregates (`case_facts`, `metric_counts`, `metric_members`,
+docs/metrics.md) are filled by SQL too, from the rows just written, as the service would
+have kept them: working days from a calendar table made with domain/calendar.py, stage
+times from each case's state changes (window functions), groups from the application.
 """
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from sqlalchemy import text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+
+from services.review.domain.calendar import is_working_day
+from services.review.metrics import GROUPINGS, NO_GROUP, STAGES
 
 # g % 20 → state: 70 % decided, the rest spread over the open states.
 STATE = """(ARRAY['approved','approved','approved','approved','approved','approved','approved',
@@ -112,6 +122,185 @@ GROUP BY state, tier, sent_to_cn_at IS NOT NULL
 """
 
 
+# --- the metrics' facts and aggregates ------------------------------------------------------------
+
+CALENDAR = """
+CREATE TEMP TABLE bulk_calendar (side text, day date, n integer, PRIMARY KEY (side, day))
+ON COMMIT DROP
+"""
+
+# One facts row per new case, as metrics.fact_row() makes it from the audit trail.
+FACTS = f"""
+INSERT INTO case_facts (case_id, state, opened_on, first_on, last_state, last_on, outcome,
+                        decided_on, total_days, stage_days, groups, breaches)
+WITH ids AS (
+  SELECT md5('case' || g)::uuid::text AS id
+  FROM generate_series(CAST(:first AS integer), CAST(:last AS integer)) AS g
+), moves AS (
+  SELECT a.case_id, a.to_state, a.at::date AS day,
+         lead(a.at::date) OVER w AS next_day,
+         row_number() OVER w AS k, count(*) OVER (PARTITION BY a.case_id) AS n
+  FROM audit_entries AS a JOIN ids ON a.case_id = ids.id
+  WHERE a.from_state <> a.to_state
+  WINDOW w AS (PARTITION BY a.case_id ORDER BY a.seq)
+), stage_sums AS (
+  SELECT m.case_id, m.to_state AS stage, sum(b.n - a.n) AS days
+  FROM moves AS m
+  JOIN (VALUES {{stage_sides}}) AS s (stage, side) ON s.stage = m.to_state
+  JOIN bulk_calendar AS a ON a.side = s.side AND a.day = m.day
+  JOIN bulk_calendar AS b ON b.side = s.side AND b.day = m.next_day
+  WHERE m.next_day IS NOT NULL
+  GROUP BY m.case_id, m.to_state
+), stages AS (
+  SELECT case_id, json_object_agg(stage, days) AS stage_days FROM stage_sums GROUP BY case_id
+), ends AS (
+  SELECT f.case_id, f.day AS first_on, l.to_state AS last_state, l.day AS last_on
+  FROM moves AS f JOIN moves AS l ON l.case_id = f.case_id AND l.k = l.n
+  WHERE f.k = 1
+), broken AS (
+  SELECT b.case_id,
+         json_agg(json_build_array(b.recorded_at::date::text, b.state, b.limit_name)
+                  ORDER BY b.recorded_at::date, b.state COLLATE "C", b.limit_name COLLATE "C")
+           AS breaches
+  FROM breaches AS b JOIN ids ON b.case_id = ids.id GROUP BY b.case_id
+)
+SELECT c.id, c.state, c.opened_at::date, coalesce(e.first_on, c.opened_at::date),
+       e.last_state, e.last_on,
+       CASE WHEN e.last_state IN ({{terminal}}) THEN e.last_state END,
+       CASE WHEN e.last_state IN ({{terminal}}) THEN e.last_on END,
+       CASE WHEN e.last_state IN ({{terminal}}) THEN eu_last.n - eu_first.n END,
+       coalesce(st.stage_days, '{{{{}}}}'::json),
+       json_build_object(
+         'form', (SELECT coalesce(json_agg(DISTINCT x ORDER BY x), '["{NO_GROUP}"]')
+                  FROM (SELECT g ->> 'form' COLLATE "C" AS x
+                        FROM json_array_elements(c.application -> 'goods') AS g) AS v
+                  WHERE x <> ''),
+         'element', (SELECT coalesce(json_agg(DISTINCT x ORDER BY x), '["{NO_GROUP}"]')
+                     FROM (SELECT g ->> 'element' COLLATE "C" AS x
+                           FROM json_array_elements(c.application -> 'goods') AS g) AS v
+                     WHERE x <> ''),
+         'value_chain', json_build_array(
+           coalesce(nullif(c.application -> 'end_use' ->> 'category', ''), '{NO_GROUP}')),
+         'licence_type', json_build_array(
+           coalesce(nullif(c.application ->> 'licence_type', ''), '{NO_GROUP}')),
+         'priority_list', json_build_array(CASE
+           WHEN c.list_number IS NOT NULL THEN 'list ' || c.list_number
+           WHEN c.sent_to_cn_at IS NOT NULL THEN 'fast track' ELSE 'not listed' END)),
+       coalesce(br.breaches, '[]'::json)
+FROM cases AS c JOIN ids ON c.id = ids.id
+LEFT JOIN ends AS e ON e.case_id = c.id
+LEFT JOIN stages AS st ON st.case_id = c.id
+LEFT JOIN broken AS br ON br.case_id = c.id
+LEFT JOIN bulk_calendar AS eu_first ON eu_first.side = 'EU' AND eu_first.day = e.first_on
+LEFT JOIN bulk_calendar AS eu_last ON eu_last.side = 'EU' AND eu_last.day = e.last_on
+"""
+
+# What those rows contribute to the aggregates (metrics.contributions), summed first per
+# distinct set of groups so that a million cases are exploded into groups only once per set.
+COUNTS_FROM_FACTS = """
+WITH f AS (
+  SELECT cf.* FROM case_facts AS cf
+  JOIN (SELECT md5('case' || g)::uuid::text AS id
+        FROM generate_series(CAST(:first AS integer), CAST(:last AS integer)) AS g) AS ids
+    ON cf.case_id = ids.id
+), dated AS (
+  SELECT groups::text AS gs, opened_on AS day, 'submitted' AS measure, 0 AS days FROM f
+  UNION ALL
+  SELECT groups::text, decided_on, outcome, coalesce(total_days, 0) FROM f
+  WHERE outcome IS NOT NULL AND decided_on IS NOT NULL
+  UNION ALL
+  SELECT f.groups::text, f.decided_on, 'stage:' || s.key, s.value::text::integer
+  FROM f, json_each(f.stage_days) AS s
+  WHERE f.outcome IS NOT NULL AND f.decided_on IS NOT NULL
+  UNION ALL
+  SELECT f.groups::text, (b ->> 0)::date, 'breach:' || (b ->> 1) || ':' || (b ->> 2), 0
+  FROM f, json_array_elements(f.breaches) AS b
+), per_set AS (
+  SELECT gs, day, measure, days, count(*) AS n FROM dated GROUP BY gs, day, measure, days
+), sets AS (
+  SELECT DISTINCT gs FROM per_set
+), memberships AS (
+  SELECT gs, '*' AS grouping, '' AS value FROM sets
+  UNION ALL
+  SELECT sets.gs, k.key, v.value
+  FROM sets, json_each(sets.gs::json) AS k, json_array_elements_text(k.value) AS v
+  WHERE k.key IN ({groupings})
+)
+INSERT INTO metric_counts (grouping, grain, day, value, measure, days, cases)
+SELECT m.grouping, gr.grain,
+       CASE gr.grain WHEN 'd' THEN p.day ELSE date_trunc('month', p.day)::date END,
+       m.value, p.measure, p.days, sum(p.n)
+FROM per_set AS p JOIN memberships AS m ON m.gs = p.gs
+CROSS JOIN (VALUES ('d'), ('m')) AS gr (grain)
+GROUP BY 1, 2, 3, 4, 5, 6
+ON CONFLICT (grouping, grain, day, value, measure, days)
+DO UPDATE SET cases = metric_counts.cases + excluded.cases
+"""
+
+MEMBERS_FROM_FACTS = """
+WITH f AS (
+  SELECT cf.* FROM case_facts AS cf
+  JOIN (SELECT md5('case' || g)::uuid::text AS id
+        FROM generate_series(CAST(:first AS integer), CAST(:last AS integer)) AS g) AS ids
+    ON cf.case_id = ids.id
+), per_set AS (
+  SELECT groups::text AS gs,
+         CASE WHEN outcome IS NULL AND state NOT IN ({terminal}) THEN state ELSE '' END AS state,
+         CASE WHEN outcome IS NULL AND state NOT IN ({terminal}) THEN coalesce(first_on, opened_on)
+              ELSE DATE '2000-01-01' END AS since,
+         count(*) AS n
+  FROM f GROUP BY 1, 2, 3
+), memberships AS (
+  SELECT gs, '*' AS grouping, '' AS value FROM (SELECT DISTINCT gs FROM per_set) AS s
+  UNION ALL
+  SELECT s.gs, k.key, v.value
+  FROM (SELECT DISTINCT gs FROM per_set) AS s, json_each(s.gs::json) AS k,
+       json_array_elements_text(k.value) AS v
+  WHERE k.key IN ({groupings})
+)
+INSERT INTO metric_members (grouping, value, state, since, cases)
+SELECT m.grouping, m.value, p.state, p.since, sum(p.n)
+FROM per_set AS p JOIN memberships AS m ON m.gs = p.gs
+GROUP BY 1, 2, 3, 4
+ON CONFLICT (grouping, value, state, since)
+DO UPDATE SET cases = metric_members.cases + excluded.cases
+"""
+
+
+def _quoted(values: tuple[str, ...] | list[str]) -> str:
+    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+
+
+def fill_metrics(conn: Connection, first: int, last: int) -> None:
+    """case_facts and the aggregates for cases number first … last, by SQL."""
+    from services.review.domain.protocol import Protocol
+
+    protocol = Protocol.load()
+    terminal = [s for s in protocol.states if protocol.is_terminal(s)]
+    sides = {s: protocol.calendar_side(s) for s in STAGES}
+    today = date.today()
+    low = conn.execute(text("SELECT min(opened_at)::date FROM cases")).scalar() or today
+    high = conn.execute(text("SELECT max(at)::date FROM audit_entries")).scalar() or today
+    low, high = low - timedelta(days=1), max(high, today) + timedelta(days=1)
+    conn.execute(text(CALENDAR))
+    rows = []
+    for side in ("EU", "CN", "joint"):
+        n, day = 0, low
+        while day <= high:
+            rows.append({"side": side, "day": day, "n": n})
+            day += timedelta(days=1)
+            n += is_working_day(side, day)
+    conn.execute(text("INSERT INTO bulk_calendar (side, day, n) VALUES (:side, :day, :n)"), rows)
+    params = {"first": first, "last": last}
+    stage_sides = ", ".join(f"('{stage}', '{side}')" for stage, side in sides.items() if side)
+    conn.execute(text(FACTS.format(stage_sides=stage_sides, terminal=_quoted(terminal))), params)
+    conn.execute(text(COUNTS_FROM_FACTS.format(groupings=_quoted(GROUPINGS))), params)
+    conn.execute(
+        text(MEMBERS_FROM_FACTS.format(groupings=_quoted(GROUPINGS), terminal=_quoted(terminal))),
+        params,
+    )
+
+
 def bulk_load(engine: Engine, already: int, total: int) -> None:
     """Add cases number already+1 … total (and their audit entries); then VACUUM ANALYZE."""
     if total <= already:
@@ -124,6 +313,9 @@ def bulk_load(engine: Engine, already: int, total: int) -> None:
         # migration that created it did.
         conn.execute(text("DELETE FROM case_counts"))
         conn.execute(text(COUNTS))
+        fill_metrics(conn, already + 1, total)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM ANALYZE cases"))
         conn.execute(text("VACUUM ANALYZE audit_entries"))
+        for table in ("case_facts", "metric_counts", "metric_members"):
+            conn.execute(text(f"VACUUM ANALYZE {table}"))

@@ -24,6 +24,7 @@ from services.review.domain.audit import AuditEntry, entry_hash
 from services.review.domain.calendar import working_days_between
 from services.review.domain.priority import RuleSet, score
 from services.review.domain.protocol import Actor, Protocol, Transition
+from services.review.metrics import note_breach, note_change, prefetch_facts
 from services.review.store import (
     AuditRecord,
     Breach,
@@ -406,6 +407,7 @@ class Casework:
         session.add(plist)
         session.flush()
         assert plist.number is not None
+        prefetch_facts(session, [c.id for c in cases])
         for position, case in enumerate(cases, start=1):
             transition = self.protocol.decide(
                 "issue_priority_list",
@@ -743,7 +745,9 @@ class Casework:
         if key in breached:
             return False
         breached.add(key)
-        session.add(Breach(case_id=case.id, state=case.state, limit_name=limit, due=due))
+        breach = Breach(case_id=case.id, state=case.state, limit_name=limit, due=due)
+        session.add(breach)
+        note_breach(session, self.protocol, case, breach)
         self._audit(
             session,
             case,
@@ -791,7 +795,7 @@ class Casework:
                 self._set_contact(session, case, who.side, who.id)
         self._refresh_deadlines(session, case, today)
         case.updated_at = now
-        self._audit(
+        entry = self._audit(
             session,
             case,
             who,
@@ -801,6 +805,7 @@ class Casework:
             payload if payload is not None else transition.payload(),
         )
         session.add(case)
+        note_change(session, self.protocol, case, entry)
         if transition.changes_state and transition.action != "open":
             self._emit(
                 session,

@@ -11,23 +11,34 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 from typing import Annotated, Any, Literal
 
+# Imported at start-up rather than by the first summary's working-day count (0.3 s).
+import holidays.countries  # noqa: F401
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy import and_, event, func, or_, text
 from sqlalchemy import select as sa_select
-from sqlalchemy.engine import Engine
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, col, select
 
-from services.review.domain.calendar import is_working_day
+from services.review.domain.calendar import is_working_day, working_days_between
 from services.review.domain.protocol import CalendarSide, Protocol
-from services.review.store import AuditRecord, Breach, Case
+from services.review.store import (
+    AuditRecord,
+    Breach,
+    Case,
+    CaseFact,
+    MetricCount,
+    MetricMember,
+)
 from shared.directory import Principal
 from shared.http import current_official
 from shared.problems import documented_errors, invalid
@@ -379,14 +390,15 @@ def _bottlenecks(overall: Mapping[str, Any], groups: Sequence[Mapping[str, Any]]
     return {"stages": stages, "categories": categories}
 
 
-def summary(
+def summary_from_audit(
     session: Session,
     protocol: Protocol,
     today: date,
     group_by: str = "form",
     period: Period | None = None,
 ) -> dict[str, Any]:
-    """The whole summary as GET /v1/metrics/summary returns it (docs/metrics.md)."""
+    """The summary recomputed from every case and audit entry (the definition, kept as the
+    tests' oracle; it reads the whole history, so the API answers with `summary` instead)."""
     period = period or Period()
     cases = load_facts(session, protocol, today)
     breach_rows = session.exec(
@@ -426,6 +438,591 @@ def summary(
         "by_month": _months(cases, period),
         "bottlenecks": _bottlenecks(overall, groups),
     }
+
+
+# --- per-case facts and aggregates, kept in the transactions that move the cases ---------------
+#
+# Each case has one `case_facts` row (what case_facts() above derives from its audit trail).
+# What a row contributes to the aggregates (`metric_counts`, `metric_members`) is a pure
+# function of it (`contributions`); when a case moves, its row is advanced and the difference
+# between its contributions before and after is added to the aggregates just before COMMIT,
+# so the aggregates always equal the sum over the cases (docs/metrics.md).
+
+ALL = "*"  # the grouping (value "") that every case is in: the `overall` figures
+CLOSED = ""  # metric_members.state of a case that is not open
+CLOSED_SINCE = date(2000, 1, 1)
+FIRST_DAY, LAST_DAY = date(1, 1, 1), date(9999, 12, 31)
+CountKey = tuple[str, str, date, str, str, int]  # grouping, grain, day, value, measure, days
+MemberKey = tuple[str, str, str, date]  # grouping, value, state, since
+COUNT_KEYS = ("grouping", "grain", "day", "value", "measure", "days")
+MEMBER_KEYS = ("grouping", "value", "state", "since")
+_PENDING = "review.metric_deltas"
+_FACTS = "review.case_facts"
+CHUNK = 1000
+
+
+def _month(day: date) -> date:
+    return day.replace(day=1)
+
+
+def contributions(
+    fact: CaseFact, terminal: Collection[str]
+) -> tuple[Counter[CountKey], Counter[MemberKey]]:
+    """What one case adds to metric_counts and metric_members."""
+    memberships = [(ALL, "")] + [(g, v) for g in GROUPINGS for v in fact.groups.get(g, [])]
+    counts: Counter[CountKey] = Counter()
+
+    def add(day: date, measure: str, days: int) -> None:
+        for grain, at in (("d", day), ("m", _month(day))):
+            for grouping, value in memberships:
+                counts[(grouping, grain, at, value, measure, days)] += 1
+
+    add(fact.opened_on, "submitted", 0)
+    if fact.outcome is not None and fact.decided_on is not None:
+        add(fact.decided_on, fact.outcome, fact.total_days or 0)
+        for stage, spent in fact.stage_days.items():
+            add(fact.decided_on, f"stage:{stage}", spent)
+    for recorded, stage, limit in fact.breaches:
+        add(date.fromisoformat(recorded), f"breach:{stage}:{limit}", 0)
+    if fact.outcome is None and fact.state not in terminal:
+        state, since = fact.state, fact.first_on or fact.opened_on
+    else:
+        state, since = CLOSED, CLOSED_SINCE
+    members: Counter[MemberKey] = Counter((g, v, state, since) for g, v in memberships)
+    return counts, members
+
+
+def _terminal(protocol: Protocol) -> frozenset[str]:
+    return frozenset(s for s in protocol.states if protocol.is_terminal(s))
+
+
+def fact_row(
+    case_id: str,
+    state: str,
+    opened_at: datetime,
+    groups: dict[str, list[str]],
+    moves: Sequence[tuple[datetime, str | None, str | None]],
+    breaches: Iterable[tuple[datetime, str, str]],
+    protocol: Protocol,
+    days: WorkingDays,
+) -> CaseFact:
+    """A case's facts row from its whole history, by case_facts() (the backfill's way)."""
+    facts = case_facts(case_id, state, opened_at, groups, moves, protocol, days, date.today())
+    opened_on = _aware(opened_at).date()
+    return CaseFact(
+        case_id=case_id,
+        state=state,
+        opened_on=opened_on,
+        first_on=_aware(moves[0][0]).date() if moves else opened_on,
+        last_state=moves[-1][2] if moves else None,
+        last_on=_aware(moves[-1][0]).date() if moves else None,
+        outcome=facts.outcome,
+        decided_on=facts.decided_at.date() if facts.decided_at else None,
+        total_days=facts.total_days,
+        stage_days=dict(facts.stage_days),
+        groups=groups,
+        breaches=sorted([_aware(at).date().isoformat(), st, lim] for at, st, lim in breaches),
+    )
+
+
+def _advance(fact: CaseFact, protocol: Protocol, on: date, to_state: str) -> None:
+    """One more state change, as case_facts() would count it with the whole trail."""
+    if fact.last_state is not None and fact.last_on is not None:
+        entered = fact.last_state
+        side = protocol.calendar_side(entered)
+        if entered in STAGES and side is not None:
+            stage_days = dict(fact.stage_days)
+            stage_days[entered] = stage_days.get(entered, 0) + working_days_between(
+                side, fact.last_on, on
+            )
+            fact.stage_days = stage_days
+    else:
+        fact.first_on = on
+    fact.last_state, fact.last_on = to_state, on
+    if protocol.is_terminal(to_state):
+        assert fact.first_on is not None
+        fact.outcome, fact.decided_on = to_state, on
+        fact.total_days = working_days_between(TOTAL_CALENDAR, fact.first_on, on)
+    else:
+        fact.outcome, fact.decided_on, fact.total_days = None, None, None
+
+
+def _case_groups(case: Case) -> dict[str, list[str]]:
+    return group_values(case.application or {}, case.list_number, case.sent_to_cn_at is not None)
+
+
+def _rebuild(session: Session, protocol: Protocol, case: Case) -> CaseFact:
+    """A case with history but no facts row yet (written behind the service's back)."""
+    session.flush()
+    moves = [
+        (at, f, t)
+        for at, f, t in session.execute(
+            sa_select(col(AuditRecord.at), col(AuditRecord.from_state), col(AuditRecord.to_state))
+            .where(
+                col(AuditRecord.case_id) == case.id,
+                col(AuditRecord.from_state) != col(AuditRecord.to_state),
+            )
+            .order_by(col(AuditRecord.seq))
+        ).all()
+    ]
+    breaches = session.execute(
+        sa_select(col(Breach.recorded_at), col(Breach.state), col(Breach.limit_name)).where(
+            col(Breach.case_id) == case.id
+        )
+    ).all()
+    return fact_row(
+        case.id,
+        case.state,
+        case.opened_at,
+        _case_groups(case),
+        moves,
+        [(at, st, lim) for at, st, lim in breaches],
+        protocol,
+        WorkingDays(),
+    )
+
+
+def _cached_fact(session: Session, case_id: str) -> CaseFact | None:
+    cache: dict[str, CaseFact] = session.info.setdefault(_FACTS, {})
+    fact = cache.get(case_id)
+    if fact is None:
+        # No flush for this read: the case's changes go out once, at commit.
+        with session.no_autoflush:
+            fact = session.get(CaseFact, case_id)
+        if fact is not None:
+            cache[case_id] = fact
+    return fact
+
+
+def prefetch_facts(session: Session, case_ids: Sequence[str]) -> None:
+    """Read the facts of many cases in a few queries (a priority list moves hundreds)."""
+    cache: dict[str, CaseFact] = session.info.setdefault(_FACTS, {})
+    wanted = [i for i in case_ids if i not in cache]
+    for start in range(0, len(wanted), CHUNK):
+        chunk = wanted[start : start + CHUNK]
+        for fact in session.exec(select(CaseFact).where(col(CaseFact.case_id).in_(chunk))):
+            cache[fact.case_id] = fact
+
+
+def _note_deltas(
+    session: Session,
+    before: tuple[Counter[CountKey], Counter[MemberKey]],
+    after: tuple[Counter[CountKey], Counter[MemberKey]],
+) -> None:
+    counts, members = session.info.setdefault(_PENDING, (Counter(), Counter()))
+    counts.update(after[0])
+    counts.subtract(before[0])
+    members.update(after[1])
+    members.subtract(before[1])
+
+
+def note_change(
+    session: Session, protocol: Protocol, case: Case, entry: AuditRecord | None
+) -> None:
+    """Casework's hook after a case changed (`entry` is the audit entry it just wrote)."""
+    terminal = _terminal(protocol)
+    # A case's first audit entry is its opening: it has no facts row yet, none to look for.
+    fact = _cached_fact(session, case.id) if case.audit_seq > 1 else None
+    before: tuple[Counter[CountKey], Counter[MemberKey]] = (Counter(), Counter())
+    if fact is None:
+        if case.audit_seq > 1:
+            fact = _rebuild(session, protocol, case)
+            entry = None  # the rebuilt row already holds it
+        else:
+            fact = CaseFact(
+                case_id=case.id, state=case.state, opened_on=_aware(case.opened_at).date()
+            )
+        session.info.setdefault(_FACTS, {})[case.id] = fact
+    else:
+        before = contributions(fact, terminal)
+    if (
+        entry is not None
+        and entry.from_state is not None
+        and entry.to_state is not None
+        and entry.from_state != entry.to_state
+    ):
+        _advance(fact, protocol, _aware(entry.at).date(), entry.to_state)
+    fact.state = case.state
+    groups = _case_groups(case)
+    if groups != fact.groups:
+        fact.groups = groups
+    _note_deltas(session, before, contributions(fact, terminal))
+    session.add(fact)
+
+
+def note_breach(session: Session, protocol: Protocol, case: Case, breach: Breach) -> None:
+    """Casework's hook after it recorded a deadline breach of a case."""
+    terminal = _terminal(protocol)
+    fact = _cached_fact(session, case.id)
+    if fact is None:
+        note_change(session, protocol, case, None)
+        fact = _cached_fact(session, case.id)
+        assert fact is not None
+    before = contributions(fact, terminal)
+    recorded = [_aware(breach.recorded_at).date().isoformat(), breach.state, breach.limit_name]
+    fact.breaches = sorted([*fact.breaches, recorded])
+    _note_deltas(session, before, contributions(fact, terminal))
+    session.add(fact)
+
+
+_PG_TYPES = {"day": "date", "since": "date", "days": "integer", "cases": "integer"}
+
+
+def _upsert(conn: Connection, table: Any, keys: Sequence[str], deltas: Mapping[Any, int]) -> None:
+    items = [(key, n) for key, n in sorted(deltas.items()) if n]
+    if not items:
+        return
+    if conn.dialect.name == "postgresql":
+        # One statement whatever the number of rows (a decision changes about 80): the
+        # columns travel as arrays; the statement text, and so its plan, never changes.
+        columns = [*keys, "cases"]
+        arrays = {c: [key[i] for key, _ in items] for i, c in enumerate(keys)}
+        arrays["cases"] = [n for _, n in items]
+        unnest = ", ".join(f"CAST(:{c} AS {_PG_TYPES.get(c, 'text')}[])" for c in columns)
+        conn.execute(
+            text(
+                f"INSERT INTO {table.name} ({', '.join(columns)}) "
+                f"SELECT * FROM unnest({unnest}) "
+                f"ON CONFLICT ({', '.join(keys)}) "
+                f"DO UPDATE SET cases = {table.name}.cases + excluded.cases"
+            ),
+            arrays,
+        )
+        return
+    statement = sqlite_insert(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=list(keys), set_={"cases": table.c.cases + statement.excluded.cases}
+    )
+    conn.execute(statement, [{**dict(zip(keys, key, strict=True)), "cases": n} for key, n in items])
+
+
+def apply_deltas(
+    conn: Connection, counts: Mapping[CountKey, int], members: Mapping[MemberKey, int]
+) -> None:
+    """Add to the aggregates; rows in one order, so two transactions never wait in a cycle."""
+    _upsert(conn, MetricCount.__table__, COUNT_KEYS, counts)  # type: ignore[attr-defined]
+    _upsert(conn, MetricMember.__table__, MEMBER_KEYS, members)  # type: ignore[attr-defined]
+
+
+@event.listens_for(OrmSession, "before_commit")
+def _apply_metric_deltas(session: OrmSession) -> None:
+    pending = session.info.pop(_PENDING, None)
+    session.info.pop(_FACTS, None)
+    if pending:
+        apply_deltas(session.connection(), *pending)
+
+
+@event.listens_for(OrmSession, "after_rollback")
+def _forget_metric_deltas(session: OrmSession) -> None:
+    session.info.pop(_PENDING, None)
+    session.info.pop(_FACTS, None)
+
+
+# --- backfill: facts and aggregates from the cases and the audit trail ------------------------
+
+
+def _chunks_of_facts(conn: Connection, protocol: Protocol) -> Iterator[list[CaseFact]]:
+    days = WorkingDays()
+    cases, audit, breaches = Case.__table__, AuditRecord.__table__, Breach.__table__  # type: ignore[attr-defined]
+    last = ""
+    while True:
+        rows = conn.execute(
+            sa_select(
+                cases.c.id,
+                cases.c.state,
+                cases.c.opened_at,
+                cases.c.application,
+                cases.c.list_number,
+                cases.c.sent_to_cn_at,
+            )
+            .where(cases.c.id > last)
+            .order_by(cases.c.id)
+            .limit(CHUNK)
+        ).all()
+        if not rows:
+            return
+        ids = [r.id for r in rows]
+        last = ids[-1]
+        moves: dict[str, list[tuple[datetime, str | None, str | None]]] = defaultdict(list)
+        for case_id, at, from_state, to_state in conn.execute(
+            sa_select(audit.c.case_id, audit.c.at, audit.c.from_state, audit.c.to_state)
+            .where(audit.c.case_id.in_(ids), audit.c.from_state != audit.c.to_state)
+            .order_by(audit.c.case_id, audit.c.seq)
+        ):
+            moves[case_id].append((at, from_state, to_state))
+        breached: dict[str, list[tuple[datetime, str, str]]] = defaultdict(list)
+        for case_id, at, state, limit in conn.execute(
+            sa_select(
+                breaches.c.case_id, breaches.c.recorded_at, breaches.c.state, breaches.c.limit_name
+            ).where(breaches.c.case_id.in_(ids))
+        ):
+            breached[case_id].append((at, state, limit))
+        yield [
+            fact_row(
+                r.id,
+                r.state,
+                r.opened_at,
+                group_values(r.application or {}, r.list_number, r.sent_to_cn_at is not None),
+                moves.get(r.id, []),
+                breached.get(r.id, []),
+                protocol,
+                days,
+            )
+            for r in rows
+        ]
+
+
+def backfill(conn: Connection, protocol: Protocol | None = None) -> int:
+    """Rebuild case_facts, metric_counts and metric_members from the cases and their audit
+    trail with the definition's own code (case_facts()), a thousand cases at a time.
+    Used by the migration that created the tables; returns the number of cases."""
+    protocol = protocol or Protocol.load()
+    terminal = _terminal(protocol)
+    facts_table = CaseFact.__table__  # type: ignore[attr-defined]
+    for table in (facts_table, MetricCount.__table__, MetricMember.__table__):  # type: ignore[attr-defined]
+        conn.execute(table.delete())
+    counts: Counter[CountKey] = Counter()
+    members: Counter[MemberKey] = Counter()
+    done = 0
+    for chunk in _chunks_of_facts(conn, protocol):
+        conn.execute(
+            facts_table.insert(),
+            [{c.name: getattr(fact, c.name) for c in facts_table.columns} for fact in chunk],
+        )
+        for fact in chunk:
+            c, m = contributions(fact, terminal)
+            counts.update(c)
+            members.update(m)
+        done += len(chunk)
+    apply_deltas(conn, counts, members)
+    return done
+
+
+# --- the summary, from the aggregates -----------------------------------------------------------
+
+
+def _next_month(day: date) -> date:
+    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def period_ranges(period: Period) -> list[tuple[str, date, date]]:
+    """The period as (grain, first day, last day) ranges: whole months, then the odd days."""
+    start, end = period.start, period.end
+    months_from = None if start is None else (start if start.day == 1 else _next_month(start))
+    months_until = None  # the first day after the last whole month
+    if end is not None:
+        months_until = (
+            _next_month(end) if _next_month(end) - timedelta(days=1) == end else _month(end)
+        )
+    if months_from is not None and months_until is not None and months_from >= months_until:
+        assert start is not None and end is not None
+        return [("d", start, end)]
+    ranges = [
+        (
+            "m",
+            months_from or FIRST_DAY,
+            months_until - timedelta(days=1) if months_until else LAST_DAY,
+        )
+    ]
+    if start is not None and months_from is not None and start < months_from:
+        ranges.append(("d", start, months_from - timedelta(days=1)))
+    if end is not None and months_until is not None and months_until <= end:
+        ranges.append(("d", months_until, end))
+    return ranges
+
+
+def hist_percentile(hist: Mapping[int, int], q: float) -> float | None:
+    """percentile() of the values a histogram (value -> how many) stands for."""
+    values = sorted((v, n) for v, n in hist.items() if n > 0)
+    count = sum(n for _, n in values)
+    if not count:
+        return None
+    rank = (count - 1) * q / 100
+    low, high = math.floor(rank), math.ceil(rank)
+
+    def kth(k: int) -> int:
+        seen = 0
+        for value, n in values:
+            seen += n
+            if k < seen:
+                return value
+        raise IndexError(k)
+
+    if low == high:
+        return float(kth(low))
+    low_value, high_value = kth(low), kth(high)
+    return low_value + (high_value - low_value) * (rank - low)
+
+
+def hist_distribution(hist: Mapping[int, int]) -> dict[str, Any]:
+    return {
+        "cases": sum(n for n in hist.values() if n > 0),
+        "median": _rounded(hist_percentile(hist, 50)),
+        "p90": _rounded(hist_percentile(hist, 90)),
+    }
+
+
+@dataclass
+class _Tally:
+    outcomes: Counter[str] = field(default_factory=Counter)
+    total: Counter[int] = field(default_factory=Counter)
+    stages: dict[str, Counter[int]] = field(
+        default_factory=lambda: {stage: Counter() for stage in STAGES}
+    )
+    submitted: int = 0
+    breaches: int = 0
+    open: int = 0
+    members: int = 0
+
+    def add(self, measure: str, days: int, n: int) -> None:
+        if measure in OUTCOMES:
+            self.outcomes[measure] += n
+            self.total[days] += n
+        elif measure.startswith("stage:"):
+            self.stages.setdefault(measure[6:], Counter())[days] += n
+        elif measure == "submitted":
+            self.submitted += n
+        elif measure.startswith("breach:"):
+            self.breaches += n
+
+    def figures(self) -> dict[str, Any]:
+        outcomes = {o: self.outcomes.get(o, 0) for o in OUTCOMES}
+        return {
+            "submitted": self.submitted,
+            "open": self.open,
+            "decided": sum(outcomes.values()),
+            "outcomes": outcomes,
+            "approval_rate": approval_rate(outcomes),
+            "processing_days": {
+                "total": hist_distribution(self.total),
+                "stages": {stage: hist_distribution(self.stages[stage]) for stage in STAGES},
+            },
+            "breaches": self.breaches,
+        }
+
+
+def summary(
+    session: Session,
+    protocol: Protocol,
+    today: date,
+    group_by: str = "form",
+    period: Period | None = None,
+) -> dict[str, Any]:
+    """The whole summary as GET /v1/metrics/summary returns it (docs/metrics.md), read from
+    the aggregates in a few indexed queries; equal to summary_from_audit()."""
+    period = period or Period()
+    counts, members = MetricCount.__table__, MetricMember.__table__  # type: ignore[attr-defined]
+    in_period = or_(
+        *(
+            and_(counts.c.grain == grain, counts.c.day >= first, counts.c.day <= last)
+            for grain, first, last in period_ranges(period)
+        )
+    )
+    tallies: dict[tuple[str, str], _Tally] = defaultdict(_Tally)
+    by_stage: Counter[str] = Counter()
+    by_limit: Counter[str] = Counter()
+    rows = session.execute(
+        sa_select(
+            counts.c.grouping,
+            counts.c.value,
+            counts.c.measure,
+            counts.c.days,
+            func.sum(counts.c.cases),
+        )
+        .where(counts.c.grouping.in_([ALL, group_by]), in_period)
+        .group_by(counts.c.grouping, counts.c.value, counts.c.measure, counts.c.days)
+    ).all()
+    for grouping, value, measure, days, n in rows:
+        n = int(n or 0)
+        if not n:
+            continue
+        tallies[(grouping, value)].add(measure, days, n)
+        if grouping == ALL and measure.startswith("breach:"):
+            _, stage, limit = measure.split(":", 2)
+            by_stage[stage] += n
+            by_limit[limit] += n
+    days_counter = WorkingDays()
+    ages: dict[date, int] = {}
+    open_states = [s for s in protocol.states if not protocol.is_terminal(s)]
+    by_state = dict.fromkeys(open_states, 0)
+    by_age = {label: 0 for label, _ in AGE_BANDS}
+    by_state_and_age = {s: {label: 0 for label, _ in AGE_BANDS} for s in open_states}
+    for grouping, value, state, since, n in session.execute(
+        sa_select(
+            members.c.grouping, members.c.value, members.c.state, members.c.since, members.c.cases
+        ).where(members.c.grouping.in_([ALL, group_by]), members.c.cases != 0)
+    ).all():
+        tally = tallies[(grouping, value)]
+        tally.members += n
+        if state == CLOSED:
+            continue
+        tally.open += n
+        if grouping == ALL:
+            if since not in ages:
+                ages[since] = days_counter.between(TOTAL_CALENDAR, since, today)
+            band = _age_band(ages[since])
+            by_state[state] = by_state.get(state, 0) + n
+            by_age[band] += n
+            by_state_and_age.setdefault(state, {label: 0 for label, _ in AGE_BANDS})[band] += n
+    overall = tallies[(ALL, "")].figures()
+    groups = [
+        {"group": value, **tallies[(grouping, value)].figures()}
+        for grouping, value in sorted(
+            k for k, t in tallies.items() if k[0] == group_by and t.members > 0
+        )
+    ]
+    return {
+        "group_by": group_by,
+        "from": period.start,
+        "to": period.end,
+        "as_of": today,
+        "stages": dict(STAGE_LABELS),
+        "overall": overall,
+        "groups": groups,
+        "backlog": {
+            "total": sum(by_state.values()),
+            "by_state": by_state,
+            "by_age": by_age,
+            "by_state_and_age": by_state_and_age,
+        },
+        "breaches": {
+            "total": sum(by_stage.values()),
+            "by_stage": dict(sorted(by_stage.items())),
+            "by_limit": dict(sorted(by_limit.items())),
+        },
+        "by_month": _months_from_counts(session, in_period),
+        "bottlenecks": _bottlenecks(overall, groups),
+    }
+
+
+def _months_from_counts(session: Session, in_period: Any) -> list[dict[str, Any]]:
+    counts = MetricCount.__table__  # type: ignore[attr-defined]
+    outcomes: dict[str, Counter[str]] = defaultdict(Counter)
+    totals: dict[str, Counter[int]] = defaultdict(Counter)
+    for day, measure, days, n in session.execute(
+        sa_select(counts.c.day, counts.c.measure, counts.c.days, func.sum(counts.c.cases))
+        .where(counts.c.grouping == ALL, counts.c.measure.in_(OUTCOMES), in_period)
+        .group_by(counts.c.grain, counts.c.day, counts.c.measure, counts.c.days)
+    ).all():
+        n = int(n or 0)
+        if not n:
+            continue
+        month = day.strftime("%Y-%m")
+        outcomes[month][measure] += n
+        totals[month][days] += n
+    series = []
+    for month in sorted(outcomes):
+        figures = {o: outcomes[month].get(o, 0) for o in OUTCOMES}
+        series.append(
+            {
+                "month": month,
+                "decided": sum(figures.values()),
+                "outcomes": figures,
+                "approval_rate": approval_rate(figures),
+                "processing_days": hist_distribution(totals[month]),
+            }
+        )
+    return series
 
 
 CSV_COLUMNS: tuple[str, ...] = (
@@ -524,4 +1121,7 @@ def get_summary(
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
-    return JSONResponse(jsonable_encoder(result))
+    # The summary is plain JSON apart from its three dates (jsonable_encoder would walk
+    # every figure to find them).
+    dates = {k: v.isoformat() for k, v in result.items() if isinstance(v, date)}
+    return JSONResponse({**result, **dates})

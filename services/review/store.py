@@ -213,9 +213,73 @@ class CaseCount(SQLModel, table=True):
     cases: int = 0
 
 
+class CaseFact(SQLModel, table=True):
+    """One case reduced to what the metrics need (services/review/metrics.py keeps it).
+
+    Written in the transaction that moves the case (metrics.note_change / note_breach, called
+    by casework), so the aggregates below always agree with the cases and their audit trail.
+    """
+
+    __tablename__ = "case_facts"
+
+    case_id: str = Field(primary_key=True, max_length=36)
+    state: str = Field(max_length=30)
+    opened_on: date
+    first_on: date | None = None  # UTC date of the first state change (the `open` entry)
+    last_state: str | None = Field(default=None, max_length=30)
+    last_on: date | None = None
+    outcome: str | None = Field(default=None, max_length=30)
+    decided_on: date | None = None
+    total_days: int | None = None
+    stage_days: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    groups: dict[str, list[str]] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
+    # [recorded UTC date (ISO), stage, limit] per row of `breaches`.
+    breaches: list[list[str]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class MetricCount(SQLModel, table=True):
+    """How many cases contribute each (group, measure, working days) per day and per month.
+
+    `grain` is `d` (day = the date) or `m` (day = the first of the month): a period is read
+    as its whole months plus the days at either end. `grouping` `*` (value empty) is all
+    cases. `measure` is an outcome (`days` = total working days), `stage:<state>` (`days` =
+    working days in that stage), `submitted` (by opening date) or `breach:<stage>:<limit>`
+    (by recording date).
+    """
+
+    __tablename__ = "metric_counts"
+
+    grouping: str = Field(primary_key=True, max_length=20)
+    grain: str = Field(primary_key=True, max_length=1)
+    day: date = Field(primary_key=True)
+    value: str = Field(primary_key=True)
+    measure: str = Field(primary_key=True)
+    days: int = Field(primary_key=True)
+    cases: int = 0
+
+
+class MetricMember(SQLModel, table=True):
+    """Cases per group value now: open ones by state and first-state-change date, the rest
+    under state '' (so every group value with a case is listed, and the backlog's age bands
+    are computed from `since` on the day of the request)."""
+
+    __tablename__ = "metric_members"
+
+    grouping: str = Field(primary_key=True, max_length=20)
+    value: str = Field(primary_key=True)
+    state: str = Field(primary_key=True, max_length=30)
+    since: date = Field(primary_key=True)
+    cases: int = 0
+
+
 REVIEW_TABLES = (
     "cases",
     "case_counts",
+    "case_facts",
+    "metric_counts",
+    "metric_members",
     "information_requests",
     "documents",
     "notes",

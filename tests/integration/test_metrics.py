@@ -181,6 +181,31 @@ def test_the_summary_matches_a_recount_from_the_database(
             _check(group, expected[group["group"]])
 
 
+@pytest.mark.parametrize("group_by", ["form", "element", "priority_list"])
+def test_the_whole_summary_equals_the_definition_computed_from_the_audit_trail(
+    infra: Infra, review: ServiceProcess, simulated: dict[str, str], group_by: str
+) -> None:
+    """The service answers from aggregates kept case by case (docs/metrics.md); every figure
+    must equal summary_from_audit, which recomputes them from all cases and audit entries."""
+    from fastapi.encoders import jsonable_encoder
+    from sqlmodel import Session
+
+    from services.review.metrics import Period, summary_from_audit
+
+    whole = _summary(review, simulated["EU_officer"], group_by=group_by).json()
+    start = date.fromisoformat(whole["by_month"][1]["month"] + "-10")
+    ranged = _summary(
+        review, simulated["EU_officer"], group_by=group_by, **{"from": start.isoformat()}
+    ).json()
+    engine = _engine(infra)
+    today = date.fromisoformat(whole["as_of"])
+    with Session(engine) as session:
+        for body, period in ((whole, Period()), (ranged, Period(start, None))):
+            expected = summary_from_audit(session, Protocol.load(), today, group_by, period)
+            assert body == jsonable_encoder(expected)
+    engine.dispose()
+
+
 def test_processing_times_are_realistic_after_the_simulation(
     review: ServiceProcess, simulated: dict[str, str]
 ) -> None:
