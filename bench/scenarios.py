@@ -18,7 +18,14 @@ import httpx
 from sqlalchemy import text
 
 from bench.scale import bulk_load
-from bench.system import Deployment, Process, Servers, run_loadgen, wait_until
+from bench.system import (
+    Deployment,
+    Process,
+    Servers,
+    run_loadgen,
+    server_cpu_seconds,
+    wait_until,
+)
 from shared.cli import open_directory
 
 WEBHOOK_TYPES = ["application.received", "application.status_changed"]
@@ -342,6 +349,11 @@ def end_to_end_and_burst(servers: Servers, plan: Plan, results: Results, only: s
         dep.close()
 
 
+# Whose CPU time the end-to-end step adds up per application (not the load generator's).
+CPU_ACCOUNTED = ("intake", "review", "notify", "receiver")
+SERVER_COMMANDS = ("postgres", "redis-server")
+
+
 def _end_to_end(
     dep: Deployment,
     plan: Plan,
@@ -351,6 +363,9 @@ def _end_to_end(
     keys: list[str],
     rate: float,
 ) -> dict[str, float]:
+    processes = [p for p in dep.processes if p.name.split("#")[0] in CPU_ACCOUNTED]
+    cpu_before = {p.name: p.cpu_seconds() for p in processes}
+    servers_before = {name: server_cpu_seconds(name) for name in SERVER_COMMANDS}
     r = run_loadgen(
         {
             "mode": "rate",
@@ -381,6 +396,17 @@ def _end_to_end(
     cases = wait_until(lambda: _complete(opened(), len(sent)), 600, "cases opened")
     hooks = wait_until(lambda: _complete(webhooks(), len(sent)), 900, "webhooks delivered")
     engine.dispose()
+    # CPU per application, over the whole journey (every process that took part, until the
+    # last webhook): what a rate costs these two cores, whatever the latency was.
+    used = {p.name.split("#")[0]: p.cpu_seconds() - cpu_before[p.name] for p in processes}
+    used.update({n: server_cpu_seconds(n) - servers_before[n] for n in SERVER_COMMANDS})
+    results.add(
+        "e2e_cpu",
+        rate=rate,
+        applications=len(sent),
+        **{f"{name}_ms": 1000 * seconds / max(1, len(sent)) for name, seconds in used.items()},
+        total_ms=1000 * sum(used.values()) / max(1, len(sent)),
+    )
     to_case = [cases[a] - sent[a] for a in sent]
     to_hook = [hooks[a] - sent[a] for a in sent]
     for what, values in (("case opened in review", to_case), ("webhook verified", to_hook)):

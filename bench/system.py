@@ -168,6 +168,10 @@ class Process:
             raise SystemExit(str(exc)) from exc
         return self
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the process has used so far (Linux /proc)."""
+        return process_cpu_seconds(self.pid)
+
     def rss_mb(self) -> float:
         """Resident memory of the process now, in MB (Linux /proc)."""
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
@@ -289,3 +293,34 @@ def run_loadgen(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
     if out.returncode != 0:
         raise RuntimeError(f"load generator failed ({out.returncode}): {out.stderr[-3000:]}")
     return json.loads(out.stdout)
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of one process from /proc/<pid>/stat; 0 if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def server_cpu_seconds(name: str) -> float:
+    """CPU time of every process whose command is `name` (postgres, redis-server) so far.
+
+    A PostgreSQL backend that exits during a step takes its time with it, so this is a
+    lower bound; the services keep pooled connections, whose backends live on.
+    """
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                comm = (entry / "comm").read_text().strip()
+            except OSError:
+                continue
+            if comm == name:
+                total += process_cpu_seconds(int(entry.name))
+    return total
