@@ -157,21 +157,23 @@ class DeliveryWorker:
                         task.add_done_callback(inflight.discard)
                     if len(jobs) == free and self.healthy:
                         continue
-                if inflight:
-                    delay = min(delay, CLAIM_INTERVAL_SECONDS)
-                await self._idle(stop, inflight, delay)
+                    await self._idle(stop, delay)
+                else:
+                    # Too few free slots, just after a claim: let more attempts end first. A
+                    # wake meanwhile is kept for the next claim (waiting on it would spin).
+                    await self._idle(stop, CLAIM_INTERVAL_SECONDS, woken=False)
         finally:
             await self._finish(inflight)
             await self._recorder.close()
             await recording
             await clients.aclose()
 
-    async def _idle(
-        self, stop: asyncio.Event, inflight: set[asyncio.Task[None]], delay: float
-    ) -> None:
+    async def _idle(self, stop: asyncio.Event, delay: float, woken: bool = True) -> None:
         # A recorded attempt can make the next delivery of its application due, so the
         # recorder wakes the loop as new messages (wake) and the poll interval do.
-        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+        waiters = [asyncio.ensure_future(stop.wait())]
+        if woken:
+            waiters.append(asyncio.ensure_future(self._wake.wait()))
         await asyncio.wait(waiters, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
         for waiter in waiters:
             waiter.cancel()
