@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -13,6 +14,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_TYPE_BASE = "https://reechannel.eu/problems/"
 MEDIA_TYPE = "application/problem+json"
+
+log = logging.getLogger(__name__)
 
 
 class ProblemDetails(BaseModel):
@@ -158,8 +161,9 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(OperationalError)
-    async def _database_away(_: Request, exc: OperationalError) -> JSONResponse:
+    async def _database_away(request: Request, exc: OperationalError) -> JSONResponse:
         # The transaction was rolled back: nothing of the request was stored.
+        log.warning("%s %s: database error (%s)", request.method, request.url.path, exc.orig)
         return problem_response(
             503,
             "Service unavailable",

@@ -275,12 +275,22 @@ def disable_endpoint(
 
 
 def cancel_pending(session: Session, endpoint_id: str, now: datetime) -> None:
-    session.execute(
-        update(Delivery)
+    # Rows are locked in id order first, as every transaction that locks several deliveries
+    # does (the worker's recorder updates them in primary-key order): no deadlock cycle.
+    free = (
+        select(Delivery.id)
         .where(col(Delivery.endpoint_id) == endpoint_id, col(Delivery.status) == PENDING)
         .where(col(Delivery.lease_until).is_(None) | (col(Delivery.lease_until) < now))
-        .values(status=CANCELLED, next_attempt_at=None, updated_at=now)
+        .order_by(col(Delivery.id))
+        .with_for_update()
     )
+    ids = list(session.exec(free).all())
+    if ids:
+        session.execute(
+            update(Delivery)
+            .where(col(Delivery.id).in_(ids), col(Delivery.status) == PENDING)
+            .values(status=CANCELLED, next_attempt_at=None, updated_at=now)
+        )
 
 
 def list_deliveries(
@@ -341,6 +351,7 @@ def deliveries_since(session: Session, endpoint_id: str, since: datetime) -> dic
     query = (
         select(Delivery)
         .where(Delivery.endpoint_id == endpoint_id, col(Delivery.event_time) >= since)
+        .order_by(col(Delivery.id))  # locked in id order, like every multi-row locker here
         .with_for_update()
     )
     return {d.message_seq: d for d in session.exec(query).all()}

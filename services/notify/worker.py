@@ -366,9 +366,12 @@ class DeliveryWorker:
         labels: list[str] = []
         with session_scope(self.engine) as session:
             # Load what the batch touches in two queries; the identity map serves the gets.
+            # The deliveries are locked first, in id order, as every transaction that locks
+            # several does (recover, cancelling an endpoint's): no deadlock cycle with them.
             d, e = store.Delivery, store.WebhookEndpoint
-            ids = [done.job.delivery_id for done in outcomes]
-            session.exec(select(d).where(col(d.id).in_(ids))).all()
+            ids = sorted(done.job.delivery_id for done in outcomes)
+            locked = select(d).where(col(d.id).in_(ids)).order_by(col(d.id)).with_for_update()
+            session.exec(locked).all()
             endpoint_ids = {done.job.endpoint_id for done in outcomes}
             session.exec(select(e).where(col(e.id).in_(endpoint_ids))).all()
             for done in outcomes:
