@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import redis.asyncio as aioredis
-from sqlalchemy import Index, bindparam, update
+from sqlalchemy import Index, Row, bindparam, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, col, func, select
 
@@ -61,6 +65,18 @@ def add_event(session: Session, event: CloudEvent) -> None:
     )
 
 
+# KEYS: the lock, the memory key; ARGV: this relay's token. Takes the lock or, when this relay
+# holds it already, extends it. Returns 0 when another relay holds it, else 2 when Redis
+# remembers what was published and 1 when it does not (restarted without its data).
+_ACQUIRE = """
+local holder = redis.call('get', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('set', KEYS[1], ARGV[1], 'PX', 30000)
+if redis.call('exists', KEYS[2]) == 1 then return 2 end
+return 1
+"""
+
+
 class OutboxRelay:
     """Moves committed outbox rows to their Redis streams in order; survives Redis outages."""
 
@@ -73,6 +89,7 @@ class OutboxRelay:
         poll_seconds: float = 0.5,
         stream_prefix: str = "",
         replay_hours: float = 72.0,
+        min_interval: float = 0.02,
     ) -> None:
         self.engine = engine
         self.redis = redis
@@ -84,6 +101,9 @@ class OutboxRelay:
         self.batch = batch
         self.stream_prefix = stream_prefix
         self.poll_seconds = poll_seconds
+        # After a pass that moved events, the next waits at least this long, so that under load
+        # one pass carries the events of many requests instead of one pass per request.
+        self.min_interval = min_interval
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._token = uuid.uuid4().hex
@@ -91,14 +111,27 @@ class OutboxRelay:
 
     def wake(self) -> None:
         """Ask for a relay pass now; callable from any thread (request handlers run in threads)."""
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._wake.set)
+        # Once asked, asking again changes nothing: skip waking the event loop again.
+        loop = self._loop
+        if loop is None or self._wake.is_set():
+            return
+        try:
+            on_loop = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop:
+            self._wake.set()  # an async route: no need to go through the loop's wake-up pipe
+        else:
+            loop.call_soon_threadsafe(self._wake.set)
 
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
         backoff = 0.5
         while not stop.is_set():
             delay = self.poll_seconds
+            # Cleared before the pass: a commit during the pass asks for the next one.
+            self._wake.clear()
+            moved = 0
             try:
                 moved = await self.relay_once()
                 self.healthy = True
@@ -109,7 +142,13 @@ class OutboxRelay:
                 self.healthy = False
                 delay, backoff = backoff, min(backoff * 2, 10.0)
                 log.warning("outbox relay: %s; retrying in %.1fs", exc, delay)
-            self._wake.clear()
+            if moved and self.min_interval > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.min_interval)
+            if stop.is_set():
+                break
+            if self.healthy and self._wake.is_set():
+                continue
             waiters = [asyncio.ensure_future(stop.wait())]
             if self.healthy:
                 # New commits cut the poll short; during an outage only the backoff counts.
@@ -121,12 +160,13 @@ class OutboxRelay:
     async def relay_once(self) -> int:
         """Publish one batch. Returns how many rows were moved."""
         # One relay at a time per database keeps the stream in commit order across replicas.
-        if not await self.redis.set(self.lock_key, self._token, nx=True, px=30_000):
-            if await self.redis.get(self.lock_key) != self._token:
-                return 0
-            await self.redis.pexpire(self.lock_key, 30_000)
+        # Taking (or extending) the lock and asking whether Redis still remembers what was
+        # published is one round trip.
+        state = await self.redis.eval(_ACQUIRE, 2, self.lock_key, self.memory_key, self._token)
+        if not state:
+            return 0
         try:
-            if not await self.redis.exists(self.memory_key):
+            if int(state) == 1:
                 replayed = await asyncio.to_thread(self._unmark_recent)
                 if replayed:
                     log.warning("Redis lost its data: publishing %d recent events again", replayed)
@@ -165,17 +205,19 @@ class OutboxRelay:
             )
             return int(result.rowcount)  # type: ignore[attr-defined]
 
-    def _unpublished(self) -> list[OutboxEvent]:
-        with Session(self.engine) as session:
-            query = (
-                select(OutboxEvent)
-                .where(col(OutboxEvent.published_at).is_(None))
-                .order_by(col(OutboxEvent.seq))
-                .limit(self.batch)
-            )
-            return list(session.exec(query).all())
+    def _unpublished(self) -> Sequence[Row[Any]]:
+        # Only the columns the relay uses, through Core: rows, not ORM objects.
+        outbox = OutboxEvent.__table__  # type: ignore[attr-defined]
+        query = (
+            sa_select(outbox.c.seq, outbox.c.stream, outbox.c.fields_json, outbox.c.created_at)
+            .where(outbox.c.published_at.is_(None))
+            .order_by(outbox.c.seq)
+            .limit(self.batch)
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query).all()
 
-    def _mark_published(self, rows: list[OutboxEvent], stream_ids: list[object]) -> None:
+    def _mark_published(self, rows: Sequence[Row[Any]], stream_ids: list[object]) -> None:
         # One statement for the batch, sent as one executemany (pipelined by psycopg).
         outbox = OutboxEvent.__table__  # type: ignore[attr-defined]
         statement = (

@@ -6,9 +6,9 @@ import base64
 import hashlib
 import os
 import tempfile
-from datetime import date, datetime
+import uuid
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
@@ -21,93 +21,45 @@ from services.intake import domain
 from services.intake.store import (
     Application,
     Document,
-    IdempotencyRecord,
     InformationRequest,
-    ReferenceNumber,
-    TimelineEntry,
     add_timeline,
     documents_of,
     list_applications,
+    new_id,
     own_application,
+    register_application,
     requests_of,
     timeline_of,
+)
+from services.intake.views import (
+    SOURCE,
+    ApplicationPage,
+    ApplicationSummary,
+    ApplicationView,
+    DocumentView,
+    EarlierRequest,
+    InformationRequestView,
+    NewApplication,
+    TimelineView,
+    first_view,
+    submitted_event_fields,
 )
 from shared.applications import ApplicationBody
 from shared.db import session_scope, utcnow
 from shared.directory import Principal
 from shared.events import (
-    ApplicationSubmitted,
     ApplicationWithdrawn,
     DocumentAdded,
     DocumentRef,
     InformationAnswered,
     new_event,
 )
-from shared.http import current_applicant, page_params
+from shared.http import current_applicant, page_params, run_blocking
 from shared.outbox import add_event
 from shared.problems import Problem, conflict, documented_errors, invalid, not_found
 
-SOURCE = "reechannel/intake"
 router = APIRouter(prefix="/v1", tags=["applications"], responses=documented_errors())
 Applicant = Annotated[Principal, Depends(current_applicant)]
-
-
-# --- response shapes -------------------------------------------------------------------------
-
-
-class InformationRequestView(BaseModel):
-    id: str
-    question: str
-    status: str
-    due: date
-    requested_at: datetime
-    answered_at: datetime | None = None
-
-
-class DocumentView(BaseModel):
-    id: str
-    kind: str
-    filename: str
-    content_type: str
-    size: int
-    sha256: str
-    shareable: bool
-    uploaded_at: datetime
-
-
-class TimelineView(BaseModel):
-    at: datetime
-    type: str
-    status: str | None
-    detail: dict[str, Any]
-
-
-class ApplicationSummary(BaseModel):
-    id: str
-    reference: str
-    status: str
-    mofcom_application_number: str
-    licence_type: str
-    priority_tier: str | None
-    expected_decision_date: date | None
-    submitted_at: datetime
-    updated_at: datetime
-
-
-class ApplicationView(ApplicationSummary):
-    point_of_contact: dict[str, Any] | None
-    information_requests: list[InformationRequestView]
-    documents: list[DocumentView]
-    licence: dict[str, Any] | None
-    decision: dict[str, Any] | None
-    timeline: list[TimelineView]
-    application: dict[str, Any]
-
-
-class ApplicationPage(BaseModel):
-    items: list[ApplicationSummary]
-    next_cursor: str | None = Field(None, description="Pass as `cursor` for the next page")
-    limit: int
 
 
 class AnswerBody(BaseModel):
@@ -160,23 +112,6 @@ def _view(session: Session, app: Application) -> ApplicationView:
     )
 
 
-def _first_view(app: Application, received: TimelineEntry) -> ApplicationView:
-    """The view of an application just registered, without reading back what was just written.
-
-    It has no requests for information and no documents yet, and one timeline entry.
-    """
-    return ApplicationView(
-        **_summary(app).model_dump(),
-        point_of_contact=app.point_of_contact,
-        information_requests=[],
-        documents=[],
-        licence=app.licence,
-        decision=app.decision,
-        timeline=[TimelineView.model_validate(received, from_attributes=True)],
-        application=app.body,
-    )
-
-
 def _cursor(number: int) -> str:
     return base64.urlsafe_b64encode(str(number).encode()).decode().rstrip("=")
 
@@ -204,7 +139,7 @@ def _location(app: Application) -> dict[str, str]:
     summary="Register a pending MOFCOM licence application",
     responses={409: {"description": "Idempotency-Key reused with another body"}},
 )
-def submit_application(
+async def submit_application(
     body: ApplicationBody,
     request: Request,
     applicant: Applicant,
@@ -213,90 +148,57 @@ def submit_application(
     ] = None,
 ) -> JSONResponse:
     content = body.model_dump(mode="json")
-    fingerprint = domain.body_fingerprint(content)
+    fingerprint = domain.body_fingerprint(content) if idempotency_key is not None else ""
     company_id = str(applicant.company_id)
     engine = _engine(request)
     for _attempt in range(2):
+        new = NewApplication(
+            id=new_id(),
+            company_id=company_id,
+            content=content,
+            now=utcnow(),
+            event_id=str(uuid.uuid4()),
+            idempotency_key=idempotency_key,
+            fingerprint=fingerprint,
+        )
         try:
-            with session_scope(engine) as session:
-                if idempotency_key is not None:
-                    earlier = session.get(IdempotencyRecord, (company_id, idempotency_key))
-                    if earlier is not None:
-                        return _replay(session, earlier, fingerprint)
-                app, received = _register(session, company_id, content)
-                if idempotency_key is not None:
-                    session.add(
-                        IdempotencyRecord(
-                            company_id=company_id,
-                            key=idempotency_key,
-                            fingerprint=fingerprint,
-                            application_id=app.id,
-                        )
-                    )
-                session.flush()
-                view = _first_view(app, received)
-            _committed(request)
-            return JSONResponse(
-                view.model_dump(mode="json"), status_code=201, headers=_location(app)
+            written = await run_blocking(
+                register_application,
+                engine,
+                request.app.state.writer,
+                new,
+                submitted_event_fields(new),
             )
         except IntegrityError:
             # Two requests with the same key raced; the loser replays the winner's answer.
             if idempotency_key is None:
                 raise
+            continue
+        if isinstance(written, EarlierRequest):
+            return await run_blocking(_replay, engine, written, new.fingerprint)
+        _committed(request)
+        _number, reference = written
+        return JSONResponse(
+            first_view(new, reference),
+            status_code=201,
+            headers={"Location": f"/v1/applications/{new.id}"},
+        )
     raise conflict("The request could not be completed; retry with the same Idempotency-Key.")
 
 
-def _replay(session: Session, earlier: IdempotencyRecord, fingerprint: str) -> JSONResponse:
+def _replay(engine: Engine, earlier: EarlierRequest, fingerprint: str) -> JSONResponse:
     if earlier.fingerprint != fingerprint:
         raise conflict(
             "This Idempotency-Key was used for a different application body.",
             type_="idempotency-key-reused",
         )
-    app = session.get(Application, earlier.application_id)
-    if app is None:
-        raise not_found("application")
-    view = _view(session, app)
+    with Session(engine) as session:
+        app = session.get(Application, earlier.application_id)
+        if app is None:
+            raise not_found("application")
+        view = _view(session, app)
     headers = {**_location(app), "Idempotent-Replayed": "true"}
     return JSONResponse(view.model_dump(mode="json"), status_code=201, headers=headers)
-
-
-def _register(
-    session: Session, company_id: str, content: dict[str, Any]
-) -> tuple[Application, TimelineEntry]:
-    number_row = ReferenceNumber()
-    session.add(number_row)
-    session.flush()
-    assert number_row.id is not None
-    now = utcnow()
-    app = Application(
-        number=number_row.id,
-        reference=domain.reference_for(now.year, number_row.id),
-        company_id=company_id,
-        status=domain.INITIAL_STATUS,
-        status_changed_at=now,
-        mofcom_application_number=content["mofcom_application_number"],
-        licence_type=content["licence_type"],
-        body=content,
-        submitted_at=now,
-        updated_at=now,
-    )
-    session.add(app)
-    event = new_event(
-        SOURCE,
-        "application.submitted",
-        app.id,
-        ApplicationSubmitted(
-            application_id=app.id,
-            reference=app.reference,
-            company_id=company_id,
-            submitted_at=now,
-            status=app.status,
-            application=ApplicationBody.model_validate(content),
-        ),
-    )
-    add_event(session, event)
-    received = add_timeline(session, app, event.id, now, "application.received")
-    return app, received
 
 
 @router.get("/applications", response_model=ApplicationPage, summary="Your applications")

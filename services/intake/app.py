@@ -11,6 +11,7 @@ from services.intake.handlers import REVIEW_HANDLERS
 from services.intake.settings import IntakeSettings
 from shared.events import REVIEW_STREAM
 from shared.http import create_app
+from shared.rawpg import RawConnections
 from shared.runtime import ServiceRuntime
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -33,5 +34,8 @@ def build(settings: IntakeSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.runtime = runtime
+    # POST /v1/applications writes through plain psycopg connections on PostgreSQL.
+    postgres = runtime.engine.dialect.name == "postgresql"
+    app.state.writer = RawConnections(runtime.engine, size=16) if postgres else None
     app.include_router(router)
     return app

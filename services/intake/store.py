@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import date, datetime
 from typing import Any
 
+import psycopg
 from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import select as sa_select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from services.intake import domain
+from services.intake.views import (
+    RECEIVED,
+    SUBMITTED,
+    EarlierRequest,
+    EventFields,
+    NewApplication,
+)
 from shared.db import utcnow
+from shared.events import INTAKE_STREAM
 from shared.outbox import OUTBOX_TABLES
+from shared.rawpg import RawConnections, RetrySafe
 
 
 def new_id() -> str:
@@ -186,3 +201,193 @@ def add_timeline(
     )
     session.add(entry)
     return entry
+
+
+# --- registering an application: the hot path of POST /v1/applications -------------------------
+#
+# A new application is five rows written in one transaction: its reference number, the
+# application, its first timeline entry, the application.submitted event in the outbox and,
+# with an Idempotency-Key, the key. Through the ORM that was a unit-of-work flush and six
+# statements (one round trip each); here it is plain SQL, and on PostgreSQL (on the plain psycopg
+# connections of shared/rawpg.py, with no ping per checkout) two round trips:
+# (1) BEGIN, the reference number and the idempotency lookup in one statement; (2) every row
+# in one statement (data-modifying CTEs) and COMMIT, sent together in psycopg's pipeline mode.
+
+
+_PG_NUMBER = "INSERT INTO reference_numbers DEFAULT VALUES RETURNING id, NULL, NULL"
+# The number is drawn only when the key is new: a replay leaves no gap in the references.
+_PG_NUMBER_AND_KEY = (
+    "WITH k AS (SELECT fingerprint, application_id FROM idempotency_keys"
+    " WHERE company_id = %(company_id)s AND key = %(key)s),"
+    " n AS (INSERT INTO reference_numbers SELECT WHERE NOT EXISTS (SELECT FROM k) RETURNING id)"
+    " SELECT (SELECT id FROM n), k.fingerprint, k.application_id"
+    " FROM (SELECT 1) AS one LEFT JOIN k ON true"
+)
+_PG_APPLICATION = (
+    "WITH a AS ("
+    " INSERT INTO applications (id, number, reference, company_id, status, status_changed_at,"
+    " mofcom_application_number, licence_type, body, submitted_at, updated_at)"
+    " VALUES (%(id)s, %(number)s, %(reference)s, %(company_id)s, %(status)s, %(now)s,"
+    " %(mofcom)s, %(licence_type)s, %(body)s::json, %(now)s, %(now)s)),"
+    " o AS ("
+    " INSERT INTO outbox (event_id, stream, event_type, fields_json, created_at)"
+    " VALUES (%(event_id)s, %(stream)s, %(event_type)s, %(fields_json)s, %(now)s))"
+)
+_PG_TIMELINE = (
+    " INSERT INTO timeline (application_id, event_id, at, type, status, detail)"
+    " VALUES (%(id)s, %(event_id)s, %(now)s, %(timeline_type)s, %(status)s, '{}'::json)"
+)
+_PG_KEY = (
+    ", k AS ("
+    " INSERT INTO idempotency_keys (company_id, key, fingerprint, application_id, created_at)"
+    " VALUES (%(company_id)s, %(key)s, %(fingerprint)s, %(id)s, %(now)s))"
+)
+# Every row of a new application in one statement (with or without an Idempotency-Key).
+_PG_ROWS = _PG_APPLICATION + _PG_TIMELINE
+_PG_ROWS_AND_KEY = _PG_APPLICATION + _PG_KEY + _PG_TIMELINE
+
+
+def register_application(
+    engine: Engine,
+    connections: RawConnections | None,
+    new: NewApplication,
+    event_fields: EventFields,
+) -> tuple[int, str] | EarlierRequest:
+    """Write a new application and its event in one transaction; (number, reference).
+
+    With an Idempotency-Key already used by the company, nothing is written and the earlier
+    request is returned. Two requests racing with one key: the loser's COMMIT fails with
+    IntegrityError (the key's primary key) and the caller replays the winner's answer.
+    `connections` are plain psycopg connections to the engine's database (PostgreSQL); without
+    them the rows go through SQLAlchemy Core.
+    """
+    if connections is not None:
+        return connections.run(lambda pg: _register_pg(pg, new, event_fields))
+    return _register_core(engine, new, event_fields)
+
+
+def _row_params(new: NewApplication, number: int, event_fields: EventFields) -> dict[str, Any]:
+    reference = domain.reference_for(new.now.year, number)
+    return {
+        "id": new.id,
+        "number": number,
+        "reference": reference,
+        "company_id": new.company_id,
+        "status": domain.INITIAL_STATUS,
+        "now": new.now,
+        "mofcom": new.content["mofcom_application_number"],
+        "licence_type": new.content["licence_type"],
+        "body": json.dumps(new.content),
+        "event_id": new.event_id,
+        "stream": INTAKE_STREAM,
+        "event_type": SUBMITTED,
+        "fields_json": event_fields(reference),
+        "timeline_type": RECEIVED,
+        "key": new.idempotency_key,
+        "fingerprint": new.fingerprint,
+    }
+
+
+def _register_pg(
+    pg: psycopg.Connection[Any], new: NewApplication, event_fields: EventFields
+) -> tuple[int, str] | EarlierRequest:
+    committing = False
+    try:
+        with pg.pipeline() as pipeline, pg.cursor() as cur:
+            if new.idempotency_key is None:
+                cur.execute(_PG_NUMBER)
+            else:
+                cur.execute(
+                    _PG_NUMBER_AND_KEY, {"company_id": new.company_id, "key": new.idempotency_key}
+                )
+            pipeline.sync()
+            row = cur.fetchone()
+            assert row is not None
+            number, fingerprint, application_id = row
+            if application_id is not None:
+                pg.rollback()
+                return EarlierRequest(application_id, fingerprint)
+            params = _row_params(new, number, event_fields)
+            cur.execute(_PG_ROWS if new.idempotency_key is None else _PG_ROWS_AND_KEY, params)
+            committing = True
+            pg.commit()
+    except psycopg.IntegrityError as exc:
+        # The Idempotency-Key's primary key: another request with the key committed first.
+        pg.rollback()
+        raise IntegrityError(_PG_ROWS, None, exc) from exc
+    except psycopg.OperationalError as exc:
+        # A connection that failed before COMMIT was sent committed nothing: safe to retry.
+        if not committing:
+            raise RetrySafe(exc) from exc
+        raise
+    return number, params["reference"]
+
+
+def _register_core(
+    engine: Engine, new: NewApplication, event_fields: EventFields
+) -> tuple[int, str] | EarlierRequest:
+    """The same rows through SQLAlchemy Core (SQLite, the embedded mode)."""
+    tables = SQLModel.metadata.tables
+    with engine.begin() as conn:
+        if new.idempotency_key is not None:
+            keys = tables["idempotency_keys"]
+            earlier = conn.execute(
+                sa_select(keys.c.fingerprint, keys.c.application_id).where(
+                    keys.c.company_id == new.company_id, keys.c.key == new.idempotency_key
+                )
+            ).first()
+            if earlier is not None:
+                return EarlierRequest(earlier.application_id, earlier.fingerprint)
+        inserted = conn.execute(tables["reference_numbers"].insert().values())
+        assert inserted.inserted_primary_key is not None
+        number = int(inserted.inserted_primary_key[0])
+        p = _row_params(new, number, event_fields)
+        conn.execute(
+            tables["applications"].insert(),
+            {
+                "id": p["id"],
+                "number": number,
+                "reference": p["reference"],
+                "company_id": p["company_id"],
+                "status": p["status"],
+                "status_changed_at": p["now"],
+                "mofcom_application_number": p["mofcom"],
+                "licence_type": p["licence_type"],
+                "body": new.content,
+                "submitted_at": p["now"],
+                "updated_at": p["now"],
+            },
+        )
+        conn.execute(
+            tables["outbox"].insert(),
+            {
+                "event_id": p["event_id"],
+                "stream": p["stream"],
+                "event_type": p["event_type"],
+                "fields_json": p["fields_json"],
+                "created_at": p["now"],
+            },
+        )
+        conn.execute(
+            tables["timeline"].insert(),
+            {
+                "application_id": p["id"],
+                "event_id": p["event_id"],
+                "at": p["now"],
+                "type": p["timeline_type"],
+                "status": p["status"],
+                "detail": {},
+            },
+        )
+        if new.idempotency_key is not None:
+            conn.execute(
+                tables["idempotency_keys"].insert(),
+                {
+                    "company_id": p["company_id"],
+                    "key": p["key"],
+                    "fingerprint": p["fingerprint"],
+                    "application_id": p["id"],
+                    "created_at": p["now"],
+                },
+            )
+    return number, p["reference"]
