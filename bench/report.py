@@ -55,13 +55,26 @@ FINDINGS = """\
 What the profiles show (`python -m bench --profile DIR` records every service with py-spy
 during each step; the figures above come from a run without it):
 
-- **Intake** spends its CPU in SQLAlchemy and psycopg (five INSERTs and a commit per
-  application: reference number, application, outbox event, timeline entry, idempotency
-  key), in FastAPI's dispatch (two thread hops: authentication, then the route), and in the
-  outbox relay that publishes each event. That is about five times the CPU of the bare
-  baseline's single INSERT, which is why it stays well under 60 % of it: the target needs
-  a different design (one statement per application, an async driver), not tuning.
-  Fixed on the way: the directory lookup on every request is one indexed query outside a
+- **Intake** spent its CPU in SQLAlchemy's ORM and psycopg (six statements and a unit-of-work flush per
+  application: idempotency lookup, reference number, application, outbox event, timeline
+  entry, idempotency key), in two thread hops through anyio (authentication, then the route),
+  in pydantic (the body validated twice, the answer built through three models) and in the
+  outbox relay, which ran a pass per request. Changed since: `POST /v1/applications` writes
+  its rows with plain SQL, on PostgreSQL in two round trips in psycopg's pipeline mode (the
+  key lookup and the reference number in one statement; every row in one statement with
+  data-modifying CTEs, then `COMMIT`); the answer and the event are built as plain JSON from
+  the validated body (a unit test checks them against the models); the route is async with
+  one plain executor hop for the writes, and authentication one for its query (FastAPI's
+  own hop for a sync function costs more); the credential query and the writes run on plain
+  psycopg connections (`shared/rawpg.py`) instead of SQLAlchemy's pool, which pinged every
+  connection it handed out (a round trip each) and whose statement machinery cost about
+  three times the credential query itself; the relay takes its lock and checks Redis's memory
+  in one script call, reads only the columns it needs through Core, and after a pass that
+  published anything waits 20 ms before the next, so under load a pass carries many events.
+  Still per application, as the contract needs: one directory query (revocation immediate),
+  the rows and the commit, and the relay's share. Tried and dropped: the credential query on
+  a psycopg asyncio connection (no thread hop), whose waits cost more CPU than the hop.
+  Fixed earlier: the directory lookup on every request is one indexed query outside a
   transaction (it was an ORM session and two queries), the answer to a new application is
   built from what was just written (it read three tables back), the role checks no longer
   cost a thread hop each, the request-timing middleware is plain ASGI (no task per
