@@ -18,6 +18,7 @@ import contextlib
 import itertools
 import json
 import math
+import os
 import sys
 import time
 import uuid
@@ -277,7 +278,11 @@ def main() -> None:
     except ImportError:
         pass
     result = asyncio.run(MODES[spec["mode"]](spec))
+    # The event loop may leave stdout non-blocking: a large result would then be cut off
+    # when the pipe is full. Blocking again, and flushed, it arrives whole.
+    os.set_blocking(sys.stdout.fileno(), True)
     sys.stdout.write(json.dumps(result))
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":
