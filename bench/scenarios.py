@@ -343,6 +343,23 @@ def end_to_end_and_burst(servers: Servers, plan: Plan, results: Results, only: s
                 supervisor,
                 submitted,
             )
+            # The same burst again (new cases) with a second notify replica: what scaling
+            # out the one service the burst loads buys on these cores.
+            second = dep.service("notify", 1)
+            second.wait_ready()
+            _burst(
+                dep,
+                plan,
+                results,
+                intake,
+                review,
+                [notify, second],
+                receiver,
+                keys,
+                officer,
+                supervisor,
+                {},
+            )
         for p in (intake, review, notify):
             _rss(results, "after e2e and burst", p)
     finally:
@@ -513,6 +530,7 @@ def _burst(
     last = max(delivered.values())
     results.add(
         "burst",
+        notify_replicas=len(notify),
         cases=listed,
         list_answer_s=answered - started,
         first_webhook_s=min(delivered.values()) - started,
