@@ -330,36 +330,25 @@ def end_to_end_and_burst(servers: Servers, plan: Plan, results: Results, only: s
                     sent = _end_to_end(dep, plan, results, intake, receiver, keys, rate)
                 submitted.update(sent)
         if "burst" in only:
-            _burst(
-                dep,
-                plan,
-                results,
-                intake,
-                review,
-                [notify],
-                receiver,
-                keys,
-                officer,
-                supervisor,
-                submitted,
-            )
             # The same burst again (new cases) with a second notify replica: what scaling
             # out the one service the burst loads buys on these cores.
-            second = dep.service("notify", 1)
-            second.wait_ready()
-            _burst(
-                dep,
-                plan,
-                results,
-                intake,
-                review,
-                [notify, second],
-                receiver,
-                keys,
-                officer,
-                supervisor,
-                {},
-            )
+            for count in (1, 2):
+                replicas = [notify] if count == 1 else [notify, dep.service("notify", 1)]
+                for p in replicas:
+                    p.wait_ready()
+                _burst(
+                    dep,
+                    plan,
+                    results,
+                    intake,
+                    review,
+                    replicas,
+                    receiver,
+                    keys,
+                    officer,
+                    supervisor,
+                    submitted if count == 1 else {},
+                )
         for p in (intake, review, notify):
             _rss(results, "after e2e and burst", p)
     finally:

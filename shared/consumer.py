@@ -194,22 +194,14 @@ class StreamConsumer:
 
     def _apply(self, event: CloudEvent) -> bool:
         """Run the handler and record the event id in one transaction. False if nothing to do."""
-        handler = self.handlers.get(event.type)
-        if handler is None:
-            return False
         try:
-            with session_scope(self.engine) as session:
-                if session.get(ProcessedEvent, (self.group, event.id)) is not None:
-                    return False
-                handler(session, event)
-                session.add(ProcessedEvent(consumer_group=self.group, event_id=event.id))
+            return self._apply_all([event])[0]
         except IntegrityError:
             # Another consumer applied the same event at the same moment; its effect stands.
             with Session(self.engine) as session:
                 if session.get(ProcessedEvent, (self.group, event.id)) is not None:
                     return False
             raise
-        return True
 
     def _apply_all(self, events: list[CloudEvent]) -> list[bool]:
         """`_apply` for several events in one transaction; raises if any of them fails."""

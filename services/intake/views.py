@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from services.intake import domain
-from shared.events import SCHEMA_VERSION
+from shared.events import SCHEMA_VERSION, DocumentRef
 
 SOURCE = "reechannel/intake"
 SUBMITTED = "application.submitted"
@@ -35,14 +35,7 @@ class InformationRequestView(BaseModel):
     answered_at: datetime | None = None
 
 
-class DocumentView(BaseModel):
-    id: str
-    kind: str
-    filename: str
-    content_type: str
-    size: int
-    sha256: str
-    shareable: bool
+class DocumentView(DocumentRef):
     uploaded_at: datetime
 
 
