@@ -365,26 +365,37 @@ class DeliveryWorker:
         now = utcnow()
         labels: list[str] = []
         with session_scope(self.engine) as session:
-            # Load what the batch touches in two queries; the identity map serves the gets.
-            # The deliveries are locked first, in id order, as every transaction that locks
-            # several does (recover, cancelling an endpoint's): no deadlock cycle with them.
+            # Load what the batch touches in two queries. The deliveries are locked first, in
+            # id order, as every transaction that locks several does (recover, cancelling an
+            # endpoint's): no deadlock cycle with them. The rows are held in these dicts: the
+            # session's identity map keeps unchanged objects only weakly, and a get() of a
+            # collected one would go back to the database once per attempt.
             d, e = store.Delivery, store.WebhookEndpoint
             ids = sorted(done.job.delivery_id for done in outcomes)
             locked = select(d).where(col(d.id).in_(ids)).order_by(col(d.id)).with_for_update()
-            session.exec(locked).all()
+            deliveries = {row.id: row for row in session.exec(locked).all()}
             endpoint_ids = {done.job.endpoint_id for done in outcomes}
-            session.exec(select(e).where(col(e.id).in_(endpoint_ids))).all()
+            endpoints = {
+                row.id: row for row in session.exec(select(e).where(col(e.id).in_(endpoint_ids)))
+            }
             for done in outcomes:
-                labels.append(self._record_one(session, done, now))
+                delivery = deliveries[done.job.delivery_id]
+                endpoint = endpoints[done.job.endpoint_id]
+                labels.append(self._record_one(session, done, delivery, endpoint, now))
         for label in labels:
             WEBHOOK_DELIVERIES.labels(label).inc()
 
-    def _record_one(self, session: Session, done: Outcome, now: datetime) -> str:
+    def _record_one(
+        self,
+        session: Session,
+        done: Outcome,
+        delivery: store.Delivery,
+        endpoint: store.WebhookEndpoint,
+        now: datetime,
+    ) -> str:
         job, attempted_at, response = done.job, done.attempted_at, done.response
         outcome = retry.classify(response.status_code, response.error)
-        delivery = session.get(store.Delivery, job.delivery_id)
-        endpoint = session.get(store.WebhookEndpoint, job.endpoint_id)
-        assert delivery is not None and endpoint is not None
+        health = (endpoint.failing_since, endpoint.status)
         next_retry_at: datetime | None = None
         if outcome is retry.Outcome.SUCCEEDED:
             label = "succeeded"
@@ -434,9 +445,11 @@ class DeliveryWorker:
         delivery.last_error = response.error
         delivery.lease_until = delivery.lease_owner = None
         delivery.updated_at = now
-        endpoint.updated_at = now
         session.add(delivery)
-        session.add(endpoint)
+        # The endpoint row is written only when its health changed, not on every success.
+        if (endpoint.failing_since, endpoint.status) != health:
+            endpoint.updated_at = now
+            session.add(endpoint)
         return label
 
     def _release(self, job: Job) -> None:
