@@ -6,8 +6,10 @@ id, has committed; a duplicate is recognised by that record and acknowledged wit
 The entries of one read are applied in stream order in ONE transaction (one commit, one
 XACK for the lot); if any of them fails, that transaction is rolled back and the entries
 are applied one by one, so a failing entry stays pending alone and the others go through.
-Entries left pending by a crashed or failing consumer are claimed with XAUTOCLAIM once idle;
-an entry delivered `max_deliveries` times goes to `<stream>.dlq` with its error.
+A service may collect in its handlers and write the whole read at once in a `finish` hook,
+run in the same transaction before the commit. Entries left pending by a crashed or failing
+consumer are claimed with XAUTOCLAIM once idle; an entry delivered `max_deliveries` times
+goes to `<stream>.dlq` with its error.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ from shared.outbox import ProcessedEvent
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Session, CloudEvent], None]
+# Called once per transaction, after the handlers of its events and before the commit: a
+# service whose handlers only collect (in `session.info`) writes a whole read at once here.
+Finish = Callable[[Session], None]
 AfterCommit = Callable[[CloudEvent], None]
 
 
@@ -75,6 +80,7 @@ class StreamConsumer:
         claim_idle_ms: int = 30_000,
         max_deliveries: int = 5,
         after_commit: AfterCommit | None = None,
+        finish: Finish | None = None,
         name: str | None = None,
     ) -> None:
         self.redis = redis
@@ -87,6 +93,7 @@ class StreamConsumer:
         self.claim_idle_ms = claim_idle_ms
         self.max_deliveries = max_deliveries
         self.after_commit = after_commit
+        self.finish = finish
         self.name = name or consumer_name()
         self.healthy = False
 
@@ -229,6 +236,8 @@ class StreamConsumer:
                 session.add(ProcessedEvent(consumer_group=self.group, event_id=event.id))
                 done.add(event.id)  # the same event twice in one read is applied once
                 applied.append(True)
+            if self.finish is not None and any(applied):
+                self.finish(session)
         return applied
 
     async def _dead_letter(self, entry_id: Any, fields: dict[Any, Any], deliveries: int) -> None:

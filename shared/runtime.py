@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from shared.config import ServiceSettings
-from shared.consumer import AfterCommit, Handler, StreamConsumer
+from shared.consumer import AfterCommit, Finish, Handler, StreamConsumer
 from shared.db import make_engine, migrate, ping, wait_for_database
 from shared.directory import DIRECTORY, MIGRATIONS, Directory
 from shared.outbox import OutboxRelay
@@ -51,7 +51,11 @@ class ServiceRuntime:
         self._tasks: list[asyncio.Task[None]] = []
 
     def consume(
-        self, stream: str, handlers: dict[str, Handler], after_commit: AfterCommit | None = None
+        self,
+        stream: str,
+        handlers: dict[str, Handler],
+        after_commit: AfterCommit | None = None,
+        finish: Finish | None = None,
     ) -> StreamConsumer:
         s = self.settings
         consumer = StreamConsumer(
@@ -65,6 +69,7 @@ class ServiceRuntime:
             claim_idle_ms=s.claim_idle_ms,
             max_deliveries=s.max_deliveries,
             after_commit=after_commit,
+            finish=finish,
         )
         self.consumers.append(consumer)
         return consumer

@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.notify.api import router
-from services.notify.handlers import INTAKE_HANDLERS, REVIEW_HANDLERS
+from services.notify.handlers import INTAKE_HANDLERS, REVIEW_HANDLERS, write
 from services.notify.settings import NotifySettings
 from services.notify.worker import DeliveryWorker
 from shared.events import INTAKE_STREAM, REVIEW_STREAM, CloudEvent
@@ -26,7 +26,7 @@ def build(settings: NotifySettings | None = None) -> FastAPI:
         worker.wake()
 
     for stream, handlers in ((INTAKE_STREAM, INTAKE_HANDLERS), (REVIEW_STREAM, REVIEW_HANDLERS)):
-        consumer = runtime.consume(stream, handlers, after_commit=new_messages)
+        consumer = runtime.consume(stream, handlers, after_commit=new_messages, finish=write)
         worker.follow(consumer.stream, consumer.group, handlers)
     runtime.workers.append(worker.run)
     app = create_app(

@@ -1,10 +1,14 @@
 """Notify's subscribers: each applicant-relevant event becomes one message and its deliveries.
 
 The handler runs in the consumer's transaction, the one that also records the event id, so
-an event read twice schedules its deliveries once.
+an event read twice schedules its deliveries once. It only builds the message; `write`, the
+consumer's finish hook, stores every message of the read and schedules their deliveries in
+a few statements (a priority list moves thousands of cases at once).
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from sqlmodel import Session
 
@@ -14,16 +18,24 @@ from shared.consumer import Handler
 from shared.db import utcnow
 from shared.events import CloudEvent
 
+_PENDING = "notify.pending_messages"
+
 
 def record_event(session: Session, event: CloudEvent) -> None:
-    """Keep the company's webhook message and schedule it for each subscribed endpoint."""
+    """Build the company's webhook message; `write` stores it before the commit."""
     message = payloads.to_webhook_message(event.model_dump())
     if message is None:
         return
-    row = store.add_message(session, message, event.time)
-    now = utcnow()
-    for endpoint in store.subscribed_endpoints(session, message.company_id, message.type):
-        store.schedule(session, row, endpoint, now)
+    pending: list[tuple[payloads.WebhookMessage, datetime]]
+    pending = session.info.setdefault(_PENDING, [])
+    pending.append((message, event.time))
+
+
+def write(session: Session) -> None:
+    """Store the messages the handlers built in this transaction, with their deliveries."""
+    pending = session.info.pop(_PENDING, [])
+    if pending:
+        store.add_messages(session, pending, utcnow())
 
 
 INTAKE_HANDLERS: dict[str, Handler] = {"application.submitted": record_event}

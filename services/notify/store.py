@@ -10,10 +10,21 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, ForeignKey, Index, String, Text, UniqueConstraint, update
+from sqlalchemy import (
+    JSON,
+    Column,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    insert,
+    update,
+)
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from services.notify.domain import payloads
@@ -195,39 +206,81 @@ def list_endpoints(
     return list(session.exec(query.limit(limit)).all())
 
 
-def subscribed_endpoints(
-    session: Session, company_id: str, webhook_type: str
-) -> list[WebhookEndpoint]:
-    """The company's active endpoints that take this type of webhook.
+# Company ids per query when reading the endpoints of a batch of messages.
+CHUNK = 500
 
-    The company's endpoints are read once per transaction (kept in `session.info`), so a
-    batch of events for one company costs one query.
+
+def add_messages(
+    session: Session, items: Sequence[tuple[payloads.WebhookMessage, datetime]], now: datetime
+) -> None:
+    """Store messages and schedule each for its company's active, subscribed endpoints.
+
+    Three statements whatever the number of messages: the companies' endpoints, the
+    messages (their numbers returned in order), the deliveries. A message is kept even when
+    no endpoint takes it, for recovery (`messages_since`) and endpoints registered later.
     """
-    known: dict[str, list[WebhookEndpoint]] = session.info.setdefault("active_endpoints", {})
-    endpoints = known.get(company_id)
-    if endpoints is None:
-        query = select(WebhookEndpoint).where(
-            WebhookEndpoint.company_id == company_id,
-            WebhookEndpoint.status == ACTIVE,
-            col(WebhookEndpoint.deleted_at).is_(None),
+    e = WebhookEndpoint
+    companies = sorted({message.company_id for message, _time in items})
+    endpoints: dict[str, list[tuple[str, list[str]]]] = {}
+    for start in range(0, len(companies), CHUNK):
+        query = select(e.id, e.company_id, e.event_types).where(
+            col(e.company_id).in_(companies[start : start + CHUNK]),
+            e.status == ACTIVE,
+            col(e.deleted_at).is_(None),
         )
-        endpoints = known[company_id] = list(session.exec(query).all())
-    return [e for e in endpoints if e.subscribes_to(webhook_type)]
+        for endpoint_id, company_id, event_types in session.execute(query):
+            endpoints.setdefault(company_id, []).append((endpoint_id, event_types))
+    messages, deliveries_table = Message.__table__, Delivery.__table__  # type: ignore[attr-defined]
+    rows = [_message_row(message, event_time, now) for message, event_time in items]
+    seqs = session.execute(
+        insert(messages).returning(messages.c.seq, sort_by_parameter_order=True), rows
+    ).scalars()
+    deliveries = [
+        {
+            "id": new_id(),
+            "message_seq": seq,
+            "endpoint_id": endpoint_id,
+            "company_id": row["company_id"],
+            "webhook_id": payloads.message_id(row["event_id"], endpoint_id),
+            "event_type": row["type"],
+            "application_id": row["application_id"],
+            "event_time": row["event_time"],
+            "status": PENDING,
+            "attempt_count": 0,
+            "round_attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for seq, row in zip(seqs, rows, strict=True)
+        for endpoint_id, event_types in endpoints.get(row["company_id"], [])
+        if row["type"] in event_types
+    ]
+    if deliveries:
+        session.execute(insert(deliveries_table), deliveries)
+
+
+def _message_row(
+    message: payloads.WebhookMessage, event_time: datetime, now: datetime
+) -> dict[str, Any]:
+    data = message.body.get("data")
+    application_id = data.get("application_id") if isinstance(data, dict) else None
+    return {
+        "event_id": message.event_id,
+        "company_id": message.company_id,
+        "application_id": application_id if isinstance(application_id, str) else None,
+        "type": message.type,
+        "body": message.encoded().decode(),
+        "event_time": event_time,
+        "created_at": now,
+    }
 
 
 def add_message(
     session: Session, message: payloads.WebhookMessage, event_time: datetime
 ) -> Message:
-    data = message.body.get("data")
-    application_id = data.get("application_id") if isinstance(data, dict) else None
-    row = Message(
-        event_id=message.event_id,
-        company_id=message.company_id,
-        application_id=application_id if isinstance(application_id, str) else None,
-        type=message.type,
-        body=message.encoded().decode(),
-        event_time=event_time,
-    )
+    """One message, as an ORM row (a test event; the consumer stores with `add_messages`)."""
+    row = Message(**_message_row(message, event_time, utcnow()))
     session.add(row)
     session.flush()
     return row

@@ -242,7 +242,10 @@ class Application:
         event = new_event("reechannel/test", event_type, self.id, data)
         stream = self.infra.stream(EVENT_STREAMS[event_type])
         fields: dict[Any, Any] = event.to_fields()
-        self.infra.redis().xadd(stream, fields)
+        if _together is not None:
+            _together.append((stream, fields))
+        else:
+            self.infra.redis().xadd(stream, fields)
         return event.id
 
     def received(self) -> str:
@@ -318,6 +321,25 @@ class Application:
                 ),
             ),
         )
+
+
+_together: list[tuple[str, dict[Any, Any]]] | None = None
+
+
+@contextmanager
+def published_together(infra: Infra) -> Iterator[None]:
+    """Events published in the block are added in one MULTI/EXEC when it ends, so a waiting
+    consumer gets them all in one read (one transaction of its handlers)."""
+    global _together
+    _together = collected = []
+    try:
+        yield
+    finally:
+        _together = None
+    with infra.redis().pipeline(transaction=True) as pipe:
+        for stream, fields in collected:
+            pipe.xadd(stream, fields)
+        pipe.execute()
 
 
 def wait_for(check: Callable[[], T | None], what: str, timeout: float = 30) -> T:

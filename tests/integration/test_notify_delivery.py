@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -19,6 +20,7 @@ from tests.integration.notify_support import (
     deliveries,
     new_company,
     notify_env,
+    published_together,
     register,
     running_receiver,
     wait_for,
@@ -122,6 +124,53 @@ def test_an_endpoint_gets_only_the_types_it_chose_and_only_its_own_company(
         wait_for_log(other, theirs["id"], 1)
     assert [r.json["type"] for r in licences.all()] == ["licence.issued"]
     assert [r.json["data"]["application_id"] for r in everything.all()] == [strangers_app.id]
+
+
+def test_one_read_of_many_companies_events_reaches_each_endpoint_that_chose_the_type(
+    client: httpx.Client, receiver: Receiver, company: dict[str, Any], infra: Infra
+) -> None:
+    # The consumer stores a whole read at once (endpoints of every company in it, messages,
+    # deliveries): each event must still reach exactly its own company's subscribed endpoints.
+    everything, licences = receiver.mailbox(), receiver.mailbox()
+    register(client, everything)
+    register(client, licences, ["licence.issued"])
+    other, silent = new_company(infra, "Eta Motors SE"), new_company(infra, "Theta Cells AB")
+    theirs = receiver.mailbox()
+    with httpx.Client(
+        base_url=str(client.base_url), headers={"Authorization": f"Bearer {other['api_key']}"}
+    ) as other_client:
+        register(other_client, theirs, ["application.status_changed"])
+    ours = [Application(infra, company) for _ in range(3)]
+    others = [Application(infra, other) for _ in range(3)]
+    nobodys = Application(infra, silent)  # no endpoint: stored, sent nowhere
+    with published_together(infra):
+        for a, b in zip(ours, others, strict=True):
+            a.received()
+            b.received()
+            a.status_changed("submitted", "eu_screening")
+            b.status_changed("submitted", "eu_screening")
+            a.licence_issued()
+            nobodys.status_changed("submitted", "eu_screening")
+
+    wait_for(lambda: len(everything.successes()) >= 9 or None, "9 webhooks of company one")
+    wait_for(lambda: len(theirs.successes()) >= 3 or None, "3 webhooks of company two")
+    wait_for(lambda: len(licences.successes()) >= 3 or None, "3 licence webhooks")
+    time.sleep(1)  # nothing more arrives
+    got = sorted((r.json["data"]["application_id"], r.json["type"]) for r in everything.all())
+    assert got == sorted(
+        (a.id, t)
+        for a in ours
+        for t in ("application.received", "application.status_changed", "licence.issued")
+    )
+    assert sorted(r.json["data"]["application_id"] for r in licences.all()) == sorted(
+        a.id for a in ours
+    )
+    assert {r.json["type"] for r in licences.all()} == {"licence.issued"}
+    assert sorted(r.json["data"]["application_id"] for r in theirs.all()) == sorted(
+        b.id for b in others
+    )
+    assert {r.json["type"] for r in theirs.all()} == {"application.status_changed"}
+    assert all(r.verified for box in (everything, licences, theirs) for r in box.all())
 
 
 def test_during_a_secret_rotation_the_old_and_the_new_secret_both_verify(
