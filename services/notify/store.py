@@ -72,14 +72,22 @@ class WebhookEndpoint(SQLModel, table=True):
 
     def signing_secrets(self, now: datetime) -> list[str]:
         """The current secret, and the previous one while its grace period lasts."""
-        secrets = [self.secret]
-        expires = self.previous_secret_expires_at
-        if self.previous_secret and expires is not None and expires > now:
-            secrets.append(self.previous_secret)
-        return secrets
+        return signing_secrets(
+            self.secret, self.previous_secret, self.previous_secret_expires_at, now
+        )
 
     def subscribes_to(self, webhook_type: str) -> bool:
         return webhook_type in self.event_types
+
+
+def signing_secrets(
+    secret: str, previous: str | None, previous_expires_at: datetime | None, now: datetime
+) -> list[str]:
+    """The current secret, and the previous one while its grace period lasts."""
+    secrets = [secret]
+    if previous and previous_expires_at is not None and previous_expires_at > now:
+        secrets.append(previous)
+    return secrets
 
 
 class Message(SQLModel, table=True):

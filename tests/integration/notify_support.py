@@ -85,6 +85,8 @@ class Received:
     body: bytes
     status: int
     verified: bool
+    # The sender's port: one kept-alive connection carries several requests from one port.
+    peer_port: int = 0
 
     @property
     def webhook_id(self) -> str:
@@ -116,7 +118,7 @@ class Mailbox:
                 continue
         return False
 
-    def take(self, headers: dict[str, str], body: bytes) -> Reply:
+    def take(self, headers: dict[str, str], body: bytes, peer_port: int = 0) -> Reply:
         verified = self.verifies(body, headers)
         with self.lock:
             reply = Reply()
@@ -126,7 +128,7 @@ class Mailbox:
                     break
             if not verified:
                 reply = Reply(401)
-            self.requests.append(Received(headers, body, reply.status, verified))
+            self.requests.append(Received(headers, body, reply.status, verified, peer_port))
         return reply
 
     def successes(self) -> list[Received]:
@@ -146,6 +148,9 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            # HTTP/1.1: connections stay open between requests, as real receivers keep them.
+            protocol_version = "HTTP/1.1"
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
                 mailbox = receiver.mailboxes.get(self.path)
@@ -153,7 +158,8 @@ class Receiver:
                     self.send_response(404)
                     self.end_headers()
                     return
-                reply = mailbox.take({k.lower(): v for k, v in self.headers.items()}, body)
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                reply = mailbox.take(headers, body, int(self.client_address[1]))
                 if reply.delay:
                     time.sleep(reply.delay)
                 self.send_response(reply.status)

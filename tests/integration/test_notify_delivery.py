@@ -256,6 +256,22 @@ def test_a_slow_receiver_times_out_and_is_tried_again(
     assert second["status_code"] == 200
 
 
+def test_webhooks_to_one_receiver_reuse_a_kept_alive_connection(
+    client: httpx.Client, receiver: Receiver, company: dict[str, Any], infra: Infra
+) -> None:
+    # Each answer's body is read, so its connection goes back to the pool instead of being
+    # closed; one application's webhooks go one after the other, so one connection suffices.
+    box = receiver.mailbox()
+    endpoint = register(client, box)
+    app = Application(infra, company)
+    app.received()
+    app.status_changed("submitted", "eu_screening")
+    app.information_requested()
+    app.status_changed("awaiting_applicant", "eu_screening")
+    wait_for_log(client, endpoint["id"], 4)
+    assert len({r.peer_port for r in box.all()}) == 1
+
+
 def test_retry_after_is_honoured_when_it_asks_for_a_longer_wait(
     client: httpx.Client, receiver: Receiver, company: dict[str, Any], infra: Infra
 ) -> None:
