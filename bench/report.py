@@ -386,6 +386,10 @@ def render(info: dict[str, str], plan: Plan, results: Results, command: str) -> 
                     "first webhook s",
                     "all webhooks s",
                     "webhooks /s",
+                    "CPU ms per case: review",
+                    "notify",
+                    "receiver",
+                    "postgres",
                 ],
                 [
                     [
@@ -395,6 +399,10 @@ def render(info: dict[str, str], plan: Plan, results: Results, command: str) -> 
                         r["first_webhook_s"],
                         r["all_webhooks_s"],
                         r["webhooks_per_s"],
+                        r.get("review_cpu_ms"),
+                        r.get("notify_cpu_ms"),
+                        r.get("receiver_cpu_ms"),
+                        r.get("postgres_cpu_ms"),
                     ]
                     for r in rows["burst"]
                 ],

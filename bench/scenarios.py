@@ -501,6 +501,8 @@ def _burst(
     # Every admission's webhook is out before the list goes, so the burst is measured alone.
     wait_until(lambda: len(changes_since(0)) >= len(apps), 300, "admission webhooks")
     time.sleep(1.0)
+    cpu_before = {p.name: p.cpu_seconds() for p in (review, *notify, receiver)}
+    postgres_before = server_cpu_seconds("postgres")
     with profiled(plan, "burst", [review, *notify]):
         started = time.time()
         answer = httpx.post(
@@ -517,6 +519,8 @@ def _burst(
         )
     engine.dispose()
     last = max(delivered.values())
+    # CPU from the list to the last webhook: what the burst costs, whatever the machine's speed.
+    used = {p.name: p.cpu_seconds() - cpu_before[p.name] for p in (review, *notify, receiver)}
     results.add(
         "burst",
         notify_replicas=len(notify),
@@ -525,6 +529,10 @@ def _burst(
         first_webhook_s=min(delivered.values()) - started,
         all_webhooks_s=last - started,
         webhooks_per_s=listed / (last - started),
+        review_cpu_ms=1000 * used[review.name] / max(1, listed),
+        notify_cpu_ms=1000 * sum(used[p.name] for p in notify) / max(1, listed),
+        receiver_cpu_ms=1000 * used[receiver.name] / max(1, listed),
+        postgres_cpu_ms=1000 * (server_cpu_seconds("postgres") - postgres_before) / max(1, listed),
     )
 
 
