@@ -25,6 +25,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy import bindparam, insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -41,6 +42,14 @@ Handler = Callable[[Session, CloudEvent], None]
 # service whose handlers only collect (in `session.info`) writes a whole read at once here.
 Finish = Callable[[Session], None]
 AfterCommit = Callable[[CloudEvent], None]
+
+
+_PROCESSED: Any = ProcessedEvent.__table__  # type: ignore[attr-defined]
+_RECORD_PROCESSED = insert(_PROCESSED).values(
+    consumer_group=bindparam("consumer_group"),
+    event_id=bindparam("event_id"),
+    processed_at=bindparam("at"),
+)
 
 
 def consumer_name() -> str:
@@ -214,6 +223,8 @@ class StreamConsumer:
         """`_apply` for several events in one transaction; raises if any of them fails."""
         wanted = [e.id for e in events if e.type in self.handlers]
         applied: list[bool] = []
+        recorded: list[dict[str, Any]] = []
+        now = utcnow()
         with session_scope(self.engine) as session:
             done = (
                 set(
@@ -233,11 +244,15 @@ class StreamConsumer:
                     applied.append(False)
                     continue
                 handler(session, event)
-                session.add(ProcessedEvent(consumer_group=self.group, event_id=event.id))
                 done.add(event.id)  # the same event twice in one read is applied once
                 applied.append(True)
-            if self.finish is not None and any(applied):
-                self.finish(session)
+                recorded.append({"consumer_group": self.group, "event_id": event.id, "at": now})
+            if recorded:
+                if self.finish is not None:
+                    self.finish(session)
+                # One statement for the read; a duplicate (another consumer was quicker)
+                # violates the primary key and rolls the whole transaction back.
+                session.execute(_RECORD_PROCESSED, recorded)
         return applied
 
     async def _dead_letter(self, entry_id: Any, fields: dict[Any, Any], deliveries: int) -> None:

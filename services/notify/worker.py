@@ -44,7 +44,7 @@ import httpcore
 import httpx
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, bindparam, func, insert, or_, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import aliased
@@ -396,97 +396,124 @@ class DeliveryWorker:
     def record(self, outcomes: list[Outcome]) -> None:
         """Log the attempts and decide what follows each: done, retry at a time, or give up.
 
-        One transaction for all of them; the caller records them one by one if it fails.
+        One transaction for all of them, in a fixed number of statements (a burst records
+        hundreds at once); the caller records them one by one if it fails.
         """
         now = utcnow()
         labels: list[str] = []
+        d, e = store.Delivery, store.WebhookEndpoint
         with session_scope(self.engine) as session:
-            # Load what the batch touches in two queries. The deliveries are locked first, in
-            # id order, as every transaction that locks several does (recover, cancelling an
-            # endpoint's): no deadlock cycle with them. The rows are held in these dicts: the
-            # session's identity map keeps unchanged objects only weakly, and a get() of a
-            # collected one would go back to the database once per attempt.
-            d, e = store.Delivery, store.WebhookEndpoint
+            # The deliveries are locked first, in id order, as every transaction that locks
+            # several does (recover, cancelling an endpoint's): no deadlock cycle with them.
             ids = sorted(done.job.delivery_id for done in outcomes)
-            locked = select(d).where(col(d.id).in_(ids)).order_by(col(d.id)).with_for_update()
-            deliveries = {row.id: row for row in session.exec(locked).all()}
-            endpoint_ids = {done.job.endpoint_id for done in outcomes}
-            endpoints = {
-                row.id: row for row in session.exec(select(e).where(col(e.id).in_(endpoint_ids)))
+            locked = (
+                sa_select(col(d.id), col(d.succeeded_at))
+                .where(col(d.id).in_(ids))
+                .order_by(col(d.id))
+                .with_for_update()
+            )
+            succeeded_before = {i: at is not None for i, at in session.execute(locked)}
+            endpoint_ids = sorted({done.job.endpoint_id for done in outcomes})
+            health = {
+                i: Health(status, failing_since)
+                for i, status, failing_since in session.execute(
+                    sa_select(col(e.id), col(e.status), col(e.failing_since)).where(
+                        col(e.id).in_(endpoint_ids)
+                    )
+                )
             }
+            deliveries: list[dict[str, Any]] = []
+            attempts: list[dict[str, Any]] = []
             for done in outcomes:
-                delivery = deliveries[done.job.delivery_id]
-                endpoint = endpoints[done.job.endpoint_id]
-                labels.append(self._record_one(session, done, delivery, endpoint, now))
+                job = done.job
+                first_success = not succeeded_before.get(job.delivery_id, False)
+                label, status, next_retry_at = self._decide(
+                    done, health[job.endpoint_id], first_success, now
+                )
+                labels.append(label)
+                if status == store.SUCCEEDED:
+                    succeeded_before[job.delivery_id] = True
+                deliveries.append(
+                    {
+                        "b_id": job.delivery_id,
+                        "b_status": status,
+                        "b_succeeded_at": now if status == store.SUCCEEDED else None,
+                        "b_attempt_count": job.attempt_number,
+                        "b_round_attempts": job.round_attempt,
+                        "b_next_attempt_at": next_retry_at,
+                        "b_last_status_code": done.response.status_code,
+                        "b_last_error": done.response.error,
+                        "b_now": now,
+                    }
+                )
+                attempts.append(
+                    {
+                        "delivery_id": job.delivery_id,
+                        "number": job.attempt_number,
+                        "attempted_at": done.attempted_at,
+                        "status_code": done.response.status_code,
+                        "duration_ms": done.duration_ms,
+                        "error": done.response.error,
+                        "outcome": label,
+                        "next_retry_at": next_retry_at,
+                    }
+                )
+            self._write_health(session, health, now)
+            session.execute(_RECORD_DELIVERY, deliveries)
+            session.execute(insert(_ATTEMPTS), attempts)
         for label in labels:
             WEBHOOK_DELIVERIES.labels(label).inc()
 
-    def _record_one(
-        self,
-        session: Session,
-        done: Outcome,
-        delivery: store.Delivery,
-        endpoint: store.WebhookEndpoint,
-        now: datetime,
-    ) -> str:
-        job, attempted_at, response = done.job, done.attempted_at, done.response
+    def _decide(
+        self, done: Outcome, endpoint: Health, first_success: bool, now: datetime
+    ) -> tuple[str, str, datetime | None]:
+        """(metric label, the delivery's status, its next attempt) after one attempt; the
+        endpoint's health changes in place (it may have several attempts in the batch)."""
+        job, response = done.job, done.response
         outcome = retry.classify(response.status_code, response.error)
-        health = (endpoint.failing_since, endpoint.status)
-        next_retry_at: datetime | None = None
         if outcome is retry.Outcome.SUCCEEDED:
-            label = "succeeded"
-            if delivery.succeeded_at is None:
-                delivery.succeeded_at = now
+            if first_success:
                 WEBHOOK_LATENCY.observe(max(0.0, (now - job.event_time).total_seconds()))
-            delivery.status = store.SUCCEEDED
             endpoint.failing_since = None
-        elif outcome is retry.Outcome.DISABLE_ENDPOINT:
-            label = "endpoint_disabled"
-            delivery.status = store.FAILED
+            return "succeeded", store.SUCCEEDED, None
+        if outcome is retry.Outcome.DISABLE_ENDPOINT:
             if endpoint.status == store.ACTIVE:
-                store.disable_endpoint(session, endpoint, GONE_REASON, now)
-        else:
-            endpoint.failing_since = endpoint.failing_since or attempted_at
-            next_retry_at = retry.next_attempt_at(
-                job.round_attempt, now, response.retry_after, policy=self.retry_policy
-            )
-            failing_too_long = retry.should_disable(
-                endpoint.failing_since, now, policy=self.retry_policy
-            )
-            if failing_too_long and endpoint.status == store.ACTIVE:
-                label, next_retry_at = "endpoint_disabled", None
-                delivery.status = store.FAILED
-                store.disable_endpoint(session, endpoint, _failing_reason(endpoint), now)
-            elif next_retry_at is None:
-                label = "failed"
-                delivery.status = store.FAILED
-            else:
-                label = "retrying"
-        session.add(
-            store.Attempt(
-                delivery_id=delivery.id,
-                number=job.attempt_number,
-                attempted_at=attempted_at,
-                status_code=response.status_code,
-                duration_ms=done.duration_ms,
-                error=response.error,
-                outcome=label,
-                next_retry_at=next_retry_at,
-            )
+                endpoint.disable(GONE_REASON)
+            return "endpoint_disabled", store.FAILED, None
+        endpoint.failing_since = endpoint.failing_since or done.attempted_at
+        next_retry_at = retry.next_attempt_at(
+            job.round_attempt, now, response.retry_after, policy=self.retry_policy
         )
-        delivery.attempt_count = job.attempt_number
-        delivery.round_attempts = job.round_attempt
-        delivery.next_attempt_at = next_retry_at
-        delivery.last_status_code = response.status_code
-        delivery.last_error = response.error
-        delivery.lease_until = delivery.lease_owner = None
-        delivery.updated_at = now
-        session.add(delivery)
-        # The endpoint row is written only when its health changed, not on every success.
-        if (endpoint.failing_since, endpoint.status) != health:
-            endpoint.updated_at = now
-            session.add(endpoint)
-        return label
+        if endpoint.status == store.ACTIVE and retry.should_disable(
+            endpoint.failing_since, now, policy=self.retry_policy
+        ):
+            endpoint.disable(_failing_reason(endpoint.failing_since))
+            return "endpoint_disabled", store.FAILED, None
+        if next_retry_at is None:
+            return "failed", store.FAILED, None
+        return "retrying", store.PENDING, next_retry_at
+
+    @staticmethod
+    def _write_health(session: Session, health: dict[str, Health], now: datetime) -> None:
+        """Write the endpoints whose health changed (not every endpoint on every success);
+        one that must be disabled goes through `store.disable_endpoint`, which also stops
+        what still waits to go to it."""
+        changed = []
+        for endpoint_id, h in sorted(health.items()):
+            if h.disable_reason is not None:
+                endpoint = session.get(store.WebhookEndpoint, endpoint_id)
+                assert endpoint is not None
+                endpoint.failing_since = h.failing_since
+                store.disable_endpoint(session, endpoint, h.disable_reason, now)
+            elif h.failing_since != h.loaded_failing_since:
+                changed.append({"b_id": endpoint_id, "b_failing_since": h.failing_since})
+        if changed:
+            session.execute(
+                update(_ENDPOINTS)
+                .where(_ENDPOINTS.c.id == bindparam("b_id"))
+                .values(failing_since=bindparam("b_failing_since"), updated_at=now),
+                changed,
+            )
 
     def _release(self, job: Job) -> None:
         with contextlib.suppress(Exception), session_scope(self.engine) as session:
@@ -517,6 +544,43 @@ def _job(row: Any, now: datetime) -> Job:
         round_attempt=row.round_attempts + 1,
         event_time=row.event_time,
     )
+
+
+class Health:
+    """An endpoint's status and failing streak while a batch of attempts is recorded."""
+
+    def __init__(self, status: str, failing_since: datetime | None) -> None:
+        self.status = status
+        self.failing_since = self.loaded_failing_since = failing_since
+        self.disable_reason: str | None = None
+
+    def disable(self, reason: str) -> None:
+        self.status, self.disable_reason = store.DISABLED, reason
+
+
+_DELIVERIES: Any = store.Delivery.__table__  # type: ignore[attr-defined]
+_ENDPOINTS: Any = store.WebhookEndpoint.__table__  # type: ignore[attr-defined]
+_ATTEMPTS: Any = store.Attempt.__table__  # type: ignore[attr-defined]
+# One attempt's result on its delivery; executed for many at once. The lease is given back.
+_RECORD_DELIVERY = (
+    update(_DELIVERIES)
+    .where(_DELIVERIES.c.id == bindparam("b_id"))
+    .values(
+        status=bindparam("b_status"),
+        succeeded_at=func.coalesce(
+            _DELIVERIES.c.succeeded_at,
+            bindparam("b_succeeded_at", type_=_DELIVERIES.c.succeeded_at.type),
+        ),
+        attempt_count=bindparam("b_attempt_count"),
+        round_attempts=bindparam("b_round_attempts"),
+        next_attempt_at=bindparam("b_next_attempt_at"),
+        last_status_code=bindparam("b_last_status_code"),
+        last_error=bindparam("b_last_error"),
+        lease_until=None,
+        lease_owner=None,
+        updated_at=bindparam("b_now"),
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -650,8 +714,8 @@ def _lease_free(now: datetime) -> ColumnElement[bool]:
     return or_(lease.is_(None), lease < now)
 
 
-def _failing_reason(endpoint: store.WebhookEndpoint) -> str:
-    since = endpoint.failing_since.isoformat() if endpoint.failing_since else "a long time"
+def _failing_reason(failing_since: datetime | None) -> str:
+    since = failing_since.isoformat() if failing_since else "a long time"
     return f"Every delivery has failed since {since}, so the endpoint was disabled."
 
 
