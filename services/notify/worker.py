@@ -44,11 +44,11 @@ import httpcore
 import httpx
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
-from sqlalchemy import and_, bindparam, func, insert, or_, update
+from sqlalchemy import and_, bindparam, func, insert, or_, tuple_, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import aliased
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from sqlmodel import Session, col, select
 
 from services.notify import store
@@ -97,6 +97,7 @@ class Job:
 
     delivery_id: str
     endpoint_id: str
+    application_id: str | None
     webhook_id: str
     url: str
     secrets: tuple[str, ...]
@@ -131,6 +132,7 @@ class DeliveryWorker:
         # One TLS context for every connection pool, as httpx builds it (certifi's CA bundle,
         # hostname checked, the environment ignored): not the CA bundle loaded per pool.
         self._tls = httpx.create_ssl_context(trust_env=False)
+        self._due_queries: dict[bool, Any] = {}
         self.healthy = False
 
     def follow(self, stream: str, group: str, event_types: Iterable[str]) -> None:
@@ -235,7 +237,9 @@ class DeliveryWorker:
         with session_scope(self.engine) as session:
             chosen: list[Any] = []
             cancelled: list[str] = []
-            for row in session.execute(self._due(now, limit, backlog)):
+            due = self._due(backlog.complete)
+            wanted = {"due_now": now, "due_limit": limit + len(backlog.earliest)}
+            for row in session.execute(due, wanted):
                 if len(chosen) >= limit:
                     break
                 if backlog.holds_back(row.application_id, row.event_time):
@@ -275,8 +279,16 @@ class DeliveryWorker:
             )
             return [_job(row, now) for row in chosen if row.id in taken]
 
-    def _due(self, now: datetime, limit: int, backlog: Backlog) -> Any:
+    def _due(self, backlog_complete: bool) -> Any:
+        """The claim's query (built once per shape; `due_now` and `due_limit` are bound)."""
+        query = self._due_queries.get(backlog_complete)
+        if query is None:
+            query = self._due_queries[backlog_complete] = self._build_due(backlog_complete)
+        return query
+
+    def _build_due(self, backlog_complete: bool) -> Any:
         d = store.Delivery
+        now = bindparam("due_now", type_=_DELIVERIES.c.next_attempt_at.type)
         earlier = aliased(store.Delivery)
         blocked_by_earlier = (
             select(earlier.id)
@@ -322,10 +334,10 @@ class DeliveryWorker:
                 ~blocked_by_earlier,
             )
         )
-        if not backlog.complete:
+        if not backlog_complete:
             query = query.where(col(d.application_id).is_(None))
-        # Room for the deliveries the backlog holds back, which are skipped after reading.
-        query = query.order_by(col(d.next_attempt_at)).limit(limit + len(backlog.earliest))
+        # The limit leaves room for the deliveries the backlog holds back, skipped after reading.
+        query = query.order_by(col(d.next_attempt_at)).limit(bindparam("due_limit"))
         if not is_sqlite(self.engine):
             query = query.with_for_update(skip_locked=True, of=d)
         return query
@@ -393,11 +405,13 @@ class DeliveryWorker:
 
     # --- recording ----------------------------------------------------------------------------
 
-    def record(self, outcomes: list[Outcome]) -> None:
+    def record(self, outcomes: list[Outcome]) -> bool:
         """Log the attempts and decide what follows each: done, retry at a time, or give up.
 
         One transaction for all of them, in a fixed number of statements (a burst records
-        hundreds at once); the caller records them one by one if it fails.
+        hundreds at once); the caller records them one by one if it fails. True when a
+        delivery that waited for one of these to finish (the next event of its application
+        to the same endpoint) may now be due, so the worker should claim again now.
         """
         now = utcnow()
         labels: list[str] = []
@@ -424,6 +438,7 @@ class DeliveryWorker:
             }
             deliveries: list[dict[str, Any]] = []
             attempts: list[dict[str, Any]] = []
+            finished: set[tuple[str, str]] = set()
             for done in outcomes:
                 job = done.job
                 first_success = not succeeded_before.get(job.delivery_id, False)
@@ -433,6 +448,8 @@ class DeliveryWorker:
                 labels.append(label)
                 if status == store.SUCCEEDED:
                     succeeded_before[job.delivery_id] = True
+                if status != store.PENDING and job.application_id is not None:
+                    finished.add((job.endpoint_id, job.application_id))
                 deliveries.append(
                     {
                         "b_id": job.delivery_id,
@@ -461,8 +478,20 @@ class DeliveryWorker:
             self._write_health(session, health, now)
             session.execute(_RECORD_DELIVERY, deliveries)
             session.execute(insert(_ATTEMPTS), attempts)
+            successor = bool(finished) and (
+                session.execute(
+                    sa_select(col(d.id))
+                    .where(
+                        col(d.status) == store.PENDING,
+                        tuple_(col(d.endpoint_id), col(d.application_id)).in_(sorted(finished)),
+                    )
+                    .limit(1)
+                ).first()
+                is not None
+            )
         for label in labels:
             WEBHOOK_DELIVERIES.labels(label).inc()
+        return successor
 
     def _decide(
         self, done: Outcome, endpoint: Health, first_success: bool, now: datetime
@@ -532,6 +561,7 @@ def _job(row: Any, now: datetime) -> Job:
     return Job(
         delivery_id=row.id,
         endpoint_id=row.endpoint_id,
+        application_id=row.application_id,
         webhook_id=row.webhook_id,
         url=row.url,
         secrets=tuple(
@@ -594,7 +624,8 @@ class Outcome:
 
 
 class Recorder:
-    """Records finished attempts in batches, off the event loop, then wakes the worker."""
+    """Records finished attempts in batches, off the event loop; wakes the worker when the
+    next delivery of an application may have become due."""
 
     def __init__(self, worker: DeliveryWorker, recorded: Callable[[], None]) -> None:
         self.worker = worker
@@ -620,22 +651,23 @@ class Recorder:
                     closing = True
                 else:
                     batch.append(item)
-            if batch:
-                await self._record(batch)
+            if batch and await self._record(batch):
                 self.recorded()
 
-    async def _record(self, batch: list[Outcome]) -> None:
+    async def _record(self, batch: list[Outcome]) -> bool:
+        """Record the batch (one by one if it fails); True if a successor may be due."""
         try:
-            await asyncio.to_thread(self.worker.record, batch)
-            return
+            return await asyncio.to_thread(self.worker.record, batch)
         except Exception:
             if len(batch) == 1:
                 # The lease expires and the attempt is made again, with the same webhook-id.
                 log.exception("could not record attempt of delivery %s", batch[0].job.delivery_id)
-                return
+                return False
             log.warning("recording %d attempts together failed; one by one", len(batch))
+        successor = False
         for outcome in batch:
-            await self._record([outcome])
+            successor = await self._record([outcome]) or successor
+        return successor
 
 
 class Clients:
@@ -709,7 +741,7 @@ def _retry_after(headers: list[tuple[bytes, bytes]]) -> str | None:
     return None
 
 
-def _lease_free(now: datetime) -> ColumnElement[bool]:
+def _lease_free(now: datetime | BindParameter[Any]) -> ColumnElement[bool]:
     lease = col(store.Delivery.lease_until)
     return or_(lease.is_(None), lease < now)
 

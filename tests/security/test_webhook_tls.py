@@ -112,6 +112,7 @@ def job(url: str) -> Job:
     return Job(
         delivery_id="d-1",
         endpoint_id="e-1",
+        application_id=None,
         webhook_id="msg_1",
         url=url,
         secrets=("whsec_" + "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3",),
