@@ -313,6 +313,7 @@ class History:
         self.cases: dict[str, dict[str, Any]] = {}  # reference -> id, application, plan
         self.skipped = 0
         self.failures: list[str] = []
+        self.lapse_planned = False
 
     # scheduling
 
@@ -437,6 +438,7 @@ class History:
         screening = self.later(step.at, self.rng.choice([0, 1, 1, 2, 2, 3, 4, 6]))
         if plan["tier"] == "P1":
             screening = self.later(step.at, self.rng.choice([0, 0, 1, 1, 2]))
+        plan["withdrawn"] = r < 0.03
         if r < 0.03:
             self.at(self.later(step.at, self.rng.randrange(1, 15)), "withdraw", step.case_ref)
         if r < 0.14:
@@ -460,10 +462,26 @@ class History:
         )
         if state is None:
             return
-        if self.rng.random() < 0.85:
+        answered = self.rng.random() < 0.85
+        if not self.lapse_planned and self._lapses_before_now(step):
+            # Every history long enough shows a lapse, whatever today's date: the first
+            # request with room for its lapse before now goes unanswered.
+            answered = False
+        if answered:
             answer = self.later(step.at, self.rng.randrange(2, 12))
             self.at(answer, "answer", step.case_ref, side=side)
-        # Otherwise nobody answers and the deadline ticker lapses the case.
+        else:
+            # Nobody answers and the deadline ticker lapses the case.
+            self.lapse_planned = self.lapse_planned or self._lapses_before_now(step)
+
+    def _lapses_before_now(self, step: Step) -> bool:
+        """Whether an unanswered request asked at this step lapses before now."""
+        from services.review.domain.calendar import add_working_days
+
+        if self.cases[step.case_ref].get("withdrawn"):
+            return False
+        # The protocol's 20 working days, and some room for the ticker and holidays.
+        return add_working_days(CALENDAR, step.at.date(), 25) < self.now.date()
 
     def _answer(self, step: Step) -> None:
         from services.review.store import open_request
