@@ -35,6 +35,7 @@ from services.review.store import (
     Note,
     PriorityList,
     ShipmentRecord,
+    add_case,
     case_by_application,
     licence_of,
     open_request,
@@ -161,8 +162,7 @@ class Casework:
             stage_started_on=today,
             stage_started_at=now,
         )
-        session.add(case)
-        session.flush()
+        add_case(session, case)
         transition = self.protocol.decide("open", SYSTEM, "submitted")
         self._apply(session, case, transition, SYSTEM_WHO, {"priority": result.as_dict()})
         self._emit(

@@ -366,8 +366,26 @@ def _forget_counts(session: OrmSession) -> None:
     session.info.pop(_PENDING_COUNTS, None)
 
 
+_OPENED = "review.cases_opened"
+
+
 def case_by_application(session: Session, application_id: str) -> Case | None:
-    return session.exec(select(Case).where(Case.application_id == application_id)).first()
+    """The application's case, including one opened earlier in this transaction.
+
+    Without a flush: a consumer opens a whole read's cases in one transaction, and a flush
+    before every lookup would write them one at a time instead of together at the commit.
+    """
+    opened: dict[str, Case] = session.info.get(_OPENED, {})
+    if application_id in opened:
+        return opened[application_id]
+    with session.no_autoflush:
+        return session.exec(select(Case).where(Case.application_id == application_id)).first()
+
+
+def add_case(session: Session, case: Case) -> None:
+    """Stage a new case; `case_by_application` finds it before it is written."""
+    session.add(case)
+    session.info.setdefault(_OPENED, {})[case.application_id] = case
 
 
 def requests_of(session: Session, case_id: str) -> list[InformationRequest]:
