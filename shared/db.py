@@ -23,6 +23,18 @@ from shared.config import CommonSettings
 log = logging.getLogger(__name__)
 
 
+def empty_list() -> list[Any]:
+    """`default_factory` of a model's list field. Not `list` itself: pydantic reads a
+    factory's signature each time it calls it, and a builtin's is parsed from its text
+    signature (about 180 µs, against 7 µs for a function; a case's facts row has four)."""
+    return []
+
+
+def empty_dict() -> dict[Any, Any]:
+    """`default_factory` of a model's dict field (see `empty_list`)."""
+    return {}
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -22,7 +22,7 @@ from services.intake.views import (
     EventFields,
     NewApplication,
 )
-from shared.db import utcnow
+from shared.db import empty_dict, empty_list, utcnow
 from shared.events import INTAKE_STREAM
 from shared.outbox import OUTBOX_TABLES
 from shared.rawpg import RawConnections, RetrySafe
@@ -106,7 +106,9 @@ class InformationRequest(SQLModel, table=True):
     status: str = Field(default="open", max_length=20)
     requested_at: datetime = Field(default_factory=utcnow)
     answer: str | None = None
-    document_ids: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    document_ids: list[str] = Field(
+        default_factory=empty_list, sa_column=Column(JSON, nullable=False)
+    )
     answered_at: datetime | None = None
 
 
@@ -122,7 +124,9 @@ class TimelineEntry(SQLModel, table=True):
     at: datetime
     type: str = Field(max_length=60)
     status: str | None = Field(default=None, max_length=30)
-    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    detail: dict[str, Any] = Field(
+        default_factory=empty_dict, sa_column=Column(JSON, nullable=False)
+    )
 
 
 INTAKE_TABLES = (

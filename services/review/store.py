@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import object_session
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from shared.db import utcnow
+from shared.db import empty_dict, empty_list, utcnow
 from shared.outbox import OUTBOX_TABLES
 
 
@@ -50,9 +50,9 @@ class Case(SQLModel, table=True):
     tier: str = Field(max_length=2)
     score: int = 0
     fired_rules: list[dict[str, Any]] = Field(
-        default_factory=list, sa_column=Column(JSON, nullable=False)
+        default_factory=empty_list, sa_column=Column(JSON, nullable=False)
     )
-    flags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    flags: list[str] = Field(default_factory=empty_list, sa_column=Column(JSON, nullable=False))
     rules_version: str = Field(default="", max_length=40)
     tier_overridden: bool = False
     application: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
@@ -98,7 +98,9 @@ class InformationRequest(SQLModel, table=True):
     status: str = Field(default="open", max_length=20)
     answer: str | None = None
     answered_at: datetime | None = None
-    document_ids: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    document_ids: list[str] = Field(
+        default_factory=empty_list, sa_column=Column(JSON, nullable=False)
+    )
 
 
 class CaseDocument(SQLModel, table=True):
@@ -136,7 +138,7 @@ class PriorityList(SQLModel, table=True):
     number: int | None = Field(default=None, primary_key=True)
     issued_by: str = Field(max_length=36)
     issued_at: datetime = Field(default_factory=utcnow)
-    case_ids: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    case_ids: list[str] = Field(default_factory=empty_list, sa_column=Column(JSON, nullable=False))
 
 
 class LicenceRecord(SQLModel, table=True):
@@ -231,12 +233,16 @@ class CaseFact(SQLModel, table=True):
     outcome: str | None = Field(default=None, max_length=30)
     decided_on: date | None = None
     total_days: int | None = None
-    stage_days: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    stage_days: dict[str, int] = Field(
+        default_factory=empty_dict, sa_column=Column(JSON, nullable=False)
+    )
     groups: dict[str, list[str]] = Field(
-        default_factory=dict, sa_column=Column(JSON, nullable=False)
+        default_factory=empty_dict, sa_column=Column(JSON, nullable=False)
     )
     # [recorded UTC date (ISO), stage, limit] per row of `breaches`.
-    breaches: list[list[str]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    breaches: list[list[str]] = Field(
+        default_factory=empty_list, sa_column=Column(JSON, nullable=False)
+    )
 
 
 class MetricCount(SQLModel, table=True):
