@@ -76,9 +76,6 @@ class WebhookEndpoint(SQLModel, table=True):
             self.secret, self.previous_secret, self.previous_secret_expires_at, now
         )
 
-    def subscribes_to(self, webhook_type: str) -> bool:
-        return webhook_type in self.event_types
-
 
 def signing_secrets(
     secret: str, previous: str | None, previous_expires_at: datetime | None, now: datetime
@@ -244,22 +241,7 @@ def add_messages(
         insert(messages).returning(messages.c.seq, sort_by_parameter_order=True), rows
     ).scalars()
     deliveries = [
-        {
-            "id": new_id(),
-            "message_seq": seq,
-            "endpoint_id": endpoint_id,
-            "company_id": row["company_id"],
-            "webhook_id": payloads.message_id(row["event_id"], endpoint_id),
-            "event_type": row["type"],
-            "application_id": row["application_id"],
-            "event_time": row["event_time"],
-            "status": PENDING,
-            "attempt_count": 0,
-            "round_attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-            "updated_at": now,
-        }
+        _delivery_row(seq, row, endpoint_id, now)
         for seq, row in zip(seqs, rows, strict=True)
         for endpoint_id, event_types in endpoints.get(row["company_id"], [])
         if row["type"] in event_types
@@ -299,20 +281,31 @@ def schedule(
 ) -> Delivery:
     """A new delivery of the message to the endpoint, due at once."""
     assert message.seq is not None
-    delivery = Delivery(
-        message_seq=message.seq,
-        endpoint_id=endpoint.id,
-        company_id=message.company_id,
-        webhook_id=payloads.message_id(message.event_id, endpoint.id),
-        event_type=message.type,
-        application_id=message.application_id,
-        event_time=message.event_time,
-        next_attempt_at=now,
-        created_at=now,
-        updated_at=now,
-    )
+    delivery = Delivery(**_delivery_row(message.seq, message.model_dump(), endpoint.id, now))
     session.add(delivery)
     return delivery
+
+
+def _delivery_row(
+    seq: int, message: dict[str, Any], endpoint_id: str, now: datetime
+) -> dict[str, Any]:
+    """A pending delivery of a message (its row's fields) to an endpoint, due at once."""
+    return {
+        "id": new_id(),
+        "message_seq": seq,
+        "endpoint_id": endpoint_id,
+        "company_id": message["company_id"],
+        "webhook_id": payloads.message_id(message["event_id"], endpoint_id),
+        "event_type": message["type"],
+        "application_id": message["application_id"],
+        "event_time": message["event_time"],
+        "status": PENDING,
+        "attempt_count": 0,
+        "round_attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def reschedule(delivery: Delivery, now: datetime) -> None:

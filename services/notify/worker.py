@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import uuid
@@ -132,7 +133,6 @@ class DeliveryWorker:
         # One TLS context for every connection pool, as httpx builds it (certifi's CA bundle,
         # hostname checked, the environment ignored): not the CA bundle loaded per pool.
         self._tls = httpx.create_ssl_context(trust_env=False)
-        self._due_queries: dict[bool, Any] = {}
         self.healthy = False
 
     def follow(self, stream: str, group: str, event_types: Iterable[str]) -> None:
@@ -188,8 +188,8 @@ class DeliveryWorker:
             await clients.aclose()
 
     async def _idle(self, stop: asyncio.Event, delay: float, woken: bool = True) -> None:
-        # A recorded attempt can make the next delivery of its application due, so the
-        # recorder wakes the loop as new messages (wake) and the poll interval do.
+        # New messages wake the loop, and so does the recorder when a finished attempt may
+        # have made the next delivery of its application due; else the poll interval does.
         waiters = [asyncio.ensure_future(stop.wait())]
         if woken:
             waiters.append(asyncio.ensure_future(self._wake.wait()))
@@ -237,7 +237,7 @@ class DeliveryWorker:
         with session_scope(self.engine) as session:
             chosen: list[Any] = []
             cancelled: list[str] = []
-            due = self._due(backlog.complete)
+            due = _due_query(backlog.complete, skip_locked=not is_sqlite(self.engine))
             wanted = {"due_now": now, "due_limit": limit + len(backlog.earliest)}
             for row in session.execute(due, wanted):
                 if len(chosen) >= limit:
@@ -278,69 +278,6 @@ class DeliveryWorker:
                 ).scalars()
             )
             return [_job(row, now) for row in chosen if row.id in taken]
-
-    def _due(self, backlog_complete: bool) -> Any:
-        """The claim's query (built once per shape; `due_now` and `due_limit` are bound)."""
-        query = self._due_queries.get(backlog_complete)
-        if query is None:
-            query = self._due_queries[backlog_complete] = self._build_due(backlog_complete)
-        return query
-
-    def _build_due(self, backlog_complete: bool) -> Any:
-        d = store.Delivery
-        now = bindparam("due_now", type_=_DELIVERIES.c.next_attempt_at.type)
-        earlier = aliased(store.Delivery)
-        blocked_by_earlier = (
-            select(earlier.id)
-            .where(
-                earlier.endpoint_id == d.endpoint_id,
-                earlier.application_id == d.application_id,
-                earlier.status == store.PENDING,
-                or_(
-                    col(earlier.event_time) < col(d.event_time),
-                    and_(
-                        col(earlier.event_time) == col(d.event_time),
-                        col(earlier.message_seq) < col(d.message_seq),
-                    ),
-                ),
-            )
-            .exists()
-        )
-        e, m = store.WebhookEndpoint, store.Message
-        # Plain columns, not three ORM objects per row: a claim reads hundreds in a burst.
-        query: Any = (
-            sa_select(
-                col(d.id),
-                col(d.application_id),
-                col(d.event_time),
-                col(d.webhook_id),
-                col(d.attempt_count),
-                col(d.round_attempts),
-                col(e.id).label("endpoint_id"),
-                col(e.url),
-                col(e.status).label("endpoint_status"),
-                col(e.deleted_at),
-                col(e.secret),
-                col(e.previous_secret),
-                col(e.previous_secret_expires_at),
-                col(m.body),
-            )
-            .join(e, col(e.id) == col(d.endpoint_id))
-            .join(m, col(m.seq) == col(d.message_seq))
-            .where(
-                col(d.status) == store.PENDING,
-                col(d.next_attempt_at) <= now,
-                _lease_free(now),
-                ~blocked_by_earlier,
-            )
-        )
-        if not backlog_complete:
-            query = query.where(col(d.application_id).is_(None))
-        # The limit leaves room for the deliveries the backlog holds back, skipped after reading.
-        query = query.order_by(col(d.next_attempt_at)).limit(bindparam("due_limit"))
-        if not is_sqlite(self.engine):
-            query = query.with_for_update(skip_locked=True, of=d)
-        return query
 
     # --- sending ------------------------------------------------------------------------------
 
@@ -554,6 +491,65 @@ class DeliveryWorker:
                 )
                 .values(lease_until=None, lease_owner=None)
             )
+
+
+@functools.cache
+def _due_query(backlog_complete: bool, skip_locked: bool) -> Any:
+    """The claim's query, built once per shape (`due_now` and `due_limit` are bound)."""
+    d = store.Delivery
+    now = bindparam("due_now", type_=_DELIVERIES.c.next_attempt_at.type)
+    earlier = aliased(store.Delivery)
+    blocked_by_earlier = (
+        select(earlier.id)
+        .where(
+            earlier.endpoint_id == d.endpoint_id,
+            earlier.application_id == d.application_id,
+            earlier.status == store.PENDING,
+            or_(
+                col(earlier.event_time) < col(d.event_time),
+                and_(
+                    col(earlier.event_time) == col(d.event_time),
+                    col(earlier.message_seq) < col(d.message_seq),
+                ),
+            ),
+        )
+        .exists()
+    )
+    e, m = store.WebhookEndpoint, store.Message
+    # Plain columns, not three ORM objects per row: a claim reads hundreds in a burst.
+    query: Any = (
+        sa_select(
+            col(d.id),
+            col(d.application_id),
+            col(d.event_time),
+            col(d.webhook_id),
+            col(d.attempt_count),
+            col(d.round_attempts),
+            col(e.id).label("endpoint_id"),
+            col(e.url),
+            col(e.status).label("endpoint_status"),
+            col(e.deleted_at),
+            col(e.secret),
+            col(e.previous_secret),
+            col(e.previous_secret_expires_at),
+            col(m.body),
+        )
+        .join(e, col(e.id) == col(d.endpoint_id))
+        .join(m, col(m.seq) == col(d.message_seq))
+        .where(
+            col(d.status) == store.PENDING,
+            col(d.next_attempt_at) <= now,
+            _lease_free(now),
+            ~blocked_by_earlier,
+        )
+    )
+    if not backlog_complete:
+        query = query.where(col(d.application_id).is_(None))
+    # The limit leaves room for the deliveries the backlog holds back, skipped after reading.
+    query = query.order_by(col(d.next_attempt_at)).limit(bindparam("due_limit"))
+    if skip_locked:
+        query = query.with_for_update(skip_locked=True, of=d)
+    return query
 
 
 def _job(row: Any, now: datetime) -> Job:
