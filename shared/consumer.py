@@ -6,10 +6,11 @@ id, has committed; a duplicate is recognised by that record and acknowledged wit
 The entries of one read are applied in stream order in ONE transaction (one commit, one
 XACK for the lot); if any of them fails, that transaction is rolled back and the entries
 are applied one by one, so a failing entry stays pending alone and the others go through.
-A service may collect in its handlers and write the whole read at once in a `finish` hook,
-run in the same transaction before the commit. Entries left pending by a crashed or failing
-consumer are claimed with XAUTOCLAIM once idle; an entry delivered `max_deliveries` times
-goes to `<stream>.dlq` with its error.
+A service may load in one query what its handlers will look up one by one, in a `prepare`
+hook run before them, and collect in its handlers and write the whole read at once in a
+`finish` hook run after them, both in the same transaction. Entries left pending by a
+crashed or failing consumer are claimed with XAUTOCLAIM once idle; an entry delivered
+`max_deliveries` times goes to `<stream>.dlq` with its error.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ from shared.outbox import ProcessedEvent
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Session, CloudEvent], None]
+# Called once per transaction, before the handlers, with the events they are about to apply
+# (duplicates left out): a service loads the rows its handlers will look up, in one query.
+Prepare = Callable[[Session, list[CloudEvent]], None]
 # Called once per transaction, after the handlers of its events and before the commit: a
 # service whose handlers only collect (in `session.info`) writes a whole read at once here.
 Finish = Callable[[Session], None]
@@ -89,6 +93,7 @@ class StreamConsumer:
         claim_idle_ms: int = 30_000,
         max_deliveries: int = 5,
         after_commit: AfterCommit | None = None,
+        prepare: Prepare | None = None,
         finish: Finish | None = None,
         name: str | None = None,
     ) -> None:
@@ -102,6 +107,7 @@ class StreamConsumer:
         self.claim_idle_ms = claim_idle_ms
         self.max_deliveries = max_deliveries
         self.after_commit = after_commit
+        self.prepare = prepare
         self.finish = finish
         self.name = name or consumer_name()
         self.healthy = False
@@ -238,14 +244,18 @@ class StreamConsumer:
                 if wanted
                 else set()
             )
+            todo: dict[str, CloudEvent] = {}
             for event in events:
-                handler = self.handlers.get(event.type)
-                if handler is None or event.id in done:
-                    applied.append(False)
-                    continue
-                handler(session, event)
-                done.add(event.id)  # the same event twice in one read is applied once
-                applied.append(True)
+                # The same event twice in one read is applied once.
+                fresh = event.type in self.handlers and event.id not in done
+                fresh = fresh and event.id not in todo
+                applied.append(fresh)
+                if fresh:
+                    todo[event.id] = event
+            if todo and self.prepare is not None:
+                self.prepare(session, list(todo.values()))
+            for event in todo.values():
+                self.handlers[event.type](session, event)
                 recorded.append({"consumer_group": self.group, "event_id": event.id, "at": now})
             if recorded:
                 if self.finish is not None:

@@ -16,6 +16,7 @@ import re
 import secrets
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -373,6 +374,24 @@ class Directory:
         company = Company(**row)
         self._companies[company_id] = (now, company)
         return company
+
+    def load_companies(self, company_ids: Iterable[str]) -> None:
+        """Read the companies not cached yet in one query, for `company` to find."""
+        now = time.monotonic()
+        wanted = {
+            c
+            for c in company_ids
+            if (known := self._companies.get(c)) is None or now - known[0] >= COMPANY_CACHE_SECONDS
+        }
+        if not wanted:
+            return
+        table = Company.__table__  # type: ignore[attr-defined]
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            rows = conn.execute(sa_select(table).where(table.c.id.in_(sorted(wanted)))).all()
+        if len(self._companies) + len(rows) > COMPANY_CACHE_SIZE:
+            self._companies.clear()
+        for row in rows:
+            self._companies[row.id] = (now, Company(**row._mapping))
 
     def _lookup(self, model: type[SQLModel], key: str) -> dict[str, Any] | None:
         # Review reads a company for every case it opens: one query, no ORM session.

@@ -60,6 +60,11 @@ class CloudEvent(BaseModel):
         return schema.model_validate(self.data)
 
 
+def data_values(events: list[CloudEvent], key: str) -> list[str]:
+    """The string values of one `data` field across events (for a consumer's batch lookup)."""
+    return [value for e in events if isinstance(value := e.data.get(key), str)]
+
+
 class UnknownEventType(ValueError):
     def __init__(self, event_type: str) -> None:
         super().__init__(f"no schema for event type {event_type!r}")

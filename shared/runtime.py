@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from shared.config import ServiceSettings
-from shared.consumer import AfterCommit, Finish, Handler, StreamConsumer
+from shared.consumer import AfterCommit, Finish, Handler, Prepare, StreamConsumer
 from shared.db import make_engine, migrate, ping, wait_for_database
 from shared.directory import DIRECTORY, MIGRATIONS, Directory
 from shared.outbox import OutboxRelay
@@ -55,6 +55,7 @@ class ServiceRuntime:
         stream: str,
         handlers: dict[str, Handler],
         after_commit: AfterCommit | None = None,
+        prepare: Prepare | None = None,
         finish: Finish | None = None,
     ) -> StreamConsumer:
         s = self.settings
@@ -69,6 +70,7 @@ class ServiceRuntime:
             claim_idle_ms=s.claim_idle_ms,
             max_deliveries=s.max_deliveries,
             after_commit=after_commit,
+            prepare=prepare,
             finish=finish,
         )
         self.consumers.append(consumer)

@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.intake.api import router
-from services.intake.handlers import REVIEW_HANDLERS
+from services.intake.handlers import REVIEW_HANDLERS, prepare
 from services.intake.settings import IntakeSettings
 from shared.events import REVIEW_STREAM
 from shared.http import create_app
@@ -20,7 +20,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def build(settings: IntakeSettings | None = None) -> FastAPI:
     settings = settings or IntakeSettings()
     runtime = ServiceRuntime(settings, MIGRATIONS)
-    runtime.consume(REVIEW_STREAM, REVIEW_HANDLERS)
+    runtime.consume(REVIEW_STREAM, REVIEW_HANDLERS, prepare=prepare)
     app = create_app(
         title="REE Channel — intake",
         description="Applicants register their rare-earth export licence applications.",

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from services.review import console
 from services.review.api import install_domain_errors, router
 from services.review.casework import Casework
-from services.review.handlers import intake_handlers
+from services.review.handlers import intake_handlers, prepare_read
 from services.review.metrics import router as metrics_router
 from services.review.settings import ReviewSettings
 from shared.db import session_scope
@@ -29,7 +29,10 @@ def build(settings: ReviewSettings | None = None) -> FastAPI:
     runtime = ServiceRuntime(settings, MIGRATIONS)
     casework = Casework(runtime.directory)
     runtime.consume(
-        INTAKE_STREAM, intake_handlers(casework), after_commit=lambda _e: runtime.relay.wake()
+        INTAKE_STREAM,
+        intake_handlers(casework),
+        after_commit=lambda _e: runtime.relay.wake(),
+        prepare=prepare_read(casework),
     )
 
     async def deadline_ticker(stop: asyncio.Event) -> None:

@@ -372,26 +372,46 @@ def _forget_counts(session: OrmSession) -> None:
     session.info.pop(_PENDING_COUNTS, None)
 
 
-_OPENED = "review.cases_opened"
+# Cases of this transaction by application id (None: known to have no case yet), held
+# strongly: the session's identity map keeps unchanged objects only weakly.
+_KNOWN = "review.cases_by_application"
+
+
+def _known(session: Session) -> dict[str, Case | None]:
+    known: dict[str, Case | None] = session.info.setdefault(_KNOWN, {})
+    return known
 
 
 def case_by_application(session: Session, application_id: str) -> Case | None:
-    """The application's case, including one opened earlier in this transaction.
+    """The application's case, including one opened or loaded earlier in this transaction.
 
     Without a flush: a consumer opens a whole read's cases in one transaction, and a flush
     before every lookup would write them one at a time instead of together at the commit.
     """
-    opened: dict[str, Case] = session.info.get(_OPENED, {})
-    if application_id in opened:
-        return opened[application_id]
+    known = _known(session)
+    if application_id in known:
+        return known[application_id]
     with session.no_autoflush:
         return session.exec(select(Case).where(Case.application_id == application_id)).first()
+
+
+def load_cases(session: Session, application_ids: list[str]) -> None:
+    """Read the cases of many applications in one query, for `case_by_application`."""
+    known = _known(session)
+    wanted = sorted({a for a in application_ids if a not in known})
+    if not wanted:
+        return
+    with session.no_autoflush:
+        found = session.exec(select(Case).where(col(Case.application_id).in_(wanted))).all()
+    by_application = {case.application_id: case for case in found}
+    for application_id in wanted:
+        known[application_id] = by_application.get(application_id)
 
 
 def add_case(session: Session, case: Case) -> None:
     """Stage a new case; `case_by_application` finds it before it is written."""
     session.add(case)
-    session.info.setdefault(_OPENED, {})[case.application_id] = case
+    _known(session)[case.application_id] = case
 
 
 def requests_of(session: Session, case_id: str) -> list[InformationRequest]:

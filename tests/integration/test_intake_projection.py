@@ -217,6 +217,54 @@ def test_a_redelivered_event_has_its_effect_once(
     assert [t["type"] for t in view["timeline"]].count("case.opened") == 1
 
 
+def test_one_read_of_many_applications_events_moves_each_in_stream_order(
+    intake: ServiceProcess, company_a: dict[str, Any], infra: Infra
+) -> None:
+    """Opened and moved on in the same read (one transaction, its applications read in one
+    query): each application ends queued, with one timeline entry per event, in order; a
+    duplicate in the read and an application this intake never registered change nothing."""
+    with intake.client(company_a["api_key"]) as c:
+        apps = [c.post("/v1/applications", json=application()).json() for _ in range(6)]
+        stranger = {"id": str(uuid.uuid4()), "reference": "REE-2026-999999"}
+        events = []
+        for app in [*apps, stranger]:
+            case_id = str(uuid.uuid4())
+            ids = refs(app, company_a, case_id)
+            opened = new_event(
+                "reechannel/review",
+                "case.opened",
+                case_id,
+                CaseOpened(**ids, state="eu_screening", priority_tier="P2"),
+            )
+            moved = new_event(
+                "reechannel/review",
+                "case.state_changed",
+                case_id,
+                CaseStateChanged(
+                    **ids, action="admit", from_state="eu_screening", to_state="queued"
+                ),
+            )
+            events += [opened, opened, moved]
+        with infra.redis().pipeline(transaction=True) as pipe:
+            for event in events:
+                pipe.xadd(infra.stream(REVIEW), event.to_fields())
+            pipe.execute()
+
+        def all_queued() -> list[dict[str, Any]] | None:
+            views = [c.get(f"/v1/applications/{app['id']}").json() for app in apps]
+            return views if all(v["status"] == "queued" for v in views) else None
+
+        views = wait_until(all_queued, what="every application queued")
+        assert c.get(f"/v1/applications/{stranger['id']}").status_code == 404
+    for view in views:
+        assert [t["type"] for t in view["timeline"]][-2:] == [
+            "case.opened",
+            "application.status_changed",
+        ]
+        assert [t["type"] for t in view["timeline"]].count("case.opened") == 1
+        assert view["priority_tier"] == "P2"
+
+
 def test_a_poison_event_goes_to_the_dead_letter_stream_and_the_rest_flows(
     intake: ServiceProcess, company_a: dict[str, Any], infra: Infra
 ) -> None:
