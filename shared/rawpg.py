@@ -1,7 +1,6 @@
 """A few plain psycopg connections beside an engine, for the statements of the hottest routes.
 
-SQLAlchemy's pool pings every connection it hands out (`pool_pre_ping`: one more round trip)
-and its statement machinery costs several times the CPU of a small statement. The credential
+SQLAlchemy's statement machinery costs several times the CPU of a small statement. The credential
 lookup of every request and intake's writes use these connections instead: the same database,
 parameters and search_path as the engine, statements sent by psycopg itself (prepared by the
 server after a few uses).

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+import psycopg
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
+from shared.db import ping_when_idle
 from tests.faults.conftest import System
 from tests.integration.conftest import application
 from tests.support import ServiceProcess, TcpProxy, wait_until
@@ -81,3 +87,32 @@ def test_a_service_started_before_its_database_waits_and_then_serves(
             headers={"Authorization": f"Bearer {system.company['api_key']}"},
         )
     assert late.status_code == 201
+
+
+def _backend_pid(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+@pytest.mark.parametrize("idle_seconds", [0.2, 60.0])
+def test_a_pooled_connection_closed_while_idle_is_replaced_before_use(idle_seconds: float) -> None:
+    """The database closes a pooled connection (a restart, a proxy's idle timeout). Once it
+    has been idle past the threshold, the checkout pings it and hands out a new one; below
+    the threshold there is no ping (no round trip for connections in steady use), so the
+    next unit of work fails on it, which is what the threshold trades."""
+    url = os.environ["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://", 1)
+    engine = create_engine(url, pool_size=1, max_overflow=0)
+    ping_when_idle(engine, idle_seconds=idle_seconds)
+    try:
+        first = _backend_pid(engine)
+        with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (first,))
+        time.sleep(0.4)
+        if idle_seconds < 0.4:
+            assert _backend_pid(engine) != first
+        else:
+            with pytest.raises(OperationalError):
+                _backend_pid(engine)
+            assert _backend_pid(engine) != first, "the pool recovers after the failure"
+    finally:
+        engine.dispose()
