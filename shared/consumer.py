@@ -27,9 +27,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import bindparam, insert
+from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from shared.db import session_scope, utcnow
 from shared.events import CloudEvent
@@ -49,6 +50,10 @@ AfterCommit = Callable[[CloudEvent], None]
 
 
 _PROCESSED: Any = ProcessedEvent.__table__  # type: ignore[attr-defined]
+_ALREADY_PROCESSED = sa_select(_PROCESSED.c.event_id).where(
+    _PROCESSED.c.consumer_group == bindparam("group"),
+    _PROCESSED.c.event_id.in_(bindparam("ids", expanding=True)),
+)
 _RECORD_PROCESSED = insert(_PROCESSED).values(
     consumer_group=bindparam("consumer_group"),
     event_id=bindparam("event_id"),
@@ -234,12 +239,9 @@ class StreamConsumer:
         with session_scope(self.engine) as session:
             done = (
                 set(
-                    session.exec(
-                        select(ProcessedEvent.event_id).where(
-                            ProcessedEvent.consumer_group == self.group,
-                            col(ProcessedEvent.event_id).in_(wanted),
-                        )
-                    ).all()
+                    session.connection()
+                    .execute(_ALREADY_PROCESSED, {"group": self.group, "ids": wanted})
+                    .scalars()
                 )
                 if wanted
                 else set()

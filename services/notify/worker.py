@@ -48,9 +48,8 @@ from redis.exceptions import RedisError
 from sqlalchemy import and_, bindparam, func, insert, or_, tuple_, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from services.notify import store
 from services.notify.backlog import UNKNOWN, Backlog, BacklogReader
@@ -233,7 +232,6 @@ class DeliveryWorker:
         """Take up to `limit` due deliveries for this worker; returns what it must send."""
         backlog = backlog or Backlog()
         now = utcnow()
-        d = store.Delivery
         with session_scope(self.engine) as session:
             chosen: list[Any] = []
             cancelled: list[str] = []
@@ -249,34 +247,17 @@ class DeliveryWorker:
                 else:
                     chosen.append(row)
             if cancelled:
-                session.execute(
-                    update(d)
-                    .where(col(d.id).in_(cancelled), col(d.status) == store.PENDING)
-                    .values(
-                        status=store.CANCELLED,
-                        next_attempt_at=None,
-                        lease_until=None,
-                        lease_owner=None,
-                        updated_at=now,
-                    )
-                    .execution_options(synchronize_session=False)
-                )
+                session.execute(_CANCEL, {"ids": cancelled, "now": now})
             if not chosen:
                 return []
             # The conditions again: on SQLite (no row locks) another worker may have been quicker.
-            taken = set(
-                session.execute(
-                    update(d)
-                    .where(
-                        col(d.id).in_([row.id for row in chosen]),
-                        col(d.status) == store.PENDING,
-                        _lease_free(now),
-                    )
-                    .values(lease_until=now + self.settings.lease, lease_owner=self.owner)
-                    .returning(col(d.id))
-                    .execution_options(synchronize_session=False)
-                ).scalars()
-            )
+            wanted = {
+                "ids": [row.id for row in chosen],
+                "now": now,
+                "lease_until": now + self.settings.lease,
+                "owner": self.owner,
+            }
+            taken = set(session.execute(_TAKE, wanted).scalars())
             return [_job(row, now) for row in chosen if row.id in taken]
 
     # --- sending ------------------------------------------------------------------------------
@@ -352,26 +333,17 @@ class DeliveryWorker:
         """
         now = utcnow()
         labels: list[str] = []
-        d, e = store.Delivery, store.WebhookEndpoint
         with session_scope(self.engine) as session:
             # The deliveries are locked first, in id order, as every transaction that locks
             # several does (recover, cancelling an endpoint's): no deadlock cycle with them.
             ids = sorted(done.job.delivery_id for done in outcomes)
-            locked = (
-                sa_select(col(d.id), col(d.succeeded_at))
-                .where(col(d.id).in_(ids))
-                .order_by(col(d.id))
-                .with_for_update()
-            )
-            succeeded_before = {i: at is not None for i, at in session.execute(locked)}
+            succeeded_before = {
+                i: at is not None for i, at in session.execute(_LOCK_RECORDED, {"ids": ids})
+            }
             endpoint_ids = sorted({done.job.endpoint_id for done in outcomes})
             health = {
                 i: Health(status, failing_since)
-                for i, status, failing_since in session.execute(
-                    sa_select(col(e.id), col(e.status), col(e.failing_since)).where(
-                        col(e.id).in_(endpoint_ids)
-                    )
-                )
+                for i, status, failing_since in session.execute(_HEALTH, {"ids": endpoint_ids})
             }
             deliveries: list[dict[str, Any]] = []
             attempts: list[dict[str, Any]] = []
@@ -416,15 +388,7 @@ class DeliveryWorker:
             session.execute(_RECORD_DELIVERY, deliveries)
             session.execute(insert(_ATTEMPTS), attempts)
             successor = bool(finished) and (
-                session.execute(
-                    sa_select(col(d.id))
-                    .where(
-                        col(d.status) == store.PENDING,
-                        tuple_(col(d.endpoint_id), col(d.application_id)).in_(sorted(finished)),
-                    )
-                    .limit(1)
-                ).first()
-                is not None
+                session.execute(_SUCCESSOR, {"pairs": sorted(finished)}).first() is not None
             )
         for label in labels:
             WEBHOOK_DELIVERIES.labels(label).inc()
@@ -496,57 +460,56 @@ class DeliveryWorker:
 @functools.cache
 def _due_query(backlog_complete: bool, skip_locked: bool) -> Any:
     """The claim's query, built once per shape (`due_now` and `due_limit` are bound)."""
-    d = store.Delivery
-    now = bindparam("due_now", type_=_DELIVERIES.c.next_attempt_at.type)
-    earlier = aliased(store.Delivery)
+    d, e, m = _DELIVERIES, _ENDPOINTS, _MESSAGES
+    now = bindparam("due_now", type_=d.c.next_attempt_at.type)
+    earlier = d.alias("earlier")
     blocked_by_earlier = (
-        select(earlier.id)
+        sa_select(earlier.c.id)
         .where(
-            earlier.endpoint_id == d.endpoint_id,
-            earlier.application_id == d.application_id,
-            earlier.status == store.PENDING,
+            earlier.c.endpoint_id == d.c.endpoint_id,
+            earlier.c.application_id == d.c.application_id,
+            earlier.c.status == store.PENDING,
             or_(
-                col(earlier.event_time) < col(d.event_time),
+                earlier.c.event_time < d.c.event_time,
                 and_(
-                    col(earlier.event_time) == col(d.event_time),
-                    col(earlier.message_seq) < col(d.message_seq),
+                    earlier.c.event_time == d.c.event_time,
+                    earlier.c.message_seq < d.c.message_seq,
                 ),
             ),
         )
         .exists()
     )
-    e, m = store.WebhookEndpoint, store.Message
     # Plain columns, not three ORM objects per row: a claim reads hundreds in a burst.
     query: Any = (
         sa_select(
-            col(d.id),
-            col(d.application_id),
-            col(d.event_time),
-            col(d.webhook_id),
-            col(d.attempt_count),
-            col(d.round_attempts),
-            col(e.id).label("endpoint_id"),
-            col(e.url),
-            col(e.status).label("endpoint_status"),
-            col(e.deleted_at),
-            col(e.secret),
-            col(e.previous_secret),
-            col(e.previous_secret_expires_at),
-            col(m.body),
+            d.c.id,
+            d.c.application_id,
+            d.c.event_time,
+            d.c.webhook_id,
+            d.c.attempt_count,
+            d.c.round_attempts,
+            e.c.id.label("endpoint_id"),
+            e.c.url,
+            e.c.status.label("endpoint_status"),
+            e.c.deleted_at,
+            e.c.secret,
+            e.c.previous_secret,
+            e.c.previous_secret_expires_at,
+            m.c.body,
         )
-        .join(e, col(e.id) == col(d.endpoint_id))
-        .join(m, col(m.seq) == col(d.message_seq))
+        .join(e, e.c.id == d.c.endpoint_id)
+        .join(m, m.c.seq == d.c.message_seq)
         .where(
-            col(d.status) == store.PENDING,
-            col(d.next_attempt_at) <= now,
+            d.c.status == store.PENDING,
+            d.c.next_attempt_at <= now,
             _lease_free(now),
             ~blocked_by_earlier,
         )
     )
     if not backlog_complete:
-        query = query.where(col(d.application_id).is_(None))
+        query = query.where(d.c.application_id.is_(None))
     # The limit leaves room for the deliveries the backlog holds back, skipped after reading.
-    query = query.order_by(col(d.next_attempt_at)).limit(bindparam("due_limit"))
+    query = query.order_by(d.c.next_attempt_at).limit(bindparam("due_limit"))
     if skip_locked:
         query = query.with_for_update(skip_locked=True, of=d)
     return query
@@ -587,6 +550,63 @@ class Health:
 _DELIVERIES: Any = store.Delivery.__table__  # type: ignore[attr-defined]
 _ENDPOINTS: Any = store.WebhookEndpoint.__table__  # type: ignore[attr-defined]
 _ATTEMPTS: Any = store.Attempt.__table__  # type: ignore[attr-defined]
+_MESSAGES: Any = store.Message.__table__  # type: ignore[attr-defined]
+
+
+def _lease_free(now: datetime | BindParameter[Any]) -> ColumnElement[bool]:
+    lease = _DELIVERIES.c.lease_until
+    return or_(lease.is_(None), lease < now)
+
+
+# The hot statements, built once, on the tables (not the ORM classes, whose statements take
+# the ORM's slower execution path); lists of ids are bound as expanding parameters.
+_IDS: Any = bindparam("ids", expanding=True)
+_NOW = bindparam("now", type_=_DELIVERIES.c.updated_at.type)
+_CANCEL = (
+    update(_DELIVERIES)
+    .where(_DELIVERIES.c.id.in_(_IDS), _DELIVERIES.c.status == store.PENDING)
+    .values(
+        status=store.CANCELLED,
+        next_attempt_at=None,
+        lease_until=None,
+        lease_owner=None,
+        updated_at=_NOW,
+    )
+)
+# A claim's lease, taken only where still free.
+_TAKE = (
+    update(_DELIVERIES)
+    .where(
+        _DELIVERIES.c.id.in_(_IDS),
+        _DELIVERIES.c.status == store.PENDING,
+        _lease_free(_NOW),
+    )
+    .values(
+        lease_until=bindparam("lease_until", type_=_DELIVERIES.c.lease_until.type),
+        lease_owner=bindparam("owner"),
+    )
+    .returning(_DELIVERIES.c.id)
+)
+_LOCK_RECORDED = (
+    sa_select(_DELIVERIES.c.id, _DELIVERIES.c.succeeded_at)
+    .where(_DELIVERIES.c.id.in_(_IDS))
+    .order_by(_DELIVERIES.c.id)
+    .with_for_update()
+)
+_HEALTH = sa_select(_ENDPOINTS.c.id, _ENDPOINTS.c.status, _ENDPOINTS.c.failing_since).where(
+    _ENDPOINTS.c.id.in_(_IDS)
+)
+# Is a delivery still waiting behind one of these (endpoint, application) pairs?
+_SUCCESSOR = (
+    sa_select(_DELIVERIES.c.id)
+    .where(
+        _DELIVERIES.c.status == store.PENDING,
+        tuple_(_DELIVERIES.c.endpoint_id, _DELIVERIES.c.application_id).in_(
+            bindparam("pairs", expanding=True)
+        ),
+    )
+    .limit(1)
+)
 # One attempt's result on its delivery; executed for many at once. The lease is given back.
 _RECORD_DELIVERY = (
     update(_DELIVERIES)
@@ -735,11 +755,6 @@ def _retry_after(headers: list[tuple[bytes, bytes]]) -> str | None:
         if name.lower() == b"retry-after":
             return value.decode("latin-1")
     return None
-
-
-def _lease_free(now: datetime | BindParameter[Any]) -> ColumnElement[bool]:
-    lease = col(store.Delivery.lease_until)
-    return or_(lease.is_(None), lease < now)
 
 
 def _failing_reason(failing_since: datetime | None) -> str:
