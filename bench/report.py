@@ -46,10 +46,12 @@ How it was measured (all of it by `python -m bench`, bench/ in the repository):
   by PostgreSQL (`INSERT … SELECT` over `generate_series`, `bench/scale.py`), then
   `VACUUM ANALYZE`. Queue pages are read by two concurrent clients for the step's duration;
   the metrics summary by one client, a few times. RSS is each process's VmRSS.
-- Replicas: a backlog of applications is submitted with review and notify stopped; then 1
-  (or 2) replicas of review are started and the rate at which cases open is taken from the
-  first to the last case; the same for notify with webhooks verified at the receiver. Each
-  replica count gets a fresh deployment and the same backlog size.
+- Replicas: a backlog of applications is submitted with review and notify stopped, then
+  intake is stopped too; then 1 (or 2) replicas of review are started and the rate at which
+  cases open is taken from the first to the last case; the same for notify with webhooks
+  verified at the receiver. Each replica count gets a fresh deployment and the same backlog
+  size. *Cores used*: each process's CPU time (the replicas added up) from when the replicas
+  were ready until the backlog was through, over that wall time; 2.0 is the whole machine.
 """
 
 
@@ -450,9 +452,19 @@ def render(info: dict[str, str], plan: Plan, results: Results, command: str) -> 
             "## Scaling out: draining one backlog",
             "",
             *_table(
-                ["service", "replicas", "events", "per second"],
+                ["service", "replicas", "events", "per second", "cores used (by process)"],
                 [
-                    [r["service"], r["replicas"], r["events"], r["per_second"]]
+                    [
+                        r["service"],
+                        r["replicas"],
+                        r["events"],
+                        r["per_second"],
+                        ", ".join(
+                            f"{k.removesuffix('_cores')} {v}"
+                            for k, v in r.items()
+                            if k.endswith("_cores")
+                        ),
+                    ]
                     for r in rows["replicas"]
                 ],
             ),

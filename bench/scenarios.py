@@ -642,9 +642,14 @@ def _drain_with(dep: Deployment, count: int, plan: Plan, results: Results) -> No
     notify.stop()
     submit_backlog(intake, keys, plan.replica_events)
     _wait_drained(dep)
+    # Intake's part is done (the backlog is in the stream); left running, its projection of
+    # review's events would take CPU from the replicas under test.
+    intake.stop()
     engine = dep.engine("review")
     reviews = [dep.service("review", i) for i in range(count)]
+    usage = _CpuUsage(reviews)
     opened = wait_until(lambda: _opened_times(engine, plan.replica_events), 600, "backlog applied")
+    cores = usage.cores()
     for p in reviews:
         p.stop()
     engine.dispose()
@@ -654,14 +659,17 @@ def _drain_with(dep: Deployment, count: int, plan: Plan, results: Results) -> No
         replicas=count,
         events=len(opened),
         per_second=(len(opened) - 1) / (max(opened) - min(opened)),
+        **cores,
     )
     notifies = [dep.service("notify", i + 1) for i in range(count)]
+    usage = _CpuUsage([*notifies, receiver])
 
     def hooks() -> list[float]:
         times = [r["at"] for r in received(receiver) if r["type"] == "application.received"]
         return times if len(times) >= plan.replica_events else []
 
     times = wait_until(hooks, 600, "backlog delivered")
+    cores = usage.cores()
     for p in notifies:
         p.stop()
     results.add(
@@ -670,7 +678,31 @@ def _drain_with(dep: Deployment, count: int, plan: Plan, results: Results) -> No
         replicas=count,
         events=len(times),
         per_second=(len(times) - 1) / (max(times) - min(times)),
+        **cores,
     )
+
+
+class _CpuUsage:
+    """Cores used by these processes and the servers, from when the processes are ready
+    (their start-up is not counted) until `cores` is called."""
+
+    def __init__(self, processes: list[Process]) -> None:
+        for p in processes:
+            p.wait_ready()
+        self.processes = processes
+        self.before = [p.cpu_seconds() for p in processes]
+        self.servers = {name: server_cpu_seconds(name) for name in SERVER_COMMANDS}
+        self.started = time.monotonic()
+
+    def cores(self) -> dict[str, float]:
+        wall = time.monotonic() - self.started
+        used: dict[str, float] = {}
+        for p, before in zip(self.processes, self.before, strict=True):
+            name = p.name.split("#")[0]
+            used[name] = used.get(name, 0.0) + p.cpu_seconds() - before
+        for name, before_s in self.servers.items():
+            used[name] = server_cpu_seconds(name) - before_s
+        return {f"{name}_cores": round(seconds / wall, 2) for name, seconds in used.items()}
 
 
 def _opened_times(engine: Any, expected: int) -> list[float]:
