@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -102,6 +103,7 @@ class ServiceRuntime:
         ]
         self._tasks += [asyncio.create_task(w(self._stop)) for w in self.workers]
         self.booted = True
+        settle_heap()
 
     async def stop(self) -> None:
         """Stop reading; let in-flight handlers finish; what is unacknowledged stays pending."""
@@ -134,3 +136,15 @@ class ServiceRuntime:
                 await self.stop()
 
         return _lifespan
+
+
+def settle_heap() -> None:
+    """Move what the process holds after booting out of the collector's sight.
+
+    The modules, models, schemas and migrations loaded by then are some 160,000 objects
+    that live as long as the process. Each full collection walked all of them (about
+    75 ms here, with the GIL held), which made the slowest requests slow. Frozen, they are
+    never walked again; what the process allocates afterwards is collected as usual.
+    """
+    gc.collect()
+    gc.freeze()
