@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
+import pytest
 from pydantic import BaseModel
 
 from shared.consumer import dlq_stream
@@ -22,10 +24,32 @@ from shared.events import (
     LicenceRef,
     new_event,
 )
-from tests.integration.conftest import application
+from tests.integration.conftest import application, new_company
 from tests.support import Infra, ServiceProcess, wait_until
 
 REVIEW = "review.events"
+
+
+@pytest.fixture(scope="module")
+def infra(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
+    """A deployment of this module's own (schemas, streams, files) in which no review runs:
+    the review events intake sees are only those these tests publish, whatever services
+    earlier modules left running in the shared one."""
+    own = infra.isolated(tmp_path_factory.mktemp("projection"))
+    yield own
+    own.drop_schemas()
+
+
+@pytest.fixture(scope="module")
+def intake(infra: Infra) -> Iterator[ServiceProcess]:
+    service = ServiceProcess("intake", infra.env()).start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="module")
+def company_a(infra: Infra) -> dict[str, Any]:
+    return new_company(infra, "Alpha Motors AG")
 
 
 def publish(infra: Infra, event_type: str, subject: str, data: BaseModel) -> str:
