@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Depends, FastAPI, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
 
@@ -331,7 +332,41 @@ def counted(
     return int(session.exec(query).one())
 
 
-@router.get("/cases", tags=["cases"], summary="Your side's queue: tier, then deadline, then age")
+_CASES: Any = Case.__table__  # type: ignore[attr-defined]
+# What a queue row shows, read as plain columns: no ORM object per case, and not the fired
+# rules, flags or audit head of each case, which a page does not show.
+_QUEUE_COLUMNS = tuple(
+    _CASES.c[name]
+    for name in (
+        "id",
+        "reference",
+        "version",
+        "state",
+        "submitted_at",
+        "updated_at",
+        "application",
+        "tier",
+        "score",
+        "list_number",
+        "list_position",
+        "due_on",
+        "expected_decision_date",
+    )
+)
+_QUEUE_ROW_ORDER = (
+    _CASES.c.tier,
+    _CASES.c.due_on.asc().nulls_last(),
+    _CASES.c.opened_at,
+    _CASES.c.id,
+)
+
+
+@router.get(
+    "/cases",
+    tags=["cases"],
+    summary="Your side's queue: tier, then deadline, then age",
+    response_model=CasePage,
+)
 def list_cases(
     request: Request,
     official: Official,
@@ -340,29 +375,32 @@ def list_cases(
     assigned: Annotated[Literal["me"] | None, Query()] = None,
     limit: Annotated[int | None, Query()] = None,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-) -> CasePage:
+) -> JSONResponse:
     settings = request.app.state.settings
     size = page_params(limit, settings.default_page_size, settings.max_page_size)
     casework = _casework(request)
     if state is not None and state not in casework.protocol.states:
         raise invalid([{"field": "state", "message": "unknown state"}])
     side = _side(official)
-    query = select(Case)
+    c = _CASES.c
+    query = sa_select(*_QUEUE_COLUMNS)
     if side == "CN":
-        query = query.where(col(Case.sent_to_cn_at).is_not(None))
+        query = query.where(c.sent_to_cn_at.is_not(None))
     if state:
-        query = query.where(Case.state == state)
+        query = query.where(c.state == state)
     if tier:
-        query = query.where(Case.tier == tier)
+        query = query.where(c.tier == tier)
     if assigned == "me":
-        contact = Case.eu_contact_id if side == "EU" else Case.cn_contact_id
+        contact = c.eu_contact_id if side == "EU" else c.cn_contact_id
         query = query.where(contact == official.subject_id)
     with Session(_engine(request)) as session:
         if assigned == "me":
-            total = session.exec(select(func.count()).select_from(query.subquery())).one()
+            total = session.execute(
+                sa_select(func.count()).select_from(query.subquery())
+            ).scalar_one()
         else:
             total = counted(session, side, state, tier)
-        rows = session.exec(query.order_by(*QUEUE_ORDER).offset(offset).limit(size)).all()
+        rows = session.execute(query.order_by(*_QUEUE_ROW_ORDER).offset(offset).limit(size)).all()
     today = casework.today()
     items = []
     for case in rows:
@@ -388,7 +426,8 @@ def list_cases(
         )
         summary["overdue"] = case.due_on is not None and case.due_on < today
         items.append(summary)
-    return CasePage(items=jsonable(items), total=int(total), limit=size, offset=offset)
+    # A CasePage, answered directly: FastAPI would validate and serialise the page again.
+    return _json({"items": items, "total": int(total), "limit": size, "offset": offset})
 
 
 @router.get(
