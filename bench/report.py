@@ -24,7 +24,10 @@ How it was measured (all of it by `python -m bench`, bench/ in the repository):
   uvloop, keep-alive connections. *Closed loop*: N workers, each sends its next request when
   the last one answered, 1 s warm-up not counted. *Fixed rate*: requests start on a fixed
   schedule whatever the latency (open loop). Latency is from sending the request to the
-  whole answer; percentiles are nearest-rank.
+  whole answer; percentiles are nearest-rank. The load generator runs with its garbage
+  collector off (one full collection of its own stalled its loop for 95 ms in a 10 s step,
+  and every request in flight was timed that much slower); the webhook receiver freezes
+  what its imports left.
 - Baselines, same run, same load generator: *bare FastAPI + INSERT* (`bench/baseline.py`):
   one route that validates the same `ApplicationBody` and does one INSERT … RETURNING
   through the same SQLAlchemy engine settings, nothing else (no auth, outbox or events);
@@ -45,7 +48,7 @@ How it was measured (all of it by `python -m bench`, bench/ in the repository):
 - Scale: cases (and their state-changing audit entries) are generated into review's tables
   by PostgreSQL (`INSERT … SELECT` over `generate_series`, `bench/scale.py`), then
   `VACUUM ANALYZE`. Queue pages are read by two concurrent clients for the step's duration;
-  the metrics summary by one client, a few times. RSS is each process's VmRSS.
+  the metrics summary by one client for the step's duration. RSS is each process's VmRSS.
 - Replicas: a backlog of applications is submitted with review and notify stopped, then
   intake is stopped too; then 1 (or 2) replicas of review are started and the rate at which
   cases open is taken from the first to the last case; the same for notify with webhooks
