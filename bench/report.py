@@ -341,6 +341,12 @@ def render(info: dict[str, str], plan: Plan, results: Results, command: str) -> 
                 ["git commit", info["commit"]],
                 ["load average before the run (1, 5, 15 min)", info["load_before"]],
                 ["run", "quick" if plan.quick else "full"],
+                [
+                    "step sizes",
+                    f"intake {plan.seconds:g} s per concurrency, {plan.half_seconds:g} s at half"
+                    f" its peak; end to end {plan.e2e_seconds:g} s per rate; burst"
+                    f" {plan.burst:,} cases; replicas {plan.replica_events:,} events",
+                ],
             ],
         ),
         "PostgreSQL, Redis, the services, the load generator and the webhook receiver all share",
