@@ -9,18 +9,20 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError, OperationalError
-from sqlmodel import Session, create_engine
+from sqlmodel import Session, SQLModel, col, create_engine, select
 
 from shared.config import CommonSettings
 
 log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=SQLModel)
 
 
 def empty_list() -> list[Any]:
@@ -115,6 +117,49 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+class RowsByKey(Generic[M]):
+    """One model's rows of a transaction by a key column, read many at once.
+
+    A consumer's `prepare` hook loads the rows a read's handlers will look up, in one
+    query; each handler's `get` then finds its row without a round trip (None: known to
+    have none). The rows are held in `session.info`, strongly, because the session's
+    identity map keeps unchanged objects only weakly. A key not loaded is read on its own.
+    Lookups do not flush: a consumer writes a whole read's changes together at the commit.
+    """
+
+    def __init__(self, model: type[M], column: str, name: str) -> None:
+        self.model, self.column, self.name = model, column, name
+
+    def _known(self, session: Session) -> dict[str, M | None]:
+        known: dict[str, M | None] = session.info.setdefault(self.name, {})
+        return known
+
+    def load(self, session: Session, keys: Iterable[str]) -> None:
+        known = self._known(session)
+        wanted = sorted({k for k in keys if k not in known})
+        if not wanted:
+            return
+        with session.no_autoflush:
+            found = session.exec(
+                select(self.model).where(col(getattr(self.model, self.column)).in_(wanted))
+            ).all()
+        known.update(dict.fromkeys(wanted))
+        known.update((getattr(row, self.column), row) for row in found)
+
+    def get(self, session: Session, key: str) -> M | None:
+        known = self._known(session)
+        if key in known:
+            return known[key]
+        with session.no_autoflush:
+            query = select(self.model).where(getattr(self.model, self.column) == key)
+            return session.exec(query).first()
+
+    def add(self, session: Session, row: M) -> None:
+        """Stage a new row; `get` finds it before it is written."""
+        session.add(row)
+        self._known(session)[getattr(row, self.column)] = row
 
 
 def ping(engine: Engine) -> bool:

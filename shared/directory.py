@@ -362,21 +362,16 @@ class Directory:
             return list(session.exec(query).all())
 
     def company(self, company_id: str) -> Company | None:
-        now = time.monotonic()
+        """The company, cached for COMPANY_CACHE_SECONDS (credentials never are)."""
+        self.load_companies([company_id])
         known = self._companies.get(company_id)
-        if known is not None and now - known[0] < COMPANY_CACHE_SECONDS:
-            return known[1]
-        row = self._lookup(Company, company_id)
-        if row is None:
-            return None
-        if len(self._companies) >= COMPANY_CACHE_SIZE:
-            self._companies.clear()
-        company = Company(**row)
-        self._companies[company_id] = (now, company)
-        return company
+        return None if known is None else known[1]
 
     def load_companies(self, company_ids: Iterable[str]) -> None:
-        """Read the companies not cached yet in one query, for `company` to find."""
+        """Read the companies not cached (or cached too long ago) in one query.
+
+        Review reads a company for every case it opens; a consumer loads a whole read's.
+        """
         now = time.monotonic()
         wanted = {
             c
@@ -388,13 +383,15 @@ class Directory:
         table = Company.__table__  # type: ignore[attr-defined]
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             rows = conn.execute(sa_select(table).where(table.c.id.in_(sorted(wanted)))).all()
+        for company_id in wanted:
+            self._companies.pop(company_id, None)  # gone from the directory: not found
         if len(self._companies) + len(rows) > COMPANY_CACHE_SIZE:
             self._companies.clear()
         for row in rows:
             self._companies[row.id] = (now, Company(**row._mapping))
 
     def _lookup(self, model: type[SQLModel], key: str) -> dict[str, Any] | None:
-        # Review reads a company for every case it opens: one query, no ORM session.
+        # One query, no ORM session.
         table = model.__table__  # type: ignore[attr-defined]
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             row = conn.execute(sa_select(table).where(table.c.id == key)).first()

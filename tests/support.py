@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -204,6 +204,13 @@ class ServiceProcess:
     def client(self, credential: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {credential}"} if credential else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=20)
+
+
+def running(name: str, infra: Infra) -> Iterator[ServiceProcess]:
+    """A fixture's service of `infra`'s deployment: started, yielded, stopped."""
+    service = ServiceProcess(name, infra.env()).start()
+    yield service
+    service.stop()
 
 
 def create_officials(infra: Infra) -> dict[str, dict[str, Any]]:

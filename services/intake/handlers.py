@@ -6,11 +6,12 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from services.intake import domain
 from services.intake.store import Application, InformationRequest, add_timeline
 from shared.consumer import Handler
+from shared.db import RowsByKey
 from shared.events import (
     CaseAssigned,
     CaseDecided,
@@ -33,28 +34,18 @@ def _typed(model: type[T], apply: Callable[[Session, CloudEvent, T], None]) -> H
     return handle
 
 
-# This transaction's applications by id (None: not registered here), held strongly: the
-# session's identity map keeps unchanged objects only weakly.
-_KNOWN = "intake.applications"
+# A read's applications, loaded at once by `prepare` for the handlers.
+_APPLICATIONS = RowsByKey(Application, "id", "intake.applications")
 
 
 def _application(session: Session, application_id: str) -> Application | None:
     # Events of applications this intake never registered (another deployment) are ignored.
-    known: dict[str, Application | None] = session.info.get(_KNOWN, {})
-    if application_id in known:
-        return known[application_id]
-    return session.get(Application, application_id)
+    return _APPLICATIONS.get(session, application_id)
 
 
 def prepare(session: Session, events: list[CloudEvent]) -> None:
     """Before a read's handlers: all its applications in one query instead of one each."""
-    wanted = sorted(set(data_values(events, "application_id")))
-    if not wanted:
-        return
-    found = session.exec(select(Application).where(col(Application.id).in_(wanted))).all()
-    known: dict[str, Application | None] = dict.fromkeys(wanted)
-    known.update((app.id, app) for app in found)
-    session.info[_KNOWN] = known
+    _APPLICATIONS.load(session, data_values(events, "application_id"))
 
 
 def _set_status(app: Application, event: CloudEvent, status: str) -> bool:

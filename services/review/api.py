@@ -305,11 +305,12 @@ class CasePage(BaseModel):
 # Tier (P1 < P2 < P3 sort as text), then deadline with none last, then age; the id only makes
 # the order total, so that offset pages neither repeat nor skip a case. ix_cases_order and
 # ix_cases_queue serve it, so a page does not sort the whole queue.
+_CASES: Any = Case.__table__  # type: ignore[attr-defined]
 QUEUE_ORDER = (
-    col(Case.tier),
-    col(Case.due_on).asc().nulls_last(),
-    col(Case.opened_at),
-    col(Case.id),
+    _CASES.c.tier,
+    _CASES.c.due_on.asc().nulls_last(),
+    _CASES.c.opened_at,
+    _CASES.c.id,
 )
 
 
@@ -332,7 +333,6 @@ def counted(
     return int(session.exec(query).one())
 
 
-_CASES: Any = Case.__table__  # type: ignore[attr-defined]
 # What a queue row shows, read as plain columns: no ORM object per case, and not the fired
 # rules, flags or audit head of each case, which a page does not show.
 _QUEUE_COLUMNS = tuple(
@@ -352,12 +352,6 @@ _QUEUE_COLUMNS = tuple(
         "due_on",
         "expected_decision_date",
     )
-)
-_QUEUE_ROW_ORDER = (
-    _CASES.c.tier,
-    _CASES.c.due_on.asc().nulls_last(),
-    _CASES.c.opened_at,
-    _CASES.c.id,
 )
 
 
@@ -400,7 +394,7 @@ def list_cases(
             ).scalar_one()
         else:
             total = counted(session, side, state, tier)
-        rows = session.execute(query.order_by(*_QUEUE_ROW_ORDER).offset(offset).limit(size)).all()
+        rows = session.execute(query.order_by(*QUEUE_ORDER).offset(offset).limit(size)).all()
     today = casework.today()
     items = []
     for case in rows:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import object_session
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from shared.db import empty_dict, empty_list, utcnow
+from shared.db import RowsByKey, empty_dict, empty_list, utcnow
 from shared.outbox import OUTBOX_TABLES
 
 
@@ -372,46 +372,24 @@ def _forget_counts(session: OrmSession) -> None:
     session.info.pop(_PENDING_COUNTS, None)
 
 
-# Cases of this transaction by application id (None: known to have no case yet), held
-# strongly: the session's identity map keeps unchanged objects only weakly.
-_KNOWN = "review.cases_by_application"
-
-
-def _known(session: Session) -> dict[str, Case | None]:
-    known: dict[str, Case | None] = session.info.setdefault(_KNOWN, {})
-    return known
+# A consumer reads a whole read's cases at once (`load_cases`); a case opened earlier in the
+# same transaction is found before it is written (`add_case`).
+_CASES_BY_APPLICATION = RowsByKey(Case, "application_id", "review.cases_by_application")
 
 
 def case_by_application(session: Session, application_id: str) -> Case | None:
-    """The application's case, including one opened or loaded earlier in this transaction.
-
-    Without a flush: a consumer opens a whole read's cases in one transaction, and a flush
-    before every lookup would write them one at a time instead of together at the commit.
-    """
-    known = _known(session)
-    if application_id in known:
-        return known[application_id]
-    with session.no_autoflush:
-        return session.exec(select(Case).where(Case.application_id == application_id)).first()
+    """The application's case, including one opened or loaded earlier in this transaction."""
+    return _CASES_BY_APPLICATION.get(session, application_id)
 
 
 def load_cases(session: Session, application_ids: list[str]) -> None:
     """Read the cases of many applications in one query, for `case_by_application`."""
-    known = _known(session)
-    wanted = sorted({a for a in application_ids if a not in known})
-    if not wanted:
-        return
-    with session.no_autoflush:
-        found = session.exec(select(Case).where(col(Case.application_id).in_(wanted))).all()
-    by_application = {case.application_id: case for case in found}
-    for application_id in wanted:
-        known[application_id] = by_application.get(application_id)
+    _CASES_BY_APPLICATION.load(session, application_ids)
 
 
 def add_case(session: Session, case: Case) -> None:
     """Stage a new case; `case_by_application` finds it before it is written."""
-    session.add(case)
-    _known(session)[case.application_id] = case
+    _CASES_BY_APPLICATION.add(session, case)
 
 
 def requests_of(session: Session, case_id: str) -> list[InformationRequest]:

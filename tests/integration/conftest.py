@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import Infra, ServiceProcess, create_officials, operator
+from tests.support import Infra, ServiceProcess, create_officials, operator, running
 
 VALID_APPLICATION: dict[str, Any] = {
     "mofcom_application_number": "MOFCOM-2026-004211",
@@ -45,9 +45,7 @@ def new_company(infra: Infra, name: str = "Company") -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def intake(infra: Infra) -> Iterator[ServiceProcess]:
-    service = ServiceProcess("intake", infra.env()).start()
-    yield service
-    service.stop()
+    yield from running("intake", infra)
 
 
 @pytest.fixture(scope="session")
@@ -62,9 +60,7 @@ def company_b(infra: Infra) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def review(infra: Infra, intake: ServiceProcess) -> Iterator[ServiceProcess]:
-    service = ServiceProcess("review", infra.env()).start()
-    yield service
-    service.stop()
+    yield from running("review", infra)
 
 
 @pytest.fixture(scope="session")

@@ -25,7 +25,7 @@ from shared.events import (
     new_event,
 )
 from tests.integration.conftest import application, new_company
-from tests.support import Infra, ServiceProcess, wait_until
+from tests.support import Infra, ServiceProcess, running, wait_until
 
 REVIEW = "review.events"
 
@@ -42,9 +42,7 @@ def infra(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[In
 
 @pytest.fixture(scope="module")
 def intake(infra: Infra) -> Iterator[ServiceProcess]:
-    service = ServiceProcess("intake", infra.env()).start()
-    yield service
-    service.stop()
+    yield from running("intake", infra)
 
 
 @pytest.fixture(scope="module")
