@@ -25,19 +25,14 @@ from redis.exceptions import ResponseError
 
 @dataclass(frozen=True)
 class Backlog:
-    """The earliest unapplied event time per application; `complete` False if not all known."""
+    """The earliest unapplied event time per application; `complete` False if not all known.
+
+    The claim (worker._due_query) holds back an application's deliveries of events later
+    than its earliest; while the backlog is not complete, every delivery of an application.
+    """
 
     earliest: Mapping[str, datetime] = field(default_factory=dict)
     complete: bool = True
-
-    def holds_back(self, application_id: str | None, event_time: datetime) -> bool:
-        """Whether a delivery of this application and event time must wait for the backlog."""
-        if application_id is None:
-            return False
-        if not self.complete:
-            return True
-        first = self.earliest.get(application_id)
-        return first is not None and first < event_time
 
 
 UNKNOWN = Backlog(complete=False)

@@ -90,9 +90,6 @@ async def test_entries_leave_the_backlog_when_acknowledged_not_when_read(
     first = await reader.read(redis, 100)
     assert first.complete
     assert dict(first.earliest) == {"A": T0 + timedelta(minutes=1), "B": T0 + timedelta(minutes=3)}
-    assert first.holds_back("A", T0 + timedelta(minutes=2))
-    assert not first.holds_back("A", T0 + timedelta(minutes=1))
-    assert not first.holds_back("D", T0 + timedelta(minutes=9))
 
     assert await read(redis, stream, 2) == ids[:2]  # read, still pending
     pending = await reader.read(redis, 100)
