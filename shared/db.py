@@ -107,6 +107,44 @@ def ping_when_idle(engine: Engine, idle_seconds: float = IDLE_PING_SECONDS) -> N
             raise DisconnectionError() from exc
 
 
+# A table is analyzed again once this many rows, plus this share of its rows, have changed
+# since its last ANALYZE: autovacuum's own rule (50 + 10 %), checked every few seconds.
+ANALYZE_BASE_ROWS = 500
+ANALYZE_SCALE = 0.1
+_STALE_TABLES = text(
+    "SELECT relname FROM pg_stat_user_tables"
+    " WHERE schemaname = current_schema()"
+    " AND n_mod_since_analyze > :base + :scale * greatest(n_live_tup, 0)"
+    " ORDER BY relname"
+)
+
+
+def analyze_stale(engine: Engine) -> list[str]:
+    """ANALYZE the tables of the engine's schema that changed much since their last ANALYZE.
+
+    The planner chooses by its statistics, and a burst outruns them: notify's deliveries
+    table gains 10,000 pending rows in seconds while the statistics (autovacuum checks once a
+    minute, if it is on at all) still describe a nearly empty table. Then the claim and the
+    "is a delivery waiting behind this one" check read every pending row instead of a few
+    (docs/architecture.md, Planner statistics). Each service therefore runs this every few
+    seconds. With autovacuum keeping up it finds nothing to do; one replica at a time does
+    it (an advisory lock per schema). Returns the tables analyzed; SQLite: none.
+    """
+    if is_sqlite(engine):
+        return []
+    with engine.connect() as conn:
+        schema = conn.execute(text("SELECT current_schema()")).scalar_one()
+        key = int.from_bytes(hashlib.sha256(f"analyze:{schema}".encode()).digest()[:7], "big")
+        if not conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}).scalar():
+            return []  # another replica is at it
+        params = {"base": ANALYZE_BASE_ROWS, "scale": ANALYZE_SCALE}
+        names = list(conn.execute(_STALE_TABLES, params).scalars())
+        for name in names:
+            conn.execute(text(f'ANALYZE "{name}"'))  # a name from the catalogue, quoted
+        conn.commit()
+    return names
+
+
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """One unit of work: committed when the block ends, rolled back when it raises."""

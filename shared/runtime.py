@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from shared.config import ServiceSettings
 from shared.consumer import AfterCommit, Finish, Handler, Prepare, StreamConsumer
-from shared.db import make_engine, migrate, ping, wait_for_database
+from shared.db import analyze_stale, is_sqlite, make_engine, migrate, ping, wait_for_database
 from shared.directory import DIRECTORY, MIGRATIONS, Directory
 from shared.outbox import OutboxRelay
 from shared.redis import connect
@@ -102,8 +102,25 @@ class ServiceRuntime:
             for c in self.consumers
         ]
         self._tasks += [asyncio.create_task(w(self._stop)) for w in self.workers]
+        if self.settings.analyze_seconds > 0 and not is_sqlite(self.engine):
+            self._tasks.append(asyncio.create_task(self._keep_statistics(), name="statistics"))
         self.booted = True
         settle_heap()
+
+    async def _keep_statistics(self) -> None:
+        """Keep the planner's statistics of this service's tables fresh (db.analyze_stale)."""
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.settings.analyze_seconds)
+            if self._stop.is_set():
+                return
+            try:
+                analyzed = await asyncio.to_thread(analyze_stale, self.engine)
+            except Exception as exc:  # the database is down: the next round tries again
+                log.warning("could not refresh planner statistics: %s", exc)
+                continue
+            if analyzed:
+                log.info("planner statistics refreshed: %s", ", ".join(analyzed))
 
     async def stop(self) -> None:
         """Stop reading; let in-flight handlers finish; what is unacknowledged stays pending."""
