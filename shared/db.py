@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -113,31 +113,32 @@ ANALYZE_BASE_ROWS = 500
 ANALYZE_SCALE = 0.1
 _STALE_TABLES = text(
     "SELECT relname FROM pg_stat_user_tables"
-    " WHERE schemaname = current_schema()"
+    " WHERE schemaname = current_schema() AND relname = ANY(:tables)"
     " AND n_mod_since_analyze > :base + :scale * greatest(n_live_tup, 0)"
     " ORDER BY relname"
 )
 
 
-def analyze_stale(engine: Engine) -> list[str]:
-    """ANALYZE the tables of the engine's schema that changed much since their last ANALYZE.
+def analyze_stale(engine: Engine, tables: Sequence[str]) -> list[str]:
+    """ANALYZE those of these tables (in the engine's schema) that changed much since their
+    last ANALYZE; returns the ones analyzed (SQLite: none).
 
-    The planner chooses by its statistics, and a burst outruns them: notify's deliveries
-    table gains 10,000 pending rows in seconds while the statistics (autovacuum checks once a
-    minute, if it is on at all) still describe a nearly empty table. Then the claim and the
-    "is a delivery waiting behind this one" check read every pending row instead of a few
-    (docs/architecture.md, Planner statistics). Each service therefore runs this every few
-    seconds. With autovacuum keeping up it finds nothing to do; one replica at a time does
-    it (an advisory lock per schema). Returns the tables analyzed; SQLite: none.
+    For a table whose rows change state fast and whose hot queries depend on how many are
+    in which state: notify's deliveries gain 10,000 pending rows in seconds while the
+    statistics (autovacuum looks once a minute, if it is on at all) still describe a nearly
+    empty table, and the claim and the "is a delivery waiting behind this one" check then
+    read every pending row instead of a few (docs/architecture.md, Planner statistics).
+    With autovacuum keeping up this finds nothing to do; one replica at a time does it (an
+    advisory lock per schema).
     """
-    if is_sqlite(engine):
+    if is_sqlite(engine) or not tables:
         return []
     with engine.connect() as conn:
         schema = conn.execute(text("SELECT current_schema()")).scalar_one()
         key = int.from_bytes(hashlib.sha256(f"analyze:{schema}".encode()).digest()[:7], "big")
         if not conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}).scalar():
             return []  # another replica is at it
-        params = {"base": ANALYZE_BASE_ROWS, "scale": ANALYZE_SCALE}
+        params = {"tables": list(tables), "base": ANALYZE_BASE_ROWS, "scale": ANALYZE_SCALE}
         names = list(conn.execute(_STALE_TABLES, params).scalars())
         for name in names:
             conn.execute(text(f'ANALYZE "{name}"'))  # a name from the catalogue, quoted

@@ -47,6 +47,7 @@ class ServiceRuntime:
         )
         self.consumers: list[StreamConsumer] = []
         self.workers: list[Worker] = []
+        self.analyzed: list[str] = []
         self._stop = asyncio.Event()
         self.booted = False
         self._tasks: list[asyncio.Task[None]] = []
@@ -102,20 +103,24 @@ class ServiceRuntime:
             for c in self.consumers
         ]
         self._tasks += [asyncio.create_task(w(self._stop)) for w in self.workers]
-        if self.settings.analyze_seconds > 0 and not is_sqlite(self.engine):
+        if self.analyzed and self.settings.analyze_seconds > 0 and not is_sqlite(self.engine):
             self._tasks.append(asyncio.create_task(self._keep_statistics(), name="statistics"))
         self.booted = True
         settle_heap()
 
+    def keep_statistics(self, *tables: str) -> None:
+        """Analyze these tables whenever they changed much (db.analyze_stale), on PostgreSQL."""
+        self.analyzed.extend(tables)
+
     async def _keep_statistics(self) -> None:
-        """Keep the planner's statistics of this service's tables fresh (db.analyze_stale)."""
+        """Keep the planner's statistics of the chosen tables fresh (db.analyze_stale)."""
         while not self._stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self.settings.analyze_seconds)
             if self._stop.is_set():
                 return
             try:
-                analyzed = await asyncio.to_thread(analyze_stale, self.engine)
+                analyzed = await asyncio.to_thread(analyze_stale, self.engine, self.analyzed)
             except Exception as exc:  # the database is down: the next round tries again
                 log.warning("could not refresh planner statistics: %s", exc)
                 continue

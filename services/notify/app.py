@@ -29,6 +29,9 @@ def build(settings: NotifySettings | None = None) -> FastAPI:
         consumer = runtime.consume(stream, handlers, after_commit=new_messages, finish=write)
         worker.follow(consumer.stream, consumer.group, handlers)
     runtime.workers.append(worker.run)
+    # The claim's plans depend on how many deliveries are pending, which a burst changes
+    # by thousands within seconds.
+    runtime.keep_statistics("webhook_deliveries")
     app = create_app(
         title="REE Channel — notify",
         description=(
