@@ -162,6 +162,18 @@ during each step; the figures above come from a run without it):
   earliest times are bound as two arrays, where joining them as an unnested table had cost
   10-40 ms. One notify now drains 421 webhooks/s, where it drained 267, and costs
   PostgreSQL 0.2 cores.
+- **Intake at half its peak** is the one target this run misses, at 88.7 ms. It depends
+  on how fast the shared host is at the moment.
+  - The 23:48 run of session 4 met it: 48.5 ms at 338/s, with a peak of 676/s.
+  - On 26 November the peak is 434-594/s and the half-peak p99 61-138 ms.
+  - In eight side-by-side runs (`python -m bench --only intake`, alternating the code of
+    f505217 with this run's), the old code gave 62-87 ms and the new 61-138 ms. Either
+    could be ahead: this session changed nothing on intake's path, and the target is not
+    met reliably here.
+  - Intake's own request histogram (`reechannel_http_request_seconds`) shows the same
+    tail as the client: 95.5 % under 50 ms, 98.5 % under 100 ms at 260/s. So the requests
+    wait inside the service (its event loop, its threads, the database), not in the
+    network or the load generator.
 - **Two replicas** share the work through the consumer groups and the delivery leases.
   The scaling step used to leave intake running while review's replicas drained the
   backlog, so intake's projection of their events took the CPU a second replica needed;
