@@ -55,29 +55,29 @@ class Plan:
         if quick:
             sizes = [s for s in (10_000, 100_000, 1_000_000) if s <= (scale_max or 10_000)]
             return cls(
-                True,
-                [1, 8, 32],
-                3.0,
-                [25.0, 100.0],
-                5.0,
-                200,
-                sizes or [scale_max or 10_000],
-                300,
-                3.0,
+                quick=True,
+                levels=[1, 8, 32],
+                seconds=3.0,
+                e2e_rates=[25.0, 100.0],
+                e2e_seconds=5.0,
+                burst=200,
+                scale_sizes=sizes or [scale_max or 10_000],
+                replica_events=300,
+                half_seconds=3.0,
             )
         sizes = [s for s in (100_000, 1_000_000) if s <= (scale_max or 1_000_000)]
-        # 10,000 events per replicas step: 3,000 drained in 3-6 s, where one stall of the
-        # host or a replica's start moved the ratio by a quarter (1.45-1.81x, same code).
         return cls(
-            False,
-            [1, 4, 16, 64],
-            10.0,
-            [25.0, 100.0],
-            20.0,
-            2000,
-            sizes or [scale_max or 0],
-            10_000,
-            30.0,
+            quick=False,
+            levels=[1, 4, 16, 64],
+            seconds=10.0,
+            e2e_rates=[25.0, 100.0],
+            e2e_seconds=20.0,
+            burst=2000,
+            scale_sizes=sizes or [scale_max or 0],
+            # 3,000 events drained in 3-6 s, where one stall of the host or a replica's
+            # start moved the ratio by a quarter (1.45-1.81x, same code).
+            replica_events=10_000,
+            half_seconds=30.0,
         )
 
 

@@ -107,6 +107,11 @@ def ping_when_idle(engine: Engine, idle_seconds: float = IDLE_PING_SECONDS) -> N
             raise DisconnectionError() from exc
 
 
+def advisory_key(name: str) -> int:
+    """A PostgreSQL advisory lock's key for a name (56 bits of its SHA-256: a positive bigint)."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:7], "big")
+
+
 # A table is analyzed again once this many rows, plus this share of its rows, have changed
 # since its last ANALYZE: autovacuum's own rule (50 + 10 %), checked every few seconds.
 ANALYZE_BASE_ROWS = 500
@@ -135,7 +140,7 @@ def analyze_stale(engine: Engine, tables: Sequence[str]) -> list[str]:
         return []
     with engine.connect() as conn:
         schema = conn.execute(text("SELECT current_schema()")).scalar_one()
-        key = int.from_bytes(hashlib.sha256(f"analyze:{schema}".encode()).digest()[:7], "big")
+        key = advisory_key(f"analyze:{schema}")
         if not conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}).scalar():
             return []  # another replica is at it
         params = {"tables": list(tables), "base": ANALYZE_BASE_ROWS, "scale": ANALYZE_SCALE}
@@ -233,8 +238,7 @@ def migrate(engine: Engine, script_location: Path, schema: str | None = None) ->
     cfg.set_main_option("script_location", str(script_location))
     with engine.begin() as conn:
         if not is_sqlite(engine):
-            lock = int.from_bytes(hashlib.sha256(str(schema).encode()).digest()[:7], "big")
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock})
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": advisory_key(str(schema))})
             if schema:
                 conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
                 conn.execute(text(f'SET LOCAL search_path TO "{schema}"'))

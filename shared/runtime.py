@@ -9,7 +9,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI
 
@@ -23,6 +23,7 @@ from shared.redis import connect
 log = logging.getLogger(__name__)
 
 Worker = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+T = TypeVar("T")
 
 
 class ServiceRuntime:
@@ -103,29 +104,22 @@ class ServiceRuntime:
             for c in self.consumers
         ]
         self._tasks += [asyncio.create_task(w(self._stop)) for w in self.workers]
-        if self.analyzed and self.settings.analyze_seconds > 0 and not is_sqlite(self.engine):
-            self._tasks.append(asyncio.create_task(self._keep_statistics(), name="statistics"))
         self.booted = True
         settle_heap()
 
     def keep_statistics(self, *tables: str) -> None:
-        """Analyze these tables whenever they changed much (db.analyze_stale), on PostgreSQL."""
+        """Analyze these tables whenever they changed much (db.analyze_stale), on PostgreSQL,
+        every `analyze_seconds`."""
+        if not self.analyzed and self.settings.analyze_seconds > 0 and not is_sqlite(self.engine):
+            self.workers.append(
+                every(
+                    self.settings.analyze_seconds,
+                    lambda: analyze_stale(self.engine, self.analyzed),
+                    "planner statistics",
+                    then=_log_analyzed,
+                )
+            )
         self.analyzed.extend(tables)
-
-    async def _keep_statistics(self) -> None:
-        """Keep the planner's statistics of the chosen tables fresh (db.analyze_stale)."""
-        while not self._stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.settings.analyze_seconds)
-            if self._stop.is_set():
-                return
-            try:
-                analyzed = await asyncio.to_thread(analyze_stale, self.engine, self.analyzed)
-            except Exception as exc:  # the database is down: the next round tries again
-                log.warning("could not refresh planner statistics: %s", exc)
-                continue
-            if analyzed:
-                log.info("planner statistics refreshed: %s", ", ".join(analyzed))
 
     async def stop(self) -> None:
         """Stop reading; let in-flight handlers finish; what is unacknowledged stays pending."""
@@ -158,6 +152,33 @@ class ServiceRuntime:
                 await self.stop()
 
         return _lifespan
+
+
+def every(
+    seconds: float, work: Callable[[], T], what: str, then: Callable[[T], None] | None = None
+) -> Worker:
+    """A background worker that runs `work` in a thread now and then every `seconds` until
+    the service stops, hands each result to `then`, and logs a failed round (the next round
+    tries again: the database may be away for a while)."""
+
+    async def run(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                result = await asyncio.to_thread(work)
+            except Exception:
+                log.exception("%s failed; retrying next round", what)
+            else:
+                if then is not None:
+                    then(result)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+    return run
+
+
+def _log_analyzed(tables: list[str]) -> None:
+    if tables:
+        log.info("planner statistics refreshed: %s", ", ".join(tables))
 
 
 def settle_heap() -> None:

@@ -251,7 +251,7 @@ class DeliveryWorker:
             chosen: list[Any] = []
             cancelled: list[str] = []
             due = _due_query(backlog.complete, dialect.name)
-            if dialect.name == "postgresql":
+            if dialect.name != "sqlite":
                 session.execute(_IN_DUE_ORDER)
             wanted = {"due_now": now, "due_limit": limit, **_backlog_params(backlog, dialect)}
             for row in session.execute(due, wanted):

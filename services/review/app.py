@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -18,10 +15,9 @@ from services.review.settings import ReviewSettings
 from shared.db import session_scope
 from shared.events import INTAKE_STREAM
 from shared.http import create_app
-from shared.runtime import ServiceRuntime
+from shared.runtime import ServiceRuntime, every
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-log = logging.getLogger(__name__)
 
 
 def build(settings: ReviewSettings | None = None) -> FastAPI:
@@ -35,19 +31,19 @@ def build(settings: ReviewSettings | None = None) -> FastAPI:
         prepare=prepare_read(casework),
     )
 
-    async def deadline_ticker(stop: asyncio.Event) -> None:
-        """Lapse unanswered requests and escalate breached stages, on every replica safely."""
-        while not stop.is_set():
-            try:
-                acted = await asyncio.to_thread(_check, runtime, casework)
-                if acted:
-                    runtime.relay.wake()
-            except Exception:
-                log.exception("deadline check failed; retrying next tick")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=settings.deadline_check_seconds)
+    def woke(acted: int) -> None:
+        if acted:
+            runtime.relay.wake()
 
-    runtime.workers.append(deadline_ticker)
+    # Lapse unanswered requests and escalate breached stages, on every replica safely.
+    runtime.workers.append(
+        every(
+            settings.deadline_check_seconds,
+            lambda: _check(runtime, casework),
+            "deadline check",
+            then=woke,
+        )
+    )
     app = create_app(
         title="REE Channel — review",
         description="EU and Chinese officials review licence applications under one protocol.",

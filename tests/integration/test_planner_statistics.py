@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from shared.config import CommonSettings
-from shared.db import ANALYZE_BASE_ROWS, analyze_stale, make_engine
+from shared.db import ANALYZE_BASE_ROWS, advisory_key, analyze_stale, make_engine
 from tests.support import Infra, wait_until
 
 # "quiet" changes as much as "busy" but is not watched.
@@ -74,8 +73,7 @@ def test_one_replica_at_a_time_analyzes(engine: Engine) -> None:
     change(engine, 2 * ANALYZE_BASE_ROWS)
     with engine.connect() as conn:
         schema = conn.execute(text("SELECT current_schema()")).scalar_one()
-        digest = hashlib.sha256(f"analyze:{schema}".encode()).digest()[:7]
-        conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": int.from_bytes(digest, "big")})
+        conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": advisory_key(f"analyze:{schema}")})
         assert analyze_stale(engine, WATCHED) == [], "another replica holds the lock"
         conn.execute(text("SELECT pg_advisory_unlock_all()"))
     assert wait_until(lambda: analyze_stale(engine, WATCHED), 15) == ["busy"]
