@@ -27,7 +27,7 @@ from shared.problems import Problem, problem_response
 
 Readiness = Callable[[], Awaitable[dict[str, bool]]]
 
-_bearer = HTTPBearer(auto_error=False, description="An applicant API key or an official token")
+bearer = HTTPBearer(auto_error=False, description="An applicant API key or an official token")
 
 
 class BodyLimit:
@@ -201,7 +201,7 @@ async def run_blocking(func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) 
 
 
 async def current_principal(
-    request: Request, creds: HTTPAuthorizationCredentials | None = Depends(_bearer)
+    request: Request, creds: HTTPAuthorizationCredentials | None = Depends(bearer)
 ) -> Principal:
     # Async, with one executor hop for the directory query (it stays a query per request, so
     # that a revocation takes effect at once). (A psycopg asyncio connection was tried instead
@@ -209,23 +209,38 @@ async def current_principal(
     return await run_blocking(authenticated, request, creds)
 
 
+_FOR_WHOM = {
+    CredentialKind.applicant: "This route is for applicants (company API keys).",
+    CredentialKind.official: "This route is for officials.",
+    CredentialKind.operator: "This route is for operators.",
+}
+
+
+def of_kind(principal: Principal, kind: CredentialKind) -> Principal:
+    """The principal if it is of that kind; else 403."""
+    if principal.kind != kind:
+        raise Problem(403, "Forbidden", _FOR_WHOM[kind])
+    return principal
+
+
+def authenticated_applicant(
+    request: Request, creds: HTTPAuthorizationCredentials | None
+) -> Principal:
+    """`current_applicant` as a blocking call, for a route that authenticates in its own thread."""
+    return of_kind(authenticated(request, creds), CredentialKind.applicant)
+
+
 # The role checks are async so that FastAPI runs them on the event loop: no thread hop each.
 async def current_applicant(principal: Principal = Depends(current_principal)) -> Principal:
-    if principal.kind != CredentialKind.applicant:
-        raise Problem(403, "Forbidden", "This route is for applicants (company API keys).")
-    return principal
+    return of_kind(principal, CredentialKind.applicant)
 
 
 async def current_official(principal: Principal = Depends(current_principal)) -> Principal:
-    if principal.kind != CredentialKind.official:
-        raise Problem(403, "Forbidden", "This route is for officials.")
-    return principal
+    return of_kind(principal, CredentialKind.official)
 
 
 async def current_operator(principal: Principal = Depends(current_principal)) -> Principal:
-    if principal.kind != CredentialKind.operator:
-        raise Problem(403, "Forbidden", "This route is for operators.")
-    return principal
+    return of_kind(principal, CredentialKind.operator)
 
 
 def create_app(

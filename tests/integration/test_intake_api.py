@@ -172,6 +172,57 @@ def test_malformed_json_and_oversize_bodies_are_refused(
     assert oversize.headers["content-type"] == "application/problem+json"
 
 
+@pytest.mark.parametrize(
+    ("content", "content_type", "field"),
+    [
+        (b"", "application/json", "body"),
+        (json.dumps(application()).encode(), "text/plain", "body"),
+        (json.dumps(application()).encode(), None, "body"),
+        (b"[1, 2]", "application/json", "body"),
+        (b'{"licence_type": "annual"}', "application/json", "mofcom_application_number"),
+    ],
+    ids=["empty", "text-plain", "no-content-type", "not-an-object", "missing-fields"],
+)
+def test_a_body_that_is_no_application_is_refused_with_422(
+    intake: ServiceProcess,
+    infra: Infra,
+    company_a: dict[str, Any],
+    content: bytes,
+    content_type: str | None,
+    field: str,
+) -> None:
+    before = count_own(intake, company_a["api_key"])
+    headers = {"content-type": content_type} if content_type else {}
+    with intake.client(company_a["api_key"]) as c:
+        r = c.post("/v1/applications", content=content, headers=headers)
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert field in [e["field"] for e in r.json()["errors"]], r.text
+    assert count_own(intake, company_a["api_key"]) == before
+
+
+def test_an_invalid_submission_is_refused_only_after_its_credential(
+    intake: ServiceProcess, infra: Infra
+) -> None:
+    broken = {"licence_type": "forever"}
+    with intake.client() as c:
+        assert c.post("/v1/applications", json=broken).status_code == 401
+        malformed = c.post(
+            "/v1/applications", content=b"{", headers={"content-type": "application/json"}
+        )
+        assert malformed.status_code == 401
+    with intake.client("ree_ak_not-a-real-key") as c:
+        r = c.post("/v1/applications", json=broken, headers={"Idempotency-Key": ""})
+    assert r.status_code == 401
+    assert "errors" not in r.json()
+    official = operator(
+        infra, "official", "create", "--name", "Ida", "--side", "EU", "--role", "officer"
+    )
+    with intake.client(official["token"]) as c:
+        assert c.post("/v1/applications", json=broken).status_code == 403
+        assert c.post("/v1/applications", json=application()).status_code == 403
+
+
 def test_no_or_bad_credential_is_401(intake: ServiceProcess) -> None:
     with intake.client() as c:
         assert c.get("/v1/applications").status_code == 401
