@@ -77,6 +77,6 @@ class ServiceSettings(CommonSettings):
     outbox_replay_hours: float = Field(72.0, alias="REE_OUTBOX_REPLAY_HOURS")
     stream_maxlen: int = Field(1_000_000, alias="REE_STREAM_MAXLEN")
     rate_limit_per_minute: int = Field(600, alias="REE_RATE_LIMIT_PER_MINUTE")
-    # How often a service's fast-changing tables are analyzed if they changed much since
-    # their last ANALYZE (PostgreSQL; notify's deliveries); 0 leaves it to autovacuum.
-    analyze_seconds: float = Field(5.0, ge=0, alias="REE_ANALYZE_SECONDS")
+    # How often a service looks whether its fast-changing tables (every outbox, notify's
+    # deliveries) need a VACUUM or an ANALYZE (PostgreSQL); 0 leaves them to autovacuum.
+    upkeep_seconds: float = Field(5.0, ge=0, alias="REE_UPKEEP_SECONDS")

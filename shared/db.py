@@ -112,43 +112,63 @@ def advisory_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:7], "big")
 
 
-# A table is analyzed again once this many rows, plus this share of its rows, have changed
-# since its last ANALYZE: autovacuum's own rule (50 + 10 %), checked every few seconds.
-ANALYZE_BASE_ROWS = 500
-ANALYZE_SCALE = 0.1
+# A table is vacuumed once it holds more dead rows than this many plus this share of its live
+# rows, and analyzed once as many rows have changed since its last ANALYZE: autovacuum's rules
+# (50 rows + 20 % dead, 50 + 10 % changed), checked every few seconds instead of every minute.
+UPKEEP_BASE_ROWS = 500
+UPKEEP_SCALE = 0.1
+_DEAD_TABLES = text(
+    "SELECT relname FROM pg_stat_user_tables"
+    " WHERE schemaname = current_schema() AND relname = ANY(:tables)"
+    " AND n_dead_tup > :base + :scale * greatest(n_live_tup, 0)"
+    " ORDER BY relname"
+)
 _STALE_TABLES = text(
     "SELECT relname FROM pg_stat_user_tables"
     " WHERE schemaname = current_schema() AND relname = ANY(:tables)"
     " AND n_mod_since_analyze > :base + :scale * greatest(n_live_tup, 0)"
     " ORDER BY relname"
 )
+# For a query that must walk an index in its order whatever the statistics say: with sorting
+# off for the rest of the transaction, the ordered index scan is the only plan left.
+IN_INDEX_ORDER = text("SELECT set_config('enable_sort', 'off', true)")
 
 
-def analyze_stale(engine: Engine, tables: Sequence[str]) -> list[str]:
-    """ANALYZE those of these tables (in the engine's schema) that changed much since their
-    last ANALYZE; returns the ones analyzed (SQLite: none).
+def upkeep_tables(engine: Engine, tables: Sequence[str]) -> list[str]:
+    """VACUUM those of these tables (in the engine's schema) that hold many dead rows, ANALYZE
+    those that changed much since their last ANALYZE; returns what was done, as
+    "VACUUM <table>" or "ANALYZE <table>" (SQLite: nothing).
 
-    For a table whose rows change state fast and whose hot queries depend on how many are
-    in which state: notify's deliveries gain 10,000 pending rows in seconds while the
-    statistics (autovacuum looks once a minute, if it is on at all) still describe a nearly
-    empty table, and the claim and the "is a delivery waiting behind this one" check then
-    read every pending row instead of a few (docs/architecture.md, Planner statistics).
-    With autovacuum keeping up this finds nothing to do; one replica at a time does it (an
-    advisory lock per schema).
+    For tables whose rows change state fast (docs/architecture.md, "Tables that change
+    fast"). Notify's deliveries gain 10,000 pending rows in seconds while the statistics
+    still describe a nearly empty table, and its claim then read every pending row. Every
+    outbox row is updated once published, leaving a dead row behind, and the relay's look
+    for unpublished rows went through all of them: with autovacuum off, or behind, its cost
+    grew with every event ever published. With autovacuum keeping up this finds nothing to
+    do; one replica at a time does it (an advisory lock per schema), and a table that
+    autovacuum is working on is skipped.
     """
     if is_sqlite(engine) or not tables:
         return []
-    with engine.connect() as conn:
+    done: list[str] = []
+    # VACUUM runs outside a transaction: autocommit, and a lock held by the session.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         schema = conn.execute(text("SELECT current_schema()")).scalar_one()
         key = advisory_key(f"analyze:{schema}")
-        if not conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}).scalar():
+        if not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
             return []  # another replica is at it
-        params = {"tables": list(tables), "base": ANALYZE_BASE_ROWS, "scale": ANALYZE_SCALE}
-        names = list(conn.execute(_STALE_TABLES, params).scalars())
-        for name in names:
-            conn.execute(text(f'ANALYZE "{name}"'))  # a name from the catalogue, quoted
-        conn.commit()
-    return names
+        try:
+            params = {"tables": list(tables), "base": UPKEEP_BASE_ROWS, "scale": UPKEEP_SCALE}
+            for name in conn.execute(_DEAD_TABLES, params).scalars():
+                # A name from the catalogue, quoted. ANALYZE too: it resets the changes count.
+                conn.execute(text(f'VACUUM (ANALYZE, SKIP_LOCKED) "{name}"'))
+                done.append(f"VACUUM {name}")
+            for name in conn.execute(_STALE_TABLES, params).scalars():
+                conn.execute(text(f'ANALYZE (SKIP_LOCKED) "{name}"'))
+                done.append(f"ANALYZE {name}")
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+    return done
 
 
 @contextmanager

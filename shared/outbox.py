@@ -12,12 +12,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis.asyncio as aioredis
-from sqlalchemy import Index, Row, bindparam, update
+from sqlalchemy import Index, Row, Select, bindparam, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, col, func, select
 
-from shared.db import session_scope, utcnow
+from shared.db import IN_INDEX_ORDER, is_sqlite, session_scope, utcnow
 from shared.events import EVENT_STREAMS, CloudEvent
 from shared.metrics import OUTBOX_LAG, OUTBOX_RELAYED
 
@@ -206,16 +206,10 @@ class OutboxRelay:
             return int(result.rowcount)  # type: ignore[attr-defined]
 
     def _unpublished(self) -> Sequence[Row[Any]]:
-        # Only the columns the relay uses, through Core: rows, not ORM objects.
-        outbox = OutboxEvent.__table__  # type: ignore[attr-defined]
-        query = (
-            sa_select(outbox.c.seq, outbox.c.stream, outbox.c.fields_json, outbox.c.created_at)
-            .where(outbox.c.published_at.is_(None))
-            .order_by(outbox.c.seq)
-            .limit(self.batch)
-        )
-        with self.engine.connect() as conn:
-            return conn.execute(query).all()
+        with self.engine.begin() as conn:
+            if not is_sqlite(self.engine):
+                conn.execute(IN_INDEX_ORDER)
+            return conn.execute(unpublished_query(self.batch)).all()
 
     def _mark_published(self, rows: Sequence[Row[Any]], stream_ids: list[object]) -> None:
         # One statement for the batch, sent as one executemany (pipelined by psycopg).
@@ -241,6 +235,26 @@ class OutboxRelay:
         with Session(self.engine) as session:
             query = select(func.count()).where(col(OutboxEvent.published_at).is_(None))
             return int(session.exec(query).one())
+
+
+def unpublished_query(batch: int) -> Select[Any]:
+    """The oldest unpublished events, in order: run with `IN_INDEX_ORDER` on PostgreSQL.
+
+    It must walk ix_outbox_unpublished in order and stop at the batch. On stale statistics
+    the planner chose a bitmap scan of every row ever published (their dead versions) and a
+    sort: after 35,000 events a look took 11.6 ms, fifty times a second. Ordered by seq alone
+    (with sorting off) it walked the primary key through every published row instead (10 ms).
+    Every row here has no published_at, so ordering by (published_at, seq) is seq order, and
+    that index's order: the one plan left without a sort. Only the columns the relay uses,
+    through Core: rows, not ORM objects.
+    """
+    outbox = OutboxEvent.__table__  # type: ignore[attr-defined]
+    return (
+        sa_select(outbox.c.seq, outbox.c.stream, outbox.c.fields_json, outbox.c.created_at)
+        .where(outbox.c.published_at.is_(None))
+        .order_by(outbox.c.published_at, outbox.c.seq)
+        .limit(batch)
+    )
 
 
 def _aware(value: datetime) -> datetime:

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from shared.config import ServiceSettings
 from shared.consumer import AfterCommit, Finish, Handler, Prepare, StreamConsumer
-from shared.db import analyze_stale, is_sqlite, make_engine, migrate, ping, wait_for_database
+from shared.db import is_sqlite, make_engine, migrate, ping, upkeep_tables, wait_for_database
 from shared.directory import DIRECTORY, MIGRATIONS, Directory
 from shared.outbox import OutboxRelay
 from shared.redis import connect
@@ -48,10 +48,12 @@ class ServiceRuntime:
         )
         self.consumers: list[StreamConsumer] = []
         self.workers: list[Worker] = []
-        self.analyzed: list[str] = []
+        self.kept: list[str] = []
         self._stop = asyncio.Event()
         self.booted = False
         self._tasks: list[asyncio.Task[None]] = []
+        # Each published event leaves a dead row in the outbox (shared/outbox.py).
+        self.upkeep("outbox")
 
     def consume(
         self,
@@ -107,19 +109,19 @@ class ServiceRuntime:
         self.booted = True
         settle_heap()
 
-    def keep_statistics(self, *tables: str) -> None:
-        """Analyze these tables whenever they changed much (db.analyze_stale), on PostgreSQL,
-        every `analyze_seconds`."""
-        if not self.analyzed and self.settings.analyze_seconds > 0 and not is_sqlite(self.engine):
+    def upkeep(self, *tables: str) -> None:
+        """Vacuum and analyze these tables whenever they need it (db.upkeep_tables), on
+        PostgreSQL, every `upkeep_seconds`."""
+        if not self.kept and self.settings.upkeep_seconds > 0 and not is_sqlite(self.engine):
             self.workers.append(
                 every(
-                    self.settings.analyze_seconds,
-                    lambda: analyze_stale(self.engine, self.analyzed),
-                    "planner statistics",
-                    then=_log_analyzed,
+                    self.settings.upkeep_seconds,
+                    lambda: upkeep_tables(self.engine, self.kept),
+                    "table upkeep",
+                    then=_log_upkeep,
                 )
             )
-        self.analyzed.extend(tables)
+        self.kept.extend(tables)
 
     async def stop(self) -> None:
         """Stop reading; let in-flight handlers finish; what is unacknowledged stays pending."""
@@ -176,9 +178,9 @@ def every(
     return run
 
 
-def _log_analyzed(tables: list[str]) -> None:
-    if tables:
-        log.info("planner statistics refreshed: %s", ", ".join(tables))
+def _log_upkeep(done: list[str]) -> None:
+    if done:
+        log.info("table upkeep: %s", ", ".join(done))
 
 
 def settle_heap() -> None:

@@ -30,8 +30,8 @@ def build(settings: NotifySettings | None = None) -> FastAPI:
         worker.follow(consumer.stream, consumer.group, handlers)
     runtime.workers.append(worker.run)
     # The claim's plans depend on how many deliveries are pending, which a burst changes
-    # by thousands within seconds.
-    runtime.keep_statistics("webhook_deliveries")
+    # by thousands within seconds; and every delivery's updates leave dead rows.
+    runtime.upkeep("webhook_deliveries")
     app = create_app(
         title="REE Channel — notify",
         description=(

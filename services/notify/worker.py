@@ -54,7 +54,6 @@ from sqlalchemy import (
     func,
     insert,
     or_,
-    text,
     tuple_,
     type_coerce,
     update,
@@ -70,7 +69,7 @@ from services.notify.backlog import UNKNOWN, Backlog, BacklogReader
 from services.notify.domain import retry, signing, ssrf
 from services.notify.settings import NotifySettings
 from shared.consumer import consumer_name
-from shared.db import session_scope, utcnow
+from shared.db import IN_INDEX_ORDER, session_scope, utcnow
 from shared.metrics import WEBHOOK_DELIVERIES, WEBHOOK_LATENCY
 
 log = logging.getLogger(__name__)
@@ -252,7 +251,12 @@ class DeliveryWorker:
             cancelled: list[str] = []
             due = _due_query(backlog.complete, dialect.name)
             if dialect.name != "sqlite":
-                session.execute(_IN_DUE_ORDER)
+                # The claim walks the due index in order and stops at its limit, whatever the
+                # planner's statistics say. They lag behind a burst (10,000 more pending rows
+                # a few seconds later), and with too few rows expected the planner joined
+                # every pending delivery with its endpoint and message and sorted them all
+                # (60-100 ms and a sort spilled to disk, to send 32).
+                session.execute(IN_INDEX_ORDER)
             wanted = {"due_now": now, "due_limit": limit, **_backlog_params(backlog, dialect)}
             for row in session.execute(due, wanted):
                 if row.deleted_at is not None or row.endpoint_status != store.ACTIVE:
@@ -626,13 +630,6 @@ _CANCEL = (
         updated_at=_NOW,
     )
 )
-# The claim walks the due index in order and stops at its limit, whatever the planner's
-# statistics say. They lag behind a burst (the table has 10,000 more pending rows a few
-# seconds later, and autovacuum may be off or not have analyzed yet), and with too few rows
-# expected the planner joined every pending delivery with its endpoint and message and
-# sorted them all (60-100 ms and a sort spilled to disk, to send 32). Without sorting, the
-# only plan left is the ordered walk; the setting ends with the claim's transaction.
-_IN_DUE_ORDER = text("SELECT set_config('enable_sort', 'off', true)")
 # A claim's lease, taken only where still free.
 _TAKE = (
     update(_DELIVERIES)
