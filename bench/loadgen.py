@@ -75,6 +75,10 @@ def percentiles(latencies: list[float]) -> dict[str, float | None]:
     return {"p50": pick(0.50), "p90": pick(0.90), "p99": pick(0.99), "max": ordered[-1] * 1000}
 
 
+# method, path, headers, body, number
+Request = tuple[str, str, dict[str, str], bytes | None, int]
+
+
 class Requests:
     """What each request is: method, path, body and headers, from the spec."""
 
@@ -86,7 +90,7 @@ class Requests:
         self.idempotency = bool(spec.get("idempotency", True))
         self.counter = itertools.count(int(spec.get("first_number", 1)))
 
-    def next(self) -> tuple[str, str, dict[str, str], bytes | None, int]:
+    def next(self) -> Request:
         n = next(self.counter)
         headers = {"content-type": "application/json"}
         key = self.keys[n % len(self.keys)]
@@ -174,9 +178,9 @@ async def fixed_rate(spec: dict[str, Any]) -> dict[str, Any]:
         for c in clients:
             await stack.enter_async_context(c)
 
-        async def one(client: httpx.AsyncClient) -> None:
+        async def one(client: httpx.AsyncClient, request: Request) -> None:
             async with inflight:
-                method, path, headers, content, _n = requests.next()
+                method, path, headers, content, _n = request
                 sent_at = time.time()
                 t0 = time.perf_counter()
                 try:
@@ -191,6 +195,9 @@ async def fixed_rate(spec: dict[str, Any]) -> dict[str, Any]:
                     if keep_records and answer is not None:
                         records.append({"id": answer.json().get("id"), "sent_at": sent_at})
 
+        # Every request made before the clock starts: building them (a JSON body, a key) is
+        # the generator's work, and at a few hundred a second it took CPU from the server.
+        prepared = [requests.next() for _ in range(total)]
         tasks = []
         start = time.perf_counter()
         for i in range(total):
@@ -200,7 +207,7 @@ async def fixed_rate(spec: dict[str, Any]) -> dict[str, Any]:
                 await asyncio.sleep(delay)
             elif delay < -0.05:
                 late += 1
-            tasks.append(asyncio.create_task(one(clients[i % len(clients)])))
+            tasks.append(asyncio.create_task(one(clients[i % len(clients)], prepared[i])))
         await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - start
     return {

@@ -249,12 +249,20 @@ def targets(results: Results) -> list[tuple[str, str, str]]:
                 "met" if ratio >= 0.6 else "missed",
             )
         )
-    for r in rows.get("intake_half", []):
+    halves = rows.get("intake_half", [])
+    if halves:
+        # The median run (of an even number, the slower middle one): the host's speed changes
+        # from one run to the next (see the table's CPU probe). A run with no answer at all
+        # counts as the slowest.
+        p99s = sorted(r["p99_ms"] if r["p99_ms"] is not None else float("inf") for r in halves)
+        middle = p99s[len(p99s) // 2]
+        each = ", ".join(_fmt(p) for p in p99s)
         out.append(
             (
                 "intake p99 < 50 ms at half its peak rate",
-                f"p99 {_fmt(r['p99_ms'])} ms at {r['rate']:,.0f}/s",
-                "met" if r["p99_ms"] is not None and r["p99_ms"] < 50 else "missed",
+                f"p99 {_fmt(middle)} ms at {halves[0]['rate']:,.0f}/s: the median of"
+                f" {len(halves)} runs ({each} ms)",
+                "met" if middle < 50 else "missed",
             )
         )
     cpu = {c["rate"]: c for c in rows.get("e2e_cpu", [])}
@@ -369,8 +377,9 @@ def render(info: dict[str, str], plan: Plan, results: Results, command: str) -> 
                 ["run", "quick" if plan.quick else "full"],
                 [
                     "step sizes",
-                    f"intake {plan.seconds:g} s per concurrency, {plan.half_seconds:g} s at half"
-                    f" its peak; end to end {plan.e2e_seconds:g} s per rate; burst"
+                    f"intake {plan.seconds:g} s per concurrency, {plan.half_runs} runs of"
+                    f" {plan.half_seconds:g} s at half its peak; end to end"
+                    f" {plan.e2e_seconds:g} s per rate; burst"
                     f" {plan.burst:,} cases; replicas {plan.replica_events:,} events",
                 ],
             ],
@@ -407,12 +416,24 @@ def render(info: dict[str, str], plan: Plan, results: Results, command: str) -> 
             "## Intake at half its peak rate (fixed rate)",
             "",
             *_table(
-                ["rate /s", "answered /s", "p50 ms", "p99 ms", "errors"],
+                ["run", "rate /s", "answered /s", "p50 ms", "p99 ms", "errors", "CPU probe ms"],
                 [
-                    [r["rate"], r["per_second"], r["p50_ms"], r["p99_ms"], r["errors"]]
+                    [
+                        r["run"],
+                        r["rate"],
+                        r["per_second"],
+                        r["p50_ms"],
+                        r["p99_ms"],
+                        r["errors"],
+                        r["cpu_probe_ms"],
+                    ]
                     for r in rows["intake_half"]
                 ],
             ),
+            "*CPU probe*: the time this host took for a fixed piece of pure Python just before the",
+            "run, with no load of the benchmark's (`bench/system.py: cpu_probe_ms`); lower is",
+            "faster. The target is judged on the median run.",
+            "",
         ]
     if rows.get("e2e"):
         lines += [

@@ -295,6 +295,23 @@ def run_loadgen(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
     return json.loads(out.stdout)
 
 
+def cpu_probe_ms(rounds: int = 5) -> float:
+    """How long this host takes now for a fixed piece of pure Python, in ms (lower is faster).
+
+    The median of a few rounds of about 10 ms each. Taken while the benchmark drives no load, it
+    tells the shared host's own speed at that moment: the same code measured at different
+    times should be compared with this beside it.
+    """
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        total = 0
+        for i in range(200_000):
+            total += i * i
+        times.append(time.perf_counter() - started)
+    return 1000 * sorted(times)[len(times) // 2]
+
+
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
