@@ -156,24 +156,41 @@ during each step; the figures above come from a run without it):
   at best). So it joined every pending delivery with its endpoint and message and sorted
   them all, spilling to disk (60-100 ms a claim, to send 32). The check for a waiting
   successor also read every pending row. Now notify analyzes its deliveries table when it
-  changed by more than 500 rows plus 10 % (`shared/db.py: analyze_stale`, every 5 s). The
+  changed by more than 500 rows plus 10 % (`shared/db.py: upkeep_tables`, every 5 s). The
   claim turns sorting off for its transaction, so it walks the due index in order
   whatever the statistics say. It also holds back in SQL: the backlog's applications and
   earliest times are bound as two arrays, where joining them as an unnested table had cost
   10-40 ms. One notify now drains 421 webhooks/s, where it drained 267, and costs
   PostgreSQL 0.2 cores.
-- **Intake at half its peak** is the one target this run misses, at 88.7 ms. It depends
-  on how fast the shared host is at the moment.
-  - The 23:48 run of session 4 met it: 48.5 ms at 338/s, with a peak of 676/s.
-  - On 26 November the peak is 434-594/s and the half-peak p99 61-138 ms.
-  - In eight side-by-side runs (`python -m bench --only intake`, alternating the code of
-    f505217 with this run's), the old code gave 62-87 ms and the new 61-138 ms. Either
-    could be ahead: this session changed nothing on intake's path, and the target is not
-    met reliably here.
-  - Intake's own request histogram (`reechannel_http_request_seconds`) shows the same
-    tail as the client: 95.5 % under 50 ms, 98.5 % under 100 ms at 260/s. So the requests
-    wait inside the service (its event loop, its threads, the database), not in the
-    network or the load generator.
+- **Intake at half its peak** (session 6) got slower the longer intake ran: three 20 s
+  runs at 458/s in a row gave a p99 of 46, 89 and 156 ms. At a fixed 420/s, PostgreSQL's
+  CPU per application grew from 0.68 to 1.23 ms within 80 s. Sampling `pg_stat_activity`
+  every 5 ms showed the outbox relay's look for unpublished events active 30 % of the
+  time. Every published event leaves its old version behind, dead, and with autovacuum
+  off (and stale statistics) the planner answered the look with a bitmap scan over every
+  dead version and a sort: 11.6 ms after 35,000 events, fifty looks a second. With
+  sorting off and `ORDER BY seq` the planner walked the primary key through every
+  published event instead (10 ms). Now the look orders by `(published_at, seq)`, the
+  order of its index, with sorting off: it reads 5 pages (0.06 ms), PostgreSQL's CPU per
+  application stays at 0.46-0.52 ms, and intake's p99 at 420/s at 8-10 ms run after run
+  (13 → 56 ms before). Every service also vacuums and analyzes its outbox (and notify its
+  deliveries) when autovacuum would, checked every 5 s (`shared/db.py: upkeep_tables`).
+- **Intake's request path** (session 6). FastAPI's generic handler (dependency solving,
+  `json.loads`, then validation of the parsed body) was a fifth of intake's CPU per
+  application, with a second thread hop for the credential. `POST /v1/applications` now
+  reads its credential, Idempotency-Key and body itself, validating the body in one pass
+  with pydantic-core, and checks the credential and writes in one hop: 1.72-1.78 ms of
+  intake CPU per application at 300/s became 1.35-1.58 ms (three alternating runs). Its
+  answers and its OpenAPI document are those of the generic handler, except that an
+  invalid request is now refused only after its credential was checked.
+- **The host's speed changes.** Identical code gave a half-peak p99 from 9 to 71 ms in
+  20 s runs minutes apart, and intake's CPU per application varied by a third. So the
+  half-peak step is three runs, judged on the median run, each with a CPU probe (a fixed
+  piece of pure Python, timed just before the run). Earlier notes: intake's own request
+  histogram shows the same tail as the client, so the requests wait inside the service
+  (event loop, threads, database), not in the network or the load generator. One trial
+  of intake with two uvicorn workers showed no gain: at that rate intake, PostgreSQL and
+  the load generator already use about 1.5 of the machine's two cores.
 - **Two replicas** share the work through the consumer groups and the delivery leases.
   The scaling step used to leave intake running while review's replicas drained the
   backlog, so intake's projection of their events took the CPU a second replica needed;
