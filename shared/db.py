@@ -154,7 +154,7 @@ def upkeep_tables(engine: Engine, tables: Sequence[str]) -> list[str]:
     # VACUUM runs outside a transaction: autocommit, and a lock held by the session.
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         schema = conn.execute(text("SELECT current_schema()")).scalar_one()
-        key = advisory_key(f"analyze:{schema}")
+        key = advisory_key(f"upkeep:{schema}")
         if not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
             return []  # another replica is at it
         try:

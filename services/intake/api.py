@@ -258,7 +258,10 @@ async def _read_submission(request: Request) -> Response:
     return await submit_application(body, request, credentials, key)
 
 
-class _ReadBySubmission(APIRoute):
+class _SubmissionRoute(APIRoute):
+    """The route as FastAPI documents it (OpenAPI from the endpoint's signature), with its
+    requests handled by `_read_submission` instead of the generic handler."""
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         return _read_submission
 
@@ -271,7 +274,7 @@ router.add_api_route(
     response_model=ApplicationView,
     summary="Register a pending MOFCOM licence application",
     responses={409: {"description": "Idempotency-Key reused with another body"}},
-    route_class_override=_ReadBySubmission,
+    route_class_override=_SubmissionRoute,
 )
 
 

@@ -82,7 +82,7 @@ def test_one_replica_at_a_time_analyzes(engine: Engine) -> None:
     change(engine, 2 * UPKEEP_BASE_ROWS)
     with engine.connect() as conn:
         schema = conn.execute(text("SELECT current_schema()")).scalar_one()
-        conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": advisory_key(f"analyze:{schema}")})
+        conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": advisory_key(f"upkeep:{schema}")})
         assert upkeep_tables(engine, WATCHED) == [], "another replica holds the lock"
         conn.execute(text("SELECT pg_advisory_unlock_all()"))
     assert wait_until(lambda: upkeep_tables(engine, WATCHED), 15) == ["ANALYZE busy"]
