@@ -117,16 +117,13 @@ def advisory_key(name: str) -> int:
 # (50 rows + 20 % dead, 50 + 10 % changed), checked every few seconds instead of every minute.
 UPKEEP_BASE_ROWS = 500
 UPKEEP_SCALE = 0.1
-_DEAD_TABLES = text(
-    "SELECT relname FROM pg_stat_user_tables"
+# The watched tables that need upkeep, and whether it is a VACUUM (many dead rows; it
+# analyzes too) or an ANALYZE alone (many rows changed since the last one).
+_NEEDING_UPKEEP = text(
+    "SELECT relname, n_dead_tup > :base + :scale * greatest(n_live_tup, 0) AS dead"
+    " FROM pg_stat_user_tables"
     " WHERE schemaname = current_schema() AND relname = ANY(:tables)"
-    " AND n_dead_tup > :base + :scale * greatest(n_live_tup, 0)"
-    " ORDER BY relname"
-)
-_STALE_TABLES = text(
-    "SELECT relname FROM pg_stat_user_tables"
-    " WHERE schemaname = current_schema() AND relname = ANY(:tables)"
-    " AND n_mod_since_analyze > :base + :scale * greatest(n_live_tup, 0)"
+    " AND greatest(n_dead_tup, n_mod_since_analyze) > :base + :scale * greatest(n_live_tup, 0)"
     " ORDER BY relname"
 )
 # For a query that must walk an index in its order whatever the statistics say: with sorting
@@ -159,13 +156,14 @@ def upkeep_tables(engine: Engine, tables: Sequence[str]) -> list[str]:
             return []  # another replica is at it
         try:
             params = {"tables": list(tables), "base": UPKEEP_BASE_ROWS, "scale": UPKEEP_SCALE}
-            for name in conn.execute(_DEAD_TABLES, params).scalars():
-                # A name from the catalogue, quoted. ANALYZE too: it resets the changes count.
-                conn.execute(text(f'VACUUM (ANALYZE, SKIP_LOCKED) "{name}"'))
-                done.append(f"VACUUM {name}")
-            for name in conn.execute(_STALE_TABLES, params).scalars():
-                conn.execute(text(f'ANALYZE (SKIP_LOCKED) "{name}"'))
-                done.append(f"ANALYZE {name}")
+            for name, dead in conn.execute(_NEEDING_UPKEEP, params).all():
+                # A name from the catalogue, quoted.
+                if dead:
+                    conn.execute(text(f'VACUUM (ANALYZE, SKIP_LOCKED) "{name}"'))
+                    done.append(f"VACUUM {name}")
+                else:
+                    conn.execute(text(f'ANALYZE (SKIP_LOCKED) "{name}"'))
+                    done.append(f"ANALYZE {name}")
         finally:
             conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
     return done
