@@ -3,13 +3,21 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint format asyncapi bench clean
+.PHONY: install specs run test lint format asyncapi bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(MAKE) --no-print-directory specs
 	touch $@
+
+## The AsyncAPI Initiative's JSON Schemas, which tests/unit/test_asyncapi.py validates against.
+ASYNCAPI_SPECS := .cache/npm/node_modules/@asyncapi/specs/package.json
+$(ASYNCAPI_SPECS):
+	npm install --prefix .cache/npm --no-save --no-audit --no-fund --silent @asyncapi/specs@6.11.1
+
+specs: $(ASYNCAPI_SPECS)
 
 install: $(VENV)/.installed
 

@@ -130,7 +130,7 @@ def events_asyncapi(
     ),
 ) -> None:
     """Write the AsyncAPI document of every event, generated from the schemas."""
-    from shared.events import asyncapi_document
+    from shared.asyncapi import asyncapi_document
 
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(asyncapi_document(), indent=2) + "\n")

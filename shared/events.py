@@ -240,36 +240,3 @@ def new_event(source: str, event_type: str, subject: str, data: BaseModel) -> Cl
     return CloudEvent(
         source=source, type=event_type, subject=subject, data=data.model_dump(mode="json")
     )
-
-
-def asyncapi_document() -> dict[str, Any]:
-    """The AsyncAPI 3.0 description of both streams, generated from the schemas above."""
-    messages: dict[str, Any] = {}
-    channels: dict[str, Any] = {
-        INTAKE_STREAM: {"address": INTAKE_STREAM, "messages": {}},
-        REVIEW_STREAM: {"address": REVIEW_STREAM, "messages": {}},
-    }
-    for event_type, schema in EVENT_SCHEMAS.items():
-        name = event_type.replace(".", "_")
-        messages[name] = {
-            "name": event_type,
-            "contentType": "application/json",
-            "summary": (schema.__doc__ or event_type).strip().splitlines()[0],
-            "payload": schema.model_json_schema(ref_template="#/components/schemas/{model}"),
-        }
-        channels[EVENT_STREAMS[event_type]]["messages"][name] = {
-            "$ref": f"#/components/messages/{name}"
-        }
-    return {
-        "asyncapi": "3.0.0",
-        "info": {
-            "title": "REE Channel events",
-            "version": SCHEMA_VERSION,
-            "description": (
-                "CloudEvents 1.0 records on Redis streams. Each attribute is a plain stream "
-                "field; `data` holds the JSON payload described here."
-            ),
-        },
-        "channels": channels,
-        "components": {"messages": messages},
-    }
