@@ -26,7 +26,7 @@ run: install
 	$(BIN)/reechannel run
 
 ## Run the whole test suite (real Redis and database: see README, Testing).
-test: install
+test: install specs
 	$(BIN)/pytest
 
 lint: install

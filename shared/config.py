@@ -75,6 +75,8 @@ class ServiceSettings(CommonSettings):
     outbox_batch: int = Field(200, alias="REE_OUTBOX_BATCH")
     # After Redis loses its data, events of this many recent hours are published again.
     outbox_replay_hours: float = Field(72.0, alias="REE_OUTBOX_REPLAY_HOURS")
+    # How long a relay that died mid-pass keeps the others from publishing (shared/outbox.py).
+    relay_lock_ms: int = Field(3000, ge=100, le=60_000, alias="REE_RELAY_LOCK_MS")
     stream_maxlen: int = Field(1_000_000, alias="REE_STREAM_MAXLEN")
     rate_limit_per_minute: int = Field(600, alias="REE_RATE_LIMIT_PER_MINUTE")
     # How often a service looks whether its fast-changing tables (every outbox, notify's

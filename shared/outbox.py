@@ -65,15 +65,28 @@ def add_event(session: Session, event: CloudEvent) -> None:
     )
 
 
-# KEYS: the lock, the memory key; ARGV: this relay's token. Takes the lock or, when this relay
-# holds it already, extends it. Returns 0 when another relay holds it, else 2 when Redis
-# remembers what was published and 1 when it does not (restarted without its data).
+# KEYS: the lock, the memory key; ARGV: this relay's token, the lock's time to live (ms). Takes
+# the lock or, when this relay holds it already, extends it. Returns 0 when another relay holds
+# it, else 2 when Redis remembers what was published and 1 when it does not (restarted without
+# its data).
 _ACQUIRE = """
 local holder = redis.call('get', KEYS[1])
 if holder and holder ~= ARGV[1] then return 0 end
-redis.call('set', KEYS[1], ARGV[1], 'PX', 30000)
+redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
 if redis.call('exists', KEYS[2]) == 1 then return 2 end
 return 1
+"""
+# KEYS: the lock; ARGV: token, time to live (ms). Extends the lock only while this relay holds it.
+_RENEW = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  return redis.call('pexpire', KEYS[1], ARGV[2])
+end
+return 0
+"""
+# Releases the lock only if this relay still holds it.
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
 """
 
 
@@ -90,6 +103,7 @@ class OutboxRelay:
         stream_prefix: str = "",
         replay_hours: float = 72.0,
         min_interval: float = 0.02,
+        lock_ms: int = 3000,
     ) -> None:
         self.engine = engine
         self.redis = redis
@@ -107,6 +121,12 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._token = uuid.uuid4().hex
+        # A pass holds the lock for milliseconds and releases it; the time to live only matters
+        # when a process dies mid-pass, when it is how long the replacement waits. A pass that
+        # runs long (a replay, a slow database) renews the lock every third of it.
+        self.lock_ms = lock_ms
+        self._renewal: asyncio.TimerHandle | None = None
+        self._renewing: asyncio.Future[None] | None = None
         self.healthy = False
 
     def wake(self) -> None:
@@ -162,9 +182,12 @@ class OutboxRelay:
         # One relay at a time per database keeps the stream in commit order across replicas.
         # Taking (or extending) the lock and asking whether Redis still remembers what was
         # published is one round trip.
-        state = await self.redis.eval(_ACQUIRE, 2, self.lock_key, self.memory_key, self._token)
+        state = await self.redis.eval(
+            _ACQUIRE, 2, self.lock_key, self.memory_key, self._token, self.lock_ms
+        )
         if not state:
             return 0
+        self._schedule_renewal()
         try:
             if int(state) == 1:
                 replayed = await asyncio.to_thread(self._unmark_recent)
@@ -184,14 +207,29 @@ class OutboxRelay:
             OUTBOX_LAG.set((utcnow() - _aware(rows[0].created_at)).total_seconds())
             return len(rows)
         finally:
-            await self._release()
+            self._cancel_renewal()
+            await self.redis.eval(_RELEASE, 1, self.lock_key, self._token)
 
-    async def _release(self) -> None:
-        script = (
-            "if redis.call('get', KEYS[1]) == ARGV[1] then "
-            "return redis.call('del', KEYS[1]) else return 0 end"
-        )
-        await self.redis.eval(script, 1, self.lock_key, self._token)
+    def _schedule_renewal(self) -> None:
+        # A timer, not a task: most passes end long before it fires, and cancelling it is free.
+        loop = asyncio.get_running_loop()
+        self._renewal = loop.call_later(self.lock_ms / 3000, self._renew_in_background)
+
+    def _renew_in_background(self) -> None:
+        # Kept until done: the loop holds only a weak reference to a task.
+        self._renewing = asyncio.ensure_future(self._renew())
+        self._schedule_renewal()
+
+    async def _renew(self) -> None:
+        try:
+            await self.redis.eval(_RENEW, 1, self.lock_key, self._token, self.lock_ms)
+        except Exception as exc:  # the pass itself will fail on the same outage and retry
+            log.warning("outbox relay: could not renew its lock: %s", exc)
+
+    def _cancel_renewal(self) -> None:
+        if self._renewal is not None:
+            self._renewal.cancel()
+            self._renewal = None
 
     def _unmark_recent(self) -> int:
         """Mark events published within the replay window as unpublished (consumers dedupe)."""

@@ -45,6 +45,7 @@ class ServiceRuntime:
             poll_seconds=settings.outbox_poll_seconds,
             stream_prefix=settings.stream_prefix,
             replay_hours=settings.outbox_replay_hours,
+            lock_ms=settings.relay_lock_ms,
         )
         self.consumers: list[StreamConsumer] = []
         self.workers: list[Worker] = []

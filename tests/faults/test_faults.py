@@ -60,9 +60,9 @@ def all_screened(system: System, ids: list[str]) -> bool:
     return set(applicant_statuses(system, ids).values()) == {"eu_screening"}
 
 
-# The killed review may hold its outbox relay's lock, which expires 30 s later: only then are
-# its case.opened events published and projected (it passed in 7-66 s here, and once timed out
-# at 60 s in CI). The waits allow for that; what the test checks is exactly-once, not speed.
+# The killed review may hold its outbox relay's lock, which expires REE_RELAY_LOCK_MS (3 s)
+# later: only then are its case.opened events published and projected. The waits are upper
+# bounds for a busy machine; what the test checks is exactly-once, not speed.
 @pytest.mark.timeout(300)
 def test_review_killed_mid_batch_opens_each_case_exactly_once(system: System) -> None:
     system.start("intake")
