@@ -17,6 +17,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -239,8 +240,7 @@ async def current_official(principal: Principal = Depends(current_principal)) ->
     return of_kind(principal, CredentialKind.official)
 
 
-async def current_operator(principal: Principal = Depends(current_principal)) -> Principal:
-    return of_kind(principal, CredentialKind.operator)
+DOCS_ASSETS = "/docs-assets"
 
 
 def create_app(
@@ -255,7 +255,15 @@ def create_app(
     rate_limit_per_minute: int,
     body_limits: dict[str, int] | None = None,
 ) -> FastAPI:
-    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
+    # /docs (Swagger UI) and /redoc load their scripts and styles from the service itself
+    # (fastapi-offline's copies, under DOCS_ASSETS), so they work on a machine without internet.
+    app = FastAPIOffline(
+        title=title,
+        description=description,
+        version=version,
+        lifespan=lifespan,
+        static_url=DOCS_ASSETS,
+    )
     app.state.directory = directory
     app.state.rate_limiter = RateLimiter(rate_limit_per_minute)
     problems.install(app)
