@@ -12,13 +12,13 @@ from shared.events import (
     INTAKE_STREAM,
     REVIEW_STREAM,
     SCHEMA_VERSION,
+    STREAM_CONSUMERS,
+    STREAM_PRODUCERS,
 )
 
 __all__ = ["asyncapi_document"]
 
 REF = "#/components/schemas/{model}"
-PRODUCERS = {INTAKE_STREAM: "intake", REVIEW_STREAM: "review"}
-CONSUMERS = {INTAKE_STREAM: ("review", "notify"), REVIEW_STREAM: ("intake", "notify")}
 
 # The CloudEvents attributes, each a plain stream field beside `data` (ARCHITECTURE.md, events).
 ENVELOPE: dict[str, Any] = {
@@ -54,7 +54,7 @@ def asyncapi_document() -> dict[str, Any]:
     channels: dict[str, Any] = {
         stream: {
             "address": stream,
-            "description": f"Redis stream written by {PRODUCERS[stream]} through its outbox.",
+            "description": f"Written by {STREAM_PRODUCERS[stream]} through its outbox.",
             "messages": {},
         }
         for stream in (INTAKE_STREAM, REVIEW_STREAM)
@@ -74,14 +74,14 @@ def asyncapi_document() -> dict[str, Any]:
     operations: dict[str, Any] = {}
     for stream, channel in channels.items():
         refs = [{"$ref": f"#/channels/{stream}/messages/{m}"} for m in channel["messages"]]
-        producer = PRODUCERS[stream]
+        producer = STREAM_PRODUCERS[stream]
         operations[f"{producer}_sends_{_message_name(stream)}"] = {
             "action": "send",
             "channel": {"$ref": f"#/channels/{stream}"},
             "summary": f"{producer} relays its outbox to {stream} in commit order.",
             "messages": refs,
         }
-        for consumer in CONSUMERS[stream]:
+        for consumer in STREAM_CONSUMERS[stream]:
             operations[f"{consumer}_receives_{_message_name(stream)}"] = {
                 "action": "receive",
                 "channel": {"$ref": f"#/channels/{stream}"},

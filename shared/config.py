@@ -77,7 +77,12 @@ class ServiceSettings(CommonSettings):
     outbox_replay_hours: float = Field(72.0, alias="REE_OUTBOX_REPLAY_HOURS")
     # How long a relay that died mid-pass keeps the others from publishing (shared/outbox.py).
     relay_lock_ms: int = Field(3000, ge=100, le=60_000, alias="REE_RELAY_LOCK_MS")
-    stream_maxlen: int = Field(1_000_000, alias="REE_STREAM_MAXLEN")
+    # Stream entries every group has acknowledged leave after this long (shared/retention.py),
+    # looked at every stream_trim_seconds by the stream's producer (0: never trimmed).
+    stream_retention_seconds: float = Field(
+        7 * 24 * 3600, ge=0, alias="REE_STREAM_RETENTION_SECONDS"
+    )
+    stream_trim_seconds: float = Field(60.0, ge=0, alias="REE_STREAM_TRIM_SECONDS")
     rate_limit_per_minute: int = Field(600, alias="REE_RATE_LIMIT_PER_MINUTE")
     # How often a service looks whether its fast-changing tables (every outbox, notify's
     # deliveries) need a VACUUM or an ANALYZE (PostgreSQL); 0 leaves them to autovacuum.

@@ -15,6 +15,9 @@ from shared.db import utcnow
 INTAKE_STREAM = "intake.events"
 REVIEW_STREAM = "review.events"
 SCHEMA_VERSION = "1"
+# Who writes each stream, and which services read it (each in a consumer group of its name).
+STREAM_PRODUCERS = {INTAKE_STREAM: "intake", REVIEW_STREAM: "review"}
+STREAM_CONSUMERS = {INTAKE_STREAM: ("review", "notify"), REVIEW_STREAM: ("intake", "notify")}
 
 
 class CloudEvent(BaseModel):

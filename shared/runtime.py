@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
+import inspect
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -17,13 +19,14 @@ from shared.config import ServiceSettings
 from shared.consumer import AfterCommit, Finish, Handler, Prepare, StreamConsumer
 from shared.db import is_sqlite, make_engine, migrate, ping, upkeep_tables, wait_for_database
 from shared.directory import DIRECTORY, MIGRATIONS, Directory
+from shared.events import STREAM_CONSUMERS, STREAM_PRODUCERS
 from shared.outbox import OutboxRelay
 from shared.redis import connect
+from shared.retention import trim_stream
 
 log = logging.getLogger(__name__)
 
 Worker = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
-T = TypeVar("T")
 
 
 class ServiceRuntime:
@@ -55,6 +58,21 @@ class ServiceRuntime:
         self._tasks: list[asyncio.Task[None]] = []
         # Each published event leaves a dead row in the outbox (shared/outbox.py).
         self.upkeep("outbox")
+        self._keep_streams_bounded()
+
+    def _keep_streams_bounded(self) -> None:
+        """The producer of a stream trims what every consumer group has acknowledged."""
+        s = self.settings
+        if s.stream_trim_seconds <= 0:
+            return
+        for stream, producer in STREAM_PRODUCERS.items():
+            if producer != self.component:
+                continue
+            groups = [s.schema_for(consumer) for consumer in STREAM_CONSUMERS[stream]]
+            trim = functools.partial(
+                trim_stream, self.redis, s.stream(stream), groups, s.stream_retention_seconds
+            )
+            self.workers.append(every(s.stream_trim_seconds, trim, f"{stream} retention"))
 
     def consume(
         self,
@@ -158,16 +176,21 @@ class ServiceRuntime:
 
 
 def every(
-    seconds: float, work: Callable[[], T], what: str, then: Callable[[T], None] | None = None
+    seconds: float,
+    work: Callable[[], Any],
+    what: str,
+    then: Callable[[Any], None] | None = None,
 ) -> Worker:
-    """A background worker that runs `work` in a thread now and then every `seconds` until
-    the service stops, hands each result to `then`, and logs a failed round (the next round
-    tries again: the database may be away for a while)."""
+    """A background worker that runs `work` now and then every `seconds` until the service
+    stops (in a thread, or awaited when it is a coroutine function), hands each result to
+    `then`, and logs a failed round (the next round tries again: the database or Redis may be
+    away for a while)."""
+    awaited = inspect.iscoroutinefunction(work)
 
     async def run(stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
-                result = await asyncio.to_thread(work)
+                result = await work() if awaited else await asyncio.to_thread(work)
             except Exception:
                 log.exception("%s failed; retrying next round", what)
             else:

@@ -43,3 +43,24 @@ def test_the_first_round_runs_at_once_and_a_stop_ends_the_wait() -> None:
 
     asyncio.run(main())
     assert rounds == [None]
+
+
+def test_a_coroutine_function_is_awaited_on_the_loop() -> None:
+    loops: list[asyncio.AbstractEventLoop] = []
+
+    async def work() -> int:
+        loops.append(asyncio.get_running_loop())
+        return len(loops)
+
+    async def main() -> asyncio.AbstractEventLoop:
+        stop = asyncio.Event()
+        seen: list[int] = []
+        task = asyncio.create_task(every(0.01, work, "test", then=seen.append)(stop))
+        while len(seen) < 2:
+            await asyncio.sleep(0.005)
+        stop.set()
+        await asyncio.wait_for(task, timeout=1)
+        return asyncio.get_running_loop()
+
+    loop = asyncio.run(main())
+    assert loops and all(seen is loop for seen in loops), "awaited on the service's own loop"
