@@ -9,8 +9,8 @@ from typing import Annotated, Any
 import typer
 
 from shared.config import CommonSettings
-from shared.db import make_engine, migrate
-from shared.directory import DIRECTORY, MIGRATIONS, Directory, DirectoryError
+from shared.db import make_engine
+from shared.directory import DirectoryError, open_directory
 
 app = typer.Typer(help="REE Channel operator commands.", no_args_is_help=True)
 company_app = typer.Typer(help="Companies (applicants) and their API keys.", no_args_is_help=True)
@@ -31,13 +31,6 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(dlq_app, name="dlq")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object")]
-
-
-def open_directory(settings: CommonSettings | None = None) -> Directory:
-    settings = settings or CommonSettings()
-    engine = make_engine(settings, DIRECTORY, pool_size=2)
-    migrate(engine, MIGRATIONS, settings.schema_for(DIRECTORY))
-    return Directory(engine, settings.token_secret)
 
 
 def _emit(as_json: bool, payload: dict[str, Any], lines: list[str]) -> None:
@@ -239,8 +232,8 @@ def simulate(
     seed: Annotated[int | None, typer.Option(help="Random seed, for a repeatable demo")] = None,
 ) -> None:
     """Generate a realistic demo past through the real services (see docs/metrics.md)."""
-    from shared.simulate import Options
-    from shared.simulate import run as simulate_run
+    from reechannel.simulate import Options
+    from reechannel.simulate import run as simulate_run
 
     options = Options(count, companies, intake_url, review_url, history, months, lists, seed)
     raise typer.Exit(simulate_run(options))
@@ -254,7 +247,7 @@ def run(
     ] = "intake,review,notify",
 ) -> None:
     """Start the whole system on this machine (embedded Redis and SQLite unless URLs are set)."""
-    from shared.supervisor import run_system
+    from reechannel.supervisor import run_system
 
     raise typer.Exit(run_system(demo=demo, wanted=[s.strip() for s in services.split(",")]))
 

@@ -92,8 +92,7 @@ def start_embedded_redis(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
 
 def demo_credentials(settings: CommonSettings) -> Path:
     """One company, and an officer and a supervisor per side; reused while they stay valid."""
-    from shared.cli import open_directory
-    from shared.directory import InvalidCredential
+    from shared.directory import InvalidCredential, open_directory
 
     directory = open_directory(settings)
     path = (settings.data_dir / "demo-credentials.json").resolve()
