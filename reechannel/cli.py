@@ -222,8 +222,12 @@ def dlq_replay(
 def simulate(
     count: Annotated[int, typer.Option(help="Applications in all")] = 2000,
     companies: Annotated[int, typer.Option(help="Demo companies to create")] = 30,
-    intake_url: Annotated[str, typer.Option(help="The running intake")] = "http://127.0.0.1:8001",
-    review_url: Annotated[str, typer.Option(help="The running review")] = "http://127.0.0.1:8002",
+    intake_url: Annotated[
+        str | None, typer.Option(help="The running intake [default: from REE_HOST, INTAKE_PORT]")
+    ] = None,
+    review_url: Annotated[
+        str | None, typer.Option(help="The running review [default: from REE_HOST, REVIEW_PORT]")
+    ] = None,
     history: Annotated[
         float, typer.Option(help="Share played out back-dated (demo only; 0 = all live)")
     ] = 0.85,
@@ -232,11 +236,15 @@ def simulate(
     seed: Annotated[int | None, typer.Option(help="Random seed, for a repeatable demo")] = None,
 ) -> None:
     """Generate a realistic demo past through the real services (see docs/metrics.md)."""
+    from reechannel.settings import OperatorSettings
     from reechannel.simulate import Options
     from reechannel.simulate import run as simulate_run
 
+    settings = OperatorSettings()
+    intake_url = intake_url or settings.url_of("intake")
+    review_url = review_url or settings.url_of("review")
     options = Options(count, companies, intake_url, review_url, history, months, lists, seed)
-    raise typer.Exit(simulate_run(options))
+    raise typer.Exit(simulate_run(options, settings))
 
 
 @app.command("run")

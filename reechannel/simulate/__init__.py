@@ -36,14 +36,16 @@ from shared.directory import open_directory
 
 @dataclass
 class Options:
-    count: int = 2000
-    companies: int = 30
-    intake_url: str = "http://127.0.0.1:8001"
-    review_url: str = "http://127.0.0.1:8002"
-    history_share: float = 0.85
-    months: int = 8
-    lists: int = 7
-    seed: int | None = None
+    """The command's options (their defaults are the command's, `reechannel simulate --help`)."""
+
+    count: int
+    companies: int
+    intake_url: str
+    review_url: str
+    history_share: float
+    months: int
+    lists: int
+    seed: int | None
 
 
 def _check_up(urls: Iterable[str]) -> None:
