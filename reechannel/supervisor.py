@@ -13,12 +13,10 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from sqlalchemy.engine import make_url
+from urllib.parse import urlsplit, urlunsplit
 
 from reechannel.settings import OperatorSettings
 from shared.config import CommonSettings
-from shared.directory import DIRECTORY
 
 SERVICES = ("intake", "review", "notify")
 # On one machine the demo's webhook receivers run on loopback, which notify refuses by
@@ -188,10 +186,19 @@ class Child:
         self.backoff = min(self.backoff * 2, MAX_BACKOFF_SECONDS)
 
 
+def without_password(url: str) -> str:
+    """The URL as it may be printed: a password in it is shown as ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
 def _database_line(settings: OperatorSettings) -> str:
     if settings.database_url:
-        shown = make_url(settings.database_url_for(DIRECTORY)).render_as_string(hide_password=True)
-        return f"database: PostgreSQL at {shown}"
+        return f"database: PostgreSQL at {without_password(settings.database_url)}"
     return f"database: SQLite files in {settings.data_dir.resolve()}"
 
 
@@ -209,7 +216,7 @@ def run_system(demo: bool, wanted: list[str]) -> int:
         env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
         _echo(f"embedded Redis on 127.0.0.1:{port} (data in {settings.data_dir / 'redis'})")
     else:
-        _echo(f"Redis at {settings.redis_url}")
+        _echo(f"Redis at {without_password(settings.redis_url)}")
     _echo(_database_line(settings))
     if demo:
         path = demo_credentials(settings)
