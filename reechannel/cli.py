@@ -7,12 +7,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
 from shared.config import CommonSettings
 from shared.db import make_engine
 from shared.directory import DirectoryError, open_directory
 
-app = typer.Typer(help="REE Channel operator commands.", no_args_is_help=True)
+# No local variables in tracebacks: they hold API keys, tokens and the signing secret.
+app = typer.Typer(
+    help="REE Channel operator commands.", no_args_is_help=True, pretty_exceptions_show_locals=False
+)
 company_app = typer.Typer(help="Companies (applicants) and their API keys.", no_args_is_help=True)
 official_app = typer.Typer(help="EU and CN officials and their tokens.", no_args_is_help=True)
 operator_app = typer.Typer(help="Operator credentials.", no_args_is_help=True)
@@ -261,7 +265,15 @@ def run(
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except ValidationError as exc:
+        # pydantic's own message quotes every input, the signing secret among them.
+        for error in exc.errors():
+            where = "".join(f"{part}: " for part in error["loc"])
+            message = str(error["msg"]).removeprefix("Value error, ")
+            typer.echo(f"error: {where}{message}", err=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

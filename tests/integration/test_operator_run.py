@@ -1,5 +1,7 @@
 """`reechannel run` and `reechannel simulate` do what the README's settings say.
 
+A setting the command refuses is named in a clean message, and its value never echoed.
+
 The supervisor runs as the operator runs it (`python -m reechannel.cli run`), on the test's
 Redis and database in a deployment of its own (own schemas, streams and REE_DATA_DIR).
 """
@@ -158,3 +160,22 @@ def test_ctrl_c_stops_the_supervisor_at_once_while_a_child_waits_out_its_backoff
         assert "intake exited" not in supervisor.output().split("stopping")[-1]
     finally:
         supervisor.end()
+
+
+@pytest.mark.parametrize("command", [["run", "--no-demo"], ["operator", "create", "--name", "ops"]])
+def test_a_refused_setting_is_named_and_the_signing_secret_never_printed(
+    deployment: Infra, command: list[str]
+) -> None:
+    secret = "too-short-" + os.urandom(4).hex()
+    refused = subprocess.run(
+        [sys.executable, "-m", "reechannel.cli", *command],
+        env=deployment.env(REE_ENV="production", REE_TOKEN_SECRET=secret),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 2
+    assert "REE_TOKEN_SECRET must be at least 32 characters in production" in refused.stderr
+    assert secret not in refused.stdout + refused.stderr
+    assert "Traceback" not in refused.stderr
