@@ -239,6 +239,8 @@ def run_system(demo: bool, wanted: list[str]) -> int:
     for child in children:
         child.start()
         _echo(f"{child.name}: {settings.url_of(child.name)}/docs")
+        if child.name == "review":
+            _echo(f"officials' console: {settings.url_of('review')}/")
     _echo("press Ctrl-C to stop")
 
     stopping = False
