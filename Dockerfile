@@ -5,6 +5,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY shared ./shared
 COPY services ./services
+COPY reechannel ./reechannel
 RUN pip install --no-cache-dir . && useradd --system --uid 10001 ree && mkdir -p /data \
     && chown ree /data
 USER ree

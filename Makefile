@@ -32,7 +32,7 @@ test: install specs
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy shared services bench
+	$(BIN)/mypy shared services bench reechannel
 
 format: install
 	$(BIN)/ruff format .

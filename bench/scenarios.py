@@ -27,7 +27,7 @@ from bench.system import (
     server_cpu_seconds,
     wait_until,
 )
-from shared.cli import open_directory
+from shared.directory import open_directory
 
 WEBHOOK_TYPES = ["application.received", "application.status_changed"]
 

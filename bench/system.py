@@ -29,8 +29,8 @@ import redis
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
+from reechannel.supervisor import redis_executable
 from shared.config import CommonSettings
-from shared.supervisor import redis_executable
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"

@@ -31,7 +31,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, select
 
-from shared.db import session_scope, utcnow
+from shared.config import CommonSettings
+from shared.db import make_engine, migrate, session_scope, utcnow
 from shared.rawpg import RawConnections, RetrySafe
 
 DIRECTORY = "directory"
@@ -396,3 +397,11 @@ class Directory:
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             row = conn.execute(sa_select(table).where(table.c.id == key)).first()
         return None if row is None else dict(row._mapping)
+
+
+def open_directory(settings: CommonSettings | None = None) -> Directory:
+    """The credential directory of these settings, migrated: for operator tools and tests."""
+    settings = settings or CommonSettings()
+    engine = make_engine(settings, DIRECTORY, pool_size=2)
+    migrate(engine, MIGRATIONS, settings.schema_for(DIRECTORY))
+    return Directory(engine, settings.token_secret)

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import httpx
 import redis
 
-from shared.supervisor import redis_executable
+from reechannel.supervisor import redis_executable
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -228,7 +228,7 @@ def create_officials(infra: Infra) -> dict[str, dict[str, Any]]:
 def operator(infra: Infra, *args: str) -> dict[str, Any]:
     """Run the `reechannel` command as an operator would, with --json."""
     out = subprocess.run(
-        [sys.executable, "-m", "shared.cli", *args, "--json"],
+        [sys.executable, "-m", "reechannel.cli", *args, "--json"],
         env=infra.env(),
         cwd=ROOT,
         capture_output=True,

@@ -204,7 +204,7 @@ def test_a_dead_letter_is_replayed_after_its_cause_is_fixed(system: System) -> N
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "shared.cli", *args],
+            [sys.executable, "-m", "reechannel.cli", *args],
             env=system.infra.env(),
             cwd=ROOT,
             capture_output=True,

@@ -19,9 +19,9 @@ import standardwebhooks
 from pydantic import BaseModel
 
 from shared.applications import ApplicationBody
-from shared.cli import open_directory
 from shared.config import CommonSettings
 from shared.db import utcnow
+from shared.directory import open_directory
 from shared.events import (
     EVENT_STREAMS,
     ApplicationSubmitted,

@@ -36,7 +36,7 @@ def simulated(
         [
             sys.executable,
             "-m",
-            "shared.cli",
+            "reechannel.cli",
             "simulate",
             "--count",
             "80",

@@ -362,7 +362,7 @@ def test_changing_one_byte_of_an_audit_entry_is_detected_and_named(
     assert result["ok"] is False
     assert result["entry_id"] == target["id"]
     cli = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "audit", "verify", "--case", case["id"], "--json"],
+        [sys.executable, "-m", "reechannel.cli", "audit", "verify", "--case", case["id"], "--json"],
         env=infra.env(),
         cwd=ROOT,
         capture_output=True,

@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.cli import open_directory
 from shared.config import CommonSettings
+from shared.directory import open_directory
 from tests.integration.conftest import application
 from tests.integration.notify_support import (
     FAST,

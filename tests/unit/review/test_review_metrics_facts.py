@@ -28,6 +28,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from reechannel.simulate.history import History
+from reechannel.simulate.world import create_world
 from services.review.domain.protocol import Protocol
 from services.review.metrics import (
     GROUPINGS,
@@ -40,10 +42,9 @@ from services.review.metrics import (
     summary,
     summary_from_audit,
 )
-from shared.cli import open_directory
 from shared.config import CommonSettings
 from shared.db import drop_schema, make_engine
-from shared.simulate import History, create_world
+from shared.directory import open_directory
 
 NOW = datetime.now(UTC) - timedelta(minutes=5)
 

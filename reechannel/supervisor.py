@@ -13,10 +13,12 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
+from reechannel.settings import OperatorSettings
 from shared.config import CommonSettings
 
-PORTS = {"intake": 8001, "review": 8002, "notify": 8003}
+SERVICES = ("intake", "review", "notify")
 # On one machine the demo's webhook receivers run on loopback, which notify refuses by
 # default (docs/notify.md, URL policy); an operator's own setting wins over these.
 NOTIFY_LOCAL_DEFAULTS = {
@@ -24,6 +26,14 @@ NOTIFY_LOCAL_DEFAULTS = {
     "REE_WEBHOOK_ALLOW_HTTP": "true",
 }
 EMBEDDED_REDIS_PORT = 6390
+POLL_SECONDS = 0.5
+# Restart back-off of a child that exits: doubles per exit up to the maximum, and starts
+# afresh once the child has run for HEALTHY_SECONDS.
+FIRST_BACKOFF_SECONDS = 1.0
+MAX_BACKOFF_SECONDS = 30.0
+HEALTHY_SECONDS = 30.0
+# Time the children get to finish in-flight requests on stop (uvicorn's grace is 20 s).
+STOP_SECONDS = 25.0
 
 
 def _echo(message: str) -> None:
@@ -92,8 +102,7 @@ def start_embedded_redis(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
 
 def demo_credentials(settings: CommonSettings) -> Path:
     """One company, and an officer and a supervisor per side; reused while they stay valid."""
-    from shared.cli import open_directory
-    from shared.directory import InvalidCredential
+    from shared.directory import InvalidCredential, open_directory
 
     directory = open_directory(settings)
     path = (settings.data_dir / "demo-credentials.json").resolve()
@@ -140,38 +149,75 @@ def _secrets(saved: dict[str, object]) -> list[str]:
 
 @dataclass
 class Child:
+    """One service process, and when it is due to start again after it exited."""
+
     name: str
     argv: list[str]
     env: dict[str, str]
     proc: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     started_at: float = 0.0
-    backoff: float = field(default=1.0)
+    backoff: float = field(default=FIRST_BACKOFF_SECONDS)
+    # Set while the child waits out its back-off: the monitor loop keeps polling meanwhile,
+    # so the other children are watched and Ctrl-C is honoured at once.
+    restart_at: float | None = None
 
     def start(self) -> None:
         self.proc = subprocess.Popen(self.argv, env=self.env)
         self.started_at = time.monotonic()
 
+    def watch(self, now: float) -> None:
+        """One look: schedule the restart of a child that exited, or restart one that is due."""
+        if self.restart_at is not None:
+            if now >= self.restart_at:
+                self.restart_at = None
+                self.restarts += 1
+                self.start()
+            return
+        assert self.proc is not None
+        code = self.proc.poll()
+        if code is None:
+            return
+        # A service that ran a while earns a fresh backoff; a crash loop slows down.
+        if now - self.started_at > HEALTHY_SECONDS:
+            self.backoff = FIRST_BACKOFF_SECONDS
+        _echo(f"{self.name} exited with {code}; restarting in {self.backoff:.0f}s")
+        self.restart_at = now + self.backoff
+        self.backoff = min(self.backoff * 2, MAX_BACKOFF_SECONDS)
+
+
+def without_password(url: str) -> str:
+    """The URL as it may be printed: a password in it is shown as ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def _database_line(settings: OperatorSettings) -> str:
+    if settings.database_url:
+        return f"database: PostgreSQL at {without_password(settings.database_url)}"
+    return f"database: SQLite files in {settings.data_dir.resolve()}"
+
 
 def run_system(demo: bool, wanted: list[str]) -> int:
-    settings = CommonSettings()
+    settings = OperatorSettings()
+    if len(set(settings.ports().values())) < len(settings.ports()):
+        # Two services on one port: one of them could never bind, and would restart forever.
+        _echo(f"error: INTAKE_PORT, REVIEW_PORT and NOTIFY_PORT must differ: {settings.ports()}")
+        return 2
     env = dict(os.environ)
     redis_proc = None
-    if "REDIS_URL" not in os.environ:
+    if "redis_url" not in settings.model_fields_set:
         port = free_port(EMBEDDED_REDIS_PORT)
         redis_proc = start_embedded_redis(settings.data_dir, port)
         env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
         _echo(f"embedded Redis on 127.0.0.1:{port} (data in {settings.data_dir / 'redis'})")
     else:
-        _echo(f"Redis at {settings.redis_url}")
-    _echo(
-        "database: "
-        + (
-            "PostgreSQL from DATABASE_URL"
-            if settings.database_url
-            else f"SQLite files in {settings.data_dir.resolve()}"
-        )
-    )
+        _echo(f"Redis at {without_password(settings.redis_url)}")
+    _echo(_database_line(settings))
     if demo:
         path = demo_credentials(settings)
         _echo(f"demo credentials written to {path}")
@@ -179,19 +225,22 @@ def run_system(demo: bool, wanted: list[str]) -> int:
 
     children: list[Child] = []
     for name in wanted:
-        if name not in PORTS:
-            _echo(f"unknown service {name!r}; known: {', '.join(PORTS)}")
+        if name not in SERVICES:
+            _echo(f"unknown service {name!r}; known: {', '.join(SERVICES)}")
             continue
         if importlib.util.find_spec(f"services.{name}.app") is None:
             _echo(f"{name}: not built yet, not started")
             continue
-        child_env = {**env, f"{name.upper()}_PORT": str(PORTS[name])}
+        # The port the service binds is the one printed below, whatever its own default.
+        child_env = {**env, f"{name.upper()}_PORT": str(settings.port_of(name))}
         if name == "notify":
             child_env = {**NOTIFY_LOCAL_DEFAULTS, **child_env}
         children.append(Child(name, [sys.executable, "-m", f"services.{name}"], child_env))
     for child in children:
         child.start()
-        _echo(f"{child.name}: http://127.0.0.1:{PORTS[child.name]}/docs")
+        _echo(f"{child.name}: {settings.url_of(child.name)}/docs")
+        if child.name == "review":
+            _echo(f"officials' console: {settings.url_of('review')}/")
     _echo("press Ctrl-C to stop")
 
     stopping = False
@@ -204,31 +253,25 @@ def run_system(demo: bool, wanted: list[str]) -> int:
     signal.signal(signal.SIGTERM, _stop)
     try:
         while not stopping:
-            time.sleep(0.5)
+            time.sleep(POLL_SECONDS)
             for child in children:
-                assert child.proc is not None
-                code = child.proc.poll()
-                if code is None or stopping:
-                    continue
-                # A service that ran a while earns a fresh backoff; a crash loop slows down.
-                if time.monotonic() - child.started_at > 30:
-                    child.backoff = 1.0
-                _echo(f"{child.name} exited with {code}; restarting in {child.backoff:.0f}s")
-                time.sleep(child.backoff)
-                child.backoff = min(child.backoff * 2, 30)
-                child.restarts += 1
-                child.start()
+                if stopping:
+                    break
+                child.watch(time.monotonic())
     finally:
         _echo("stopping")
         for child in children:
             if child.proc and child.proc.poll() is None:
                 child.proc.send_signal(signal.SIGTERM)
+        # One deadline for all: the children stop in parallel, each finishing its requests.
+        deadline = time.monotonic() + STOP_SECONDS
         for child in children:
             if child.proc:
                 try:
-                    child.proc.wait(timeout=25)
+                    child.proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
                 except subprocess.TimeoutExpired:
                     child.proc.kill()
+                    child.proc.wait()
         if redis_proc is not None:
             redis_proc.terminate()
             redis_proc.wait(timeout=10)

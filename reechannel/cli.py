@@ -7,12 +7,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
 from shared.config import CommonSettings
-from shared.db import make_engine, migrate
-from shared.directory import DIRECTORY, MIGRATIONS, Directory, DirectoryError
+from shared.db import make_engine
+from shared.directory import DirectoryError, open_directory
 
-app = typer.Typer(help="REE Channel operator commands.", no_args_is_help=True)
+# No local variables in tracebacks: they hold API keys, tokens and the signing secret.
+app = typer.Typer(
+    help="REE Channel operator commands.", no_args_is_help=True, pretty_exceptions_show_locals=False
+)
 company_app = typer.Typer(help="Companies (applicants) and their API keys.", no_args_is_help=True)
 official_app = typer.Typer(help="EU and CN officials and their tokens.", no_args_is_help=True)
 operator_app = typer.Typer(help="Operator credentials.", no_args_is_help=True)
@@ -31,13 +35,6 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(dlq_app, name="dlq")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object")]
-
-
-def open_directory(settings: CommonSettings | None = None) -> Directory:
-    settings = settings or CommonSettings()
-    engine = make_engine(settings, DIRECTORY, pool_size=2)
-    migrate(engine, MIGRATIONS, settings.schema_for(DIRECTORY))
-    return Directory(engine, settings.token_secret)
 
 
 def _emit(as_json: bool, payload: dict[str, Any], lines: list[str]) -> None:
@@ -229,8 +226,12 @@ def dlq_replay(
 def simulate(
     count: Annotated[int, typer.Option(help="Applications in all")] = 2000,
     companies: Annotated[int, typer.Option(help="Demo companies to create")] = 30,
-    intake_url: Annotated[str, typer.Option(help="The running intake")] = "http://127.0.0.1:8001",
-    review_url: Annotated[str, typer.Option(help="The running review")] = "http://127.0.0.1:8002",
+    intake_url: Annotated[
+        str | None, typer.Option(help="The running intake [default: from REE_HOST, INTAKE_PORT]")
+    ] = None,
+    review_url: Annotated[
+        str | None, typer.Option(help="The running review [default: from REE_HOST, REVIEW_PORT]")
+    ] = None,
     history: Annotated[
         float, typer.Option(help="Share played out back-dated (demo only; 0 = all live)")
     ] = 0.85,
@@ -239,11 +240,15 @@ def simulate(
     seed: Annotated[int | None, typer.Option(help="Random seed, for a repeatable demo")] = None,
 ) -> None:
     """Generate a realistic demo past through the real services (see docs/metrics.md)."""
-    from shared.simulate import Options
-    from shared.simulate import run as simulate_run
+    from reechannel.settings import OperatorSettings
+    from reechannel.simulate import Options
+    from reechannel.simulate import run as simulate_run
 
+    settings = OperatorSettings()
+    intake_url = intake_url or settings.url_of("intake")
+    review_url = review_url or settings.url_of("review")
     options = Options(count, companies, intake_url, review_url, history, months, lists, seed)
-    raise typer.Exit(simulate_run(options))
+    raise typer.Exit(simulate_run(options, settings))
 
 
 @app.command("run")
@@ -254,13 +259,21 @@ def run(
     ] = "intake,review,notify",
 ) -> None:
     """Start the whole system on this machine (embedded Redis and SQLite unless URLs are set)."""
-    from shared.supervisor import run_system
+    from reechannel.supervisor import run_system
 
     raise typer.Exit(run_system(demo=demo, wanted=[s.strip() for s in services.split(",")]))
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except ValidationError as exc:
+        # pydantic's own message quotes every input, the signing secret among them.
+        for error in exc.errors():
+            where = "".join(f"{part}: " for part in error["loc"])
+            message = str(error["msg"]).removeprefix("Value error, ")
+            typer.echo(f"error: {where}{message}", err=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -1,0 +1,5 @@
+"""`python -m reechannel`: the same as the `reechannel` command."""
+
+from reechannel.cli import main
+
+main()
