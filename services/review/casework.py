@@ -133,7 +133,7 @@ class Casework:
         return case
 
     def allowed_actions(self, case: Case, who: Who) -> list[str]:
-        return self.protocol.allowed_actions(who.actor, case.state, case.tier)
+        return self.protocol.allowed_actions(who.actor, case.state, case.tier, taken(case))
 
     # --- events from intake --------------------------------------------------------------
 
@@ -252,6 +252,8 @@ class Casework:
             params=params,
             previous_state=case.previous_state,
             today=self.today(),
+            submitted_on=submitted_on(case),
+            taken=taken(case),
         )
         self._claim_version(session, case, expected_version)
         if action == "issue_priority_list":
@@ -1039,6 +1041,17 @@ class Casework:
                 for line in record.lines
             ],
         )
+
+
+def taken(case: Case) -> frozenset[str]:
+    """The protocol's once-only actions (`once: true`) the case has had: each leaves its fact."""
+    return frozenset({"acknowledge"} if case.acknowledged_on is not None else ())
+
+
+def submitted_on(case: Case) -> date:
+    """The day (UTC) the application was submitted; an aware or, on SQLite, naive UTC time."""
+    at = case.submitted_at
+    return (at.astimezone(UTC) if at.tzinfo else at).date()
 
 
 _AUDIT_HEAD = (col(Case.audit_seq), col(Case.audit_head), col(Case.version))
