@@ -503,6 +503,14 @@ class Casework:
                 type_="validation-failed",
                 errors=[{"field": "official_id", "message": "no such official of your side"}],
             )
+        if not self.directory.can_sign_in(target):
+            raise Problem(
+                422,
+                "Validation failed",
+                "The official's credentials are all revoked; they cannot take a case.",
+                type_="validation-failed",
+                errors=[{"field": "official_id", "message": "the official's access is revoked"}],
+            )
         if target != who.id and who.role != "supervisor":
             raise Problem(403, "Forbidden", "Only a supervisor may assign a case to someone else.")
         self._lock_case(session, case)

@@ -596,8 +596,7 @@ def _check_value(
     assert spec.items is not None
     before = len(errors)
     items = [
-        _check_value(spec.items, item, f"{path}[{i}]", days, errors)
-        for i, item in enumerate(value)
+        _check_value(spec.items, item, f"{path}[{i}]", days, errors) for i, item in enumerate(value)
     ]
     return items if len(errors) == before else _INVALID
 
@@ -605,9 +604,7 @@ def _check_value(
 def _check_date(spec: ParamSpec, parsed: date, days: _Days, fail: Any) -> Any:
     today, submitted_on = days.today, days.submitted_on
     if spec.not_before_submission and submitted_on is not None and parsed < submitted_on:
-        return fail(
-            f"must not be before the application's submission ({submitted_on.isoformat()})"
-        )
+        return fail(f"must not be before the application's submission ({submitted_on.isoformat()})")
     if today is None:
         return parsed
     if spec.not_after_today and parsed > today:
