@@ -355,6 +355,19 @@ class Directory:
         row = self._lookup(Official, official_id)
         return None if row is None else Official(**row)
 
+    def can_sign_in(self, subject_id: str) -> bool:
+        """Whether the company or official holds a credential that is not revoked.
+
+        Revoking every credential of an official is how an operator takes them out of the
+        channel; review then no longer makes them a point of contact.
+        """
+        table = Credential.__table__  # type: ignore[attr-defined]
+        query = sa_select(table.c.id).where(
+            table.c.subject_id == subject_id, table.c.revoked_at.is_(None)
+        )
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            return conn.execute(query.limit(1)).first() is not None
+
     def officials(self, side: str | None = None) -> list[Official]:
         with Session(self.engine) as session:
             query = select(Official)

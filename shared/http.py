@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import re
@@ -55,20 +56,33 @@ class BodyLimit:
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await _too_large(limit)(scope, receive, send)
             return
+        # A chunked body declares no length: its bytes are counted as they stream in.
         received = 0
+        exceeded = False
+        started = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
+                    exceeded = True
                     raise _BodyTooLarge(limit)
             return message
 
-        try:
-            await self.app(scope, limited_receive, send)
-        except _BodyTooLarge:
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            # FastAPI turns any error while it reads a JSON body into its own 400; the 413
+            # below answers instead, so whatever the app said about a cut-off body is dropped.
+            if exceeded and not started:
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        with contextlib.suppress(_BodyTooLarge):  # the app may also catch it (see guarded_send)
+            await self.app(scope, limited_receive, guarded_send)
+        if exceeded and not started:
             await _too_large(limit)(scope, receive, send)
 
 

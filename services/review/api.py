@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, FastAPI, Header, Query, Request
+from fastapi import APIRouter, Body, Depends, FastAPI, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select as sa_select
@@ -437,6 +438,40 @@ def get_case(case_id: str, request: Request, official: Official) -> JSONResponse
         return _json(side_view(session, casework, case, official), version=case.version)
 
 
+# Versions and list numbers are PostgreSQL INTEGERs: a number beyond one is none of them, and
+# binding it overflows in the database (a 500). ASCII digits only: str.isdigit() also takes
+# "²" (which int() refuses) and other scripts' digits.
+MAX_NUMBER = 2**31 - 1
+_NUMBER = re.compile(r"[0-9]{1,10}")
+
+
+def parse_number(raw: str) -> int | None:
+    """A version or list number as sent in a header, form or query; None when it is none."""
+    if not _NUMBER.fullmatch(raw):
+        return None
+    value = int(raw)
+    return value if value <= MAX_NUMBER else None
+
+
+# The channel's history starts in 2020; a period's dates beyond a year ahead mean nothing, and
+# ones near date.max overflow the month arithmetic of the metrics (a 500).
+EARLIEST_PERIOD_DAY = date(2020, 1, 1)
+PERIOD_DAYS_AHEAD = 366
+
+
+def check_period(start: date | None, end: date | None, today: date) -> None:
+    """Refuse (422, naming `from`/`to`) the dates of a metrics period out of range."""
+    latest = today + timedelta(days=PERIOD_DAYS_AHEAD)
+    bounds = f"must be between {EARLIEST_PERIOD_DAY.isoformat()} and {latest.isoformat()}"
+    errors = [
+        {"field": name, "message": bounds}
+        for name, day in (("from", start), ("to", end))
+        if day is not None and not EARLIEST_PERIOD_DAY <= day <= latest
+    ]
+    if errors:
+        raise invalid(errors)
+
+
 def _expected_version(if_match: str | None) -> int:
     if if_match is None:
         raise Problem(
@@ -444,10 +479,10 @@ def _expected_version(if_match: str | None) -> int:
             "Precondition required",
             "Send If-Match with the case's version (from GET /v1/cases/{id}).",
         )
-    value = if_match.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
+    value = parse_number(if_match.strip().removeprefix("W/").strip('"'))
+    if value is None:
         raise invalid([{"field": "If-Match", "message": "must be the case's version number"}])
-    return int(value)
+    return value
 
 
 @router.post(
@@ -702,7 +737,9 @@ def list_priority_lists(
     summary="One priority list",
     responses=_shape(PriorityListView),
 )
-def get_priority_list(number: int, request: Request, official: Official) -> JSONResponse:
+def get_priority_list(
+    number: Annotated[int, Path(ge=1, le=MAX_NUMBER)], request: Request, official: Official
+) -> JSONResponse:
     with Session(_engine(request)) as session:
         plist = session.get(PriorityList, number)
         if plist is None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import select as sa_select
 from sqlalchemy import tuple_, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from services.review.domain import deadlines
@@ -132,7 +133,7 @@ class Casework:
         return case
 
     def allowed_actions(self, case: Case, who: Who) -> list[str]:
-        return self.protocol.allowed_actions(who.actor, case.state, case.tier)
+        return self.protocol.allowed_actions(who.actor, case.state, case.tier, taken(case))
 
     # --- events from intake --------------------------------------------------------------
 
@@ -251,6 +252,8 @@ class Casework:
             params=params,
             previous_state=case.previous_state,
             today=self.today(),
+            submitted_on=submitted_on(case),
+            taken=taken(case),
         )
         self._claim_version(session, case, expected_version)
         if action == "issue_priority_list":
@@ -327,42 +330,68 @@ class Casework:
 
     def _claim_version(self, session: Session, case: Case, expected: int) -> None:
         # The first writer bumps the version; a concurrent second finds no row to update.
-        result = session.execute(
+        # The claim locks the row, so the audit head it returns is the one to chain onto.
+        claimed = session.execute(
             update(Case)
             .where(col(Case.id) == case.id, col(Case.version) == expected)
             .values(version=expected + 1)
+            .returning(*_AUDIT_HEAD)
             .execution_options(synchronize_session=False)
-        )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        ).first()
+        if claimed is None:
             session.rollback()
             raise conflict(
                 "The case has changed since you read it; reload and try again.",
                 type_="stale-version",
             )
-        case.version = expected + 1
+        _chain_onto(case, claimed)
+
+    def _lock_case(self, session: Session, case: Case) -> None:
+        """Serialise the writers of one case that take no If-Match (notes, assignments,
+        shipments, revocations, the ticker's entries) with each other and with actions.
+
+        Every one of them appends to the case's audit chain at `audit_seq + 1`: two writers
+        that read the same head would both claim the same seq (a unique key) and one would
+        fail. A no-op UPDATE takes the row lock on PostgreSQL (the write lock on SQLite) until
+        the transaction ends, and returns the head as it is now, committed by the writer
+        waited for. The pending changes of this transaction are flushed first (autoflush),
+        so the returned head includes them. The version is not bumped: a note does not make
+        an official's If-Match stale.
+        """
+        head = session.execute(
+            update(Case)
+            .where(col(Case.id) == case.id)
+            .values(audit_seq=col(Case.audit_seq))
+            .returning(*_AUDIT_HEAD)
+            .execution_options(synchronize_session=False)
+        ).one()
+        _chain_onto(case, head)
 
     def _claim_versions(self, session: Session, cases: Sequence[Case]) -> None:
         """_claim_version for many cases in one statement: all of them, or a conflict."""
         claimed = 0
         for start in range(0, len(cases), CLAIM_CHUNK):
             chunk = cases[start : start + CLAIM_CHUNK]
-            result = session.execute(
+            by_id = {c.id: c for c in chunk}
+            heads = session.execute(
                 update(Case)
                 .where(
                     tuple_(col(Case.id), col(Case.version)).in_([(c.id, c.version) for c in chunk])
                 )
                 .values(version=col(Case.version) + 1)
+                .returning(col(Case.id), *_AUDIT_HEAD)
                 .execution_options(synchronize_session=False)
-            )
-            claimed += result.rowcount  # type: ignore[attr-defined]
+            ).all()
+            for head in heads:
+                # A note may have moved the head without the version (_lock_case).
+                _chain_onto(by_id[head[0]], head[1:])
+            claimed += len(heads)
         if claimed != len(cases):
             session.rollback()
             raise conflict(
                 "The case has changed since you read it; reload and try again.",
                 type_="stale-version",
             )
-        for case in cases:
-            case.version += 1
 
     # --- priority lists --------------------------------------------------------------------
 
@@ -440,6 +469,7 @@ class Casework:
 
     def add_note(self, session: Session, case: Case, who: Who, text: str, visibility: str) -> Note:
         scope = "joint" if visibility == "joint" else who.side.lower()
+        self._lock_case(session, case)
         note = Note(
             case_id=case.id,
             author_id=who.id,
@@ -473,8 +503,17 @@ class Casework:
                 type_="validation-failed",
                 errors=[{"field": "official_id", "message": "no such official of your side"}],
             )
+        if not self.directory.can_sign_in(target):
+            raise Problem(
+                422,
+                "Validation failed",
+                "The official's credentials are all revoked; they cannot take a case.",
+                type_="validation-failed",
+                errors=[{"field": "official_id", "message": "the official's access is revoked"}],
+            )
         if target != who.id and who.role != "supervisor":
             raise Problem(403, "Forbidden", "Only a supervisor may assign a case to someone else.")
+        self._lock_case(session, case)
         self._set_contact(session, case, who.side, target)
         self._audit(
             session,
@@ -570,15 +609,14 @@ class Casework:
         lines: Sequence[Mapping[str, Any]],
         shipped_on: date,
     ) -> ShipmentRecord:
-        # Lock the licence row so two shipments cannot both draw the last kilograms.
-        session.execute(
-            update(LicenceRecord)
-            .where(col(LicenceRecord.number) == record.number)
-            .values(number=record.number)
-        )
+        self._lock_licence(session, record)
         licence = self.licence_domain(record)
         shipment = licence_rules.draw(
-            licence, self.shipments_domain(session, record.number), lines, shipped_on
+            licence,
+            self.shipments_domain(session, record.number),
+            lines,
+            shipped_on,
+            recorded_on=self.today(),
         )
         stored = ShipmentRecord(
             licence_number=record.number,
@@ -591,6 +629,7 @@ class Casework:
         session.add(stored)
         case = session.get(Case, record.case_id)
         if case is not None:
+            self._lock_case(session, case)
             self._audit(
                 session,
                 case,
@@ -603,15 +642,28 @@ class Casework:
             session.add(case)
         return stored
 
+    def _lock_licence(self, session: Session, record: LicenceRecord) -> None:
+        """Lock the licence row and read it again: two shipments cannot both draw the last
+        kilograms, and a shipment waiting on a revocation sees the licence revoked."""
+        session.execute(
+            update(LicenceRecord)
+            .where(col(LicenceRecord.number) == record.number)
+            .values(number=record.number)
+            .execution_options(synchronize_session=False)
+        )
+        session.refresh(record)
+
     def revoke_licence(
         self, session: Session, record: LicenceRecord, who: Who, reason: str
     ) -> LicenceRecord:
+        self._lock_licence(session, record)
         if record.revoked_on is not None:
             raise conflict(f"Licence {record.number} was revoked on {record.revoked_on}.")
         record.revoked_on = self.today()
         session.add(record)
         case = session.get(Case, record.case_id)
         if case is not None:
+            self._lock_case(session, case)
             self._audit(
                 session,
                 case,
@@ -669,6 +721,7 @@ class Casework:
             case = session.get(Case, request.case_id)
             if case is None:
                 continue
+            self._lock_case(session, case)
             request.reminded_at = utcnow()
             session.add(request)
             self._audit(
@@ -745,6 +798,7 @@ class Casework:
         if key in breached:
             return False
         breached.add(key)
+        self._lock_case(session, case)
         breach = Breach(case_id=case.id, state=case.state, limit_name=limit, due=due)
         session.add(breach)
         note_breach(session, self.protocol, case, breach)
@@ -995,6 +1049,29 @@ class Casework:
                 for line in record.lines
             ],
         )
+
+
+def taken(case: Case) -> frozenset[str]:
+    """The protocol's once-only actions (`once: true`) the case has had: each leaves its fact."""
+    return frozenset({"acknowledge"} if case.acknowledged_on is not None else ())
+
+
+def submitted_on(case: Case) -> date:
+    """The day (UTC) the application was submitted; an aware or, on SQLite, naive UTC time."""
+    at = case.submitted_at
+    return (at.astimezone(UTC) if at.tzinfo else at).date()
+
+
+_AUDIT_HEAD = (col(Case.audit_seq), col(Case.audit_head), col(Case.version))
+
+
+def _chain_onto(case: Case, head: Sequence[Any]) -> None:
+    """Take the audit head (and version) read under the row lock as the case's own, unchanged
+    in the session's eyes: they are what the database holds."""
+    audit_seq, audit_head, version = head
+    set_committed_value(case, "audit_seq", audit_seq)
+    set_committed_value(case, "audit_head", audit_head)
+    set_committed_value(case, "version", version)
 
 
 def queue_key(case: Case) -> tuple[str, date, datetime]:

@@ -28,12 +28,19 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, or_, select
 
-from services.review.api import QUEUE_ORDER, counted, side_view
+from services.review.api import QUEUE_ORDER, check_period, counted, parse_number, side_view
 from services.review.casework import Casework, Who
 from services.review.domain import errors as domain_errors
 from services.review.domain.protocol import ParamSpec
 from services.review.domain.visibility import view_for
-from services.review.metrics import GROUPINGS, STAGE_LABELS, compute, parse_period, summary_csv
+from services.review.metrics import (
+    GROUPINGS,
+    STAGE_LABELS,
+    Period,
+    compute,
+    parse_period,
+    summary_csv,
+)
 from services.review.store import Case, PriorityList
 from shared.db import session_scope
 from shared.directory import CredentialKind, InvalidCredential, Principal
@@ -202,10 +209,16 @@ def _problem_text(exc: Exception) -> tuple[int, str, list[str]]:
 # --- sign in and out -------------------------------------------------------------------------
 
 
-@router.get("/sign-in", response_class=HTMLResponse)
-def sign_in_page(request: Request) -> HTMLResponse:
+def _sign_in_form(request: Request, status: int = 200, error: str | None = None) -> HTMLResponse:
+    """The sign-in form with a fresh nonce, its cookie scoped to /sign-in.
+
+    Every answer that shows the form again (after a failed or expired sign-in too) gives a
+    new nonce on the same path: a second cookie of that name on another path would be sent
+    alongside, and the form would then be checked against the wrong one (a 403).
+    """
     nonce = secrets.token_urlsafe(24)
-    response = _render(request, "sign_in.html", None, login_csrf=nonce)
+    extra = {"error": error} if error else {}
+    response = _render(request, "sign_in.html", None, status=status, login_csrf=nonce, **extra)
     response.set_cookie(
         LOGIN_COOKIE,
         nonce,
@@ -217,38 +230,24 @@ def sign_in_page(request: Request) -> HTMLResponse:
     return response
 
 
+@router.get("/sign-in", response_class=HTMLResponse)
+def sign_in_page(request: Request) -> HTMLResponse:
+    return _sign_in_form(request)
+
+
 @router.post("/sign-in", response_class=HTMLResponse)
 async def sign_in(request: Request) -> Response:
     form = await request.form()
     token = str(form.get("token") or "").strip()
     nonce = request.cookies.get(LOGIN_COOKIE, "")
     if not nonce or not hmac.compare_digest(str(form.get("csrf") or ""), nonce):
-        return _render(
-            request,
-            "sign_in.html",
-            None,
-            status=403,
-            login_csrf=nonce,
-            error="The sign-in form expired; please try again.",
-        )
+        return _sign_in_form(request, 403, "The sign-in form expired; please try again.")
     try:
         principal = request.app.state.directory.authenticate(token)
     except InvalidCredential:
         principal = None
     if principal is None or principal.kind != CredentialKind.official:
-        fresh = secrets.token_urlsafe(24)
-        response = _render(
-            request,
-            "sign_in.html",
-            None,
-            status=401,
-            login_csrf=fresh,
-            error="That token is not a valid official's token.",
-        )
-        response.set_cookie(
-            LOGIN_COOKIE, fresh, httponly=True, samesite="strict", secure=_secure(request)
-        )
-        return response
+        return _sign_in_form(request, 401, "That token is not a valid official's token.")
     signed_in = _redirect("/")
     signed_in.set_cookie(
         SESSION_COOKIE,
@@ -654,9 +653,8 @@ async def case_action(case_id: str, request: Request) -> Response:
     action = form.get("action", "")
     casework = _casework(request)
     who = Who.official(principal)
-    try:
-        version = int(form.get("version", ""))
-    except ValueError:
+    version = parse_number(form.get("version", "").strip())
+    if version is None:
         return _case_page(
             request,
             principal,
@@ -782,9 +780,7 @@ def _lists_page(
 def lists_page(request: Request) -> HTMLResponse:
     principal = _principal(request)
     issued = request.query_params.get("issued")
-    return _lists_page(
-        request, principal, issued=int(issued) if issued and issued.isdigit() else None
-    )
+    return _lists_page(request, principal, issued=parse_number(issued) if issued else None)
 
 
 @router.post("/priority-lists", response_class=HTMLResponse)
@@ -821,12 +817,18 @@ def _dashboard_query(request: Request) -> tuple[str, str, str]:
     return str(group_by), q.get("from", ""), q.get("to", "")
 
 
+def _period(request: Request, start: str, end: str) -> Period:
+    period = parse_period(start, end)
+    check_period(period.start, period.end, _casework(request).today())
+    return period
+
+
 @router.get("/dashboard", response_class=HTMLResponse)
 def dashboard(request: Request) -> HTMLResponse:
     principal = _principal(request)
     group_by, start, end = _dashboard_query(request)
     try:
-        period = parse_period(start, end)
+        period = _period(request, start, end)
     except Problem as exc:
         _status, message, fields = _problem_text(exc)
         period, start, end = parse_period(None, None), "", ""
@@ -875,7 +877,7 @@ def dashboard(request: Request) -> HTMLResponse:
 def dashboard_csv(request: Request) -> Response:
     _principal(request)
     group_by, start, end = _dashboard_query(request)
-    result = compute(request, group_by, parse_period(start, end))
+    result = compute(request, group_by, _period(request, start, end))
     return Response(
         summary_csv(result),
         media_type="text/csv; charset=utf-8",

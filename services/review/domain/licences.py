@@ -38,6 +38,9 @@ __all__ = [
 ]
 
 LicenceStatus = Literal["active", "expired", "exhausted", "revoked"]
+# A shipment may be dated one day after the service's (UTC) today: China's calendar day,
+# the licence's, starts eight hours earlier.
+SHIPMENT_DATE_TOLERANCE = timedelta(days=1)
 _ZERO = Decimal(0)
 
 
@@ -225,13 +228,37 @@ def draw(
     shipments: Sequence[Shipment],
     lines: Sequence[Mapping[str, Any]],
     shipped_on: date,
+    *,
+    recorded_on: date | None = None,
 ) -> Shipment:
     """Record a shipment of `lines` ({line | element, quantity_kg}) against the licence.
 
-    Returns the shipment to store. Raises LicenceNotActive, InvalidShipment, or
+    `recorded_on` is the day it is recorded (the service's today; by default the shipment's
+    own day). Returns the shipment to store. Raises LicenceNotActive, InvalidShipment, or
     QuantityExceeded when any line (or element) would go beyond what remains; then nothing
     is drawn at all, so a shipment is accepted whole or not at all.
+
+    A revoked licence takes no shipment recorded on or after its revocation, whatever date
+    the shipment gives itself: a back-dated entry is exactly what a revocation must stop,
+    and goods that really left before it are for the revoking authority to record.
     """
+    recorded = recorded_on or shipped_on
+    if licence.revoked_on is not None and licence.revoked_on <= recorded:
+        raise LicenceNotActive(
+            licence.number,
+            "revoked",
+            f"revoked on {licence.revoked_on.isoformat()}; no shipment is recorded after that",
+        )
+    latest = recorded + SHIPMENT_DATE_TOLERANCE
+    if shipped_on > latest:
+        raise InvalidShipment(
+            [
+                FieldError(
+                    "shipped_on",
+                    f"must not be after {latest.isoformat()}: a shipment is recorded once it left",
+                )
+            ]
+        )
     current = status(licence, shipments, shipped_on)
     if current != "active":
         raise LicenceNotActive(licence.number, current, f"no shipment on {shipped_on.isoformat()}")

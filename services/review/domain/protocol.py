@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from functools import cache
 from importlib import resources
 from typing import Any, Literal
@@ -106,6 +106,13 @@ class ParamSpec(_Model):
     values: tuple[str, ...] | None = None
     values_from: str | None = None
     not_after_today: bool = False
+    # Bounds of a date around the present, in days (a licence's validity starts within a
+    # year of its approval: a date centuries away also overflows the validity arithmetic).
+    max_days_before_today: int | None = Field(None, ge=0)
+    max_days_after_today: int | None = Field(None, ge=0)
+    # Not before the day the application was submitted (MOFCOM cannot have accepted a file
+    # the channel has not yet seen registered: a date in year 1 moved every deadline there).
+    not_before_submission: bool = False
     fields: dict[str, ParamSpec] | None = None
     items: ParamSpec | None = None
     max_items: int | None = None
@@ -161,6 +168,9 @@ class ActionSpec(_Model):
     from_: tuple[str, ...] | StateSelector = Field(alias="from")
     to: str
     when: TierCondition | None = None
+    # Taken at most once per case: it records a fact that a second time would rewrite
+    # (acknowledge: a second acceptance date moved the statutory due date).
+    once: bool = False
     params: dict[str, ParamSpec] = Field(default_factory=dict)
 
 
@@ -228,6 +238,7 @@ class Action:
     params: Mapping[str, ParamSpec]
 
     supervisors_act_as_officers: bool
+    once: bool = False
 
     def permits(self, actor: Actor) -> bool:
         return any(rule.permits(actor, self.supervisors_act_as_officers) for rule in self.by)
@@ -304,13 +315,17 @@ class Protocol:
         params: Mapping[str, Any] | None = None,
         previous_state: str | None = None,
         today: date | None = None,
+        submitted_on: date | None = None,
+        taken: Collection[str] = (),
     ) -> Transition:
         """Check `actor` may take `action` on a case in `state`; return what it does.
 
         Checks in the order the API reports them: unknown action, then side and role (403),
-        then state and tier (409), then parameters (422). `previous_state` is the state a case
-        in awaiting_applicant came from (needed by `answer`); `today` lets date parameters be
-        checked against the present. Raises and changes nothing when the action is refused.
+        then state and tier, or a `once` action already `taken` on the case (409), then
+        parameters (422). `previous_state` is the state a case in awaiting_applicant came
+        from (needed by `answer`); `today` and `submitted_on` (the application's submission
+        day) let date parameters be checked against the present and the case's start.
+        Raises and changes nothing when the action is refused.
         """
         spec = self._action(action)
         self.state(state)
@@ -320,12 +335,19 @@ class Protocol:
             raise ActionNotAllowedInState(action, state)
         if spec.tiers is not None and tier not in spec.tiers:
             raise ActionNotAllowedForTier(action, state, tier, spec.tiers)
+        if spec.once and action in taken:
+            raise ActionNotAllowedInState(
+                action, state, f"{action} was taken on this case already; it is taken once"
+            )
         to_state = self._target(spec, state, previous_state)
-        validated, extra = validate_params(spec, params or {}, today)
+        validated, extra = validate_params(spec, params or {}, today, submitted_on=submitted_on)
         return Transition(action, actor, state, to_state, validated, extra)
 
-    def allowed_actions(self, actor: Actor, state: str, tier: str | None = None) -> list[str]:
-        """The actions `actor` may take now, in protocol order (parameters aside)."""
+    def allowed_actions(
+        self, actor: Actor, state: str, tier: str | None = None, taken: Collection[str] = ()
+    ) -> list[str]:
+        """The actions `actor` may take now, in protocol order (parameters aside); `taken`
+        as for decide."""
         self.state(state)
         return [
             name
@@ -333,6 +355,7 @@ class Protocol:
             if spec.permits(actor)
             and state in spec.from_states
             and (spec.tiers is None or tier in spec.tiers)
+            and not (spec.once and name in taken)
         ]
 
     def as_document(self) -> dict[str, Any]:
@@ -391,6 +414,7 @@ class Protocol:
             tiers=action.when.tier if action.when else None,
             params=params,
             supervisors_act_as_officers=self.spec.supervisors_act_as_officers,
+            once=action.once,
         )
 
     def _resolve_param(self, spec: ParamSpec) -> ParamSpec:
@@ -463,14 +487,26 @@ def _packaged_protocol() -> Protocol:
 _INVALID = object()
 
 
+@dataclass(frozen=True)
+class _Days:
+    """The days date parameters are checked against; None: not known, not checked."""
+
+    today: date | None = None
+    submitted_on: date | None = None
+
+
 def validate_params(
-    action: Action, params: Mapping[str, Any], today: date | None = None
+    action: Action,
+    params: Mapping[str, Any],
+    today: date | None = None,
+    *,
+    submitted_on: date | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Validate declared parameters (all errors at once); return (validated, extra)."""
     if not isinstance(params, Mapping):
         raise InvalidActionParameters(action.name, [FieldError("", "parameters must be an object")])
     errors: list[FieldError] = []
-    validated = _check_fields(action.params, params, "", today, errors)
+    validated = _check_fields(action.params, params, "", _Days(today, submitted_on), errors)
     if errors:
         raise InvalidActionParameters(action.name, errors)
     extra = {k: v for k, v in params.items() if k not in action.params}
@@ -481,7 +517,7 @@ def _check_fields(
     specs: Mapping[str, ParamSpec],
     values: Mapping[str, Any],
     prefix: str,
-    today: date | None,
+    days: _Days,
     errors: list[FieldError],
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
@@ -490,7 +526,7 @@ def _check_fields(
         value = values.get(name)
         if value is None:
             continue
-        checked = _check_value(spec, value, path, today, errors)
+        checked = _check_value(spec, value, path, days, errors)
         if checked is not _INVALID:
             out[name] = checked
     # Presence is checked after the values, so required_when sees normalised siblings.
@@ -506,7 +542,7 @@ def _check_fields(
 
 
 def _check_value(
-    spec: ParamSpec, value: Any, path: str, today: date | None, errors: list[FieldError]
+    spec: ParamSpec, value: Any, path: str, days: _Days, errors: list[FieldError]
 ) -> Any:
     def fail(message: str) -> object:
         errors.append(FieldError(path, message))
@@ -540,9 +576,7 @@ def _check_value(
         parsed = _parse_date(value)
         if parsed is None:
             return fail("must be a date (YYYY-MM-DD)")
-        if spec.not_after_today and today is not None and parsed > today:
-            return fail(f"must not be after today ({today.isoformat()})")
-        return parsed
+        return _check_date(spec, parsed, days, fail)
     if spec.type == "enum":
         allowed = spec.values or ()
         if not isinstance(value, str) or value not in allowed:
@@ -552,7 +586,7 @@ def _check_value(
         if not isinstance(value, Mapping):
             return fail("must be an object")
         before = len(errors)
-        checked = _check_fields(spec.fields or {}, value, f"{path}.", today, errors)
+        checked = _check_fields(spec.fields or {}, value, f"{path}.", days, errors)
         return checked if len(errors) == before else _INVALID
     # list
     if not isinstance(value, list | tuple):
@@ -562,10 +596,28 @@ def _check_value(
     assert spec.items is not None
     before = len(errors)
     items = [
-        _check_value(spec.items, item, f"{path}[{i}]", today, errors)
-        for i, item in enumerate(value)
+        _check_value(spec.items, item, f"{path}[{i}]", days, errors) for i, item in enumerate(value)
     ]
     return items if len(errors) == before else _INVALID
+
+
+def _check_date(spec: ParamSpec, parsed: date, days: _Days, fail: Any) -> Any:
+    today, submitted_on = days.today, days.submitted_on
+    if spec.not_before_submission and submitted_on is not None and parsed < submitted_on:
+        return fail(f"must not be before the application's submission ({submitted_on.isoformat()})")
+    if today is None:
+        return parsed
+    if spec.not_after_today and parsed > today:
+        return fail(f"must not be after today ({today.isoformat()})")
+    if spec.max_days_before_today is not None:
+        earliest = today - timedelta(days=spec.max_days_before_today)
+        if parsed < earliest:
+            return fail(f"must not be before {earliest.isoformat()}")
+    if spec.max_days_after_today is not None:
+        latest = today + timedelta(days=spec.max_days_after_today)
+        if parsed > latest:
+            return fail(f"must not be after {latest.isoformat()}")
+    return parsed
 
 
 def _parse_date(value: Any) -> date | None:

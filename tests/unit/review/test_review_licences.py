@@ -229,6 +229,35 @@ def test_no_shipment_on_an_expired_revoked_exhausted_or_not_yet_valid_licence() 
         draw(licence, [everything], line, date(2026, 2, 2))
 
 
+def test_a_revoked_licence_takes_no_shipment_recorded_after_the_revocation_whatever_its_date() -> (
+    None
+):
+    revoked = revoke(approve(type="three_month"), date(2026, 3, 1))
+    line = [{"line": 2, "quantity_kg": 1}]
+    for shipped_on in (date(2026, 2, 1), date(2026, 2, 28), date(2026, 3, 1)):
+        with pytest.raises(LicenceNotActive, match="revoked on 2026-03-01"):
+            draw(revoked, [], line, shipped_on, recorded_on=date(2026, 3, 2))
+    with pytest.raises(LicenceNotActive, match="revoked"):
+        draw(revoked, [], line, date(2026, 2, 27), recorded_on=date(2026, 3, 1))
+    # Recorded before the revocation, a shipment of that time was drawn as usual.
+    kept = draw(revoked, [], line, date(2026, 2, 27), recorded_on=date(2026, 2, 28))
+    assert kept.shipped_on == date(2026, 2, 27)
+
+
+def test_a_shipment_is_not_dated_beyond_the_next_day_of_its_recording() -> None:
+    licence = approve(type="three_month")
+    line = [{"line": 2, "quantity_kg": 1}]
+    today = date(2026, 2, 1)
+    for ahead in (date(2026, 2, 3), date(2028, 7, 21), date(9999, 12, 31)):
+        with pytest.raises(InvalidShipment) as refused:
+            draw(licence, [], line, ahead, recorded_on=today)
+        assert [e.field for e in refused.value.errors] == ["shipped_on"]
+    # China's day starts eight hours before UTC's: tomorrow in UTC may be today there.
+    assert draw(licence, [], line, date(2026, 2, 2), recorded_on=today).shipped_on.day == 2
+    with pytest.raises(LicenceNotActive, match="valid only from 2026-01-15"):
+        draw(licence, [], line, date(2026, 1, 14), recorded_on=today)
+
+
 def test_licence_serialises_quantities_exactly() -> None:
     shown = approve(type="annual").as_dict()
     assert shown["valid_until"] == "2027-01-14"

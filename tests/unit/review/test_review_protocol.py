@@ -338,6 +338,62 @@ def test_acknowledgement_date_cannot_be_in_the_future() -> None:
     assert errors == {"accepted_on": "must not be after today (2026-06-01)"}
 
 
+def test_acknowledgement_date_cannot_be_before_the_submission() -> None:
+    for accepted_on in ("0001-01-01", "2026-05-31"):
+        errors = errors_of(
+            "acknowledge",
+            CN_OFFICER,
+            "cn_review",
+            {"accepted_on": accepted_on},
+            today=date(2026, 6, 10),
+            submitted_on=date(2026, 6, 1),
+        )
+        assert errors == {
+            "accepted_on": "must not be before the application's submission (2026-06-01)"
+        }
+    on_the_day = PROTOCOL.decide(
+        "acknowledge",
+        CN_OFFICER,
+        "cn_review",
+        params={"accepted_on": "2026-06-01"},
+        today=date(2026, 6, 10),
+        submitted_on=date(2026, 6, 1),
+    )
+    assert on_the_day.params == {"accepted_on": date(2026, 6, 1)}
+
+
+def test_acknowledge_is_neither_offered_nor_taken_a_second_time() -> None:
+    assert "acknowledge" in PROTOCOL.allowed_actions(CN_OFFICER, "cn_review", "P2")
+    offered = PROTOCOL.allowed_actions(CN_OFFICER, "cn_review", "P2", taken={"acknowledge"})
+    assert "acknowledge" not in offered and "approve" in offered
+    with pytest.raises(ActionNotAllowedInState, match="taken once"):
+        PROTOCOL.decide(
+            "acknowledge",
+            CN_OFFICER,
+            "cn_review",
+            params={"accepted_on": "2026-06-01"},
+            taken={"acknowledge"},
+        )
+    # An action that is not `once` is unaffected by having been taken.
+    assert "escalate" in PROTOCOL.allowed_actions(CN_SUPERVISOR, "cn_review", taken={"escalate"})
+
+
+@pytest.mark.parametrize(
+    ("valid_from", "message"),
+    [
+        ("9999-12-01", "must not be after 2027-06-01"),
+        ("2027-06-02", "must not be after 2027-06-01"),
+        ("0001-01-01", "must not be before 2025-06-01"),
+    ],
+)
+def test_a_licence_starts_within_a_year_of_today(valid_from: str, message: str) -> None:
+    licence = {"type": "three_month", "number": "L-1", "valid_from": valid_from}
+    errors = errors_of(
+        "approve", CN_OFFICER, "cn_review", {"licence": licence}, today=date(2026, 6, 1)
+    )
+    assert errors == {"licence.valid_from": message}
+
+
 def test_parameters_are_normalised_and_extra_ones_kept_apart() -> None:
     transition = PROTOCOL.decide(
         "acknowledge",
