@@ -12,13 +12,16 @@ import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
+import fastapi_offline
 from fastapi import Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from fastapi_offline import FastAPIOffline
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -255,6 +258,45 @@ async def current_official(principal: Principal = Depends(current_principal)) ->
 
 
 DOCS_ASSETS = "/docs-assets"
+# The documentation pages may load only what the service serves: ReDoc's footer would fetch
+# its logo from the vendor's CDN (a request that says who reads the docs, and fails offline).
+# Swagger UI starts from an inline script, and both inline their styles.
+DOCS_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'"
+)
+
+
+def serve_documentation(app: FastAPI) -> None:
+    """/docs (Swagger UI) and /redoc with the scripts and styles of fastapi-offline, served by
+    the service itself under DOCS_ASSETS, so they work on a machine without internet."""
+    assets = Path(fastapi_offline.__file__).parent / "static"
+    app.mount(DOCS_ASSETS, StaticFiles(directory=assets), name="docs-assets")
+    headers = {"Content-Security-Policy": DOCS_POLICY}
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        page = get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title}: API",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+        )
+        page.headers.update(headers)
+        return page
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        page = get_redoc_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title}: API",
+            redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+            with_google_fonts=False,
+        )
+        page.headers.update(headers)
+        return page
 
 
 def create_app(
@@ -269,15 +311,15 @@ def create_app(
     rate_limit_per_minute: int,
     body_limits: dict[str, int] | None = None,
 ) -> FastAPI:
-    # /docs (Swagger UI) and /redoc load their scripts and styles from the service itself
-    # (fastapi-offline's copies, under DOCS_ASSETS), so they work on a machine without internet.
-    app = FastAPIOffline(
+    app = FastAPI(
         title=title,
         description=description,
         version=version,
         lifespan=lifespan,
-        static_url=DOCS_ASSETS,
+        docs_url=None,
+        redoc_url=None,
     )
+    serve_documentation(app)
     app.state.directory = directory
     app.state.rate_limiter = RateLimiter(rate_limit_per_minute)
     problems.install(app)
