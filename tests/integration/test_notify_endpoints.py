@@ -236,6 +236,11 @@ def test_a_deleted_endpoint_is_gone_and_receives_nothing(
         "https://[fd00::1]/",
         "https://2130706433/",
         "https://localhost/hooks",
+        # F7: reserved ::/8 space that a NAT46/SIIT translator maps onto private IPv4.
+        "https://[::ffff:0:a9fe:a9fe]/hooks",
+        "https://[::ffff:0:7f00:1]/hooks",
+        "https://[::2:a9fe:a9fe]/hooks",
+        "https://[1::1]/hooks",
     ],
 )
 def test_private_loopback_and_link_local_targets_are_refused(
@@ -285,3 +290,35 @@ def test_the_url_is_checked_again_at_delivery_time(
     assert attempt["error"].startswith("Refused by the URL policy")
     assert attempt["outcome"] == "retrying"
     assert box.all() == []
+
+
+def test_reserved_ipv6_space_allowed_once_is_refused_at_delivery_time(
+    strict: ServiceProcess, strict_infra: Infra, strict_company: dict[str, Any]
+) -> None:
+    """An SIIT address (F7) stored under an operator's allowance is not contacted once the
+    policy in force refuses it: the attempt is logged as refused and retried."""
+    company = strict_company
+    lenient = ServiceProcess(
+        "notify", loopback_env(strict_infra, REE_WEBHOOK_ALLOWED_NETWORKS="::/8")
+    ).start()
+    try:
+        with lenient.client(company["api_key"]) as c:
+            url = "https://[::ffff:0:a9fe:a9fe]/hooks"
+            created = c.post("/v1/webhook-endpoints", json={"url": url, "event_types": CHANGE})
+            assert created.status_code == 201, created.text
+            endpoint = created.json()
+    finally:
+        lenient.stop()
+    with strict.client(company["api_key"]) as c:
+        assert c.post(f"/v1/webhook-endpoints/{endpoint['id']}/test").status_code == 202
+
+        def first_attempt() -> dict[str, Any] | None:
+            log = c.get(f"/v1/webhook-endpoints/{endpoint['id']}/deliveries").json()
+            attempts = log["items"][0]["attempts"]
+            return attempts[0] if attempts else None
+
+        attempt = wait_for(first_attempt, what="a refused attempt in the log")
+    assert attempt["status_code"] is None
+    assert attempt["error"].startswith("Refused by the URL policy")
+    assert "SIIT" in attempt["error"]
+    assert attempt["outcome"] == "retrying"

@@ -61,8 +61,12 @@ def _net(cidr: str) -> IPNetwork:
     return ipaddress.ip_network(cidr)
 
 
-# Named so that a refusal says why; anything else not globally routable is caught after.
-_BLOCKED_NETWORKS: tuple[tuple[IPNetwork, str], ...] = (
+# Every range that is not public unicast space, named so that a refusal says why: the IANA
+# special-purpose address registries for IPv4 and IPv6, checked explicitly rather than
+# through `is_global` alone, whose table differs between Python versions (3.11 misses the
+# reserved space in ::/8 that a NAT46/SIIT translator maps onto private IPv4). Order
+# matters where ranges nest: the first match names the reason.
+_BLOCKED_IPV4: tuple[tuple[IPNetwork, str], ...] = (
     (_net("0.0.0.0/8"), "an unspecified ('this network') address"),
     (_net("10.0.0.0/8"), "a private address"),
     (_net("100.64.0.0/10"), "a carrier-grade NAT (shared) address"),
@@ -77,22 +81,46 @@ _BLOCKED_NETWORKS: tuple[tuple[IPNetwork, str], ...] = (
     (_net("198.51.100.0/24"), "a documentation address"),
     (_net("203.0.113.0/24"), "a documentation address"),
     (_net("224.0.0.0/4"), "a multicast address"),
+    (_net("255.255.255.255/32"), "a reserved (limited broadcast) address"),
     (_net("240.0.0.0/4"), "a reserved address"),
+)
+_BLOCKED_IPV6: tuple[tuple[IPNetwork, str], ...] = (
     (_net("::/128"), "an unspecified address"),
     (_net("::1/128"), "a loopback address"),
+    # IPv4-mapped addresses (::ffff:0:0/96) never get here: they are judged by their IPv4.
     (_net("::/96"), "an IPv4-compatible (deprecated) address"),
+    (_net("::ffff:0:0:0/96"), "an IPv4-translated (SIIT) address"),
+    # Inside ::/8 too, like the NAT64 well-known prefix (64:ff9b::/96, judged apart below).
     (_net("64:ff9b:1::/48"), "a local-use NAT64 address"),
+    (_net("::/8"), "a reserved address (::/8, which translators map onto IPv4)"),
     (_net("100::/64"), "a discard-only address"),
     (_net("2001::/32"), "a Teredo tunnel address"),
-    (_net("2001::/23"), "an IETF protocol assignment address"),
     (_net("2001:db8::/32"), "a documentation address"),
+    (_net("2001::/23"), "an IETF protocol assignment address"),
     (_net("3fff::/20"), "a documentation address"),
     (_net("fc00::/7"), "a unique-local (private) address"),
     (_net("fe80::/10"), "a link-local address"),
     (_net("fec0::/10"), "a site-local address"),
     (_net("ff00::/8"), "a multicast address"),
 )
+# The parts of 2001::/23 that the IANA registry marks globally reachable: anycast services
+# (PCP, TURN, DNS-SD SRP), AMT, AS112 and the ORCHIDv2 and DRIP identifiers.
+_GLOBAL_IN_BLOCKED: tuple[IPNetwork, ...] = (
+    _net("2001:1::1/128"),
+    _net("2001:1::2/128"),
+    _net("2001:1::3/128"),
+    _net("2001:3::/32"),
+    _net("2001:4:112::/48"),
+    _net("2001:20::/28"),
+    _net("2001:30::/28"),
+)
+# The only IPv6 space allocated for global unicast; anything outside it (1::/16, 4000::/2,
+# ...) is reserved by the IETF and never a real receiver.
+_GLOBAL_UNICAST_V6 = _net("2000::/3")
 _IPV4_MAPPED = _net("::ffff:0:0/96")
+# The NAT64 well-known prefix reaches the embedded IPv4 address through the translator, and
+# RFC 6052 allows it only for global IPv4: it is judged as that IPv4 address, so a public
+# one passes (an IPv6-only receiver network may need it) and a private one is refused.
 _NAT64 = _net("64:ff9b::/96")
 _SIX_TO_FOUR = _net("2002::/16")
 # A host whose last label is a number is an IPv4 address in disguise ("2130706433",
@@ -155,22 +183,35 @@ def _unwrap_mapped(address: IPAddress) -> IPAddress:
 def blocked_reason(address: IPAddress) -> str | None:
     """Why an address may not receive webhooks by default, or None if it is public."""
     address = _unwrap_mapped(address)
-    if isinstance(address, ipaddress.IPv6Address):
-        embedded: ipaddress.IPv4Address | None = None
-        if address in _NAT64:
-            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-        elif address in _SIX_TO_FOUR:
-            embedded = address.sixtofour
-        if embedded is not None:
-            # These prefixes reach the embedded IPv4 address, so it alone decides.
-            inner = blocked_reason(embedded)
-            return None if inner is None else f"an address embedding {embedded}, which is {inner}"
-    for network, reason in _BLOCKED_NETWORKS:
+    if isinstance(address, ipaddress.IPv4Address):
+        return _listed_reason(address, _BLOCKED_IPV4) or _not_global(address)
+    embedded: ipaddress.IPv4Address | None = None
+    if address in _NAT64:
+        embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    elif address in _SIX_TO_FOUR:
+        embedded = address.sixtofour
+    if embedded is not None:
+        # These prefixes reach the embedded IPv4 address, so it alone decides.
+        inner = blocked_reason(embedded)
+        return None if inner is None else f"an address embedding {embedded}, which is {inner}"
+    if any(address in network for network in _GLOBAL_IN_BLOCKED):
+        return None
+    reason = _listed_reason(address, _BLOCKED_IPV6)
+    if reason is None and address not in _GLOBAL_UNICAST_V6:
+        reason = "a reserved address outside the global unicast range (2000::/3)"
+    return reason or _not_global(address)
+
+
+def _listed_reason(address: IPAddress, table: tuple[tuple[IPNetwork, str], ...]) -> str | None:
+    for network, reason in table:
         if address in network:
             return reason
-    if not address.is_global:
-        return "an address that is not globally routable"
     return None
+
+
+def _not_global(address: IPAddress) -> str | None:
+    # A backstop behind the tables: a range Python learns of first is refused as well.
+    return None if address.is_global else "an address that is not globally routable"
 
 
 def _parse(url: str) -> SplitResult:
