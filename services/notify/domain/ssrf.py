@@ -8,13 +8,15 @@ time, and must not follow redirects.
 
 Decisions:
 - A URL is refused if ANY address of its host is unsafe: the HTTP client may pick any.
-- An operator allow-list of networks (e.g. 127.0.0.0/8 and ::1/128 for tests and the
-  demo) exempts addresses inside it.
+- An operator allow-list of networks (e.g. 127.0.0.0/8 and ::1/128 for tests) exempts
+  addresses inside it, on every port or only on the ports an entry names
+  (`127.0.0.0/8:9000-9099`, the demo's): an allowance for one local receiver must not
+  open every local service to deliveries whose log shows what answered.
 - Plain `http` is refused unless the policy's `allow_http` flag is set, and even then
   only when every address is inside the allow-list: a public receiver can always use
   TLS, and signatures do not hide the applicant's data from the network.
-- Non-default ports are accepted (receivers run on 8443 and the like); the address
-  rules, not the port, are what keep deliveries off internal services.
+- Non-default ports are accepted on public addresses (receivers run on 8443 and the
+  like); there the address rules, not the port, keep deliveries off internal services.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from urllib.parse import SplitResult, urlsplit
 
@@ -129,10 +131,68 @@ _NUMERIC_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$")
 
 
 @dataclass(frozen=True)
+class AllowedNetwork:
+    """One entry of the operator's allowance: a network, on every port or on a range of them.
+
+    Written `CIDR` (every port, as before) or `CIDR:PORT` / `CIDR:FIRST-LAST`, the prefix
+    length then required so that an IPv6 address's colons cannot be read as a port
+    (`::1/128:9000-9099`). A port range keeps an allowance for a receiver on loopback from
+    reaching every other local service on it (F17: the delivery log would show what answered).
+    """
+
+    network: IPNetwork
+    # Inclusive; None allows every port.
+    ports: tuple[int, int] | None = None
+
+    @classmethod
+    def parse(cls, entry: str) -> AllowedNetwork:
+        """An entry as the setting writes it; a malformed one raises ValueError naming it."""
+        text = entry.strip()
+        ports: tuple[int, int] | None = None
+        if "/" in text:
+            address, length_and_ports = text.split("/", 1)
+            length, has_ports, port_text = length_and_ports.partition(":")
+            text = f"{address}/{length}"
+            if has_ports:
+                ports = _port_range(port_text, entry)
+        try:
+            network = ipaddress.ip_network(text, strict=False)
+        except ValueError as exc:
+            raise ValueError(
+                f"not a network in the webhook allow-list: {entry!r} "
+                "(entries are CIDR or CIDR:PORT[-PORT], e.g. 127.0.0.1/32:9000-9099)"
+            ) from exc
+        return cls(network, ports)
+
+    def contains(self, address: IPAddress) -> bool:
+        return address in self.network
+
+    def admits(self, port: int) -> bool:
+        return self.ports is None or self.ports[0] <= port <= self.ports[1]
+
+
+def _port_range(text: str, entry: str) -> tuple[int, int]:
+    first, dash, last = text.partition("-")
+    if (
+        first.isascii()
+        and first.isdigit()
+        and (not dash or (last.isascii() and last.isdigit()))
+        and len(first) <= 5
+        and len(last) <= 5
+    ):
+        low, high = int(first), int(last) if dash else int(first)
+        if 1 <= low <= high <= 65535:
+            return low, high
+    raise ValueError(
+        f"not a port or port range (1-65535, first-last) in the webhook allow-list: {entry!r}"
+    )
+
+
+@dataclass(frozen=True)
 class WebhookURLPolicy:
     """The operator's exceptions to the default rules, and how to resolve host names."""
 
-    allowed_networks: tuple[IPNetwork, ...] = ()
+    allowed_networks: tuple[AllowedNetwork, ...] = ()
     allow_http: bool = False
     resolver: Resolver = field(default=resolve_host, compare=False)
 
@@ -143,23 +203,25 @@ class WebhookURLPolicy:
         allow_http: bool = False,
         resolver: Resolver = resolve_host,
     ) -> WebhookURLPolicy:
-        """A policy from CIDR strings; a malformed one raises ValueError naming it."""
-        networks = []
-        for cidr in allowed_networks:
-            try:
-                networks.append(ipaddress.ip_network(cidr.strip(), strict=False))
-            except ValueError as exc:
-                raise ValueError(f"not a network in the webhook allow-list: {cidr!r}") from exc
-        return cls(allowed_networks=tuple(networks), allow_http=allow_http, resolver=resolver)
+        """A policy from allowance entries (`CIDR` or `CIDR:PORT[-PORT]`); a malformed one
+        raises ValueError naming it."""
+        networks = tuple(AllowedNetwork.parse(entry) for entry in allowed_networks)
+        return cls(allowed_networks=networks, allow_http=allow_http, resolver=resolver)
 
-    def allows(self, address: IPAddress) -> bool:
-        """Whether the operator allowed this address (an IPv4-mapped one by its IPv4 form)."""
-        unwrapped = _unwrap_mapped(address)
-        return any(
-            candidate in network
-            for network in self.allowed_networks
-            for candidate in {address, unwrapped}
-        )
+    def allows(self, address: IPAddress, port: int) -> bool:
+        """Whether the operator allowed this address on this port (an IPv4-mapped address
+        by its IPv4 form)."""
+        return any(allowed.admits(port) for allowed in self._containing(address))
+
+    def allows_other_ports(self, address: IPAddress) -> bool:
+        """Whether the address is in an allowed network, whatever the port."""
+        return any(True for _allowed in self._containing(address))
+
+    def _containing(self, address: IPAddress) -> Iterator[AllowedNetwork]:
+        candidates = {address, _unwrap_mapped(address)}
+        for allowed in self.allowed_networks:
+            if any(allowed.contains(candidate) for candidate in candidates):
+                yield allowed
 
 
 @dataclass(frozen=True)
@@ -298,16 +360,18 @@ def check_url(url: str, policy: WebhookURLPolicy) -> ResolvedTarget:
     literal = _literal_address(host)
     addresses = [literal] if literal is not None else _resolve(host, port, policy.resolver)
     for address in addresses:
-        if policy.allows(address):
+        if policy.allows(address, port):
             continue
         reason = blocked_reason(address)
         if reason is not None:
             what = "The URL points" if literal else f"The URL's host {host} resolves"
+            if policy.allows_other_ports(address):
+                reason += f", and the operator allows it on other ports than {port} only"
             raise UnsafeWebhookURL(
                 f"{what} to {reason}. Webhooks can only be sent to public internet addresses.",
                 address=str(address),
             )
-    if scheme == "http" and not all(policy.allows(address) for address in addresses):
+    if scheme == "http" and not all(policy.allows(address, port) for address in addresses):
         raise UnsafeWebhookURL(
             "The URL must use https://; plain http is allowed only to networks the "
             "operator has allowed."

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+import itertools
+import re
 import socket
 from collections.abc import Callable
 
@@ -14,6 +16,8 @@ from services.notify.domain.ssrf import (
     WebhookURLPolicy,
     check_url,
 )
+from services.notify.settings import NotifySettings
+from shared.supervisor import EMBEDDED_REDIS_PORT, NOTIFY_LOCAL_DEFAULTS, PORTS
 
 PUBLIC_V4 = "93.184.215.14"
 PUBLIC_V6 = "2606:2800:21f:cb07:6820:80da:af6b:8b2c"
@@ -404,3 +408,94 @@ def test_the_operator_allowance_still_exempts_reserved_ipv6_networks(
     with pytest.raises(UnsafeWebhookURL):
         check_url(url, DEFAULT)
     assert check_url(url, WebhookURLPolicy.from_settings([network], resolver=no_dns)).addresses
+
+
+# F17: an allowance may name ports, so a demo's receiver does not open every local service.
+PORTS_ONLY = WebhookURLPolicy.from_settings(
+    ["127.0.0.0/8:9000-9099", "::1/128:9000-9099", "10.1.2.3/32:8443"],
+    allow_http=True,
+    resolver=no_dns,
+)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9000/hook",
+        "http://127.0.0.1:9099/hook",
+        "http://127.9.9.9:9050/",
+        "http://[::1]:9050/",
+        "https://[::1]:9000/",
+        "http://[::ffff:127.0.0.1]:9001/",
+        "https://10.1.2.3:8443/",
+    ],
+)
+def test_an_allowance_with_ports_accepts_those_ports(url: str) -> None:
+    assert check_url(url, PORTS_ONLY).addresses
+
+
+@pytest.mark.parametrize(
+    ("url", "port"),
+    [
+        ("http://127.0.0.1:8999/", 8999),
+        ("http://127.0.0.1:9100/", 9100),
+        ("http://127.0.0.1:8002/", 8002),
+        ("https://127.0.0.1/", 443),
+        ("http://127.0.0.1/", 80),
+        ("http://[::1]:8003/", 8003),
+        ("http://[::ffff:127.0.0.1]:6390/", 6390),
+        ("https://10.1.2.3:8444/", 8444),
+    ],
+)
+def test_an_allowance_with_ports_refuses_every_other_port(url: str, port: int) -> None:
+    with pytest.raises(UnsafeWebhookURL) as refused:
+        check_url(url, PORTS_ONLY)
+    assert f"other ports than {port} only" in refused.value.reason
+
+
+def test_a_name_is_accepted_on_an_allowed_port_only_if_each_address_is() -> None:
+    both = resolver("127.0.0.1", "::1")
+    policy = WebhookURLPolicy.from_settings(["127.0.0.0/8:9000", "::1/128:9000"], resolver=both)
+    assert check_url("https://localhost:9000/", policy).addresses == ("127.0.0.1", "::1")
+    half = WebhookURLPolicy.from_settings(["127.0.0.0/8:9000", "::1/128:9001"], resolver=both)
+    with pytest.raises(UnsafeWebhookURL, match="loopback"):
+        check_url("https://localhost:9000/", half)
+
+
+def test_ports_of_an_allowance_do_not_restrict_public_addresses() -> None:
+    policy = WebhookURLPolicy.from_settings(["127.0.0.0/8:9000"], resolver=resolver(PUBLIC_V4))
+    assert check_url("https://hooks.example.com:8443/", policy).port == 8443
+
+
+def test_a_plain_network_entry_still_allows_every_port() -> None:
+    policy = WebhookURLPolicy.from_settings(["127.0.0.0/8"], allow_http=True, resolver=no_dns)
+    for port in (1, 80, 8002, 65535):
+        assert check_url(f"http://127.0.0.1:{port}/", policy).port == port
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "127.0.0.0/8:0",
+        "127.0.0.0/8:65536",
+        "127.0.0.0/8:9100-9000",
+        "127.0.0.0/8:",
+        "127.0.0.0/8:-9000",
+        "127.0.0.0/8:9000-",
+        "127.0.0.0/8:http",
+        "127.0.0.1:9000",
+    ],
+)
+def test_a_malformed_port_in_the_allow_list_is_named(entry: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(repr(entry))):
+        WebhookURLPolicy.from_settings([entry])
+
+
+def test_the_demo_allowance_reaches_the_test_receivers_ports_and_not_the_services() -> None:
+    policy = NotifySettings(**NOTIFY_LOCAL_DEFAULTS).url_policy()
+    for url in ["http://127.0.0.1:9000/hooks", "http://localhost:9099/hooks"]:
+        assert check_url(url, policy).addresses
+    services = [*PORTS.values(), EMBEDDED_REDIS_PORT]
+    for host, port in itertools.product(["127.0.0.1", "[::1]"], services):
+        with pytest.raises(UnsafeWebhookURL, match="loopback"):
+            check_url(f"http://{host}:{port}/", policy)
