@@ -8,6 +8,11 @@ time, and must not follow redirects.
 
 Decisions:
 - A URL is refused if ANY address of its host is unsafe: the HTTP client may pick any.
+- What is unsafe is two explicit tables, after the IANA special-purpose registries, not
+  `ipaddress.is_global` alone (which differs between Python versions, and on 3.11 passes
+  reserved ::/8 space that a NAT46/SIIT translator maps onto private IPv4); `is_global`
+  stays as a backstop behind them. IPv4-mapped, NAT64 well-known-prefix and 6to4 forms
+  are judged by the IPv4 address they reach.
 - An operator allow-list of networks (e.g. 127.0.0.0/8 and ::1/128 for tests) exempts
   addresses inside it, on every port or only on the ports an entry names
   (`127.0.0.0/8:9000-9099`, the demo's): an allowance for one local receiver must not
@@ -213,8 +218,9 @@ class WebhookURLPolicy:
         by its IPv4 form)."""
         return any(allowed.admits(port) for allowed in self._containing(address))
 
-    def allows_other_ports(self, address: IPAddress) -> bool:
-        """Whether the address is in an allowed network, whatever the port."""
+    def in_allowed_network(self, address: IPAddress) -> bool:
+        """Whether the address is in an allowed network on some port (to say why a URL on
+        another port is refused)."""
         return any(True for _allowed in self._containing(address))
 
     def _containing(self, address: IPAddress) -> Iterator[AllowedNetwork]:
@@ -365,7 +371,7 @@ def check_url(url: str, policy: WebhookURLPolicy) -> ResolvedTarget:
         reason = blocked_reason(address)
         if reason is not None:
             what = "The URL points" if literal else f"The URL's host {host} resolves"
-            if policy.allows_other_ports(address):
+            if policy.in_allowed_network(address):
                 reason += f", and the operator allows it on other ports than {port} only"
             raise UnsafeWebhookURL(
                 f"{what} to {reason}. Webhooks can only be sent to public internet addresses.",
