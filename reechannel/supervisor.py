@@ -22,7 +22,10 @@ SERVICES = ("intake", "review", "notify")
 # On one machine the demo's webhook receivers run on loopback, which notify refuses by
 # default (docs/notify.md, URL policy); an operator's own setting wins over these.
 NOTIFY_LOCAL_DEFAULTS = {
-    "REE_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8,::1/128",
+    # Only the ports of the applicant's own test receiver, not every loopback port: the
+    # services' own ports (8001-8003, Redis on 6390) stay out of reach, or the delivery
+    # log would tell what answers on each (docs/security.md, F17).
+    "REE_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8:9000-9099,::1/128:9000-9099",
     "REE_WEBHOOK_ALLOW_HTTP": "true",
 }
 EMBEDDED_REDIS_PORT = 6390

@@ -27,8 +27,9 @@ from redis.exceptions import ResponseError
 class Backlog:
     """The earliest unapplied event time per application; `complete` False if not all known.
 
-    The claim (worker._due_query) holds back an application's deliveries of events later
-    than its earliest; while the backlog is not complete, every delivery of an application.
+    The claim (`due_query` in store/claims.py) holds back an application's deliveries of
+    events later than its earliest; while the backlog is not complete, every delivery of an
+    application.
     """
 
     earliest: Mapping[str, datetime] = field(default_factory=dict)

@@ -22,8 +22,9 @@ class NotifySettings(ServiceSettings):
     webhook_timeout_seconds: float = Field(
         DEFAULT_REQUEST_TIMEOUT_SECONDS, gt=0, alias="REE_WEBHOOK_TIMEOUT_SECONDS"
     )
-    # Comma-separated CIDRs exempt from the private-address rule (tests and the demo allow
-    # loopback); plain text rather than a list so the variable reads like the docs show it.
+    # Comma-separated CIDRs exempt from the private-address rule, each on every port or on
+    # the ports it names (`127.0.0.0/8:9000-9099`, the demo's; tests allow all of loopback);
+    # plain text rather than a list so the variable reads like the docs show it.
     webhook_allowed_networks: str = Field("", alias="REE_WEBHOOK_ALLOWED_NETWORKS")
     webhook_allow_http: bool = Field(False, alias="REE_WEBHOOK_ALLOW_HTTP")
     # Comma-separated seconds between attempts, replacing 5 s, 5 min, 30 min, 2 h, 5 h, 10 h,

@@ -7,7 +7,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -143,7 +143,7 @@ class Mailbox:
 class Receiver:
     """An HTTP server on 127.0.0.1 with one mailbox per path, in a background thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.mailboxes: dict[str, Mailbox] = {}
         receiver = self
 
@@ -171,7 +171,7 @@ class Receiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -190,8 +190,16 @@ class Receiver:
 
 
 @contextmanager
-def running_receiver() -> Iterator[Receiver]:
-    receiver = Receiver()
+def running_receiver(ports: Iterable[int] = (0,)) -> Iterator[Receiver]:
+    """A receiver on the first of `ports` that is free (0: any port the system picks)."""
+    receiver = None
+    for port in ports:
+        try:
+            receiver = Receiver(port)
+            break
+        except OSError:
+            continue  # taken by another process on this machine
+    assert receiver is not None, f"no free port among {ports}"
     receiver.thread.start()
     try:
         yield receiver

@@ -1,7 +1,8 @@
 """The delivery worker's claim on a real database: what it takes, what it holds back.
 
 Both dialects where they are available: SQLite always, PostgreSQL when the run has one
-(the backlog is bound differently on each; see worker._held_back_by_backlog).
+(the backlog is bound differently on each; see `_held_back_by_backlog` in
+services/notify/store/claims.py).
 """
 
 from __future__ import annotations

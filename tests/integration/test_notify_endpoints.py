@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 import standardwebhooks
 
+from shared.supervisor import EMBEDDED_REDIS_PORT, NOTIFY_LOCAL_DEFAULTS, PORTS
 from tests.integration.notify_support import (
+    FAST,
     Application,
     Receiver,
     new_company,
@@ -236,6 +238,11 @@ def test_a_deleted_endpoint_is_gone_and_receives_nothing(
         "https://[fd00::1]/",
         "https://2130706433/",
         "https://localhost/hooks",
+        # F7: reserved ::/8 space that a NAT46/SIIT translator maps onto private IPv4.
+        "https://[::ffff:0:a9fe:a9fe]/hooks",
+        "https://[::ffff:0:7f00:1]/hooks",
+        "https://[::2:a9fe:a9fe]/hooks",
+        "https://[1::1]/hooks",
     ],
 )
 def test_private_loopback_and_link_local_targets_are_refused(
@@ -284,4 +291,102 @@ def test_the_url_is_checked_again_at_delivery_time(
     assert attempt["status_code"] is None
     assert attempt["error"].startswith("Refused by the URL policy")
     assert attempt["outcome"] == "retrying"
+    assert box.all() == []
+
+
+def test_reserved_ipv6_space_allowed_once_is_refused_at_delivery_time(
+    strict: ServiceProcess, strict_infra: Infra, strict_company: dict[str, Any]
+) -> None:
+    """An SIIT address (F7) stored under an operator's allowance is not contacted once the
+    policy in force refuses it: the attempt is logged as refused and retried."""
+    company = strict_company
+    lenient = ServiceProcess(
+        "notify", loopback_env(strict_infra, REE_WEBHOOK_ALLOWED_NETWORKS="::/8")
+    ).start()
+    try:
+        with lenient.client(company["api_key"]) as c:
+            url = "https://[::ffff:0:a9fe:a9fe]/hooks"
+            created = c.post("/v1/webhook-endpoints", json={"url": url, "event_types": CHANGE})
+            assert created.status_code == 201, created.text
+            endpoint = created.json()
+    finally:
+        lenient.stop()
+    with strict.client(company["api_key"]) as c:
+        assert c.post(f"/v1/webhook-endpoints/{endpoint['id']}/test").status_code == 202
+
+        def first_attempt() -> dict[str, Any] | None:
+            log = c.get(f"/v1/webhook-endpoints/{endpoint['id']}/deliveries").json()
+            attempts = log["items"][0]["attempts"]
+            return attempts[0] if attempts else None
+
+        attempt = wait_for(first_attempt, what="a refused attempt in the log")
+    assert attempt["status_code"] is None
+    assert attempt["error"].startswith("Refused by the URL policy")
+    assert "SIIT" in attempt["error"]
+    assert attempt["outcome"] == "retrying"
+
+
+@pytest.fixture(scope="module")
+def demo_infra(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
+    own = infra.isolated(Path(tmp_path_factory.mktemp("demo")))
+    yield own
+    own.drop_schemas()
+
+
+@pytest.fixture(scope="module")
+def demo(demo_infra: Infra) -> Iterator[ServiceProcess]:
+    """Notify with the allowance `make run` gives it (shared/supervisor.py)."""
+    service = ServiceProcess("notify", demo_infra.env(**{**NOTIFY_LOCAL_DEFAULTS, **FAST})).start()
+    yield service
+    service.stop()
+
+
+DEMO_RECEIVER_PORTS = range(9000, 9100)
+
+
+def test_the_demo_allowance_reaches_the_test_receivers_ports_and_not_the_services(
+    demo: ServiceProcess, demo_infra: Infra
+) -> None:
+    """F17: under `make run` notify delivers to a receiver on loopback ports 9000-9099, and
+    refuses (422) a URL on any other loopback port, such as the services' own."""
+    company = new_company(demo_infra, "Demo Receiver GmbH")
+    with running_receiver(DEMO_RECEIVER_PORTS) as allowed, demo.client(company["api_key"]) as c:
+        box = allowed.mailbox()
+        endpoint = register(c, box, CHANGE)
+        assert c.post(f"/v1/webhook-endpoints/{endpoint['id']}/test").status_code == 202
+        wait_for(box.successes, what="the test webhook at the demo receiver's port")
+        for port in [*PORTS.values(), EMBEDDED_REDIS_PORT]:
+            for host in ["127.0.0.1", "[::1]", "localhost"]:
+                url = f"http://{host}:{port}/hooks"
+                refused = c.post("/v1/webhook-endpoints", json={"url": url, "event_types": CHANGE})
+                assert refused.status_code == 422, (url, refused.text)
+                assert [e["field"] for e in refused.json()["errors"]] == ["url"]
+
+
+def test_the_demo_allowance_does_not_deliver_to_other_loopback_ports(
+    demo: ServiceProcess, demo_infra: Infra, receiver: Receiver
+) -> None:
+    """F17 at delivery time: an endpoint on another loopback port, stored under a wider
+    allowance, is not contacted; its attempt is logged as refused by the URL policy."""
+    assert receiver.port not in DEMO_RECEIVER_PORTS
+    company = new_company(demo_infra, "Port Scan Ltd")
+    box = receiver.mailbox()
+    lenient = ServiceProcess("notify", loopback_env(demo_infra)).start()
+    try:
+        with lenient.client(company["api_key"]) as c:
+            endpoint = register(c, box, CHANGE)
+    finally:
+        lenient.stop()
+    with demo.client(company["api_key"]) as c:
+        assert c.post(f"/v1/webhook-endpoints/{endpoint['id']}/test").status_code == 202
+
+        def first_attempt() -> dict[str, Any] | None:
+            log = c.get(f"/v1/webhook-endpoints/{endpoint['id']}/deliveries").json()
+            attempts = log["items"][0]["attempts"]
+            return attempts[0] if attempts else None
+
+        attempt = wait_for(first_attempt, what="a refused attempt in the log")
+    assert attempt["status_code"] is None
+    assert attempt["error"].startswith("Refused by the URL policy")
+    assert f"other ports than {receiver.port} only" in attempt["error"]
     assert box.all() == []

@@ -21,7 +21,8 @@ import pytest
 
 from services.notify.domain.ssrf import WebhookURLPolicy
 from services.notify.settings import NotifySettings
-from services.notify.worker import Clients, DeliveryWorker, Job
+from services.notify.store.claims import Job
+from services.notify.transport import Clients, Transport
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 
@@ -98,14 +99,14 @@ async def receiver(tmp_path: Path) -> AsyncIterator[tuple[TLSReceiver, int, Path
         await server.wait_closed()
 
 
-def worker_trusting(ca: Path, resolves_to: str) -> DeliveryWorker:
+def transport_trusting(ca: Path, resolves_to: str) -> Transport:
+    """The worker's transport, with the test's CA as its only trust and a fixed DNS answer."""
     settings = NotifySettings(REE_WEBHOOK_ALLOWED_NETWORKS="127.0.0.0/8")
-    worker = DeliveryWorker(None, settings, None)  # type: ignore[arg-type]
-    worker.url_policy = WebhookURLPolicy.from_settings(
+    policy = WebhookURLPolicy.from_settings(
         ["127.0.0.0/8"], resolver=lambda host, port: [resolves_to]
     )
-    worker._tls = ssl.create_default_context(cafile=str(ca))
-    return worker
+    tls = ssl.create_default_context(cafile=str(ca))
+    return Transport(policy, settings.webhook_timeout_seconds, tls=tls)
 
 
 def job(url: str) -> Job:
@@ -127,11 +128,11 @@ async def test_the_pinned_address_is_reached_with_the_urls_host_verified(
     receiver: tuple[TLSReceiver, int, Path],
 ) -> None:
     tls, port, ca = receiver
-    worker = worker_trusting(ca, "127.0.0.1")
-    clients = Clients(worker._pool)
+    transport = transport_trusting(ca, "127.0.0.1")
+    clients = Clients(transport.new_pool)
     try:
-        first = await worker._send(clients, job(f"https://{HOST}:{port}/hooks"))
-        second = await worker._send(clients, job(f"https://{HOST}:{port}/hooks"))
+        first = await transport.send(clients, job(f"https://{HOST}:{port}/hooks"))
+        second = await transport.send(clients, job(f"https://{HOST}:{port}/hooks"))
     finally:
         await clients.aclose()
     assert (first.status_code, first.error) == (204, None)
@@ -141,10 +142,10 @@ async def test_the_pinned_address_is_reached_with_the_urls_host_verified(
     assert tls.server_names == [HOST]
 
 
-async def refused_for_its_certificate(worker: DeliveryWorker, url: str) -> bool:
-    clients = Clients(worker._pool)
+async def refused_for_its_certificate(transport: Transport, url: str) -> bool:
+    clients = Clients(transport.new_pool)
     try:
-        answer = await worker._send(clients, job(url))
+        answer = await transport.send(clients, job(url))
     finally:
         await clients.aclose()
     return answer.status_code is None and "certificate" in (answer.error or "").lower()
@@ -154,9 +155,9 @@ async def test_a_certificate_for_another_host_is_refused(
     receiver: tuple[TLSReceiver, int, Path],
 ) -> None:
     _tls, port, ca = receiver
-    worker = worker_trusting(ca, "127.0.0.1")
+    transport = transport_trusting(ca, "127.0.0.1")
     # The address is the same server, but its certificate does not name this host.
-    assert await refused_for_its_certificate(worker, f"https://other.example.test:{port}/h")
+    assert await refused_for_its_certificate(transport, f"https://other.example.test:{port}/h")
 
 
 async def test_a_receiver_whose_ca_is_not_trusted_is_refused(
@@ -166,5 +167,5 @@ async def test_a_receiver_whose_ca_is_not_trusted_is_refused(
     other = tmp_path / "other"
     other.mkdir()
     stranger_ca, _cert, _key = make_certificates(other, HOST)
-    worker = worker_trusting(stranger_ca, "127.0.0.1")
-    assert await refused_for_its_certificate(worker, f"https://{HOST}:{port}/hooks")
+    transport = transport_trusting(stranger_ca, "127.0.0.1")
+    assert await refused_for_its_certificate(transport, f"https://{HOST}:{port}/hooks")

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from services.notify.worker import Clients
+from services.notify.transport import Clients
 
 A, B = "https://a.example:443", "https://b.example:443"
 
