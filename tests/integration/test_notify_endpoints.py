@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import standardwebhooks
 
-from shared.supervisor import EMBEDDED_REDIS_PORT, NOTIFY_LOCAL_DEFAULTS, PORTS
+from reechannel.settings import OperatorSettings
+from reechannel.supervisor import EMBEDDED_REDIS_PORT, NOTIFY_LOCAL_DEFAULTS
 from tests.integration.notify_support import (
     FAST,
     Application,
@@ -335,7 +336,7 @@ def demo_infra(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 @pytest.fixture(scope="module")
 def demo(demo_infra: Infra) -> Iterator[ServiceProcess]:
-    """Notify with the allowance `make run` gives it (shared/supervisor.py)."""
+    """Notify with the allowance `make run` gives it (reechannel/supervisor.py)."""
     service = ServiceProcess("notify", demo_infra.env(**{**NOTIFY_LOCAL_DEFAULTS, **FAST})).start()
     yield service
     service.stop()
@@ -355,7 +356,7 @@ def test_the_demo_allowance_reaches_the_test_receivers_ports_and_not_the_service
         endpoint = register(c, box, CHANGE)
         assert c.post(f"/v1/webhook-endpoints/{endpoint['id']}/test").status_code == 202
         wait_for(box.successes, what="the test webhook at the demo receiver's port")
-        for port in [*PORTS.values(), EMBEDDED_REDIS_PORT]:
+        for port in [*OperatorSettings().ports().values(), EMBEDDED_REDIS_PORT]:
             for host in ["127.0.0.1", "[::1]", "localhost"]:
                 url = f"http://{host}:{port}/hooks"
                 refused = c.post("/v1/webhook-endpoints", json={"url": url, "event_types": CHANGE})

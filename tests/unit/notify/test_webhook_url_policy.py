@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 import pytest
 
+from reechannel.settings import OperatorSettings
+from reechannel.supervisor import EMBEDDED_REDIS_PORT, NOTIFY_LOCAL_DEFAULTS
 from services.notify.domain.ssrf import (
     UnresolvableWebhookHost,
     UnsafeWebhookURL,
@@ -17,7 +19,6 @@ from services.notify.domain.ssrf import (
     check_url,
 )
 from services.notify.settings import NotifySettings
-from shared.supervisor import EMBEDDED_REDIS_PORT, NOTIFY_LOCAL_DEFAULTS, PORTS
 
 PUBLIC_V4 = "93.184.215.14"
 PUBLIC_V6 = "2606:2800:21f:cb07:6820:80da:af6b:8b2c"
@@ -495,7 +496,7 @@ def test_the_demo_allowance_reaches_the_test_receivers_ports_and_not_the_service
     policy = NotifySettings(**NOTIFY_LOCAL_DEFAULTS).url_policy()
     for url in ["http://127.0.0.1:9000/hooks", "http://localhost:9099/hooks"]:
         assert check_url(url, policy).addresses
-    services = [*PORTS.values(), EMBEDDED_REDIS_PORT]
+    services = [*OperatorSettings().ports().values(), EMBEDDED_REDIS_PORT]
     for host, port in itertools.product(["127.0.0.1", "[::1]"], services):
         with pytest.raises(UnsafeWebhookURL, match="loopback"):
             check_url(f"http://{host}:{port}/", policy)
