@@ -14,6 +14,8 @@ from shared.db import utcnow
 
 INTAKE_STREAM = "intake.events"
 REVIEW_STREAM = "review.events"
+# The CloudEvents `source` of each stream's one producer: a consumer refuses any other.
+STREAM_PRODUCERS = {INTAKE_STREAM: "reechannel/intake", REVIEW_STREAM: "reechannel/review"}
 SCHEMA_VERSION = "1"
 
 

@@ -17,8 +17,9 @@ from shared.config import ServiceSettings
 from shared.consumer import AfterCommit, Finish, Handler, Prepare, StreamConsumer
 from shared.db import is_sqlite, make_engine, migrate, ping, upkeep_tables, wait_for_database
 from shared.directory import DIRECTORY, MIGRATIONS, Directory
+from shared.events import STREAM_PRODUCERS
 from shared.outbox import OutboxRelay
-from shared.redis import connect
+from shared.redis import connect_with
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ class ServiceRuntime:
         self.engine = make_engine(settings, self.component)
         self.directory_engine = make_engine(settings, DIRECTORY, pool_size=5)
         self.directory = Directory(self.directory_engine, settings.token_secret)
-        self.redis = connect(settings.redis_url)
+        self.redis = connect_with(settings)
         self.relay = OutboxRelay(
             self.engine,
             self.redis,
@@ -70,6 +71,7 @@ class ServiceRuntime:
             s.stream(stream),
             group=s.schema_for(self.component),
             handlers=handlers,
+            producer=STREAM_PRODUCERS[stream],
             batch=s.consumer_batch,
             block_ms=s.consumer_block_ms,
             claim_idle_ms=s.claim_idle_ms,
