@@ -1,0 +1,120 @@
+"""The two ways the Redis users are set up, each on a Redis server of the test's own (both
+lock the `default` user, which the shared test server must keep): the ACL file that
+docker-compose.yml's Redis starts with, and `provision_embedded` for `reechannel run`."""
+
+from __future__ import annotations
+
+import json
+import stat
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from shared.consumer import dlq_stream
+from shared.deadletters import list_dead_letters, replay
+from shared.events import INTAKE_STREAM, REVIEW_STREAM
+from shared.redis_acl import acl_file, provision_embedded, url_for, users
+from shared.supervisor import redis_executable
+from tests.support import free_port, start_redis_server, wait_until
+
+PASSWORDS = {
+    role: f"{role}-password-0123456789" for role in ("intake", "review", "notify", "operator")
+}
+ADMIN_PASSWORD = "admin-password-0123456789"
+
+
+def answers(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url).ping())
+    except redis.AuthenticationError:
+        return True  # up, and asking for a password
+    except redis.ConnectionError:
+        return False
+
+
+@pytest.fixture
+def acl_server(tmp_path: Path) -> Iterator[str]:
+    """A redis-server started with the ACL file, as docker-compose.yml starts it."""
+    path = tmp_path / "users.acl"
+    defined = users()
+    path.write_text(acl_file({u: PASSWORDS[role] for role, u in defined.items()}, ADMIN_PASSWORD))
+    exe = redis_executable()
+    assert exe is not None
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            *(exe, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path)),
+            *("--save", "", "--appendonly", "no", "--aclfile", str(path)),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        wait_until(lambda: answers(url), timeout=10, what="redis-server with the ACL file")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_the_acl_file_holds_each_services_rights_and_locks_the_default_user(
+    acl_server: str, tmp_path: Path
+) -> None:
+    written = (tmp_path / "users.acl").read_text()
+    assert not [p for p in [*PASSWORDS.values(), ADMIN_PASSWORD] if p in written], "hashes only"
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis.from_url(acl_server).xadd(REVIEW_STREAM, {"type": "licence.issued"})
+    intake = redis.Redis.from_url(url_for(acl_server, "intake", PASSWORDS["intake"]))
+    assert intake.xadd(INTAKE_STREAM, {"type": "application.submitted"})
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        intake.xadd(REVIEW_STREAM, {"type": "licence.issued"})
+    admin = redis.Redis.from_url(url_for(acl_server, "default", ADMIN_PASSWORD))
+    assert admin.acl_whoami() == "default"
+
+
+def test_the_operator_user_lists_and_replays_dead_letters(acl_server: str) -> None:
+    admin = redis.Redis.from_url(url_for(acl_server, "default", ADMIN_PASSWORD))
+    admin.xadd(dlq_stream(INTAKE_STREAM), {"id": "e-1", "type": "x", "dlq_error": "boom"})
+    operator = redis.Redis.from_url(
+        url_for(acl_server, "operator", PASSWORDS["operator"]), decode_responses=True
+    )
+    assert [d.event_id for d in list_dead_letters(operator, "")] == ["e-1"]
+    assert [d.event_id for d in replay(operator, "", None)] == ["e-1"]
+    assert admin.xlen(dlq_stream(INTAKE_STREAM)) == 0
+    assert admin.xrange(INTAKE_STREAM)[0][1] == {b"id": b"e-1", b"type": b"x"}
+
+
+def test_provisioning_the_embedded_redis_sets_up_the_users_and_keeps_their_passwords(
+    tmp_path: Path,
+) -> None:
+    proc, port = start_redis_server(tmp_path, aof=False)
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        first = provision_embedded(url, tmp_path / "data")
+        saved = tmp_path / "data" / "redis" / "users.json"
+        assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+        assert json.loads(saved.read_text())["urls"] == first
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis.from_url(url).ping()
+        review = redis.Redis.from_url(first["review"])
+        assert review.xadd(REVIEW_STREAM, {"type": "case.opened"})
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            review.xadd(INTAKE_STREAM, {"type": "application.submitted"})
+        # Again on the running server (now behind the admin password): same users, same URLs.
+        assert provision_embedded(url, tmp_path / "data") == first
+        assert redis.Redis.from_url(first["notify"]).ping()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    # And on a fresh server, as after a restart of `reechannel run`: the saved passwords.
+    proc, port = start_redis_server(tmp_path, port=port, aof=False)
+    try:
+        assert provision_embedded(url, tmp_path / "data") == first
+        assert redis.Redis.from_url(first["intake"]).xadd(INTAKE_STREAM, {"type": "x"})
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
