@@ -27,7 +27,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import redis
 import typer
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.config import CommonSettings
@@ -242,7 +242,22 @@ class UserPasswords(BaseSettings):
         return str(getattr(self, role))
 
 
-cli = typer.Typer(help="Redis users of the services (ACL).", no_args_is_help=True)
+def _passwords() -> UserPasswords:
+    """The passwords from the environment; a refused one is named, never printed."""
+    try:
+        return UserPasswords()  # type: ignore[call-arg]
+    except ValidationError as exc:
+        for error in exc.errors(include_input=False):
+            typer.echo(f"error: {error['loc'][0]}: {error['msg']}", err=True)
+        raise typer.Exit(2) from None
+
+
+# No locals in tracebacks: they would show the passwords.
+cli = typer.Typer(
+    help="Redis users of the services (ACL).",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 
 
 @cli.command("acl-file")
@@ -251,7 +266,7 @@ def write_acl_file(
 ) -> None:
     """Write the ACL file for `redis-server --aclfile` from the REE_REDIS_*_PASSWORD values."""
     settings = CommonSettings()
-    passwords = UserPasswords()
+    passwords = _passwords()
     roles = users(settings.stream_prefix, settings.schema_prefix)
     text = acl_file({user: passwords.of(role) for role, user in roles.items()}, passwords.admin)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -265,7 +280,7 @@ def apply_users() -> None:
     from shared.redis import connect_blocking
 
     settings = CommonSettings()
-    passwords = UserPasswords()
+    passwords = _passwords()
     admin = connect_blocking(settings)
     for role, user in users(settings.stream_prefix, settings.schema_prefix).items():
         apply(admin, user, passwords.of(role))

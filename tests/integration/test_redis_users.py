@@ -5,8 +5,10 @@ docker-compose.yml's Redis starts with, and `provision_embedded` for `reechannel
 from __future__ import annotations
 
 import json
+import os
 import stat
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from shared.deadletters import list_dead_letters, replay
 from shared.events import INTAKE_STREAM, REVIEW_STREAM
 from shared.redis_acl import acl_file, provision_embedded, url_for, users
 from shared.supervisor import redis_executable
-from tests.support import free_port, start_redis_server, wait_until
+from tests.support import ROOT, free_port, start_redis_server, wait_until
 
 PASSWORDS = {
     role: f"{role}-password-0123456789" for role in ("intake", "review", "notify", "operator")
@@ -118,3 +120,35 @@ def test_provisioning_the_embedded_redis_sets_up_the_users_and_keeps_their_passw
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_the_operator_command_writes_the_acl_file_and_never_prints_a_refused_password(
+    tmp_path: Path,
+) -> None:
+    env = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": str(ROOT),
+        **{f"REE_REDIS_{role.upper()}_PASSWORD": p for role, p in PASSWORDS.items()},
+        "REE_REDIS_ADMIN_PASSWORD": ADMIN_PASSWORD,
+    }
+    path = tmp_path / "users.acl"
+    command = [sys.executable, "-m", "shared.redis_acl", "acl-file", str(path)]
+    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert [line.split()[1] for line in path.read_text().splitlines()] == [
+        "default",
+        "intake",
+        "review",
+        "notify",
+        "operator",
+    ]
+    refused = subprocess.run(
+        command,
+        env={**env, "REE_REDIS_NOTIFY_PASSWORD": "too-short-pw"},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode == 2
+    assert "REE_REDIS_NOTIFY_PASSWORD" in refused.stderr
+    assert "too-short-pw" not in refused.stderr + refused.stdout
