@@ -245,7 +245,7 @@ class UserPasswords(BaseSettings):
 def _passwords() -> UserPasswords:
     """The passwords from the environment; a refused one is named, never printed."""
     try:
-        return UserPasswords()  # type: ignore[call-arg]
+        return UserPasswords()
     except ValidationError as exc:
         for error in exc.errors(include_input=False):
             typer.echo(f"error: {error['loc'][0]}: {error['msg']}", err=True)
