@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 import redis
 
+from shared.config import CommonSettings
 from shared.consumer import dlq_stream
 from shared.deadletters import list_dead_letters, replay
 from shared.events import INTAKE_STREAM, REVIEW_STREAM
+from shared.redis import connect_blocking, connect_with
 from shared.redis_acl import acl_file, provision_embedded, url_for, users
 from shared.supervisor import redis_executable
 from tests.support import ROOT, free_port, start_redis_server, wait_until
@@ -152,3 +154,101 @@ def test_the_operator_command_writes_the_acl_file_and_never_prints_a_refused_pas
     assert refused.returncode == 2
     assert "REE_REDIS_NOTIFY_PASSWORD" in refused.stderr
     assert "too-short-pw" not in refused.stderr + refused.stdout
+
+
+def _certificates(folder: Path) -> tuple[Path, Path, Path]:
+    """A CA of the test's own, and a certificate it signed for 127.0.0.1: (ca, cert, key)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+
+    def name(text: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(name("test CA"))
+        .issuer_name(name("test CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name("127.0.0.1"))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    paths = (folder / "ca.pem", folder / "redis.pem", folder / "redis.key")
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return paths
+
+
+async def test_a_rediss_url_speaks_tls_verified_against_the_ca_file(tmp_path: Path) -> None:
+    ca, cert, key = _certificates(tmp_path)
+    exe = redis_executable()
+    assert exe is not None
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            *(exe, "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1"),
+            *("--tls-cert-file", str(cert), "--tls-key-file", str(key)),
+            *("--tls-ca-cert-file", str(ca), "--tls-auth-clients", "no"),
+            *("--dir", str(tmp_path), "--save", "", "--appendonly", "no"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"rediss://127.0.0.1:{port}/0"
+    try:
+        wait_until(lambda: _port_open(port), timeout=10, what="redis-server on TLS")
+        settings = CommonSettings(REDIS_URL=url, REE_REDIS_CA_FILE=ca)
+        assert connect_blocking(settings).ping()
+        client = connect_with(settings)
+        try:
+            assert await client.ping()
+        finally:
+            await client.aclose()
+        # Without the CA, the server's certificate is not trusted: no connection.
+        with pytest.raises(redis.ConnectionError, match="certificate verify failed"):
+            connect_blocking(CommonSettings(REDIS_URL=url)).ping()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _port_open(port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
