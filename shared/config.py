@@ -16,7 +16,10 @@ MIN_SECRET_LENGTH = 32
 class CommonSettings(BaseSettings):
     """What every process needs: where the data lives and how credentials are signed."""
 
-    model_config = SettingsConfigDict(env_prefix="", extra="ignore", env_file=None)
+    # A refused setting is named, its value never shown: it may be a password or a secret.
+    model_config = SettingsConfigDict(
+        env_prefix="", extra="ignore", env_file=None, hide_input_in_errors=True
+    )
 
     environment: str = Field("development", alias="REE_ENV")
     data_dir: Path = Field(Path(".data"), alias="REE_DATA_DIR")

@@ -95,3 +95,15 @@ def test_the_redis_settings_become_connection_options() -> None:
 def test_a_ca_file_without_tls_is_refused_rather_than_ignored() -> None:
     with pytest.raises(ValidationError, match="rediss://"):
         CommonSettings(REDIS_URL="redis://redis:6379/0", REE_REDIS_CA_FILE=Path("/ca.pem"))
+
+
+def test_a_refused_setting_shows_no_value_of_another_setting() -> None:
+    # Pydantic shows the start and the end of the values it refused: here the token secret.
+    with pytest.raises(ValidationError) as refused:
+        CommonSettings(
+            REDIS_URL="redis://r/0",
+            REE_REDIS_CA_FILE=Path("/c"),
+            REE_TOKEN_SECRET="0123456789abcdef0123456789abcdef-never-shown",
+        )
+    assert "rediss://" in str(refused.value)
+    assert "never-shown" not in str(refused.value)
