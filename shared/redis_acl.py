@@ -202,6 +202,7 @@ def provision_embedded(
     # Written before Redis is changed: a crash in between must not lose the admin password.
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600)
+    path.chmod(0o600)
     path.write_text(json.dumps({"passwords": passwords, "urls": urls}, indent=2) + "\n")
     admin = _admin(redis_url, passwords[ADMIN])
     try:
@@ -218,7 +219,7 @@ def provision_embedded(
 def _admin(redis_url: str, password: str) -> redis.Redis:
     """The `default` user: open on a freshly started Redis, behind `password` after a
     provisioning of the same running server."""
-    client = redis.Redis.from_url(redis_url, username="default", password=None)
+    client = redis.Redis.from_url(redis_url)
     try:
         client.ping()
         return client

@@ -252,3 +252,32 @@ def _port_open(port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def test_the_operator_command_sets_the_users_up_on_a_running_redis(tmp_path: Path) -> None:
+    proc, port = start_redis_server(tmp_path, aof=False)
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        env = {
+            "PATH": os.environ["PATH"],
+            "PYTHONPATH": str(ROOT),
+            "REDIS_URL": url,
+            **{f"REE_REDIS_{role.upper()}_PASSWORD": p for role, p in PASSWORDS.items()},
+            "REE_REDIS_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        }
+        done = subprocess.run(
+            [sys.executable, "-m", "shared.redis_acl", "apply"],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+        assert not [p for p in PASSWORDS.values() if p in done.stdout + done.stderr]
+        notify = redis.Redis.from_url(url_for(url, "notify", PASSWORDS["notify"]))
+        assert notify.ping()
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            notify.xadd(INTAKE_STREAM, {"type": "application.submitted"})
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
