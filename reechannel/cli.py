@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
+from reechannel import redis_users
 from shared.config import CommonSettings
 from shared.db import make_engine
 from shared.directory import DirectoryError, open_directory
@@ -33,6 +34,7 @@ app.add_typer(credential_app, name="credential")
 app.add_typer(events_app, name="events")
 app.add_typer(audit_app, name="audit")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(redis_users.cli, name="redis")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object")]
 
@@ -173,10 +175,10 @@ def audit_verify(
 
 
 def _redis() -> tuple[Any, str]:
-    import redis
+    from shared.redis import connect_blocking
 
     settings = CommonSettings()
-    return redis.Redis.from_url(settings.redis_url, decode_responses=True), settings.stream_prefix
+    return connect_blocking(settings), settings.stream_prefix
 
 
 @dlq_app.command("list")

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from reechannel.settings import OperatorSettings
 from shared.config import CommonSettings
+from shared.redis_acl import provision_embedded
 
 SERVICES = ("intake", "review", "notify")
 # On one machine the demo's webhook receivers run on loopback, which notify refuses by
@@ -213,11 +214,21 @@ def run_system(demo: bool, wanted: list[str]) -> int:
         return 2
     env = dict(os.environ)
     redis_proc = None
+    # Each service's own Redis user and password (shared/redis_acl.py) on the embedded Redis;
+    # a Redis the operator gives is set up by the operator (docs/architecture.md, Redis users).
+    redis_urls: dict[str, str] = {}
     if "redis_url" not in settings.model_fields_set:
         port = free_port(EMBEDDED_REDIS_PORT)
         redis_proc = start_embedded_redis(settings.data_dir, port)
-        env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+        redis_urls = provision_embedded(
+            f"redis://127.0.0.1:{port}/0",
+            settings.data_dir,
+            settings.stream_prefix,
+            settings.schema_prefix,
+        )
+        env["REDIS_URL"] = redis_urls["operator"]
         _echo(f"embedded Redis on 127.0.0.1:{port} (data in {settings.data_dir / 'redis'})")
+        _echo(f"its users and passwords: {settings.data_dir / 'redis' / 'users.json'}")
     else:
         _echo(f"Redis at {without_password(settings.redis_url)}")
     _echo(_database_line(settings))
@@ -236,6 +247,8 @@ def run_system(demo: bool, wanted: list[str]) -> int:
             continue
         # The port the service binds is the one printed below, whatever its own default.
         child_env = {**env, f"{name.upper()}_PORT": str(settings.port_of(name))}
+        if name in redis_urls:
+            child_env["REDIS_URL"] = redis_urls[name]
         if name == "notify":
             child_env = {**NOTIFY_LOCAL_DEFAULTS, **child_env}
         children.append(Child(name, [sys.executable, "-m", f"services.{name}"], child_env))

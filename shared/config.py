@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -15,12 +16,21 @@ MIN_SECRET_LENGTH = 32
 class CommonSettings(BaseSettings):
     """What every process needs: where the data lives and how credentials are signed."""
 
-    model_config = SettingsConfigDict(env_prefix="", extra="ignore", env_file=None)
+    # A refused setting is named, its value never shown: it may be a password or a secret.
+    model_config = SettingsConfigDict(
+        env_prefix="", extra="ignore", env_file=None, hide_input_in_errors=True
+    )
 
     environment: str = Field("development", alias="REE_ENV")
     data_dir: Path = Field(Path(".data"), alias="REE_DATA_DIR")
     database_url: str | None = Field(None, alias="DATABASE_URL")
     redis_url: str = Field("redis://127.0.0.1:6379/0", alias="REDIS_URL")
+    # Each service has its own Redis user (shared/redis_acl.py). The URL may carry
+    # `user:password@`; these, when set, take precedence, so the password can come from a
+    # secret of its own. `rediss://` URLs speak TLS, verified against the CA file if given.
+    redis_username: str | None = Field(None, alias="REE_REDIS_USERNAME")
+    redis_password: str | None = Field(None, alias="REE_REDIS_PASSWORD")
+    redis_ca_file: Path | None = Field(None, alias="REE_REDIS_CA_FILE")
     # Prefix of the PostgreSQL schemas; tests give each run its own prefix.
     schema_prefix: str = Field("", alias="REE_SCHEMA_PREFIX")
     # Prefix of the Redis stream names; tests give each run its own so runs never mix.
@@ -37,6 +47,30 @@ class CommonSettings(BaseSettings):
                 f"REE_TOKEN_SECRET must be at least {MIN_SECRET_LENGTH} characters in production"
             )
         return self
+
+    @model_validator(mode="after")
+    def _refuse_unauthenticated_redis_in_production(self) -> CommonSettings:
+        # Without a password anyone who reaches Redis can forge events (issue 17, F4).
+        url = urlsplit(self.redis_url)
+        if self.environment == "production" and not (self.redis_password or url.password):
+            raise ValueError(
+                "Redis authentication is required in production: give REDIS_URL as "
+                "redis://<user>:<password>@host:port/db or set REE_REDIS_PASSWORD"
+            )
+        if self.redis_ca_file is not None and url.scheme != "rediss":
+            raise ValueError("REE_REDIS_CA_FILE needs a rediss:// REDIS_URL (TLS)")
+        return self
+
+    def redis_options(self) -> dict[str, str]:
+        """redis-py options that settings add to `redis_url` (credentials, CA file)."""
+        options: dict[str, str] = {}
+        if self.redis_username:
+            options["username"] = self.redis_username
+        if self.redis_password:
+            options["password"] = self.redis_password
+        if self.redis_ca_file is not None:
+            options["ssl_ca_certs"] = str(self.redis_ca_file)
+        return options
 
     def database_url_for(self, component: str) -> str:
         """The SQLAlchemy URL for one component's own database (SQLite) or server (PostgreSQL)."""

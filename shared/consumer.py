@@ -10,7 +10,8 @@ A service may load in one query what its handlers will look up one by one, in a 
 hook run before them, and collect in its handlers and write the whole read at once in a
 `finish` hook run after them, both in the same transaction. Entries left pending by a
 crashed or failing consumer are claimed with XAUTOCLAIM once idle; an entry delivered
-`max_deliveries` times goes to `<stream>.dlq` with its error.
+`max_deliveries` times goes to `<stream>.dlq` with its error, and so does at once an entry
+whose CloudEvents `source` is not the stream's producer (it is never applied).
 """
 
 from __future__ import annotations
@@ -61,6 +62,19 @@ _RECORD_PROCESSED = insert(_PROCESSED).values(
 )
 
 
+# KEYS: the stream, its dead-letter stream, the group's errors hash; ARGV: the group, the
+# entry id, then the dead letter's fields and values. Acknowledging, writing the dead letter
+# and forgetting the error happen together or not at all, and only for an entry still
+# pending: a consumer that crashes half-way, or two that dead-letter the same entry, leave
+# it on the dead-letter stream once.
+_DEAD_LETTER = """
+if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('XADD', KEYS[2], '*', unpack(ARGV, 3))
+redis.call('HDEL', KEYS[3], ARGV[2])
+return 1
+"""
+
+
 def consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
@@ -101,6 +115,7 @@ class StreamConsumer:
         prepare: Prepare | None = None,
         finish: Finish | None = None,
         name: str | None = None,
+        producer: str | None = None,
     ) -> None:
         self.redis = redis
         self.engine = engine
@@ -115,6 +130,8 @@ class StreamConsumer:
         self.prepare = prepare
         self.finish = finish
         self.name = name or consumer_name()
+        # The `source` of the stream's producing service; entries of any other are refused.
+        self.producer = producer
         self.healthy = False
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -152,11 +169,13 @@ class StreamConsumer:
             self.group, self.name, {self.stream: ">"}, count=self.batch, block=self.block_ms
         )
         entries = [entry for _stream, stream_entries in reply or [] for entry in stream_entries]
+        read = len(entries)
+        entries = await self._refuse_foreign(entries)
         if len(entries) == 1:
             await self._deliver(*entries[0])
         elif entries:
             await self._deliver_batch(entries)
-        return len(entries)
+        return read
 
     async def reclaim_once(self) -> int:
         """Claim entries idle past `claim_idle_ms` from any consumer; dead-letter the hopeless."""
@@ -166,19 +185,22 @@ class StreamConsumer:
         claimed = reply[1]
         deleted = reply[2] if len(reply) > 2 else []
         if deleted:
-            await self.redis.xack(self.stream, self.group, *deleted)
+            await self._acknowledge(*deleted)
         for entry_id, fields in claimed:
             if not fields:
-                await self.redis.xack(self.stream, self.group, entry_id)
+                await self._acknowledge(entry_id)
                 continue
             info = await self.redis.xpending_range(
                 self.stream, self.group, min=entry_id, max=entry_id, count=1
             )
             deliveries = int(info[0]["times_delivered"]) if info else 1
-            if deliveries > self.max_deliveries:
+            if (foreign := self._foreign(fields)) is not None:
+                await self._dead_letter(entry_id, fields, deliveries, foreign)
+            elif deliveries > self.max_deliveries:
                 await self._dead_letter(entry_id, fields, deliveries)
             else:
-                await self._deliver(entry_id, fields)
+                # A reclaimed entry may have failed before: its error goes when it is applied.
+                await self._deliver(entry_id, fields, retried=True)
         await self._report_sizes()
         return len(claimed)
 
@@ -204,7 +226,33 @@ class StreamConsumer:
             if done and self.after_commit is not None:
                 self.after_commit(event)
 
-    async def _deliver(self, entry_id: Any, fields: dict[Any, Any]) -> None:
+    def _foreign(self, fields: dict[Any, Any]) -> str | None:
+        """Why an entry is not its stream's producer's (issue 17, F4), or None if it is."""
+        source = fields.get("source")
+        if self.producer is None or source == self.producer:
+            return None
+        return f"source {source!r} is not {self.producer!r}, the producer of {self.stream}"
+
+    async def _refuse_foreign(
+        self, entries: list[tuple[Any, dict[Any, Any]]]
+    ) -> list[tuple[Any, dict[Any, Any]]]:
+        """Dead-letter at once the entries of another producer; return the others."""
+        kept = []
+        for entry_id, fields in entries:
+            if (foreign := self._foreign(fields)) is not None:
+                await self._dead_letter(entry_id, fields, 1, foreign)
+            else:
+                kept.append((entry_id, fields))
+        return kept
+
+    async def _acknowledge(self, *entry_ids: Any) -> None:
+        """XACK entries and forget any error recorded for them, in one transaction."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.xack(self.stream, self.group, *entry_ids)
+        pipe.hdel(_errors_key(self.stream, self.group), *entry_ids)
+        await pipe.execute()
+
+    async def _deliver(self, entry_id: Any, fields: dict[Any, Any], retried: bool = False) -> None:
         try:
             event = CloudEvent.from_fields(fields)
             applied = await asyncio.to_thread(self._apply, event)
@@ -214,7 +262,11 @@ class StreamConsumer:
             log.warning("%s/%s: entry %r failed: %r", self.stream, self.group, entry_id, exc)
             await self.redis.hset(_errors_key(self.stream, self.group), entry_id, repr(exc)[:2000])
             return
-        await self.redis.xack(self.stream, self.group, entry_id)
+        if retried:
+            await self._acknowledge(entry_id)
+        else:
+            # Read for the first time: no error can have been recorded for it.
+            await self.redis.xack(self.stream, self.group, entry_id)
         EVENTS_CONSUMED.labels(self.stream, self.group, "applied" if applied else "skipped").inc()
         if applied and self.after_commit is not None:
             self.after_commit(event)
@@ -267,9 +319,11 @@ class StreamConsumer:
                 session.execute(_RECORD_PROCESSED, recorded)
         return applied
 
-    async def _dead_letter(self, entry_id: Any, fields: dict[Any, Any], deliveries: int) -> None:
+    async def _dead_letter(
+        self, entry_id: Any, fields: dict[Any, Any], deliveries: int, reason: str | None = None
+    ) -> None:
         errors_key = _errors_key(self.stream, self.group)
-        error = await self.redis.hget(errors_key, entry_id)
+        error = reason or await self.redis.hget(errors_key, entry_id)
         record = dict(fields)
         record.update(
             {
@@ -281,11 +335,13 @@ class StreamConsumer:
                 "dlq_at": utcnow().isoformat(),
             }
         )
-        await self.redis.xadd(dlq_stream(self.stream), record)
-        await self.redis.xack(self.stream, self.group, entry_id)
-        await self.redis.hdel(errors_key, entry_id)
+        keys = [self.stream, dlq_stream(self.stream), errors_key]
+        values = [v for pair in record.items() for v in pair]
+        moved = await self.redis.eval(_DEAD_LETTER, len(keys), *keys, self.group, entry_id, *values)
+        if not moved:
+            return  # another consumer acknowledged it meanwhile
         EVENTS_DEAD_LETTERED.labels(self.stream).inc()
-        log.error("%s/%s: entry %r dead-lettered", self.stream, self.group, entry_id)
+        log.error("%s/%s: entry %r dead-lettered: %s", self.stream, self.group, entry_id, error)
 
     async def _report_sizes(self) -> None:
         DLQ_SIZE.labels(self.stream).set(await self.redis.xlen(dlq_stream(self.stream)))

@@ -18,6 +18,8 @@ SCHEMA_VERSION = "1"
 # Who writes each stream, and which services read it (each in a consumer group of its name).
 STREAM_PRODUCERS = {INTAKE_STREAM: "intake", REVIEW_STREAM: "review"}
 STREAM_CONSUMERS = {INTAKE_STREAM: ("review", "notify"), REVIEW_STREAM: ("intake", "notify")}
+# The CloudEvents `source` of each stream's one producer: a consumer refuses any other.
+STREAM_SOURCES = {stream: f"reechannel/{service}" for stream, service in STREAM_PRODUCERS.items()}
 
 
 class CloudEvent(BaseModel):

@@ -19,9 +19,9 @@ from shared.config import ServiceSettings
 from shared.consumer import AfterCommit, Finish, Handler, Prepare, StreamConsumer
 from shared.db import is_sqlite, make_engine, migrate, ping, upkeep_tables, wait_for_database
 from shared.directory import DIRECTORY, MIGRATIONS, Directory
-from shared.events import STREAM_CONSUMERS, STREAM_PRODUCERS
+from shared.events import STREAM_CONSUMERS, STREAM_PRODUCERS, STREAM_SOURCES
 from shared.outbox import OutboxRelay
-from shared.redis import connect
+from shared.redis import connect_with
 from shared.retention import trim_stream
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ class ServiceRuntime:
         self.engine = make_engine(settings, self.component)
         self.directory_engine = make_engine(settings, DIRECTORY, pool_size=5)
         self.directory = Directory(self.directory_engine, settings.token_secret)
-        self.redis = connect(settings.redis_url)
+        self.redis = connect_with(settings)
         self.relay = OutboxRelay(
             self.engine,
             self.redis,
@@ -89,6 +89,7 @@ class ServiceRuntime:
             s.stream(stream),
             group=s.schema_for(self.component),
             handlers=handlers,
+            producer=STREAM_SOURCES[stream],
             batch=s.consumer_batch,
             block_ms=s.consumer_block_ms,
             claim_idle_ms=s.claim_idle_ms,

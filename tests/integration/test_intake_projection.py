@@ -297,7 +297,7 @@ def test_a_poison_event_goes_to_the_dead_letter_stream_and_the_rest_flows(
         {
             "specversion": "1.0",
             "id": poison_id,
-            "source": "test",
+            "source": "reechannel/review",
             "type": "case.opened",
             "subject": "x",
             "time": "2026-11-25T10:00:00+00:00",
