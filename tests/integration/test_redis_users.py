@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 import redis
-from reechannel.supervisor import redis_executable
 
+from reechannel.supervisor import redis_executable
 from shared.config import CommonSettings
 from shared.consumer import dlq_stream
 from shared.deadletters import list_dead_letters, replay
