@@ -52,6 +52,8 @@ STREAM_ROLES: dict[str, StreamRoles] = {
 # MULTI/EXEC around an acknowledgement (the commands inside are checked one by one).
 SESSION = ("ping", "hello", "select", "multi", "exec", "discard")
 PRODUCE = ("xadd",)
+# shared/retention.py: the producer trims what every group of its stream has acknowledged.
+RETAIN = ("xinfo|groups", "xpending", "xtrim")
 # shared/consumer.py and notify's backlog (services/notify/backlog.py); no XADD.
 CONSUME = (
     "xgroup|create",
@@ -110,7 +112,9 @@ def service_user(
     """The Redis user of one service; group and lock names follow shared/runtime.py."""
     roles = STREAM_ROLES[service]
     group = schema_prefix + service
-    grants = [Grant(PRODUCE, (literal(stream_prefix + s),)) for s in roles.produces]
+    grants = [
+        Grant((*PRODUCE, *RETAIN), (literal(stream_prefix + s),)) for s in roles.produces
+    ]
     for stream in roles.consumes:
         key = literal(stream_prefix + stream)
         dlq, errors = f"{key}.dlq", f"{key}.errors:{literal(group)}"

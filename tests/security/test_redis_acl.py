@@ -28,7 +28,9 @@ from shared.events import (
     LicenceRef,
     new_event,
 )
+from shared.redis import connect
 from shared.redis_acl import RedisUser, apply, delete, url_for, users
+from shared.retention import trim_stream
 from tests.integration.conftest import application
 from tests.integration.notify_support import (
     FAST,
@@ -120,6 +122,34 @@ def test_a_services_redis_user_may_add_only_to_its_own_stream(
             client.delete(own.stream(stream))
         with pytest.raises(redis.exceptions.NoPermissionError):
             client.xtrim(own.stream(stream), maxlen=0)
+
+
+@pytest.mark.parametrize(
+    ("role", "stream", "readers"),
+    [
+        ("intake", INTAKE_STREAM, ("review", "notify")),
+        ("review", REVIEW_STREAM, ("intake", "notify")),
+    ],
+)
+async def test_a_producer_may_trim_what_every_group_of_its_stream_acknowledged(
+    urls: dict[str, str], own: Infra, role: str, stream: str, readers: tuple[str, ...]
+) -> None:
+    name = own.stream(stream)
+    producer = as_role(urls, role)
+    producer.xadd(name, forged_licence(STREAM_SOURCES[stream]))
+    admin = own.redis()
+    groups = [own.prefix + reader for reader in readers]
+    for group in groups:
+        admin.xgroup_create(name, group, id="0", mkstream=True)
+        for _s, entries in admin.xreadgroup(group, "c", {name: ">"}) or []:
+            admin.xack(name, group, *[entry_id for entry_id, _f in entries])
+    client = connect(urls[role])
+    try:
+        assert await trim_stream(client, name, groups, retention_seconds=0) >= 1
+    finally:
+        await client.aclose()
+        for group in groups:
+            admin.xgroup_destroy(name, group)
 
 
 @pytest.mark.parametrize("role", ROLES)
