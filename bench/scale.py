@@ -23,7 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
 from services.review.domain.calendar import is_working_day
-from services.review.metrics import GROUPINGS, NO_GROUP, STAGES
+from services.review.metrics.facts import GROUPINGS, NO_GROUP, STAGES
 
 # g % 20 → state: 70 % decided, the rest spread over the open states.
 STATE = """(ARRAY['approved','approved','approved','approved','approved','approved','approved',

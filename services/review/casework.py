@@ -24,7 +24,7 @@ from services.review.domain.audit import AuditEntry, entry_hash
 from services.review.domain.calendar import working_days_between
 from services.review.domain.priority import RuleSet, score
 from services.review.domain.protocol import Actor, Protocol, Transition
-from services.review.metrics import note_breach, note_change, prefetch_facts
+from services.review.projection import note_breach, note_change, note_taken, prefetch_facts
 from services.review.store import (
     AuditRecord,
     Breach,
@@ -340,6 +340,7 @@ class Casework:
                 type_="stale-version",
             )
         case.version = expected + 1
+        note_taken(session, [case])
 
     def _claim_versions(self, session: Session, cases: Sequence[Case]) -> None:
         """_claim_version for many cases in one statement: all of them, or a conflict."""
@@ -363,6 +364,7 @@ class Casework:
             )
         for case in cases:
             case.version += 1
+        note_taken(session, cases)
 
     # --- priority lists --------------------------------------------------------------------
 

@@ -190,7 +190,8 @@ def test_the_whole_summary_equals_the_definition_computed_from_the_audit_trail(
     from fastapi.encoders import jsonable_encoder
     from sqlmodel import Session
 
-    from services.review.metrics import Period, summary_from_audit
+    from services.review.metrics.reports import Period
+    from tests.metrics_oracle import summary_from_audit
 
     whole = _summary(review, simulated["EU_officer"], group_by=group_by).json()
     start = date.fromisoformat(whole["by_month"][1]["month"] + "-10")

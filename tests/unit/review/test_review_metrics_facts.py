@@ -29,21 +29,15 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from services.review.domain.protocol import Protocol
-from services.review.metrics import (
-    GROUPINGS,
-    OUTCOMES,
-    Period,
-    backfill,
-    hist_percentile,
-    percentile,
-    period_ranges,
-    summary,
-    summary_from_audit,
-)
+from services.review.domain.statistics import hist_percentile, percentile
+from services.review.metrics.facts import GROUPINGS, OUTCOMES
+from services.review.metrics.projection import backfill
+from services.review.metrics.reports import Period, period_ranges, summary
 from shared.cli import open_directory
 from shared.config import CommonSettings
 from shared.db import drop_schema, make_engine
 from shared.simulate import History, create_world
+from tests.metrics_oracle import summary_from_audit
 
 NOW = datetime.now(UTC) - timedelta(minutes=5)
 
@@ -110,6 +104,31 @@ def test_the_summary_from_the_aggregates_equals_the_definition(
             if period == Period():
                 assert fast["overall"]["decided"] > 40
                 assert fast["backlog"]["total"] > 0
+
+
+@pytest.mark.parametrize("group_by", GROUPINGS)
+def test_china_s_summary_equals_the_definition_over_the_cases_sent_to_china(
+    history: tuple[Engine, date], group_by: str
+) -> None:
+    """F5: China's figures count only the cases sent to China, without EU-only states."""
+    engine, today = history
+    protocol = Protocol.load()
+    with Session(engine) as session:
+        for period in _periods(today):
+            fast = jsonable_encoder(summary(session, protocol, today, group_by, period, "CN"))
+            slow = jsonable_encoder(
+                summary_from_audit(session, protocol, today, group_by, period, "CN")
+            )
+            assert fast == slow, period
+            if period == Period():
+                everyone = summary(session, protocol, today, group_by, period)
+                assert 0 < fast["overall"]["submitted"] < everyone["overall"]["submitted"]
+                assert fast["overall"]["decided"] > 10
+                assert "not_admitted" not in fast["overall"]["outcomes"]
+                assert not {"submitted", "eu_screening", "queued"} & set(
+                    fast["backlog"]["by_state"]
+                )
+                assert set(fast["stages"]) == {"cn_review", "awaiting_applicant", "joint_review"}
 
 
 def _snapshot(engine: Engine) -> dict[str, Any]:
