@@ -21,14 +21,13 @@ from services.review.domain.statistics import (
     distribution,
 )
 from services.review.metrics.facts import (
-    STAGE_LABELS,
     Audience,
     CaseFacts,
     Definition,
     case_facts,
     group_values,
 )
-from services.review.metrics.reports import Period, bottlenecks
+from services.review.metrics.reports import Period, assemble
 from services.review.store import AuditRecord, Breach, Case
 
 
@@ -163,7 +162,7 @@ def summary_from_audit(
     session: Session,
     protocol: Protocol,
     today: date,
-    group_by: str = "form",
+    group_by: str,
     period: Period | None = None,
     audience: Audience = "EU",
 ) -> dict[str, Any]:
@@ -195,20 +194,9 @@ def summary_from_audit(
         {"group": value, **_figures(members[value], period, breaches_per_case, stages, outcomes)}
         for value in sorted(members)
     ]
-    return {
-        "group_by": group_by,
-        "from": period.start,
-        "to": period.end,
-        "as_of": today,
-        "stages": {s: STAGE_LABELS[s] for s in stages},
-        "overall": overall,
-        "groups": groups,
-        "backlog": _backlog(cases, definition.open_states(protocol, audience)),
-        "breaches": {
-            "total": sum(breaches_by_stage.values()),
-            "by_stage": dict(sorted(breaches_by_stage.items())),
-            "by_limit": dict(sorted(breaches_by_limit.items())),
-        },
-        "by_month": _months(cases, period, outcomes),
-        "bottlenecks": bottlenecks(overall, groups),
-    }
+    backlog = _backlog(cases, definition.open_states(protocol, audience))
+    by_month = _months(cases, period, outcomes)
+    return assemble(
+        group_by, period, today, stages, overall, groups, backlog,
+        breaches_by_stage, breaches_by_limit, by_month,
+    )  # fmt: skip

@@ -166,21 +166,16 @@ def case_facts(
 
 
 def fact_row(
-    case_id: str,
-    state: str,
-    opened_at: datetime,
-    groups: dict[str, list[str]],
+    facts: CaseFacts,
     moves: Sequence[tuple[datetime, str | None, str | None]],
     breaches: Iterable[tuple[datetime, str, str]],
-    protocol: Protocol,
-    days: WorkingDays,
 ) -> CaseFact:
-    """A case's facts row from its whole history, by case_facts() (the backfill's way)."""
-    facts = case_facts(case_id, state, opened_at, groups, moves, protocol, days, date.today())
-    opened_on = aware(opened_at).date()
+    """A case's facts row from its whole history: `facts` is what case_facts() made of its
+    state changes `moves`; `breaches` are its rows of `breaches` (the backfill's way)."""
+    opened_on = facts.opened_at.date()
     return CaseFact(
-        case_id=case_id,
-        state=state,
+        case_id=facts.id,
+        state=facts.state,
         opened_on=opened_on,
         first_on=aware(moves[0][0]).date() if moves else opened_on,
         last_state=moves[-1][2] if moves else None,
@@ -189,7 +184,7 @@ def fact_row(
         decided_on=facts.decided_at.date() if facts.decided_at else None,
         total_days=facts.total_days,
         stage_days=dict(facts.stage_days),
-        groups=groups,
+        groups=facts.groups,
         breaches=sorted([aware(at).date().isoformat(), st, lim] for at, st, lim in breaches),
     )
 

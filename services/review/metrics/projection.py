@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select as sa_select
@@ -31,6 +31,7 @@ from services.review.metrics.facts import (
     Definition,
     MemberKey,
     aware,
+    case_facts,
     contributions,
     fact_row,
     group_values,
@@ -43,7 +44,7 @@ CHUNK = 1000
 Contribution = tuple[Counter[CountKey], Counter[MemberKey]]
 
 
-def _advance(fact: CaseFact, protocol: Protocol, on: Any, to_state: str) -> None:
+def _advance(fact: CaseFact, protocol: Protocol, on: date, to_state: str) -> None:
     """One more state change, as case_facts() would count it with the whole trail."""
     if fact.last_state is not None and fact.last_on is not None:
         entered = fact.last_state
@@ -88,16 +89,17 @@ def _rebuild(session: Session, protocol: Protocol, case: Case) -> CaseFact:
             col(Breach.case_id) == case.id
         )
     ).all()
-    return fact_row(
+    facts = case_facts(
         case.id,
         case.state,
         case.opened_at,
         _case_groups(case),
         moves,
-        [(at, st, lim) for at, st, lim in breaches],
         protocol,
         WorkingDays(),
+        date.today(),
     )
+    return fact_row(facts, moves, [(at, st, lim) for at, st, lim in breaches])
 
 
 class MetricsProjection:
@@ -228,7 +230,7 @@ def apply_deltas(
 
 
 def _chunks_of_facts(conn: Connection, protocol: Protocol) -> Iterator[list[CaseFact]]:
-    days = WorkingDays()
+    days, today = WorkingDays(), date.today()
     cases, audit, breaches = Case.__table__, AuditRecord.__table__, Breach.__table__  # type: ignore[attr-defined]
     last = ""
     while True:
@@ -263,19 +265,20 @@ def _chunks_of_facts(conn: Connection, protocol: Protocol) -> Iterator[list[Case
             ).where(breaches.c.case_id.in_(ids))
         ):
             breached[case_id].append((at, state, limit))
-        yield [
-            fact_row(
+        facts = [
+            case_facts(
                 r.id,
                 r.state,
                 r.opened_at,
                 group_values(r.application or {}, r.list_number, r.sent_to_cn_at is not None),
                 moves.get(r.id, []),
-                breached.get(r.id, []),
                 protocol,
                 days,
+                today,
             )
             for r in rows
         ]
+        yield [fact_row(f, moves.get(f.id, []), breached.get(f.id, [])) for f in facts]
 
 
 def backfill(conn: Connection, protocol: Protocol | None = None) -> int:

@@ -234,6 +234,31 @@ def summary(
         {"group": value, **tallies[(g, value)].figures()}
         for g, value in sorted(k for k, t in tallies.items() if k[0] == grouping and t.members > 0)
     ]
+    backlog = {
+        "total": sum(by_state.values()),
+        "by_state": by_state,
+        "by_age": by_age,
+        "by_state_and_age": by_state_and_age,
+    }
+    by_month = _months_from_counts(session, everything, outcomes, in_period)
+    return assemble(
+        group_by, period, today, stages, overall, groups, backlog, by_stage, by_limit, by_month
+    )
+
+
+def assemble(
+    group_by: str,
+    period: Period,
+    today: date,
+    stages: Sequence[str],
+    overall: dict[str, Any],
+    groups: list[dict[str, Any]],
+    backlog: dict[str, Any],
+    by_stage: Mapping[str, int],
+    by_limit: Mapping[str, int],
+    by_month: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The summary's document (docs/metrics.md) from its parts, in its order."""
     return {
         "group_by": group_by,
         "from": period.start,
@@ -242,18 +267,13 @@ def summary(
         "stages": {s: STAGE_LABELS[s] for s in stages},
         "overall": overall,
         "groups": groups,
-        "backlog": {
-            "total": sum(by_state.values()),
-            "by_state": by_state,
-            "by_age": by_age,
-            "by_state_and_age": by_state_and_age,
-        },
+        "backlog": backlog,
         "breaches": {
             "total": sum(by_stage.values()),
             "by_stage": dict(sorted(by_stage.items())),
             "by_limit": dict(sorted(by_limit.items())),
         },
-        "by_month": _months_from_counts(session, everything, outcomes, in_period),
+        "by_month": by_month,
         "bottlenecks": bottlenecks(overall, groups),
     }
 

@@ -91,51 +91,25 @@ _STAGE_CALENDARS = {
 _TERMINAL = frozenset({"approved", "refused", "not_admitted", "withdrawn", "lapsed"})
 _CHUNK = 1000
 
-# The columns as they stand at this revision, typed so that both dialects convert the values.
-_cases = sa.table(
-    "cases",
-    sa.column("id", sa.String),
-    sa.column("state", sa.String),
-    sa.column("opened_at", sa.DateTime),
-    sa.column("application", sa.JSON),
-    sa.column("list_number", sa.Integer),
-    sa.column("sent_to_cn_at", sa.DateTime),
+
+def _table(name: str, **types: Any) -> Any:
+    """A table's columns as they stand at this revision, typed so that both dialects convert
+    the values (the models in store.py may change later)."""
+    return sa.table(name, *(sa.column(column, kind) for column, kind in types.items()))
+
+
+S, I, D, T, J = sa.String, sa.Integer, sa.Date, sa.DateTime, sa.JSON
+_cases = _table(
+    "cases", id=S, state=S, opened_at=T, application=J, list_number=I, sent_to_cn_at=T
 )
-_audit = sa.table(
-    "audit_entries",
-    sa.column("case_id", sa.String),
-    sa.column("seq", sa.Integer),
-    sa.column("at", sa.DateTime),
-    sa.column("from_state", sa.String),
-    sa.column("to_state", sa.String),
-)
-_breaches = sa.table(
-    "breaches",
-    sa.column("case_id", sa.String),
-    sa.column("recorded_at", sa.DateTime),
-    sa.column("state", sa.String),
-    sa.column("limit_name", sa.String),
-)
-_facts = sa.table(
-    "case_facts",
-    *(sa.column(c, sa.String) for c in ("case_id", "state", "last_state", "outcome")),
-    *(sa.column(c, sa.Date) for c in ("opened_on", "first_on", "last_on", "decided_on")),
-    sa.column("total_days", sa.Integer),
-    *(sa.column(c, sa.JSON) for c in ("stage_days", "groups", "breaches")),
-)
-_counts = sa.table(
-    "metric_counts",
-    *(sa.column(c, sa.String) for c in ("grouping", "grain", "value", "measure")),
-    sa.column("day", sa.Date),
-    sa.column("days", sa.Integer),
-    sa.column("cases", sa.Integer),
-)
-_members = sa.table(
-    "metric_members",
-    *(sa.column(c, sa.String) for c in ("grouping", "value", "state")),
-    sa.column("since", sa.Date),
-    sa.column("cases", sa.Integer),
-)
+_audit = _table("audit_entries", case_id=S, seq=I, at=T, from_state=S, to_state=S)
+_breaches = _table("breaches", case_id=S, recorded_at=T, state=S, limit_name=S)
+_facts = _table(
+    "case_facts", case_id=S, state=S, last_state=S, outcome=S, opened_on=D, first_on=D,
+    last_on=D, decided_on=D, total_days=I, stage_days=J, groups=J, breaches=J,
+)  # fmt: skip
+_counts = _table("metric_counts", grouping=S, grain=S, day=D, value=S, measure=S, days=I, cases=I)
+_members = _table("metric_members", grouping=S, value=S, state=S, since=D, cases=I)
 
 
 def _day(moment: datetime) -> date:

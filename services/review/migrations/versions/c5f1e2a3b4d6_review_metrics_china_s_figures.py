@@ -29,6 +29,7 @@ _GROUPINGS = ("form", "element", "value_chain", "licence_type", "priority_list")
 _HIDDEN = frozenset({"submitted", "eu_screening", "queued", "not_admitted"})
 _TERMINAL = frozenset({"approved", "refused", "not_admitted", "withdrawn", "lapsed"})
 
+# The columns this migration reads and writes, as they stand at this revision.
 _facts = sa.table(
     "case_facts",
     *(sa.column(c, sa.String) for c in ("state", "outcome")),
@@ -36,19 +37,15 @@ _facts = sa.table(
     sa.column("total_days", sa.Integer),
     *(sa.column(c, sa.JSON) for c in ("stage_days", "groups", "breaches")),
 )
-_counts = sa.table(
-    "metric_counts",
-    *(sa.column(c, sa.String) for c in ("grouping", "grain", "value", "measure")),
-    sa.column("day", sa.Date),
-    sa.column("days", sa.Integer),
-    sa.column("cases", sa.Integer),
-)
-_members = sa.table(
-    "metric_members",
-    *(sa.column(c, sa.String) for c in ("grouping", "value", "state")),
-    sa.column("since", sa.Date),
-    sa.column("cases", sa.Integer),
-)
+_counts, _members = (
+    sa.table(name, *(sa.column(c, kind) for c, kind in columns.items()))
+    for name, columns in (
+        ("metric_counts", dict.fromkeys(("grouping", "grain", "value", "measure"), sa.String)
+         | {"day": sa.Date, "days": sa.Integer, "cases": sa.Integer}),
+        ("metric_members", dict.fromkeys(("grouping", "value", "state"), sa.String)
+         | {"since": sa.Date, "cases": sa.Integer}),
+    )
+)  # fmt: skip
 
 
 def _china_sees(fact: Any) -> list[tuple[date, str, int]]:
