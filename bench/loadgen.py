@@ -18,7 +18,6 @@ import contextlib
 import gc
 import itertools
 import json
-import math
 import os
 import sys
 import time
@@ -27,6 +26,8 @@ from collections import Counter
 from typing import Any
 
 import httpx
+
+from services.review.domain.statistics import percentile
 
 ELEMENTS = [("Dy", "metal", "2805.30"), ("Tb", "oxide", "2846.90"), ("Nd", "magnet", "8505.11")]
 CATEGORIES = ["automotive", "wind_energy", "semiconductors", "robotics", "medical"]
@@ -69,8 +70,7 @@ def percentiles(latencies: list[float]) -> dict[str, float | None]:
     ordered = sorted(latencies)
 
     def pick(q: float) -> float:
-        # Nearest rank: the smallest value with at least q of the samples at or below it.
-        return ordered[max(0, math.ceil(q * len(ordered)) - 1)] * 1000
+        return float(percentile(ordered, q * 100) or 0.0) * 1000
 
     return {"p50": pick(0.50), "p90": pick(0.90), "p99": pick(0.99), "max": ordered[-1] * 1000}
 

@@ -50,7 +50,8 @@ def check(dep: Deployment, url: str, token: str) -> bool:
     from sqlmodel import Session
 
     from services.review.domain.protocol import Protocol
-    from services.review.metrics import Period, summary_from_audit
+    from services.review.metrics.reports import Period
+    from tests.metrics_oracle import summary_from_audit
 
     today = date.today()
     start = today - timedelta(days=75)

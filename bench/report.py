@@ -24,10 +24,11 @@ How it was measured (all of it by `python -m bench`, bench/ in the repository):
   uvloop, keep-alive connections. *Closed loop*: N workers, each sends its next request when
   the last one answered, 1 s warm-up not counted. *Fixed rate*: requests start on a fixed
   schedule whatever the latency (open loop). Latency is from sending the request to the
-  whole answer; percentiles are nearest-rank. The load generator runs with its garbage
-  collector off (one full collection of its own stalled its loop for 95 ms in a 10 s step,
-  and every request in flight was timed that much slower); the webhook receiver freezes
-  what its imports left.
+  whole answer; percentiles interpolate between closest ranks (the metrics' own
+  `percentile`, domain/statistics.py; runs up to 2026-12-01 used nearest rank). The load
+  generator runs with its garbage collector off (one full collection of its own stalled
+  its loop for 95 ms in a 10 s step, and every request in flight was timed that much
+  slower); the webhook receiver freezes what its imports left.
 - Baselines, same run, same load generator: *bare FastAPI + INSERT* (`bench/baseline.py`):
   one route that validates the same `ApplicationBody` and does one INSERT … RETURNING
   through the same SQLAlchemy engine settings, nothing else (no auth, outbox or events);

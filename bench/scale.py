@@ -23,7 +23,14 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
 from services.review.domain.calendar import is_working_day
-from services.review.metrics import GROUPINGS, NO_GROUP, STAGES
+from services.review.metrics.facts import (
+    GROUPINGS,
+    NO_GROUP,
+    NOT_LISTED,
+    OUTCOMES,
+    STAGES,
+    Definition,
+)
 
 # g % 20 → state: 70 % decided, the rest spread over the open states.
 STATE = """(ARRAY['approved','approved','approved','approved','approved','approved','approved',
@@ -195,8 +202,23 @@ LEFT JOIN bulk_calendar AS eu_first ON eu_first.side = 'EU' AND eu_first.day = e
 LEFT JOIN bulk_calendar AS eu_last ON eu_last.side = 'EU' AND eu_last.day = e.last_on
 """
 
-# What those rows contribute to the aggregates (metrics.contributions), summed first per
+# What those rows contribute to the aggregates (metrics.facts.contributions), summed first per
 # distinct set of groups so that a million cases are exploded into groups only once per set.
+# China's rows (`cn:*`, `cn:<grouping>`) are for the sets of cases sent to China (a list or
+# the fast track) and leave out the measures China may not see.
+CN_SETS = "(gs::json -> 'priority_list' ->> 0) <> '" + NOT_LISTED + "'"
+CN_MEMBERSHIPS = (
+    """
+  UNION ALL
+  SELECT gs, 'cn:*', '' FROM {sets} AS s WHERE """
+    + CN_SETS
+    + """
+  UNION ALL
+  SELECT s.gs, 'cn:' || k.key, v.value
+  FROM {sets} AS s, json_each(s.gs::json) AS k, json_array_elements_text(k.value) AS v
+  WHERE k.key IN ({groupings}) AND """
+    + CN_SETS
+)
 COUNTS_FROM_FACTS = """
 WITH f AS (
   SELECT cf.* FROM case_facts AS cf
@@ -225,12 +247,16 @@ WITH f AS (
   SELECT sets.gs, k.key, v.value
   FROM sets, json_each(sets.gs::json) AS k, json_array_elements_text(k.value) AS v
   WHERE k.key IN ({groupings})
+  {cn_memberships}
 )
 INSERT INTO metric_counts (grouping, grain, day, value, measure, days, cases)
 SELECT m.grouping, gr.grain,
        CASE gr.grain WHEN 'd' THEN p.day ELSE date_trunc('month', p.day)::date END,
        m.value, p.measure, p.days, sum(p.n)
 FROM per_set AS p JOIN memberships AS m ON m.gs = p.gs
+  AND (m.grouping NOT LIKE 'cn:%' OR NOT (
+    p.measure IN ({cn_hidden_measures})
+    OR (p.measure LIKE 'breach:%' AND split_part(p.measure, ':', 2) IN ({cn_hidden}))))
 CROSS JOIN (VALUES ('d'), ('m')) AS gr (grain)
 GROUP BY 1, 2, 3, 4, 5, 6
 ON CONFLICT (grouping, grain, day, value, measure, days)
@@ -257,6 +283,7 @@ WITH f AS (
   FROM (SELECT DISTINCT gs FROM per_set) AS s, json_each(s.gs::json) AS k,
        json_array_elements_text(k.value) AS v
   WHERE k.key IN ({groupings})
+  {cn_memberships}
 )
 INSERT INTO metric_members (grouping, value, state, since, cases)
 SELECT m.grouping, m.value, p.state, p.since, sum(p.n)
@@ -294,11 +321,25 @@ def fill_metrics(conn: Connection, first: int, last: int) -> None:
     params = {"first": first, "last": last}
     stage_sides = ", ".join(f"('{stage}', '{side}')" for stage, side in sides.items() if side)
     conn.execute(text(FACTS.format(stage_sides=stage_sides, terminal=_quoted(terminal))), params)
-    conn.execute(text(COUNTS_FROM_FACTS.format(groupings=_quoted(GROUPINGS))), params)
-    conn.execute(
-        text(MEMBERS_FROM_FACTS.format(groupings=_quoted(GROUPINGS), terminal=_quoted(terminal))),
-        params,
+    groupings = _quoted(GROUPINGS)
+    hidden = sorted(Definition.of(protocol).cn_hidden)
+    counts = COUNTS_FROM_FACTS.format(
+        groupings=groupings,
+        cn_memberships=CN_MEMBERSHIPS.format(sets="sets", groupings=groupings),
+        cn_hidden=_quoted(hidden),
+        # `submitted` is a measure as well as a state: only outcomes and stages are hidden.
+        cn_hidden_measures=_quoted(
+            [s for s in hidden if s in OUTCOMES] + [f"stage:{s}" for s in hidden]
+        ),
     )
+    conn.execute(text(counts), params)
+    every_set = "(SELECT DISTINCT gs FROM per_set)"
+    members = MEMBERS_FROM_FACTS.format(
+        groupings=groupings,
+        terminal=_quoted(terminal),
+        cn_memberships=CN_MEMBERSHIPS.format(sets=every_set, groupings=groupings),
+    )
+    conn.execute(text(members), params)
 
 
 def bulk_load(engine: Engine, already: int, total: int) -> None:

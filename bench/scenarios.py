@@ -27,6 +27,7 @@ from bench.system import (
     server_cpu_seconds,
     wait_until,
 )
+from services.review.domain.statistics import percentile
 from shared.directory import open_directory
 
 WEBHOOK_TYPES = ["application.received", "application.status_changed"]
@@ -225,11 +226,9 @@ def outbox_pending(dep: Deployment, component: str) -> int:
 
 
 def percentile_ms(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    index = max(0, min(len(ordered) - 1, int(-(-q * len(ordered) // 1)) - 1))
-    return ordered[index] * 1000
+    """The q-th quantile (0..1) of durations in seconds, in milliseconds."""
+    value = percentile(values, q * 100)
+    return None if value is None else value * 1000
 
 
 def submit_backlog(intake: Process, keys: list[str], count: int) -> dict[str, Any]:

@@ -112,9 +112,7 @@ def service_user(
     """The Redis user of one service; group and lock names follow shared/runtime.py."""
     roles = STREAM_ROLES[service]
     group = schema_prefix + service
-    grants = [
-        Grant((*PRODUCE, *RETAIN), (literal(stream_prefix + s),)) for s in roles.produces
-    ]
+    grants = [Grant((*PRODUCE, *RETAIN), (literal(stream_prefix + s),)) for s in roles.produces]
     for stream in roles.consumes:
         key = literal(stream_prefix + stream)
         dlq, errors = f"{key}.dlq", f"{key}.errors:{literal(group)}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, FastAPI, Header, Path, Query, Request
@@ -451,25 +451,6 @@ def parse_number(raw: str) -> int | None:
         return None
     value = int(raw)
     return value if value <= MAX_NUMBER else None
-
-
-# The channel's history starts in 2020; a period's dates beyond a year ahead mean nothing, and
-# ones near date.max overflow the month arithmetic of the metrics (a 500).
-EARLIEST_PERIOD_DAY = date(2020, 1, 1)
-PERIOD_DAYS_AHEAD = 366
-
-
-def check_period(start: date | None, end: date | None, today: date) -> None:
-    """Refuse (422, naming `from`/`to`) the dates of a metrics period out of range."""
-    latest = today + timedelta(days=PERIOD_DAYS_AHEAD)
-    bounds = f"must be between {EARLIEST_PERIOD_DAY.isoformat()} and {latest.isoformat()}"
-    errors = [
-        {"field": name, "message": bounds}
-        for name, day in (("from", start), ("to", end))
-        if day is not None and not EARLIEST_PERIOD_DAY <= day <= latest
-    ]
-    if errors:
-        raise invalid(errors)
 
 
 def _expected_version(if_match: str | None) -> int:

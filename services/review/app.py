@@ -10,7 +10,7 @@ from services.review import console
 from services.review.api import install_domain_errors, router
 from services.review.casework import Casework
 from services.review.handlers import intake_handlers, prepare_read
-from services.review.metrics import router as metrics_router
+from services.review.metrics.api import router as metrics_router
 from services.review.settings import ReviewSettings
 from shared.db import session_scope
 from shared.events import INTAKE_STREAM

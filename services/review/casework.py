@@ -25,7 +25,7 @@ from services.review.domain.audit import AuditEntry, entry_hash
 from services.review.domain.calendar import working_days_between
 from services.review.domain.priority import RuleSet, score
 from services.review.domain.protocol import Actor, Protocol, Transition
-from services.review.metrics import note_breach, note_change, prefetch_facts
+from services.review.projection import note_breach, note_change, note_taken, prefetch_facts
 from services.review.store import (
     AuditRecord,
     Breach,
@@ -345,6 +345,7 @@ class Casework:
                 type_="stale-version",
             )
         _chain_onto(case, claimed)
+        note_taken(session, [case])
 
     def _lock_case(self, session: Session, case: Case) -> None:
         """Serialise the writers of one case that take no If-Match (notes, assignments,
@@ -392,6 +393,7 @@ class Casework:
                 "The case has changed since you read it; reload and try again.",
                 type_="stale-version",
             )
+        note_taken(session, cases)
 
     # --- priority lists --------------------------------------------------------------------
 

@@ -28,19 +28,14 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, or_, select
 
-from services.review.api import QUEUE_ORDER, check_period, counted, parse_number, side_view
+from services.review.api import QUEUE_ORDER, counted, parse_number, side_view
 from services.review.casework import Casework, Who
 from services.review.domain import errors as domain_errors
 from services.review.domain.protocol import ParamSpec
 from services.review.domain.visibility import view_for
-from services.review.metrics import (
-    GROUPINGS,
-    STAGE_LABELS,
-    Period,
-    compute,
-    parse_period,
-    summary_csv,
-)
+from services.review.metrics.api import audience_of, compute, period_of
+from services.review.metrics.facts import GROUPINGS, STAGE_LABELS
+from services.review.metrics.reports import summary_csv
 from services.review.store import Case, PriorityList
 from shared.db import session_scope
 from shared.directory import CredentialKind, InvalidCredential, Principal
@@ -817,25 +812,19 @@ def _dashboard_query(request: Request) -> tuple[str, str, str]:
     return str(group_by), q.get("from", ""), q.get("to", "")
 
 
-def _period(request: Request, start: str, end: str) -> Period:
-    period = parse_period(start, end)
-    check_period(period.start, period.end, _casework(request).today())
-    return period
-
-
 @router.get("/dashboard", response_class=HTMLResponse)
 def dashboard(request: Request) -> HTMLResponse:
     principal = _principal(request)
     group_by, start, end = _dashboard_query(request)
     try:
-        period = _period(request, start, end)
+        period = period_of(request, start, end)
     except Problem as exc:
         _status, message, fields = _problem_text(exc)
-        period, start, end = parse_period(None, None), "", ""
+        period, start, end = period_of(request, None, None), "", ""
         error: tuple[str, list[str]] | None = (message, fields)
     else:
         error = None
-    result = compute(request, group_by, period)
+    result = compute(request, group_by, period, audience_of(principal))
     groups = result["groups"]
     charts = {
         "approval": [
@@ -869,15 +858,15 @@ def dashboard(request: Request) -> HTMLResponse:
         end=end,
         csv_link=csv_link,
         error=error,
-        stage_labels=STAGE_LABELS,
+        stage_labels=result["stages"],
     )
 
 
 @router.get("/dashboard.csv")
 def dashboard_csv(request: Request) -> Response:
-    _principal(request)
+    principal = _principal(request)
     group_by, start, end = _dashboard_query(request)
-    result = compute(request, group_by, _period(request, start, end))
+    result = compute(request, group_by, period_of(request, start, end), audience_of(principal))
     return Response(
         summary_csv(result),
         media_type="text/csv; charset=utf-8",

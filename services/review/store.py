@@ -6,11 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint, event, inspect
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session as OrmSession
-from sqlalchemy.orm import object_session
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from shared.db import RowsByKey, empty_dict, empty_list, utcnow
@@ -204,7 +200,7 @@ class CaseCount(SQLModel, table=True):
     """How many cases there are per state, tier and whether China has them.
 
     The queue's `total` is read from here instead of counting up to a million rows on every
-    page. Kept exact by the flush hook below, in the transaction that changes the cases.
+    page. Kept exact in the transaction that changes the cases (services/review/projection.py).
     """
 
     __tablename__ = "case_counts"
@@ -216,10 +212,11 @@ class CaseCount(SQLModel, table=True):
 
 
 class CaseFact(SQLModel, table=True):
-    """One case reduced to what the metrics need (services/review/metrics.py keeps it).
+    """One case reduced to what the metrics need (services/review/metrics/projection.py).
 
-    Written in the transaction that moves the case (metrics.note_change / note_breach, called
-    by casework), so the aggregates below always agree with the cases and their audit trail.
+    Written in the transaction that moves the case (projection.note_change / note_breach,
+    called by casework), so the aggregates below always agree with the cases and their audit
+    trail.
     """
 
     __tablename__ = "case_facts"
@@ -250,9 +247,10 @@ class MetricCount(SQLModel, table=True):
 
     `grain` is `d` (day = the date) or `m` (day = the first of the month): a period is read
     as its whole months plus the days at either end. `grouping` `*` (value empty) is all
-    cases. `measure` is an outcome (`days` = total working days), `stage:<state>` (`days` =
-    working days in that stage), `submitted` (by opening date) or `breach:<stage>:<limit>`
-    (by recording date).
+    cases; `cn:*` and `cn:<grouping>` count only what China may see (metrics/facts.py).
+    `measure` is an outcome (`days` = total working days), `stage:<state>` (`days` = working
+    days in that stage), `submitted` (by opening date) or `breach:<stage>:<limit>` (by
+    recording date).
     """
 
     __tablename__ = "metric_counts"
@@ -296,80 +294,6 @@ REVIEW_TABLES = (
     "breaches",
     *OUTBOX_TABLES,
 )
-
-
-# --- keeping case_counts exact ------------------------------------------------------------------
-
-CountKey = tuple[str, str, bool]
-_COUNTED = ("state", "tier", "sent_to_cn_at")
-_PENDING_COUNTS = "review.case_counts"
-
-
-def _key(state: Any, tier: Any, sent_to_cn_at: Any) -> CountKey:
-    return (str(state), str(tier), sent_to_cn_at is not None)
-
-
-def _note_count(target: Case, key: CountKey, delta: int) -> None:
-    session = object_session(target)
-    if session is None:
-        return
-    pending: dict[CountKey, int] = session.info.setdefault(_PENDING_COUNTS, {})
-    pending[key] = pending.get(key, 0) + delta
-
-
-@event.listens_for(Case, "after_insert")
-def _case_inserted(_mapper: Any, _conn: Any, target: Case) -> None:
-    _note_count(target, _key(target.state, target.tier, target.sent_to_cn_at), +1)
-
-
-@event.listens_for(Case, "after_delete")
-def _case_deleted(_mapper: Any, _conn: Any, target: Case) -> None:
-    _note_count(target, _key(target.state, target.tier, target.sent_to_cn_at), -1)
-
-
-@event.listens_for(Case, "after_update")
-def _case_updated(_mapper: Any, _conn: Any, target: Case) -> None:
-    state = inspect(target)
-    before, after = [], []
-    for name in _COUNTED:
-        history = state.attrs[name].history
-        now = getattr(target, name)
-        after.append(now)
-        before.append(history.deleted[0] if history.deleted else now)
-    old, new = _key(*before), _key(*after)
-    if old != new:
-        _note_count(target, old, -1)
-        _note_count(target, new, +1)
-
-
-@event.listens_for(OrmSession, "before_commit")
-def _apply_counts(session: OrmSession) -> None:
-    # Flush first, so that the net change of the whole transaction is known (opening a case
-    # adds it to `submitted` and moves it on in one transaction: one counter changes, not three).
-    session.flush()
-    pending: dict[CountKey, int] | None = session.info.pop(_PENDING_COUNTS, None)
-    if not pending:
-        return
-    conn = session.connection()
-    upsert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    table = CaseCount.__table__  # type: ignore[attr-defined]
-    # Always in the same order and just before COMMIT: two transactions never wait for each
-    # other's counters for long, and never in a cycle.
-    for (state, tier, sent), delta in sorted(pending.items()):
-        if delta:
-            conn.execute(
-                upsert(table)
-                .values(state=state, tier=tier, sent_to_cn=sent, cases=delta)
-                .on_conflict_do_update(
-                    index_elements=["state", "tier", "sent_to_cn"],
-                    set_={"cases": table.c.cases + delta},
-                )
-            )
-
-
-@event.listens_for(OrmSession, "after_rollback")
-def _forget_counts(session: OrmSession) -> None:
-    session.info.pop(_PENDING_COUNTS, None)
 
 
 # A consumer reads a whole read's cases at once (`load_cases`); a case opened earlier in the

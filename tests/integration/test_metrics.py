@@ -9,7 +9,7 @@ import subprocess
 import sys
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -190,7 +190,8 @@ def test_the_whole_summary_equals_the_definition_computed_from_the_audit_trail(
     from fastapi.encoders import jsonable_encoder
     from sqlmodel import Session
 
-    from services.review.metrics import Period, summary_from_audit
+    from services.review.metrics.reports import Period
+    from tests.metrics_oracle import summary_from_audit
 
     whole = _summary(review, simulated["EU_officer"], group_by=group_by).json()
     start = date.fromisoformat(whole["by_month"][1]["month"] + "-10")
@@ -281,15 +282,58 @@ def test_csv_has_the_same_figures_as_the_json(
         assert row["total_median_days"] == ("" if median is None else str(median))
 
 
-def test_the_chinese_side_gets_the_same_aggregates_without_commercial_fields(
-    review: ServiceProcess, simulated: dict[str, str]
+def test_the_chinese_side_gets_its_own_aggregates_without_commercial_fields(
+    infra: Infra, review: ServiceProcess, simulated: dict[str, str]
 ) -> None:
+    """China's figures are those of the cases sent to China (F5), from the same definition."""
+    from fastapi.encoders import jsonable_encoder
+    from sqlmodel import Session
+
+    from tests.metrics_oracle import summary_from_audit
+
     eu = _summary(review, simulated["EU_officer"], group_by="value_chain")
     cn = _summary(review, simulated["CN_officer"], group_by="value_chain")
     assert cn.status_code == 200
-    assert cn.json()["overall"] == eu.json()["overall"]
+    engine = _engine(infra)
+    with Session(engine) as session:
+        expected = summary_from_audit(
+            session,
+            Protocol.load(),
+            date.fromisoformat(cn.json()["as_of"]),
+            "value_chain",
+            audience="CN",
+        )
+    engine.dispose()
+    assert cn.json() == jsonable_encoder(expected)
+    assert 0 < cn.json()["overall"]["submitted"] < eu.json()["overall"]["submitted"]
     for key in COMMERCIAL:
         assert f'"{key}"' not in cn.text
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"to": "9999-12-31"}, "to"),
+        ({"from": "0001-01-01"}, "from"),
+        ({"from": "2019-12-31", "to": "2020-01-31"}, "from"),
+        ({"to": (date.today() + timedelta(days=400)).isoformat()}, "to"),
+    ],
+)
+def test_a_period_outside_the_channel_s_years_is_refused_with_the_parameter_named(
+    review: ServiceProcess, simulated: dict[str, str], params: dict[str, str], field: str
+) -> None:
+    """F15: the summary and the dashboard answered 500 (or dropped the connection) here."""
+    r = _summary(review, simulated["EU_officer"], **params)
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert [e["field"] for e in r.json()["errors"]] == [field]
+    with httpx.Client(
+        base_url=review.url, cookies={"ree_console": simulated["EU_officer"]}, timeout=30
+    ) as c:
+        page = c.get("/dashboard", params=params)
+    assert page.status_code == 200, page.text[:300]
+    assert "must be from 2020-01-01" in page.text
+    assert 'id="kpi-decided"' in page.text, "the dashboard shows all time instead"
 
 
 def test_applicants_and_strangers_cannot_read_metrics(

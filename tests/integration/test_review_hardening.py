@@ -260,9 +260,9 @@ def test_the_console_dashboard_refuses_dates_out_of_range_without_500(
     finally:
         console.close()
     assert page.status_code == 200, page.text[:500]
-    assert "must be between 2020-01-01" in page.text, "the page says what is wrong"
+    assert "must be from 2020-01-01" in page.text, "the page says what is wrong"
     assert csv.status_code == 422, csv.text[:500]
-    assert "must be between 2020-01-01" in csv.text
+    assert "must be from 2020-01-01" in csv.text
 
 
 # --- F20 ----------------------------------------------------------------------------------

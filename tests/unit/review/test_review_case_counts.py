@@ -1,4 +1,8 @@
-"""case_counts, the queue's total, stays equal to counting the cases through every change."""
+"""case_counts, the queue's total, stays equal to counting the cases through every change.
+
+The counts are kept explicitly (services/review/projection.py): Casework says which cases it
+takes (`taken`, at the version claim) and which it changed (`changed`, from `_apply`); these
+tests make the same calls around plain changes to the rows."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine, select
 
+from services.review.projection import projections
 from services.review.store import Case, CaseCount
 from shared.db import session_scope
 
@@ -37,6 +42,16 @@ def new_case(n: int, tier: str = "P2") -> Case:
     )
 
 
+def taken(session: Session, *cases: Case, new: bool = False) -> None:
+    for case in cases:
+        projections(session).counts.taken(case, is_new=new)
+
+
+def changed(session: Session, *cases: Case) -> None:
+    for case in cases:
+        projections(session).counts.changed(case)
+
+
 def counted(engine: Engine) -> dict[tuple[str, str, bool], int]:
     with Session(engine) as session:
         rows = session.exec(select(CaseCount)).all()
@@ -53,9 +68,12 @@ def test_counts_follow_opening_moves_retiering_and_sending_to_china(engine: Engi
     with session_scope(engine) as session:
         cases = [new_case(n, tier="P1" if n % 3 == 0 else "P2") for n in range(6)]
         session.add_all(cases)
+        taken(session, *cases, new=True)
+        changed(session, *cases)
         session.flush()
         for case in cases:
             case.state = "eu_screening"  # a second flush in the same transaction
+        changed(session, *cases)
     assert (
         counted(engine)
         == actual(engine)
@@ -63,22 +81,29 @@ def test_counts_follow_opening_moves_retiering_and_sending_to_china(engine: Engi
     )
     with session_scope(engine) as session:
         for case in session.exec(select(Case)).all():
+            taken(session, case)
             if case.tier == "P2":
                 case.state, case.sent_to_cn_at = "cn_review", NOW
             else:
                 case.tier = "P3"
             session.add(case)
+            changed(session, case)
     assert counted(engine) == actual(engine)
     assert counted(engine)[("cn_review", "P2", True)] == 4
 
 
 def test_a_rolled_back_change_leaves_the_counts_alone(engine: Engine) -> None:
     with session_scope(engine) as session:
-        session.add(new_case(1))
+        case = new_case(1)
+        session.add(case)
+        taken(session, case, new=True)
+        changed(session, case)
     before = counted(engine)
     with pytest.raises(RuntimeError), session_scope(engine) as session:
         case = session.exec(select(Case)).one()
+        taken(session, case)
         case.state = "queued"
+        changed(session, case)
         session.flush()
         raise RuntimeError("the request failed after the flush")
     assert counted(engine) == before == actual(engine)
@@ -86,10 +111,15 @@ def test_a_rolled_back_change_leaves_the_counts_alone(engine: Engine) -> None:
 
 def test_a_version_claim_does_not_count_twice(engine: Engine) -> None:
     with session_scope(engine) as session:
-        session.add(new_case(1))
+        case = new_case(1)
+        session.add(case)
+        taken(session, case, new=True)
+        changed(session, case)
     with session_scope(engine) as session:
         case = session.exec(select(Case)).one()
         session.execute(update(Case).values(version=Case.version + 1))
+        taken(session, case)
         case.state = "eu_screening"
         session.add(case)
+        changed(session, case)
     assert counted(engine) == actual(engine) == {("eu_screening", "P2", False): 1}

@@ -2,19 +2,26 @@
 
 The metrics summary reads aggregates kept in each case's transactions (docs/metrics.md).
 This migration creates them and fills them from the cases, audit entries and breaches
-already in the database with the definition's own code (metrics.backfill: case_facts() per
-case, a thousand cases at a time), so an existing database answers with the same figures.
+already in the database, so an existing database answers with the same figures. The
+backfill below is a frozen copy of the definition as it stood at this revision (later
+changes to services/review/metrics must not change what this migration writes).
 
 Revision ID: 9a7ce815e083
 Revises: 61703395a50f
 Create Date: 2026-11-25 16:43:10.741730
 """
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
+from itertools import pairwise
+from typing import Any
 
 import sqlalchemy as sa
 import sqlmodel
 from alembic import op
+
+from services.review.domain.calendar import working_days_between
 
 
 revision: str = '9a7ce815e083'
@@ -59,9 +66,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('grouping', 'value', 'state', 'since')
     )
     # ### end Alembic commands ###
-    from services.review.metrics import backfill
-
-    backfill(op.get_bind())
+    _backfill(op.get_bind())
 
 
 def downgrade() -> None:
@@ -70,3 +75,139 @@ def downgrade() -> None:
     op.drop_table('metric_counts')
     op.drop_table('case_facts')
     # ### end Alembic commands ###
+
+
+# --- the backfill, frozen as of this revision ---------------------------------------------------
+
+_GROUPINGS = ("form", "element", "value_chain", "licence_type", "priority_list")
+# Each stage and the calendar counted while a case is in it (protocol.yaml at this revision).
+_STAGE_CALENDARS = {
+    "eu_screening": "EU",
+    "queued": "EU",
+    "cn_review": "CN",
+    "awaiting_applicant": "EU",
+    "joint_review": "joint",
+}
+_TERMINAL = frozenset({"approved", "refused", "not_admitted", "withdrawn", "lapsed"})
+_CHUNK = 1000
+
+
+def _table(name: str, **types: Any) -> Any:
+    """A table's columns as they stand at this revision, typed so that both dialects convert
+    the values (the models in store.py may change later)."""
+    return sa.table(name, *(sa.column(column, kind) for column, kind in types.items()))
+
+
+S, I, D, T, J = sa.String, sa.Integer, sa.Date, sa.DateTime, sa.JSON
+_cases = _table(
+    "cases", id=S, state=S, opened_at=T, application=J, list_number=I, sent_to_cn_at=T
+)
+_audit = _table("audit_entries", case_id=S, seq=I, at=T, from_state=S, to_state=S)
+_breaches = _table("breaches", case_id=S, recorded_at=T, state=S, limit_name=S)
+_facts = _table(
+    "case_facts", case_id=S, state=S, last_state=S, outcome=S, opened_on=D, first_on=D,
+    last_on=D, decided_on=D, total_days=I, stage_days=J, groups=J, breaches=J,
+)  # fmt: skip
+_counts = _table("metric_counts", grouping=S, grain=S, day=D, value=S, measure=S, days=I, cases=I)
+_members = _table("metric_members", grouping=S, value=S, state=S, since=D, cases=I)
+
+
+def _day(moment: datetime) -> date:
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).date()
+
+
+def _groups(application: Mapping[str, Any], listed: int | None, sent: bool) -> dict[str, Any]:
+    goods = [g for g in application.get("goods") or [] if isinstance(g, Mapping)]
+    category = (application.get("end_use") or {}).get("category")
+    plist = f"list {listed}" if listed is not None else ("fast track" if sent else "not listed")
+    return {
+        "form": sorted({str(g["form"]) for g in goods if g.get("form")}) or ["(none)"],
+        "element": sorted({str(g["element"]) for g in goods if g.get("element")}) or ["(none)"],
+        "value_chain": [str(category or "(none)")],
+        "licence_type": [str(application.get("licence_type") or "(none)")],
+        "priority_list": [plist],
+    }
+
+
+def _fact(case: Any, moves: list[tuple[date, str]], breaches: list[list[str]]) -> dict[str, Any]:
+    """A case's facts row from its state changes (UTC date, state entered; in order)."""
+    opened_on = _day(case.opened_at)
+    stage_days: Counter[str] = Counter()
+    for (entered_on, entered), (left_on, _next) in pairwise(moves):
+        if entered in _STAGE_CALENDARS:
+            side = _STAGE_CALENDARS[entered]
+            stage_days[entered] += working_days_between(side, entered_on, left_on)  # type: ignore[arg-type]
+    first_on = moves[0][0] if moves else opened_on
+    last_on, last_state = moves[-1] if moves else (None, None)
+    decided = last_state in _TERMINAL
+    return {
+        "case_id": case.id,
+        "state": case.state,
+        "opened_on": opened_on,
+        "first_on": first_on,
+        "last_state": last_state,
+        "last_on": last_on,
+        "outcome": last_state if decided else None,
+        "decided_on": last_on if decided else None,
+        "total_days": working_days_between("EU", first_on, last_on) if decided else None,  # type: ignore[arg-type]
+        "stage_days": dict(stage_days),
+        "groups": _groups(case.application or {}, case.list_number, case.sent_to_cn_at is not None),
+        "breaches": sorted(breaches),
+    }
+
+
+def _add(
+    fact: Mapping[str, Any], counts: Counter[tuple[Any, ...]], members: Counter[tuple[Any, ...]]
+) -> None:
+    """What one facts row contributes to metric_counts and metric_members."""
+    groups = [("*", "")] + [(g, v) for g in _GROUPINGS for v in fact["groups"][g]]
+    dated = [(fact["opened_on"], "submitted", 0)]
+    if fact["outcome"] is not None:
+        dated.append((fact["decided_on"], fact["outcome"], fact["total_days"]))
+        dated += [(fact["decided_on"], f"stage:{s}", n) for s, n in fact["stage_days"].items()]
+    dated += [(date.fromisoformat(on), f"breach:{st}:{lim}", 0) for on, st, lim in fact["breaches"]]
+    for on, measure, days in dated:
+        for grain, day in (("d", on), ("m", on.replace(day=1))):
+            counts.update((g, grain, day, v, measure, days) for g, v in groups)
+    is_open = fact["outcome"] is None and fact["state"] not in _TERMINAL
+    state, since = (fact["state"], fact["first_on"]) if is_open else ("", date(2000, 1, 1))
+    members.update((g, v, state, since) for g, v in groups)
+
+
+def _backfill(conn: sa.engine.Connection) -> None:
+    """Facts rows and aggregates for every case, a thousand cases at a time."""
+    counts: Counter[tuple[Any, ...]] = Counter()
+    members: Counter[tuple[Any, ...]] = Counter()
+    last = ""
+    while chunk := conn.execute(
+        sa.select(_cases).where(_cases.c.id > last).order_by(_cases.c.id).limit(_CHUNK)
+    ).all():
+        ids = [c.id for c in chunk]
+        last = ids[-1]
+        moves: dict[str, list[tuple[date, str]]] = {i: [] for i in ids}
+        for case_id, at, to_state in conn.execute(
+            sa.select(_audit.c.case_id, _audit.c.at, _audit.c.to_state)
+            .where(_audit.c.case_id.in_(ids), _audit.c.from_state != _audit.c.to_state)
+            .order_by(_audit.c.case_id, _audit.c.seq)
+        ):
+            moves[case_id].append((_day(at), to_state))
+        breached: dict[str, list[list[str]]] = {i: [] for i in ids}
+        for row in conn.execute(sa.select(_breaches).where(_breaches.c.case_id.in_(ids))):
+            breached[row.case_id].append(
+                [_day(row.recorded_at).isoformat(), row.state, row.limit_name]
+            )
+        facts = [_fact(c, moves[c.id], breached[c.id]) for c in chunk]
+        conn.execute(_facts.insert(), facts)
+        for fact in facts:
+            _add(fact, counts, members)
+    count_rows = [
+        dict(zip(("grouping", "grain", "day", "value", "measure", "days"), k, strict=True), cases=n)
+        for k, n in counts.items()
+    ]
+    member_rows = [
+        dict(zip(("grouping", "value", "state", "since"), k, strict=True), cases=n)
+        for k, n in members.items()
+    ]
+    for table, rows in ((_counts, count_rows), (_members, member_rows)):
+        if rows:
+            conn.execute(table.insert(), rows)

@@ -1,0 +1,99 @@
+"""GET /v1/metrics/summary: the summary for the caller's side, as JSON or CSV."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from services.review.metrics.facts import Audience, GroupBy
+from services.review.metrics.reports import Period, summary, summary_csv
+from shared.directory import Principal
+from shared.http import current_official
+from shared.problems import documented_errors, invalid
+
+router = APIRouter(prefix="/v1", responses=documented_errors())
+
+# No case is older than the channel, and no decision is a year ahead: a period outside
+# these bounds is a typo (or a probe), and 9999-12-31 would overflow the month arithmetic.
+EARLIEST = date(2020, 1, 1)
+AHEAD = timedelta(days=366)
+
+
+def _engine(request: Request) -> Engine:
+    return request.app.state.runtime.engine
+
+
+def parse_period(start: str | None, end: str | None, today: date) -> Period:
+    """The `from`/`to` parameters, each a date from 2020-01-01 to a year after `today`."""
+    latest = today + AHEAD
+    errors: list[dict[str, str]] = []
+    parsed: dict[str, date | None] = {}
+    for name, value in (("from", start), ("to", end)):
+        try:
+            parsed[name] = date.fromisoformat(value) if value else None
+        except ValueError:
+            errors.append({"field": name, "message": "must be a date, YYYY-MM-DD"})
+            continue
+        day = parsed[name]
+        if day is not None and not EARLIEST <= day <= latest:
+            errors.append(
+                {
+                    "field": name,
+                    "message": f"must be from {EARLIEST.isoformat()} to {latest.isoformat()}",
+                }
+            )
+    if errors:
+        raise invalid(errors)
+    period = Period(parsed["from"], parsed["to"])
+    if period.start and period.end and period.start > period.end:
+        raise invalid([{"field": "from", "message": "must not be after `to`"}])
+    return period
+
+
+def audience_of(principal: Principal) -> Audience:
+    """Officials of China read China's figures; every other official the EU's."""
+    return "CN" if principal.side is not None and principal.side.value == "CN" else "EU"
+
+
+def compute(request: Request, group_by: str, period: Period, audience: Audience) -> dict[str, Any]:
+    casework = request.app.state.casework
+    with Session(_engine(request)) as session:
+        return summary(session, casework.protocol, casework.today(), group_by, period, audience)
+
+
+def period_of(request: Request, start: str | None, end: str | None) -> Period:
+    return parse_period(start, end, request.app.state.casework.today())
+
+
+@router.get(
+    "/metrics/summary",
+    tags=["metrics"],
+    summary="Approval rate, processing times per stage, backlog and breaches, by group",
+    responses={200: {"content": {"text/csv": {}}}},
+)
+def get_summary(
+    request: Request,
+    official: Annotated[Principal, Depends(current_official)],
+    group_by: Annotated[GroupBy, Query()] = "form",
+    start: Annotated[str | None, Query(alias="from", description="YYYY-MM-DD")] = None,
+    end: Annotated[str | None, Query(alias="to", description="YYYY-MM-DD")] = None,
+    format: Annotated[Literal["json", "csv"], Query()] = "json",
+) -> Response:
+    # China's figures cover only the cases sent to China, and only what it may see of them.
+    result = compute(request, group_by, period_of(request, start, end), audience_of(official))
+    if format == "csv":
+        name = f"ree-metrics-{group_by}.csv"
+        return Response(
+            summary_csv(result),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+    # The summary is plain JSON apart from its three dates (jsonable_encoder would walk
+    # every figure to find them).
+    dates = {k: v.isoformat() for k, v in result.items() if isinstance(v, date)}
+    return JSONResponse({**result, **dates})
