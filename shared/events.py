@@ -15,6 +15,11 @@ from shared.db import utcnow
 INTAKE_STREAM = "intake.events"
 REVIEW_STREAM = "review.events"
 SCHEMA_VERSION = "1"
+# Bounds of the numbers events carry (an application's own are in shared/applications.py).
+MAX_DOCUMENT_BYTES = 2**40
+MAX_LINES = 10_000
+MAX_QUANTITY_KG = 10_000_000
+MAX_COUNTER = 2**63 - 1
 
 
 class CloudEvent(BaseModel):
@@ -70,8 +75,14 @@ class UnknownEventType(ValueError):
         super().__init__(f"no schema for event type {event_type!r}")
 
 
-class _EventData(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class _Finite(BaseModel):
+    # An event carrying Infinity or NaN (json.loads takes both) is refused, not stored: no
+    # consumer could sum, sort or write such a number back as JSON (red-team finding F2).
+    model_config = ConfigDict(allow_inf_nan=False)
+
+
+class _EventData(_Finite):
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
 
 
 class ApplicationRef(_EventData):
@@ -89,12 +100,12 @@ class ApplicationSubmitted(ApplicationRef):
     application: ApplicationBody
 
 
-class DocumentRef(BaseModel):
+class DocumentRef(_Finite):
     id: str
     kind: str
     filename: str
     content_type: str
-    size: int
+    size: int = Field(ge=0, le=MAX_DOCUMENT_BYTES)
     sha256: str
     shareable: bool
 
@@ -118,13 +129,13 @@ class ApplicationWithdrawn(ApplicationRef):
 # --- review.events ---------------------------------------------------------------------------
 
 
-class Contact(BaseModel):
+class Contact(_Finite):
     id: str
     name: str
     side: str
 
 
-class InformationRequestRef(BaseModel):
+class InformationRequestRef(_Finite):
     id: str
     question: str
     due: date
@@ -166,6 +177,13 @@ class CasePriorityChanged(CaseRef):
     expected_decision_date: date | None = None
 
 
+class CaseWithdrawalTooLate(CaseRef):
+    """The applicant's withdrawal reached a case already decided: the decision stands."""
+
+    decision: Literal["approved", "refused", "not_admitted", "lapsed", "withdrawn"]
+    withdrawn_at: datetime
+
+
 class CaseAssigned(CaseRef):
     side: str
     point_of_contact: Contact | None = None
@@ -177,15 +195,15 @@ class CaseDecided(CaseRef):
     detail: str | None = None
 
 
-class LicenceLine(BaseModel):
-    line: int
+class LicenceLine(_Finite):
+    line: int = Field(ge=0, le=MAX_LINES)
     element: str
     form: str
     hs_code: str | None = None
-    approved_quantity_kg: float
+    approved_quantity_kg: float = Field(ge=0, le=MAX_QUANTITY_KG)
 
 
-class LicenceRef(BaseModel):
+class LicenceRef(_Finite):
     number: str
     type: str
     valid_from: date
@@ -199,7 +217,7 @@ class LicenceIssued(CaseRef):
 
 
 class PriorityListIssued(_EventData):
-    number: int
+    number: int = Field(ge=0, le=MAX_COUNTER)
     case_ids: list[str]
     application_ids: list[str] = []
     issued_at: datetime
@@ -222,6 +240,7 @@ EVENT_SCHEMAS: dict[str, type[BaseModel]] = {
     "case.priority_changed": CasePriorityChanged,
     "case.assigned": CaseAssigned,
     "case.decided": CaseDecided,
+    "case.withdrawal_too_late": CaseWithdrawalTooLate,
     "licence.issued": LicenceIssued,
     "priority_list.issued": PriorityListIssued,
     "case.deadline_breached": CaseDeadlineBreached,
