@@ -90,7 +90,7 @@ class References:
 
 # A production stop date lies between yesterday (UTC: the applicant's today somewhere on
 # Earth) and this many days ahead; further than that is no urgency (red-team finding F8).
-PRODUCTION_STOP_MAX_DAYS_AHEAD = 3 * 366
+PRODUCTION_STOP_MAX_DAYS_AHEAD = 5 * 366
 
 
 def production_stop_problem(stop: date, today: date) -> str | None:
