@@ -384,13 +384,21 @@ def upload_document(
         file, Path(settings.data_dir) / "documents", min(room, settings.max_upload_bytes)
     )
     with session_scope(engine) as session:
-        # The limits again, with this application's row locked (PostgreSQL), so concurrent
-        # uploads to one application cannot pass them together (red-team finding F16).
-        app = session.exec(
-            select(Application).where(Application.id == application_id).with_for_update()
-        ).one()
-        if stored.size > _room_for_documents(session, settings, company_id, app.id):
-            raise _too_much(settings)
+        # The limits again, after a write to the application's row: it locks the row
+        # (PostgreSQL) or the database (SQLite, whose reads take no lock), so concurrent
+        # uploads to one application cannot pass the limits together (finding F16).
+        session.execute(
+            update(Application)
+            .where(col(Application.id) == application_id)
+            .values(updated_at=Application.updated_at)
+        )
+        app = session.exec(select(Application).where(Application.id == application_id)).one()
+        try:
+            if stored.size > _room_for_documents(session, settings, company_id, app.id):
+                raise _too_much(settings)
+        except Problem:
+            _forget_unused(session, Path(settings.data_dir) / "documents", stored.sha256)
+            raise
         document = Document(
             application_id=app.id,
             kind=kind.value,
@@ -446,6 +454,12 @@ def _room_for_documents(
     if room <= 0:
         raise _too_much(settings)
     return room
+
+
+def _forget_unused(session: Session, folder: Path, sha256: str) -> None:
+    """Remove a stored file no document refers to (an upload refused after it was stored)."""
+    if session.exec(select(Document.id).where(Document.sha256 == sha256).limit(1)).first() is None:
+        (folder / sha256[:2] / sha256).unlink(missing_ok=True)
 
 
 def _too_much(settings: IntakeSettings) -> Problem:

@@ -8,6 +8,7 @@ import io
 import itertools
 import json
 import socket
+import threading
 import time
 import zipfile
 from datetime import UTC, datetime, timedelta
@@ -312,6 +313,41 @@ def test_a_companys_documents_are_limited_by_its_quota(
     assert one.status_code == 201 and fits.status_code == 201
     assert two.status_code == 413 and two.json()["status"] == 413
     assert others.status_code == 201  # the quota is each company's own
+
+
+def test_concurrent_uploads_cannot_pass_the_limits_together(
+    limited: ServiceProcess, infra: Infra
+) -> None:
+    company = new_company(infra)
+    with limited.client(company["api_key"]) as c:
+        app_id = c.post("/v1/applications", json=application()).json()["id"]
+    barrier = threading.Barrier(2)
+    codes: list[int] = []
+
+    def upload(tag: str) -> None:
+        with limited.client(company["api_key"]) as c:
+            barrier.wait()
+            r = c.post(
+                f"/v1/applications/{app_id}/documents", files={"file": ("a", _text(1500, tag))}
+            )
+            codes.append(r.status_code)
+
+    threads = [threading.Thread(target=upload, args=(tag,)) for tag in ("x", "y")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with limited.client(company["api_key"]) as c:
+        documents = c.get(f"/v1/applications/{app_id}").json()["documents"]
+    assert sorted(codes) == [201, 413]
+    assert [d["size"] for d in documents] == [1500]
+    # The refused upload's bytes are not kept either.
+    refused = next(
+        hashlib.sha256(_text(1500, t)).hexdigest()
+        for t in ("x", "y")
+        if hashlib.sha256(_text(1500, t)).hexdigest() != documents[0]["sha256"]
+    )
+    assert not (infra.data_dir / "documents" / refused[:2] / refused).exists()
 
 
 # --- the server's limits (F19) ---------------------------------------------------------------
