@@ -23,6 +23,7 @@ import sys
 import time
 import uuid
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -57,7 +58,8 @@ def application_body(n: int) -> dict[str, Any]:
         ],
         "urgency": {
             "stock_days": 5 + n % 60,
-            "production_stop_date": "2026-12-15",
+            # Ahead of today: intake refuses a production stop date in the past.
+            "production_stop_date": (datetime.now(UTC).date() + timedelta(days=14)).isoformat(),
             "jobs_at_risk": 100 + n % 900,
         },
         "sme": n % 3 == 0,

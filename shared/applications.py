@@ -7,7 +7,10 @@ from datetime import date
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from shared.countries import ISO_3166_ALPHA_2
+from shared.text import MultilineText, OneLineText
 
 
 class LicenceType(StrEnum):
@@ -58,13 +61,32 @@ class Form(StrEnum):
 # Nd and Pr are controlled only inside magnets that contain Dy or Tb.
 MAGNET_ONLY_ELEMENTS = {Element.Nd, Element.Pr}
 
-Name = Annotated[str, Field(min_length=1, max_length=200)]
-CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
+
+def _country(value: str) -> str:
+    if value not in ISO_3166_ALPHA_2:
+        raise ValueError("must be an ISO 3166-1 alpha-2 country code")
+    return value
+
+
+Name = Annotated[OneLineText, Field(min_length=1, max_length=200)]
+CountryCode = Annotated[
+    str,
+    Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2"),
+    AfterValidator(_country),
+]
+# An HS code as typed: ASCII digits, in groups separated by single dots or spaces
+# ("2805.30", "2805 30"); `\d` would also take Arabic-Indic or full-width digits.
+HS_CODE_AS_TYPED = re.compile(r"[0-9]+(?:[. ][0-9]+)*")
+USCC = re.compile(r"[0-9A-Za-z]{18}")
+# Upper bounds of the urgency's numbers: far beyond any real case, finite for every sum.
+MAX_CONTRACT_VALUE_EUR = 100_000_000_000
 
 
 class _Strict(BaseModel):
-    # Unknown fields are refused so that a typo never silently drops data.
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # Unknown fields are refused so that a typo never silently drops data; Infinity and NaN
+    # (which JSON parsing would take as numbers) are refused so every number can be stored,
+    # summed and written back as JSON (red-team finding F2).
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
 
 
 class Exporter(_Strict):
@@ -77,10 +99,10 @@ class Exporter(_Strict):
     @field_validator("uscc")
     @classmethod
     def _uscc(cls, value: str) -> str:
-        value = value.upper()
-        if not re.fullmatch(r"[0-9A-Z]{18}", value):
+        # Checked before case-folding, ASCII only: "ß".upper() is "SS", one character more.
+        if not USCC.fullmatch(value):
             raise ValueError("must be 18 characters, digits and capital letters")
-        return value
+        return value.upper()
 
 
 class Party(_Strict):
@@ -90,7 +112,7 @@ class Party(_Strict):
 
 class EndUse(_Strict):
     category: EndUseCategory
-    description: str = Field(min_length=1, max_length=2000)
+    description: MultilineText = Field(min_length=1, max_length=2000)
 
 
 class GoodsLine(_Strict):
@@ -104,7 +126,7 @@ class GoodsLine(_Strict):
     @classmethod
     def _hs_code(cls, value: str) -> str:
         digits = value.replace(".", "").replace(" ", "")
-        if not re.fullmatch(r"\d{6,10}", digits):
+        if not HS_CODE_AS_TYPED.fullmatch(value) or not 6 <= len(digits) <= 10:
             raise ValueError("must be 6 to 10 digits (dots allowed)")
         return digits
 
@@ -119,7 +141,7 @@ class Urgency(_Strict):
     stock_days: int | None = Field(None, ge=0, le=3650)
     production_stop_date: date | None = None
     jobs_at_risk: int | None = Field(None, ge=0, le=10_000_000)
-    contract_value_eur: float | None = Field(None, ge=0)
+    contract_value_eur: float | None = Field(None, ge=0, le=MAX_CONTRACT_VALUE_EUR)
 
 
 class ApplicationBody(_Strict):

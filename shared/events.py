@@ -20,6 +20,11 @@ STREAM_PRODUCERS = {INTAKE_STREAM: "intake", REVIEW_STREAM: "review"}
 STREAM_CONSUMERS = {INTAKE_STREAM: ("review", "notify"), REVIEW_STREAM: ("intake", "notify")}
 # The CloudEvents `source` of each stream's one producer: a consumer refuses any other.
 STREAM_SOURCES = {stream: f"reechannel/{service}" for stream, service in STREAM_PRODUCERS.items()}
+# Bounds of the numbers events carry (an application's own are in shared/applications.py).
+MAX_DOCUMENT_BYTES = 2**40
+MAX_LINES = 10_000
+MAX_QUANTITY_KG = 10_000_000
+MAX_COUNTER = 2**63 - 1
 
 
 class CloudEvent(BaseModel):
@@ -75,8 +80,14 @@ class UnknownEventType(ValueError):
         super().__init__(f"no schema for event type {event_type!r}")
 
 
-class _EventData(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class _Finite(BaseModel):
+    # An event carrying Infinity or NaN (json.loads takes both) is refused, not stored: no
+    # consumer could sum, sort or write such a number back as JSON (red-team finding F2).
+    model_config = ConfigDict(allow_inf_nan=False)
+
+
+class _EventData(_Finite):
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
 
 
 class ApplicationRef(_EventData):
@@ -94,12 +105,12 @@ class ApplicationSubmitted(ApplicationRef):
     application: ApplicationBody
 
 
-class DocumentRef(BaseModel):
+class DocumentRef(_Finite):
     id: str
     kind: str
     filename: str
     content_type: str
-    size: int
+    size: int = Field(ge=0, le=MAX_DOCUMENT_BYTES)
     sha256: str
     shareable: bool
 
@@ -123,13 +134,13 @@ class ApplicationWithdrawn(ApplicationRef):
 # --- review.events ---------------------------------------------------------------------------
 
 
-class Contact(BaseModel):
+class Contact(_Finite):
     id: str
     name: str
     side: str
 
 
-class InformationRequestRef(BaseModel):
+class InformationRequestRef(_Finite):
     id: str
     question: str
     due: date
@@ -171,6 +182,13 @@ class CasePriorityChanged(CaseRef):
     expected_decision_date: date | None = None
 
 
+class CaseWithdrawalTooLate(CaseRef):
+    """The applicant's withdrawal reached a case already decided: the decision stands."""
+
+    decision: Literal["approved", "refused", "not_admitted", "lapsed", "withdrawn"]
+    withdrawn_at: datetime
+
+
 class CaseAssigned(CaseRef):
     side: str
     point_of_contact: Contact | None = None
@@ -182,15 +200,15 @@ class CaseDecided(CaseRef):
     detail: str | None = None
 
 
-class LicenceLine(BaseModel):
-    line: int
+class LicenceLine(_Finite):
+    line: int = Field(ge=0, le=MAX_LINES)
     element: str
     form: str
     hs_code: str | None = None
-    approved_quantity_kg: float
+    approved_quantity_kg: float = Field(ge=0, le=MAX_QUANTITY_KG)
 
 
-class LicenceRef(BaseModel):
+class LicenceRef(_Finite):
     number: str
     type: str
     valid_from: date
@@ -204,7 +222,7 @@ class LicenceIssued(CaseRef):
 
 
 class PriorityListIssued(_EventData):
-    number: int
+    number: int = Field(ge=0, le=MAX_COUNTER)
     case_ids: list[str]
     application_ids: list[str] = []
     issued_at: datetime
@@ -227,6 +245,7 @@ EVENT_SCHEMAS: dict[str, type[BaseModel]] = {
     "case.priority_changed": CasePriorityChanged,
     "case.assigned": CaseAssigned,
     "case.decided": CaseDecided,
+    "case.withdrawal_too_late": CaseWithdrawalTooLate,
     "licence.issued": LicenceIssued,
     "priority_list.issued": PriorityListIssued,
     "case.deadline_breached": CaseDeadlineBreached,

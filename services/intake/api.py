@@ -17,16 +17,20 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field, StringConstraints, TypeAdapter, ValidationError
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from services.intake import domain
+from services.intake.settings import IntakeSettings
 from services.intake.store import (
     Application,
     Document,
     InformationRequest,
     add_timeline,
+    company_document_bytes,
+    document_totals,
     documents_of,
     list_applications,
     new_id,
@@ -67,6 +71,7 @@ from shared.http import (
 )
 from shared.outbox import add_event
 from shared.problems import Problem, conflict, documented_errors, invalid, not_found
+from shared.text import MultilineText, text_problem
 
 router = APIRouter(prefix="/v1", tags=["applications"], responses=documented_errors())
 Applicant = Annotated[Principal, Depends(current_applicant)]
@@ -75,14 +80,16 @@ Applicant = Annotated[Principal, Depends(current_applicant)]
 class AnswerBody(BaseModel):
     model_config = {"extra": "forbid"}
 
-    answer: str = Field(min_length=1, max_length=20_000)
-    document_ids: list[str] = Field(default_factory=list, max_length=50)
+    answer: MultilineText = Field(min_length=1, max_length=20_000)
+    document_ids: list[Annotated[str, Field(max_length=36)]] = Field(
+        default_factory=list, max_length=50
+    )
 
 
 class WithdrawBody(BaseModel):
     model_config = {"extra": "forbid"}
 
-    reason: str | None = Field(None, max_length=2000)
+    reason: MultilineText | None = Field(None, max_length=2000)
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -120,6 +127,12 @@ def _view(session: Session, app: Application) -> ApplicationView:
         ],
         application=app.body,
     )
+
+
+def _rowcount(result: object) -> int:
+    # session.execute(update(...)) returns a CursorResult; its static type does not say so.
+    count = getattr(result, "rowcount", 0)
+    return int(count) if isinstance(count, int) else 0
 
 
 def _cursor(number: int) -> str:
@@ -198,7 +211,11 @@ def _register(
         fingerprint=fingerprint,
     )
     written = register_application(
-        _engine(request), request.app.state.writer, new, submitted_event_fields(new)
+        _engine(request),
+        request.app.state.writer,
+        new,
+        submitted_event_fields(new),
+        request.app.state.references,
     )
     return new, written
 
@@ -252,6 +269,11 @@ async def _read_submission(request: Request) -> Response:
             body = ApplicationBody.model_validate(raw)  # refused, with pydantic's own message
     except ValidationError as exc:
         errors += _located(exc, "body")
+    if body is not None and body.urgency and body.urgency.production_stop_date:
+        problem = domain.production_stop_problem(body.urgency.production_stop_date, utcnow().date())
+        if problem is not None:
+            loc = ("body", "urgency", "production_stop_date")
+            errors.append({"type": "value_error", "loc": loc, "msg": problem})
     if errors or body is None:
         await run_blocking(authenticated_applicant, request, credentials)
         raise RequestValidationError(errors)
@@ -345,18 +367,38 @@ def upload_document(
     kind: Annotated[domain.DocumentKind, Form()] = domain.DocumentKind.other,
     shareable: Annotated[bool, Form(description="May the Chinese side see it?")] = False,
 ) -> DocumentView:
-    settings = request.app.state.settings
+    settings: IntakeSettings = request.app.state.settings
     engine = _engine(request)
+    company_id = str(applicant.company_id)
+    if file.filename and (problem := text_problem(file.filename, multiline=False)):
+        raise invalid([{"field": "file", "message": f"the file name {problem}"}])
     with Session(engine) as session:
-        app = own_application(session, str(applicant.company_id), application_id)
+        app = own_application(session, company_id, application_id)
         if app is None:
             raise not_found("application")
         if domain.is_terminal(app.status):
             raise conflict(f"The application is {app.status}; it takes no more documents.")
-    stored = _store_file(file, Path(settings.data_dir) / "documents", settings.max_upload_bytes)
+        room = _room_for_documents(session, settings, company_id, app.id)
+    # Never more is read than the limits leave room for (413 as soon as it is exceeded).
+    stored = _store_file(
+        file, Path(settings.data_dir) / "documents", min(room, settings.max_upload_bytes)
+    )
     with session_scope(engine) as session:
-        app = own_application(session, str(applicant.company_id), application_id)
-        assert app is not None
+        # The limits again, after a write to the application's row: it locks the row
+        # (PostgreSQL) or the database (SQLite, whose reads take no lock), so concurrent
+        # uploads to one application cannot pass the limits together (finding F16).
+        session.execute(
+            update(Application)
+            .where(col(Application.id) == application_id)
+            .values(updated_at=Application.updated_at)
+        )
+        app = session.exec(select(Application).where(Application.id == application_id)).one()
+        try:
+            if stored.size > _room_for_documents(session, settings, company_id, app.id):
+                raise _too_much(settings)
+        except Problem:
+            _forget_unused(session, Path(settings.data_dir) / "documents", stored.sha256)
+            raise
         document = Document(
             application_id=app.id,
             kind=kind.value,
@@ -393,39 +435,88 @@ def upload_document(
     return view
 
 
+def _room_for_documents(
+    session: Session, settings: IntakeSettings, company_id: str, application_id: str
+) -> int:
+    """Bytes one more document of the application may have under the limits; 413 if none."""
+    count, application_bytes = document_totals(session, application_id)
+    if count >= settings.max_documents_per_application:
+        raise Problem(
+            413,
+            "Payload too large",
+            f"An application holds at most {settings.max_documents_per_application} documents.",
+            type_="document-limit",
+        )
+    room = min(
+        settings.max_application_document_bytes - application_bytes,
+        settings.upload_quota_bytes - company_document_bytes(session, company_id),
+    )
+    if room <= 0:
+        raise _too_much(settings)
+    return room
+
+
+def _forget_unused(session: Session, folder: Path, sha256: str) -> None:
+    """Remove a stored file no document refers to (an upload refused after it was stored)."""
+    if session.exec(select(Document.id).where(Document.sha256 == sha256).limit(1)).first() is None:
+        (folder / sha256[:2] / sha256).unlink(missing_ok=True)
+
+
+def _too_much(settings: IntakeSettings) -> Problem:
+    return Problem(
+        413,
+        "Payload too large",
+        "The documents would exceed the storage limits: "
+        f"{settings.max_application_document_bytes} bytes an application, "
+        f"{settings.upload_quota_bytes} bytes a company.",
+        type_="storage-quota",
+    )
+
+
 class _StoredFile(BaseModel):
     sha256: str
     size: int
     content_type: str
 
 
+def _unsupported(reason: str | None = None) -> Problem:
+    accepted = "Accepted: " + ", ".join(sorted(domain.ALLOWED_DOCUMENT_TYPES))
+    return Problem(
+        415, "Unsupported media type", f"The file {reason}. {accepted}" if reason else accepted
+    )
+
+
 def _store_file(upload: UploadFile, folder: Path, limit: int) -> _StoredFile:
-    """Copy the upload to content-addressed storage, checking its size and sniffed type."""
+    """Copy the upload to content-addressed storage, checking its size, type and structure."""
     folder.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     size = 0
     head = b""
+    text = domain.TextCheck()
     with tempfile.NamedTemporaryFile(dir=folder, delete=False) as tmp:
         try:
             while chunk := upload.file.read(1024 * 1024):
                 size += len(chunk)
                 if size > limit:
                     raise Problem(
-                        413, "Payload too large", f"Documents are limited to {limit} bytes."
+                        413, "Payload too large", f"This document may have at most {limit} bytes."
                     )
                 if len(head) < 8192:
                     head += chunk[: 8192 - len(head)]
                 digest.update(chunk)
+                text.feed(chunk)
                 tmp.write(chunk)
+            text.feed(b"", final=True)
+            tmp.flush()
             if size == 0:
                 raise invalid([{"field": "file", "message": "the file is empty"}])
             content_type = domain.sniff_content_type(head)
             if content_type is None:
-                raise Problem(
-                    415,
-                    "Unsupported media type",
-                    "Accepted: " + ", ".join(sorted(domain.ALLOWED_DOCUMENT_TYPES)),
-                )
+                raise _unsupported()
+            if content_type == "text/plain" and not text.is_text:
+                raise _unsupported("starts as text but is not UTF-8 text throughout")
+            if problem := domain.structure_problem(Path(tmp.name), content_type):
+                raise _unsupported(problem)
         except BaseException:
             os.unlink(tmp.name)
             raise
@@ -486,9 +577,22 @@ def answer_request(
                 [{"field": "document_ids", "message": "not documents of this application"}]
             )
         now = utcnow()
-        info.status, info.answer, info.answered_at = "answered", body.answer, now
-        info.document_ids = list(body.document_ids)
-        session.add(info)
+        # Check and write in one statement: of concurrent answers exactly one finds the
+        # request open (PostgreSQL re-reads the row after the winner's commit; SQLite runs
+        # one writer at a time), so one answer is stored and sent (red-team finding F11).
+        claimed = session.execute(
+            update(InformationRequest)
+            .where(col(InformationRequest.id) == info.id, col(InformationRequest.status) == "open")
+            .values(
+                status="answered",
+                answer=body.answer,
+                answered_at=now,
+                document_ids=list(body.document_ids),
+            )
+        )
+        if _rowcount(claimed) != 1:
+            raise conflict("This request was answered meanwhile; it cannot be answered again.")
+        session.refresh(info)
         event = new_event(
             SOURCE,
             "application.information_answered",
@@ -536,8 +640,22 @@ def withdraw_application(
         if domain.is_terminal(app.status):
             raise conflict(f"The application is {app.status} already.")
         now = utcnow()
-        app.status, app.status_changed_at, app.updated_at = "withdrawn", now, now
-        session.add(app)
+        # Check and write in one statement, so of concurrent withdrawals (or a withdrawal
+        # and a decision projected meanwhile) exactly one moves the status (finding F11).
+        claimed = session.execute(
+            update(Application)
+            .where(
+                col(Application.id) == app.id,
+                col(Application.status).not_in(domain.TERMINAL_STATUSES),
+            )
+            .values(status="withdrawn", status_changed_at=now, updated_at=now)
+        )
+        if _rowcount(claimed) != 1:
+            session.rollback()
+            decided = session.get(Application, app.id)
+            status = decided.status if decided is not None else "decided"
+            raise conflict(f"The application is {status} already.")
+        session.refresh(app)
         event = new_event(
             SOURCE,
             "application.withdrawn",

@@ -7,6 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.intake.api import router
+from services.intake.domain import References
 from services.intake.handlers import REVIEW_HANDLERS, prepare
 from services.intake.settings import IntakeSettings
 from shared.events import REVIEW_STREAM
@@ -34,6 +35,7 @@ def build(settings: IntakeSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.runtime = runtime
+    app.state.references = References(settings.references_key())
     # POST /v1/applications writes through plain psycopg connections on PostgreSQL.
     postgres = runtime.engine.dialect.name == "postgresql"
     app.state.writer = RawConnections(runtime.engine, size=16) if postgres else None

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import codecs
 import hashlib
+import hmac
 import json
 import re
 import unicodedata
+import zipfile
+from datetime import date, timedelta
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 import filetype
@@ -48,8 +53,53 @@ ALLOWED_DOCUMENT_TYPES = {
 }
 
 
-def reference_for(year: int, number: int) -> str:
-    return f"REC-{year}-{number:06d}"
+class References:
+    """The human reference of an application: `REC-<year>-<8 digits>`, from its number.
+
+    The number is a counter (it orders an applicant's list), so the reference is not: its
+    digits are a keyed permutation of the counter (a Feistel network over 10^8 values with
+    HMAC-SHA256 rounds), so nobody without the key can tell from references how many
+    applications the channel holds. A permutation never repeats a value, so no uniqueness
+    retry is needed, and the earlier sequential references (six or seven digits) can never
+    equal an eight-digit one: they stay valid as they were stored.
+    """
+
+    HALF = 10_000  # the two halves of the eight digits
+    ROUNDS = 8
+    SPAN = HALF * HALF
+
+    def __init__(self, secret: str) -> None:
+        self._key = hmac.new(secret.encode(), b"reechannel reference numbers", "sha256").digest()
+
+    def _round(self, index: int, half: int) -> int:
+        mac = hmac.new(self._key, f"{index}:{half}".encode(), "sha256").digest()
+        return int.from_bytes(mac[:8], "big") % self.HALF
+
+    def digits(self, number: int) -> str:
+        high, low = divmod(number, self.SPAN)
+        left, right = divmod(low, self.HALF)
+        for index in range(self.ROUNDS):
+            left, right = right, (left + self._round(index, right)) % self.HALF
+        permuted = f"{left * self.HALF + right:08d}"
+        # Past 10^8 applications the counter's higher digits lead (still one-to-one).
+        return f"{high}{permuted}" if high else permuted
+
+    def reference(self, year: int, number: int) -> str:
+        return f"REC-{year}-{self.digits(number)}"
+
+
+# A production stop date lies between yesterday (UTC: the applicant's today somewhere on
+# Earth) and this many days ahead; further than that is no urgency (red-team finding F8).
+PRODUCTION_STOP_MAX_DAYS_AHEAD = 5 * 366
+
+
+def production_stop_problem(stop: date, today: date) -> str | None:
+    """Why a production stop date cannot be submitted on `today` (UTC), or None."""
+    if stop < today - timedelta(days=1):
+        return "must not be in the past"
+    if stop > today + timedelta(days=PRODUCTION_STOP_MAX_DAYS_AHEAD):
+        return f"must be at most {PRODUCTION_STOP_MAX_DAYS_AHEAD} days ahead"
+    return None
 
 
 def is_terminal(status: str) -> bool:
@@ -82,6 +132,69 @@ def _looks_like_text(head: bytes) -> bool:
         if exc.start < len(head) - 3:
             return False
     return True
+
+
+class TextCheck:
+    """Whether a whole upload is text, fed chunk by chunk: UTF-8 throughout and no NUL.
+
+    The type is sniffed from the first 8 KiB; this reads the rest, so a file that starts as
+    text cannot carry something else further on (red-team finding F18).
+    """
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+        self.is_text = True
+
+    def feed(self, chunk: bytes, final: bool = False) -> None:
+        if not self.is_text:
+            return
+        if b"\x00" in chunk:
+            self.is_text = False
+            return
+        try:
+            self._decoder.decode(chunk, final)
+        except UnicodeDecodeError:
+            self.is_text = False
+
+
+_ZIP_MAIN_PART = {
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "word/document.xml",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xl/workbook.xml",
+}
+# How far from its end a PDF's last "%%EOF" may be (trailing line ends, a little padding).
+PDF_EOF_WINDOW = 1024
+PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+def structure_problem(path: Path, content_type: str) -> str | None:
+    """Why a stored upload is not whole as the type its first bytes claim, or None.
+
+    Cheap checks of the binary types' structure (finding F18): a PDF ends with `%%EOF`
+    (within its last KiB), a PNG with its IEND chunk, a JPEG with its end-of-image marker,
+    DOCX and XLSX are ZIP archives with `[Content_Types].xml` and their main part (read as a
+    directory listing, nothing decompressed). TIFF is checked by its header only. Text is
+    checked throughout while it arrives (`TextCheck`).
+    """
+    if content_type in _ZIP_MAIN_PART:
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = set(archive.namelist())
+        except (zipfile.BadZipFile, OSError):
+            return "is not a readable Office (ZIP) file"
+        if "[Content_Types].xml" not in names or _ZIP_MAIN_PART[content_type] not in names:
+            return "is not a whole Office document"
+        return None
+    size = path.stat().st_size
+    with path.open("rb") as file:
+        file.seek(max(0, size - PDF_EOF_WINDOW))
+        tail = file.read()
+    if content_type == "application/pdf" and b"%%EOF" not in tail:
+        return "is not a whole PDF (no %%EOF at its end)"
+    if content_type == "image/png" and not tail.endswith(PNG_END):
+        return "is not a whole PNG (it does not end with IEND)"
+    if content_type == "image/jpeg" and not tail.rstrip(b"\x00").endswith(b"\xff\xd9"):
+        return "is not a whole JPEG (no end-of-image marker)"
+    return None
 
 
 def safe_filename(name: str | None) -> str:

@@ -19,6 +19,7 @@ from shared.events import (
     CaseOpened,
     CasePriorityChanged,
     CaseStateChanged,
+    CaseWithdrawalTooLate,
     CloudEvent,
     LicenceIssued,
     data_values,
@@ -179,6 +180,30 @@ def on_decided(session: Session, event: CloudEvent, data: CaseDecided) -> None:
     )
 
 
+def on_withdrawal_too_late(
+    session: Session, event: CloudEvent, data: CaseWithdrawalTooLate
+) -> None:
+    """Review decided the case before the withdrawal reached it: the decision stands.
+
+    Intake took the withdrawal (status `withdrawn`); review's state is the case's state, so
+    the applicant's view returns to the decision, and its timeline says why (finding F10).
+    """
+    app = _application(session, data.application_id)
+    if app is None:
+        return
+    app.status, app.status_changed_at = data.decision, event.time
+    app.updated_at = event.time
+    session.add(app)
+    add_timeline(
+        session,
+        app,
+        event.id,
+        event.time,
+        "application.withdrawal_too_late",
+        {"decision": data.decision, "withdrawn_at": data.withdrawn_at.isoformat()},
+    )
+
+
 def on_licence_issued(session: Session, event: CloudEvent, data: LicenceIssued) -> None:
     app = _application(session, data.application_id)
     if app is None:
@@ -199,4 +224,5 @@ REVIEW_HANDLERS: dict[str, Handler] = {
     "case.assigned": _typed(CaseAssigned, on_assigned),
     "case.decided": _typed(CaseDecided, on_decided),
     "licence.issued": _typed(LicenceIssued, on_licence_issued),
+    "case.withdrawal_too_late": _typed(CaseWithdrawalTooLate, on_withdrawal_too_late),
 }

@@ -11,3 +11,15 @@ class IntakeSettings(ServiceSettings):
     service_name: str = "intake"
     port: int = Field(8001, alias="INTAKE_PORT")
     max_upload_bytes: int = Field(20 * 1024 * 1024, alias="REE_MAX_UPLOAD_BYTES")
+    # Storage one company's documents may take in all (red-team finding F16).
+    upload_quota_bytes: int = Field(1024**3, ge=0, alias="REE_UPLOAD_QUOTA_BYTES")
+    max_documents_per_application: int = Field(50, ge=0, alias="REE_MAX_DOCUMENTS_PER_APPLICATION")
+    max_application_document_bytes: int = Field(
+        200 * 1024 * 1024, ge=0, alias="REE_MAX_APPLICATION_DOCUMENT_BYTES"
+    )
+    # Key of the permutation that turns application numbers into references; without it,
+    # one derived from REE_TOKEN_SECRET (which production requires to be set).
+    reference_secret: str | None = Field(None, alias="REE_REFERENCE_SECRET")
+
+    def references_key(self) -> str:
+        return self.reference_secret or f"references:{self.token_secret}"

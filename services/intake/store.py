@@ -12,7 +12,7 @@ from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Field, Session, SQLModel, col, select
+from sqlmodel import Field, Session, SQLModel, col, func, select
 
 from services.intake import domain
 from services.intake.views import (
@@ -33,7 +33,8 @@ def new_id() -> str:
 
 
 class ReferenceNumber(SQLModel, table=True):
-    """One row per application: its autoincrement id is the number in the human reference."""
+    """One row per application: its autoincrement id is the application's number, which the
+    human reference is a keyed permutation of (`domain.References`)."""
 
     __tablename__ = "reference_numbers"
 
@@ -178,6 +179,27 @@ def documents_of(session: Session, application_id: str) -> list[Document]:
     return list(session.exec(query).all())
 
 
+def document_totals(session: Session, application_id: str) -> tuple[int, int]:
+    """How many documents an application has, and their bytes."""
+    count, total = session.execute(
+        sa_select(func.count(), func.coalesce(func.sum(Document.size), 0)).where(
+            col(Document.application_id) == application_id
+        )
+    ).one()
+    return int(count), int(total)
+
+
+def company_document_bytes(session: Session, company_id: str) -> int:
+    """The bytes of all of a company's documents (its storage quota's use)."""
+    total = session.execute(
+        sa_select(func.coalesce(func.sum(Document.size), 0))
+        .select_from(Document)
+        .join(Application, col(Application.id) == col(Document.application_id))
+        .where(col(Application.company_id) == company_id)
+    ).scalar_one()
+    return int(total)
+
+
 def timeline_of(session: Session, application_id: str) -> list[TimelineEntry]:
     query = (
         select(TimelineEntry)
@@ -256,6 +278,7 @@ def register_application(
     connections: RawConnections | None,
     new: NewApplication,
     event_fields: EventFields,
+    references: domain.References,
 ) -> tuple[int, str] | EarlierRequest:
     """Write a new application and its event in one transaction; (number, reference).
 
@@ -266,12 +289,14 @@ def register_application(
     them the rows go through SQLAlchemy Core.
     """
     if connections is not None:
-        return connections.run(lambda pg: _register_pg(pg, new, event_fields))
-    return _register_core(engine, new, event_fields)
+        return connections.run(lambda pg: _register_pg(pg, new, event_fields, references))
+    return _register_core(engine, new, event_fields, references)
 
 
-def _row_params(new: NewApplication, number: int, event_fields: EventFields) -> dict[str, Any]:
-    reference = domain.reference_for(new.now.year, number)
+def _row_params(
+    new: NewApplication, number: int, event_fields: EventFields, references: domain.References
+) -> dict[str, Any]:
+    reference = references.reference(new.now.year, number)
     return {
         "id": new.id,
         "number": number,
@@ -293,7 +318,10 @@ def _row_params(new: NewApplication, number: int, event_fields: EventFields) -> 
 
 
 def _register_pg(
-    pg: psycopg.Connection[Any], new: NewApplication, event_fields: EventFields
+    pg: psycopg.Connection[Any],
+    new: NewApplication,
+    event_fields: EventFields,
+    references: domain.References,
 ) -> tuple[int, str] | EarlierRequest:
     committing = False
     try:
@@ -311,7 +339,7 @@ def _register_pg(
             if application_id is not None:
                 pg.rollback()
                 return EarlierRequest(application_id, fingerprint)
-            params = _row_params(new, number, event_fields)
+            params = _row_params(new, number, event_fields, references)
             cur.execute(_PG_ROWS if new.idempotency_key is None else _PG_ROWS_AND_KEY, params)
             committing = True
             pg.commit()
@@ -328,7 +356,7 @@ def _register_pg(
 
 
 def _register_core(
-    engine: Engine, new: NewApplication, event_fields: EventFields
+    engine: Engine, new: NewApplication, event_fields: EventFields, references: domain.References
 ) -> tuple[int, str] | EarlierRequest:
     """The same rows through SQLAlchemy Core (SQLite, the embedded mode)."""
     tables = SQLModel.metadata.tables
@@ -345,7 +373,7 @@ def _register_core(
         inserted = conn.execute(tables["reference_numbers"].insert().values())
         assert inserted.inserted_primary_key is not None
         number = int(inserted.inserted_primary_key[0])
-        p = _row_params(new, number, event_fields)
+        p = _row_params(new, number, event_fields, references)
         conn.execute(
             tables["applications"].insert(),
             {

@@ -127,7 +127,9 @@ def submitted_event_fields(new: NewApplication) -> EventFields:
             "time": new.now.isoformat(),
             "datacontenttype": "application/json",
             "schemaversion": SCHEMA_VERSION,
-            "data": json.dumps(data, separators=(",", ":"), default=str),
+            # allow_nan=False: a number JSON cannot carry fails here, before the commit, and
+            # the answer (built from the same content after it) cannot fail (finding F2).
+            "data": json.dumps(data, separators=(",", ":"), default=str, allow_nan=False),
         }
         return json.dumps(fields)
 

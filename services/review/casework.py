@@ -55,6 +55,7 @@ from shared.events import (
     CaseOpened,
     CasePriorityChanged,
     CaseStateChanged,
+    CaseWithdrawalTooLate,
     Contact,
     DocumentAdded,
     InformationAnswered,
@@ -220,7 +221,19 @@ class Casework:
         if case is None:
             raise LookupError(f"no case for application {data.application_id} yet")
         if self.protocol.is_terminal(case.state):
-            return  # decided before the withdrawal arrived: the decision stands
+            # Decided before the withdrawal arrived: the decision stands, nothing moves, and
+            # intake (which took the withdrawal) is told, so the applicant's view ends in the
+            # case's state with the late withdrawal in its timeline (red-team finding F10).
+            if case.state != "withdrawn":
+                self._emit(
+                    session,
+                    "case.withdrawal_too_late",
+                    case,
+                    CaseWithdrawalTooLate(
+                        **self._refs(case), decision=case.state, withdrawn_at=data.withdrawn_at
+                    ),
+                )
+            return
         params = {"reason": data.reason} if data.reason else {}
         transition = self.protocol.decide("withdraw", APPLICANT, case.state, params=params)
         for request in session.exec(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -37,7 +37,12 @@ APPLICATION: dict[str, Any] = {
             "value_eur": 60000,
         },
     ],
-    "urgency": {"stock_days": 20, "production_stop_date": "2026-12-20", "jobs_at_risk": 420},
+    "urgency": {
+        "stock_days": 20,
+        # Ahead of today: intake refuses a production stop date in the past.
+        "production_stop_date": (date.today() + timedelta(days=19)).isoformat(),
+        "jobs_at_risk": 420,
+    },
     "sme": False,
 }
 

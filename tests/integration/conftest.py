@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -27,7 +28,12 @@ VALID_APPLICATION: dict[str, Any] = {
             "value_eur": 51000,
         }
     ],
-    "urgency": {"stock_days": 12, "production_stop_date": "2026-12-15", "jobs_at_risk": 800},
+    # Three weeks ahead: a production stop date in the past is refused (finding F8).
+    "urgency": {
+        "stock_days": 12,
+        "production_stop_date": (datetime.now(UTC).date() + timedelta(days=21)).isoformat(),
+        "jobs_at_risk": 800,
+    },
     "sme": False,
 }
 

@@ -43,7 +43,10 @@ def _upload(world: World, name: str, content: bytes) -> httpx.Response:
 def test_an_upload_is_typed_by_its_content_not_by_its_name(world: World) -> None:
     executable = _upload(world, "invoice.pdf", b"\x7fELF\x02\x01\x01" + b"\0" * 64)
     zipped = _upload(world, "invoice.pdf", b"PK\x03\x04" + b"\0" * 64)
-    png = _upload(world, "invoice.pdf", b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
+    # A whole PNG: signature, content, IEND (its structure is checked too, finding F18).
+    png = _upload(
+        world, "invoice.pdf", b"\x89PNG\r\n\x1a\n" + b"\0" * 64 + b"\0\0\0\0IEND\xaeB`\x82"
+    )
     html = _upload(world, "page.html", b"<html><script>alert(1)</script></html>")
     assert executable.status_code == 415 and zipped.status_code == 415
     assert png.status_code == 201 and png.json()["content_type"] == "image/png"

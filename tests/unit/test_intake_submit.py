@@ -39,7 +39,7 @@ def test_event_and_answer_are_what_the_models_make(now: datetime) -> None:
         idempotency_key=None,
         fingerprint="",
     )
-    reference = domain.reference_for(now.year, 42)
+    reference = domain.References("test key").reference(now.year, 42)
 
     fields = json.loads(submitted_event_fields(new)(reference))
     expected = new_event(
