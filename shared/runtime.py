@@ -14,7 +14,14 @@ from typing import Any, TypeVar
 from fastapi import FastAPI
 
 from shared.config import ServiceSettings
-from shared.consumer import AfterCommit, Finish, Handler, Prepare, StreamConsumer
+from shared.consumer import (
+    AfterCommit,
+    Finish,
+    Handler,
+    Prepare,
+    StreamConsumer,
+    make_broker,
+)
 from shared.db import is_sqlite, make_engine, migrate, ping, upkeep_tables, wait_for_database
 from shared.directory import DIRECTORY, MIGRATIONS, Directory
 from shared.outbox import OutboxRelay
@@ -46,6 +53,8 @@ class ServiceRuntime:
             stream_prefix=settings.stream_prefix,
             replay_hours=settings.outbox_replay_hours,
         )
+        # The consumers' FastStream broker; it connects when the first consumer starts.
+        self.broker = make_broker(settings.redis_url)
         self.consumers: list[StreamConsumer] = []
         self.workers: list[Worker] = []
         self.kept: list[str] = []
@@ -70,6 +79,7 @@ class ServiceRuntime:
             s.stream(stream),
             group=s.schema_for(self.component),
             handlers=handlers,
+            broker=self.broker,
             batch=s.consumer_batch,
             block_ms=s.consumer_block_ms,
             claim_idle_ms=s.claim_idle_ms,
@@ -132,6 +142,7 @@ class ServiceRuntime:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+        await self.broker.stop()
         await self.redis.aclose()
         self.engine.dispose()
         self.directory_engine.dispose()
