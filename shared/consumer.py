@@ -18,11 +18,11 @@ hook run before them, and collect in its handlers and write the whole read at on
 `finish` hook run after them, both in the same transaction. A claimed entry delivered more
 than `max_deliveries` times goes to `<stream>.dlq` with its error.
 
-FastStream creates a missing group at `$` (only new entries) and stops a subscriber for good
-when its group disappears (NOGROUP: Redis restarted empty). `StreamConsumer.run` therefore
-supervises both subscribers: it creates the group at `0` itself before starting them, and
-when one stops it recreates the group at `0` and starts it again, so the replayed outboxes
-are read from the start and the process carries on.
+FastStream creates a missing group at `$` (only new entries) when a subscriber first starts,
+and stops a subscriber for good when its group disappears (NOGROUP: Redis restarted empty).
+`StreamConsumer.run` therefore supervises both subscribers: it creates the group at `0`
+itself before starting them, and when one stops it recreates the group at `0` and starts it
+again, so the replayed outboxes are read and the process carries on.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from faststream import AckPolicy
@@ -211,8 +211,12 @@ class StreamConsumer:
                         await ensure_group(self.redis, self.stream, self.group)
                         for subscriber in subscribers:
                             if not subscriber.running:
-                                log.info("%s/%s: starting %s", self.stream, self.group,
-                                         subscriber.specification.call_name)
+                                log.info(
+                                    "%s/%s: starting %s",
+                                    self.stream,
+                                    self.group,
+                                    subscriber.specification.call_name,
+                                )
                                 await subscriber.start()
                                 self._watch(subscriber)
                     if loop.time() - last_report >= self.claim_idle_ms / 2000:
@@ -269,13 +273,14 @@ class StreamConsumer:
             content_type="application/cloudevents",
             message_id=message_id,
             correlation_id=message_id,
-            # Acknowledged on our connection; the group is this consumer's.
-            consumer=self.redis,
+            # Acknowledged on our connection (FastStream's protocol names bytes replies; the
+            # calls it makes, XACK, XDEL and XPENDING, are the same on ours).
+            consumer=cast(Any, self.redis),
             group=self.group,
         )
 
     async def _on_read(self, message: RedisBatchStreamMessage) -> None:
-        entries: list[Entry] = message.body
+        entries = cast(list[Entry], message.body)  # as `_parse` built it
         if len(entries) == 1:
             await self._deliver(*entries[0])
         elif entries:
@@ -283,7 +288,7 @@ class StreamConsumer:
 
     async def _on_claimed(self, message: RedisStreamMessage) -> None:
         """An entry idle past `claim_idle_ms`: retried, or dead-lettered if hopeless."""
-        for entry_id, fields in message.body:
+        for entry_id, fields in cast(list[Entry], message.body):
             if not fields:
                 await self.redis.xack(self.stream, self.group, entry_id)
                 continue
