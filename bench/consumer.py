@@ -88,7 +88,8 @@ async def measure(path: Path, events: int) -> dict[str, Any]:
                 subject=f"app-{n}",
                 data={"application_id": f"app-{n}", "reference": f"REE-{n:06d}"},
             )
-            pipe.xadd(stream, event.to_fields())
+            fields: dict[Any, Any] = event.to_fields()
+            pipe.xadd(stream, fields)
         await pipe.execute()
 
         done = asyncio.Event()
