@@ -1,6 +1,13 @@
-"""Stream consumer: at-least-once reads, exactly-once effects, reclaim, dead letters.
+"""Stream consumer on FastStream: at-least-once reads, exactly-once effects, reclaim, dead letters.
 
-Reads with XREADGROUP in one consumer group per service and one consumer name per process.
+Each stream a service reads has two FastStream subscribers in the service's group, under one
+consumer name per process (ARCHITECTURE.md, "Facts about FastStream 0.7.8"): a reader
+(`StreamSub(batch=True)`: XREADGROUP of up to `batch` new entries, one handler call a read)
+and a claimer (`StreamSub(min_idle_time=...)`: XAUTOCLAIM of entries idle past
+`claim_idle_ms`, one at a time). Both use `AckPolicy.MANUAL` and our parser, which reads the
+plain CloudEvents fields of an entry (the contract: no FastStream envelope) and keeps the
+CloudEvents `id` as the message id.
+
 An entry is acknowledged only after the handler's transaction, which also records the event
 id, has committed; a duplicate is recognised by that record and acknowledged without effect.
 The entries of one read are applied in stream order in ONE transaction (one commit, one
@@ -8,10 +15,15 @@ XACK for the lot); if any of them fails, that transaction is rolled back and the
 are applied one by one, so a failing entry stays pending alone and the others go through.
 A service may load in one query what its handlers will look up one by one, in a `prepare`
 hook run before them, and collect in its handlers and write the whole read at once in a
-`finish` hook run after them, both in the same transaction. Entries left pending by a
-crashed or failing consumer are claimed with XAUTOCLAIM once idle; an entry delivered
-`max_deliveries` times goes to `<stream>.dlq` with its error, and so does at once an entry
+`finish` hook run after them, both in the same transaction. A claimed entry delivered more
+than `max_deliveries` times goes to `<stream>.dlq` with its error, and so does at once an entry
 whose CloudEvents `source` is not the stream's producer (it is never applied).
+
+FastStream creates a missing group at `$` (only new entries) when a subscriber first starts,
+and stops a subscriber for good when its group disappears (NOGROUP: Redis restarted empty).
+`StreamConsumer.run` therefore supervises both subscribers: it creates the group at `0`
+itself before starting them, and when one stops it recreates the group at `0` and starts it
+again, so the replayed outboxes are read and the process carries on.
 """
 
 from __future__ import annotations
@@ -20,10 +32,14 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, cast
 
 import redis.asyncio as aioredis
+from faststream import AckPolicy
+from faststream.redis import RedisBroker, StreamSub
+from faststream.redis.message import RedisBatchStreamMessage as BatchMessage
+from faststream.redis.message import RedisStreamMessage as SingleMessage
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -33,6 +49,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from shared.config import CommonSettings
 from shared.db import session_scope, utcnow
 from shared.events import CloudEvent
 from shared.metrics import CONSUMER_LAG, DLQ_SIZE, EVENTS_CONSUMED, EVENTS_DEAD_LETTERED
@@ -48,6 +65,8 @@ Prepare = Callable[[Session, list[CloudEvent]], None]
 # service whose handlers only collect (in `session.info`) writes a whole read at once here.
 Finish = Callable[[Session], None]
 AfterCommit = Callable[[CloudEvent], None]
+# One stream entry as our parser hands it on: its id and its fields, both as text.
+Entry = tuple[str, dict[str, str]]
 
 
 _PROCESSED: Any = ProcessedEvent.__table__  # type: ignore[attr-defined]
@@ -60,7 +79,6 @@ _RECORD_PROCESSED = insert(_PROCESSED).values(
     event_id=bindparam("event_id"),
     processed_at=bindparam("at"),
 )
-
 
 # KEYS: the stream, its dead-letter stream, the group's errors hash; ARGV: the group, the
 # entry id, then the dead letter's fields and values. Acknowledging, writing the dead letter
@@ -96,6 +114,45 @@ async def ensure_group(redis: aioredis.Redis, stream: str, group: str) -> None:
             raise
 
 
+def make_broker(settings: CommonSettings) -> RedisBroker:
+    """The FastStream broker of one process: its own connection (replies as bytes, which our
+    parser decodes), per-message logs at DEBUG (a line per event would cost more than the
+    event), and up to 10 s for in-flight reads to finish when the service stops.
+
+    Without FastDepends (`apply_types=False`) a handler is called with what the decoder
+    returns, here the message itself: nothing is injected or validated, and a read costs
+    less (the handlers validate each event themselves, `CloudEvent.from_fields`).
+
+    It connects as the service's Redis user, with the same credentials and TLS as its own
+    client (shared/redis.py): the URL's, and those the settings add."""
+    options: dict[str, Any] = settings.redis_options()
+    return RedisBroker(
+        settings.redis_url,
+        **options,
+        logger=log,
+        log_level=logging.DEBUG,
+        graceful_timeout=10.0,
+        apply_types=False,
+    )
+
+
+def read_entries(raw: Mapping[str, Any]) -> list[Entry]:
+    """The entries of one FastStream stream message (one entry, or a batch read), as text.
+
+    FastStream's connection answers bytes; decoding here, in one comprehension an entry, is
+    the consumer's main cost per event beyond the database (a helper called per field cost
+    a third more CPU per event). An entry deleted from the stream while pending comes back
+    from XAUTOCLAIM without fields (Redis 6.2): it is kept, with empty fields, so that it is
+    acknowledged.
+    """
+    ids = raw["message_ids"]
+    data = raw["data"] if raw["type"] == "bstream" else [raw["data"]]
+    return [
+        (entry_id.decode(), {k.decode(): v.decode() for k, v in fields.items()} if fields else {})
+        for entry_id, fields in zip(ids, data, strict=True)
+    ]
+
+
 class StreamConsumer:
     """Applies the events of one stream to one service's database, through typed handlers."""
 
@@ -107,6 +164,7 @@ class StreamConsumer:
         group: str,
         handlers: dict[str, Handler],
         *,
+        broker: RedisBroker,
         batch: int = 50,
         block_ms: int = 1000,
         claim_idle_ms: int = 30_000,
@@ -130,70 +188,141 @@ class StreamConsumer:
         self.prepare = prepare
         self.finish = finish
         self.name = name or consumer_name()
+        self.healthy = False
         # The `source` of the stream's producing service; entries of any other are refused.
         self.producer = producer
-        self.healthy = False
+        self.broker = broker
+        self._changed = asyncio.Event()
+        self.reader: Any = broker.subscriber(
+            stream=StreamSub(
+                stream,
+                group=group,
+                consumer=self.name,
+                batch=True,
+                max_records=batch,
+                polling_interval=block_ms,
+            ),
+            ack_policy=AckPolicy.MANUAL,
+            parser=self._parse,
+            decoder=_message,
+            title=f"{stream}:{group}:read",
+        )
+        self.reader(self._on_read)
+        # Between two XAUTOCLAIM rounds that found nothing the claimer waits this long, as
+        # our own loop did (half the idle time an entry needs to be claimed).
+        self.claimer: Any = broker.subscriber(
+            stream=StreamSub(
+                stream,
+                group=group,
+                consumer=self.name,
+                min_idle_time=claim_idle_ms,
+                polling_interval=max(claim_idle_ms // 2, 1),
+            ),
+            ack_policy=AckPolicy.MANUAL,
+            parser=self._parse,
+            decoder=_message,
+            title=f"{stream}:{group}:claim",
+        )
+        self.claimer(self._on_claimed)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Read new entries and, between reads, reclaim idle ones, until `stop` is set."""
+        """Keep the reader and the claimer running until `stop` is set; report sizes."""
         delay = 0.2
-        last_claim = 0.0
         loop = asyncio.get_running_loop()
-        while not stop.is_set():
-            try:
-                await ensure_group(self.redis, self.stream, self.group)
-                while not stop.is_set():
-                    if loop.time() - last_claim >= self.claim_idle_ms / 2000:
-                        await self.reclaim_once()
-                        last_claim = loop.time()
-                    await self.read_once()
+        last_report = 0.0
+        subscribers = (self.reader, self.claimer)
+        try:
+            while not stop.is_set():
+                try:
+                    await self.broker.connect()
+                    if not all(s.running for s in subscribers):
+                        # First start, or a subscriber stopped itself on NOGROUP: the group
+                        # is (re)created at `0` before FastStream would create it at `$`.
+                        await ensure_group(self.redis, self.stream, self.group)
+                        for subscriber in subscribers:
+                            if not subscriber.running:
+                                log.info(
+                                    "%s/%s: starting %s",
+                                    self.stream,
+                                    self.group,
+                                    subscriber.specification.call_name,
+                                )
+                                await subscriber.start()
+                                self._watch(subscriber)
+                    if loop.time() - last_report >= self.claim_idle_ms / 2000:
+                        await self._report_sizes()
+                        last_report = loop.time()
                     self.healthy = True
                     delay = 0.2
-            except ResponseError as exc:
-                if "NOGROUP" in str(exc):
-                    # Redis came back empty: the group is recreated at the top of the loop.
-                    log.warning("%s/%s: group missing, recreating", self.stream, self.group)
+                    await self._wait(stop, self.claim_idle_ms / 2000)
                     continue
-                self.healthy = False
-                log.exception("%s/%s: redis error", self.stream, self.group)
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-                self.healthy = False
-                log.warning("%s/%s: redis unavailable (%s)", self.stream, self.group, exc)
-            if stop.is_set():
-                break
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+                except ResponseError:
+                    self.healthy = False
+                    log.exception("%s/%s: redis error", self.stream, self.group)
+                except (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError) as exc:
+                    self.healthy = False
+                    log.warning("%s/%s: redis unavailable (%r)", self.stream, self.group, exc)
+                if stop.is_set():
+                    break
+                await self._wait(stop, delay)
+                delay = min(delay * 2, 5.0)
+        finally:
+            self.healthy = False
+            for subscriber in subscribers:
+                # Waits for an in-flight read to finish; what it did not acknowledge stays
+                # pending for the next consumer.
+                await subscriber.stop()
 
-    async def read_once(self) -> int:
-        reply: Any = await self.redis.xreadgroup(
-            self.group, self.name, {self.stream: ">"}, count=self.batch, block=self.block_ms
+    def _watch(self, subscriber: Any) -> None:
+        """Wake `run` as soon as the subscriber's read task ends (it stops on NOGROUP)."""
+        for task in subscriber.tasks:
+            task.add_done_callback(lambda _task: self._changed.set())
+
+    async def _wait(self, stop: asyncio.Event, seconds: float) -> None:
+        """Wait until `stop`, a subscriber's end, or `seconds`, whichever comes first."""
+        self._changed.clear()
+        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._changed.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+    async def _parse(self, raw: Any) -> SingleMessage | BatchMessage:
+        """Build FastStream's message from our plain fields; the CloudEvents id is its id."""
+        entries = read_entries(raw)
+        headers = [{k: v for k, v in fields.items() if k != "data"} for _id, fields in entries]
+        first = headers[0] if headers else {}
+        message_id = first.get("id") or (entries[0][0] if entries else None)
+        cls = BatchMessage if raw["type"] == "bstream" else SingleMessage
+        return cls(
+            raw_message=raw,
+            body=entries,
+            headers=first,
+            batch_headers=headers,
+            content_type="application/cloudevents",
+            message_id=message_id,
+            correlation_id=message_id,
+            # Acknowledged on our connection (FastStream's protocol names bytes replies; the
+            # calls it makes, XACK, XDEL and XPENDING, are the same on ours).
+            consumer=cast(Any, self.redis),
+            group=self.group,
         )
-        entries = [entry for _stream, stream_entries in reply or [] for entry in stream_entries]
-        read = len(entries)
-        entries = await self._refuse_foreign(entries)
+
+    async def _on_read(self, message: BatchMessage) -> None:
+        entries = await self._refuse_foreign(cast(list[Entry], message.body))  # `_parse`'s
         if len(entries) == 1:
             await self._deliver(*entries[0])
         elif entries:
-            await self._deliver_batch(entries)
-        return read
+            await self._deliver_batch(entries, message.ack)
 
-    async def reclaim_once(self) -> int:
-        """Claim entries idle past `claim_idle_ms` from any consumer; dead-letter the hopeless."""
-        reply = await self.redis.xautoclaim(
-            self.stream, self.group, self.name, self.claim_idle_ms, "0-0", count=self.batch
-        )
-        claimed = reply[1]
-        deleted = reply[2] if len(reply) > 2 else []
-        if deleted:
-            await self._acknowledge(*deleted)
-        for entry_id, fields in claimed:
+    async def _on_claimed(self, message: SingleMessage) -> None:
+        """An entry idle past `claim_idle_ms`: retried, or dead-lettered if hopeless."""
+        for entry_id, fields in cast(list[Entry], message.body):
             if not fields:
                 await self._acknowledge(entry_id)
                 continue
-            info = await self.redis.xpending_range(
-                self.stream, self.group, min=entry_id, max=entry_id, count=1
-            )
-            deliveries = int(info[0]["times_delivered"]) if info else 1
+            deliveries = await message.get_delivery_count()
             if (foreign := self._foreign(fields)) is not None:
                 await self._dead_letter(entry_id, fields, deliveries, foreign)
             elif deliveries > self.max_deliveries:
@@ -201,10 +330,10 @@ class StreamConsumer:
             else:
                 # A reclaimed entry may have failed before: its error goes when it is applied.
                 await self._deliver(entry_id, fields, retried=True)
-        await self._report_sizes()
-        return len(claimed)
 
-    async def _deliver_batch(self, entries: list[tuple[Any, dict[Any, Any]]]) -> None:
+    async def _deliver_batch(
+        self, entries: list[Entry], ack: Callable[[], Awaitable[None]]
+    ) -> None:
         """Apply a read's entries in one transaction; one by one if that transaction fails."""
         try:
             events = [CloudEvent.from_fields(fields) for _entry_id, fields in entries]
@@ -220,7 +349,8 @@ class StreamConsumer:
             for entry_id, fields in entries:
                 await self._deliver(entry_id, fields)
             return
-        await self.redis.xack(self.stream, self.group, *[entry_id for entry_id, _ in entries])
+        # XACK of the whole read, only now that its transaction has committed.
+        await ack()
         for event, done in zip(events, applied, strict=True):
             EVENTS_CONSUMED.labels(self.stream, self.group, "applied" if done else "skipped").inc()
             if done and self.after_commit is not None:
@@ -349,3 +479,9 @@ class StreamConsumer:
             name = group["name"].decode() if isinstance(group["name"], bytes) else group["name"]
             if name == self.group and group.get("lag") is not None:
                 CONSUMER_LAG.labels(self.stream, self.group).set(int(group["lag"]))
+
+
+async def _message(message: Any) -> Any:
+    """FastStream's decoder step: our parser has already decoded the entries (its body), and
+    the handler wants the message itself, to acknowledge it."""
+    return message

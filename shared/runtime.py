@@ -16,7 +16,14 @@ from typing import Any
 from fastapi import FastAPI
 
 from shared.config import ServiceSettings
-from shared.consumer import AfterCommit, Finish, Handler, Prepare, StreamConsumer
+from shared.consumer import (
+    AfterCommit,
+    Finish,
+    Handler,
+    Prepare,
+    StreamConsumer,
+    make_broker,
+)
 from shared.db import is_sqlite, make_engine, migrate, ping, upkeep_tables, wait_for_database
 from shared.directory import DIRECTORY, MIGRATIONS, Directory
 from shared.events import STREAM_CONSUMERS, STREAM_PRODUCERS, STREAM_SOURCES
@@ -50,6 +57,8 @@ class ServiceRuntime:
             replay_hours=settings.outbox_replay_hours,
             lock_ms=settings.relay_lock_ms,
         )
+        # The consumers' FastStream broker; it connects when the first consumer starts.
+        self.broker = make_broker(settings)
         self.consumers: list[StreamConsumer] = []
         self.workers: list[Worker] = []
         self.kept: list[str] = []
@@ -90,6 +99,7 @@ class ServiceRuntime:
             group=s.schema_for(self.component),
             handlers=handlers,
             producer=STREAM_SOURCES[stream],
+            broker=self.broker,
             batch=s.consumer_batch,
             block_ms=s.consumer_block_ms,
             claim_idle_ms=s.claim_idle_ms,
@@ -152,6 +162,7 @@ class ServiceRuntime:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+        await self.broker.stop()
         await self.redis.aclose()
         self.engine.dispose()
         self.directory_engine.dispose()
