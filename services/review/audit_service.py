@@ -217,7 +217,7 @@ class _ViewChains:
         return chain[seq - 1].hash if seq <= len(chain) else None
 
 
-def _view_chains(case_id: str, entries: Sequence[AuditEntry]) -> _ViewChains:
+def view_chains(case_id: str, entries: Sequence[AuditEntry]) -> _ViewChains:
     chains = _ViewChains({s: [] for s in SIDES}, {s: [] for s in SIDES})
     prev = dict.fromkeys(SIDES, GENESIS_HASH)
     for index, entry in enumerate(entries):
@@ -245,7 +245,7 @@ def history_for(side: str, records: Sequence[AuditRecord]) -> list[dict[str, Any
     """
     if not records:
         return []
-    chains = _view_chains(records[0].case_id, [entry_of(r) for r in records])
+    chains = view_chains(records[0].case_id, [entry_of(r) for r in records])
     return [_rendered(e) for e in chains.entries[side]]
 
 
@@ -291,7 +291,7 @@ def _check_case(
 ) -> tuple[Failure | None, _ViewChains]:
     """The first problem of the case's chains as `side` may learn it (None: the operator)."""
     entries = [entry_of(r) for r in records]
-    chains = _view_chains(case.id, entries)
+    chains = view_chains(case.id, entries)
     joint = verify(entries, expected_head=case.audit_head, key=chain_key)
     if not joint.ok:
         return _as_seen_by(

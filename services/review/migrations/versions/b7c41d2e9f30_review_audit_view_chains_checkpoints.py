@@ -107,7 +107,7 @@ def _rechain(conn: sa.Connection) -> None:
     import secrets
 
     from services.review.domain.audit import AuditEntry, entry_hash
-    from services.review.audit_service import _view_chains
+    from services.review.audit_service import view_chains
     from shared.config import AuditSettings
 
     key = AuditSettings().audit_key.encode("utf-8")
@@ -145,7 +145,7 @@ def _rechain(conn: sa.Connection) -> None:
                     salt_eu=entry.salts["EU"], salt_cn=entry.salts["CN"],
                 )
             )
-        chains = _view_chains(case_id, entries)
+        chains = view_chains(case_id, entries)
         eu, cn = chains.entries["EU"], chains.entries["CN"]
         values: dict[str, Any] = {
             "audit_seq_eu": len(eu), "audit_head_eu": eu[-1].hash if eu else GENESIS,

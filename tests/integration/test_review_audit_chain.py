@@ -1,0 +1,221 @@
+"""The audit chain as the sides and an attacker meet it (red-team F3, F6), over real HTTP.
+
+F6: China's history
+is its own chain, contiguous and with no link to an entry it may not see, and China checks it
+and its signed checkpoint with nothing but what it is shown. F3: whoever writes the database
+rewrites a refusal reason (recomputing every hash and head) or drops the last entry (moving
+the head back); the API and `reechannel audit verify --checkpoints` both catch it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlmodel import Session
+
+from services.review.audit_service import entry_of, view_chains, view_entries
+from services.review.domain.audit import GENESIS_HASH, canonical_json, entry_hash, verify_view
+from services.review.domain.checkpoints import Leaf, TreeHead, root_from_proof, signature_valid
+from services.review.store import Case, audit_of
+from shared.config import DEV_AUDIT_KEY, CommonSettings
+from shared.db import make_engine
+from tests.integration.test_review_audit_leaks import HEX64, get, sent_to_china
+from tests.integration.test_review_flow import _settings_env, act, token
+from tests.support import ROOT, Infra, ServiceProcess
+
+# --- F6: China's history is its own chain, and China checks it alone ---------------------------
+
+
+def test_china_sees_a_contiguous_chain_of_its_own_and_checks_it_and_its_checkpoint(
+    intake: ServiceProcess,
+    review: ServiceProcess,
+    officials: dict[str, Any],
+    company_a: dict[str, Any],
+) -> None:
+    case = sent_to_china(intake, review, officials, company_a)
+    for who, visibility in (
+        ("eu_officer", "side"),
+        ("cn_officer", "joint"),
+        ("eu_officer", "side"),
+    ):
+        with review.client(token(officials, who)) as c:
+            r = c.post(
+                f"/v1/cases/{case['id']}/notes", json={"text": "note", "visibility": visibility}
+            )
+            assert r.status_code == 201, r.text
+    with review.client(token(officials, "cn_supervisor")) as c:
+        issued = c.post("/v1/audit/checkpoints")
+        assert issued.status_code == 201, issued.text
+
+    cn = token(officials, "cn_officer")
+    audit = get(review, cn, f"/v1/cases/{case['id']}/audit")
+    eu_audit = get(review, token(officials, "eu_officer"), f"/v1/cases/{case['id']}/audit")
+    entries = audit["entries"]
+    assert [e["seq"] for e in entries] == list(range(1, len(entries) + 1))
+    assert [e["prev_hash"] for e in entries] == [GENESIS_HASH] + [e["hash"] for e in entries[:-1]]
+    hidden = [e for e in eu_audit["entries"] if e["payload"].get("visibility") == "eu"]
+    assert len(hidden) == 2
+    hidden_values = {v for e in hidden for v in HEX64.findall(json.dumps(e))}
+    assert not hidden_values & set(HEX64.findall(json.dumps(audit)))
+    assert {e["id"] for e in hidden}.isdisjoint(json.dumps(audit))
+
+    # China verifies every link with its own data, then the case's place in its checkpoint.
+    assert verify_view(case["id"], "CN", view_entries(entries)).ok
+    assert verify_view(case["id"], "EU", view_entries(eu_audit["entries"])).ok
+    key = get(review, cn, "/v1/audit/public-key")
+    public_key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(key["public_key"]))
+    proof = audit["checkpoints"][-1]
+    signed = get(review, cn, f"/v1/audit/checkpoints/{proof['number']}")
+    assert signed["side"] == "CN" and signed == issued.json()
+    assert signature_valid(public_key, TreeHead.from_dict(signed), signed["signature"])
+    leaf = Leaf(case["id"], proof["seq"], entries[proof["seq"] - 1]["hash"])
+    root = root_from_proof(leaf, proof["leaf_index"], signed["tree_size"], proof["audit_path"])
+    assert root == signed["root_hash"]
+
+
+# --- F3: a rewrite of the database is caught by the API and the command ------------------------
+
+
+def _engine(infra: Infra) -> Any:
+    return make_engine(CommonSettings(**_settings_env(infra)), "review")
+
+
+def _legacy_hash(entry: Any, prev: str) -> str:
+    # The hash before this design: unkeyed SHA-256, which anyone can recompute.
+    document = {"prev_hash": prev, "entry": entry.body()}
+    return hashlib.sha256(canonical_json(document)).hexdigest()
+
+
+def _rechain(session: Session, case_id: str, key: bytes | None) -> None:
+    """Recompute every hash and head of the case as an attacker with database access would:
+    the joint chain with the key if it leaked (else the unkeyed formula), the view chains."""
+    case = session.get(Case, case_id)
+    assert case is not None
+    records = audit_of(session, case_id)
+    prev, entries = GENESIS_HASH, []
+    for record in records:
+        entry = replace(entry_of(record), prev_hash=prev)
+        digest = _legacy_hash(entry, prev) if key is None else entry_hash(entry, prev, key)
+        record.prev_hash, record.hash, prev = prev, digest, digest
+        entries.append(replace(entry, hash=digest))
+        session.add(record)
+    case.audit_head, case.audit_seq = prev, len(records)
+    # Old schema had no view heads; the attack on it needs only the joint chain.
+    chains = view_chains(case_id, entries)
+    eu, cn = chains.entries["EU"], chains.entries["CN"]
+    case.audit_seq_eu, case.audit_head_eu = len(eu), eu[-1].hash if eu else GENESIS_HASH
+    case.audit_seq_cn, case.audit_head_cn = len(cn), cn[-1].hash if cn else GENESIS_HASH
+    session.add(case)
+    session.commit()
+
+
+def refused_case_with_kept_checkpoints(
+    intake: ServiceProcess,
+    review: ServiceProcess,
+    officials: dict[str, Any],
+    company: Any,
+    folder: Path,
+) -> dict[str, Any]:
+    """A refused case; each side's supervisor then has a checkpoint issued and keeps its own."""
+    case = sent_to_china(intake, review, officials, company)
+    r = act(review, token(officials, "cn_officer"), case, "refuse", reason="listed_entity")
+    assert r.status_code == 200, r.text
+    for side in ("eu", "cn"):
+        with review.client(token(officials, f"{side}_supervisor")) as c:
+            assert c.post("/v1/audit/checkpoints").status_code == 201
+            kept = c.get("/v1/audit/checkpoints").json()
+        (folder / f"{side}-checkpoints.json").write_text(json.dumps(kept))
+    for who in ("eu_officer", "cn_officer"):
+        assert get(review, token(officials, who), f"/v1/cases/{case['id']}/audit/verify")["ok"]
+    return case
+
+
+def _caught(review: ServiceProcess, officials: dict[str, Any], case_id: str) -> None:
+    for who in ("eu_officer", "cn_officer"):
+        result = get(review, token(officials, who), f"/v1/cases/{case_id}/audit/verify")
+        assert result["ok"] is False, (who, result)
+
+
+def _command(infra: Infra, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "shared.cli", "audit", "verify", *args, "--json"],
+        env=infra.env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize(
+    "attacker_key", [None, DEV_AUDIT_KEY.encode()], ids=["no-key", "key-leaked"]
+)
+def test_a_rewritten_refusal_reason_with_every_hash_recomputed_is_caught(
+    intake: ServiceProcess,
+    review: ServiceProcess,
+    officials: dict[str, Any],
+    company_a: dict[str, Any],
+    infra: Infra,
+    tmp_path: Path,
+    attacker_key: bytes | None,
+) -> None:
+    case = refused_case_with_kept_checkpoints(intake, review, officials, company_a, tmp_path)
+    engine = _engine(infra)
+    with Session(engine) as session:
+        refusal = next(r for r in audit_of(session, case["id"]) if r.action == "refuse")
+        refusal.payload = {**refusal.payload, "reason": "incomplete_file"}
+        session.add(refusal)
+        session.commit()
+        _rechain(session, case["id"], attacker_key)
+    engine.dispose()
+
+    _caught(review, officials, case["id"])
+    for kept in ("cn-checkpoints.json", "eu-checkpoints.json"):
+        run = _command(infra, "--checkpoints", str(tmp_path / kept))
+        assert run.returncode == 1, run.stderr
+        report = json.loads(run.stdout)
+        assert case["id"] in {f["case_id"] for f in report["failures"]}, report
+
+
+def test_a_dropped_last_entry_with_the_head_moved_back_is_caught(
+    intake: ServiceProcess,
+    review: ServiceProcess,
+    officials: dict[str, Any],
+    company_a: dict[str, Any],
+    infra: Infra,
+    tmp_path: Path,
+) -> None:
+    case = refused_case_with_kept_checkpoints(intake, review, officials, company_a, tmp_path)
+    engine = _engine(infra)
+    with Session(engine) as session:
+        records = audit_of(session, case["id"])
+        session.delete(records[-1])
+        session.commit()
+        # The head moves back to the stored hash of the entry before: no key is needed.
+        stored = session.get(Case, case["id"])
+        assert stored is not None
+        stored.audit_head, stored.audit_seq = records[-2].hash, records[-2].seq
+        chains = view_chains(case["id"], [entry_of(r) for r in records[:-1]])
+        eu, cn = chains.entries["EU"], chains.entries["CN"]
+        stored.audit_seq_eu, stored.audit_head_eu = len(eu), eu[-1].hash
+        stored.audit_seq_cn, stored.audit_head_cn = len(cn), cn[-1].hash
+        session.add(stored)
+        session.commit()
+    engine.dispose()
+
+    _caught(review, officials, case["id"])
+    run = _command(infra, "--checkpoints", str(tmp_path))
+    assert run.returncode == 1, run.stderr
+    failures = json.loads(run.stdout)["failures"]
+    assert {(f["case_id"], f["side"]) for f in failures if "checkpoint" in f} >= {
+        (case["id"], "EU"),
+        (case["id"], "CN"),
+    }
+    assert _command(infra, "--case", case["id"]).returncode == 1
