@@ -46,9 +46,10 @@ def sent_to_china(
 
 def _priority_candidates(
     core: dict[str, Any], today: Any, tier: str
-) -> list[tuple[tuple[int, int, bool], dict[str, Any]]]:
+) -> list[tuple[tuple[int, int, bool], bytes]]:
     """Every priority payload the rule file can give for stock 0..400, jobs 0..5000, SME or not,
-    with the CN-visible application; one candidate per distinct outcome, of the tier China sees.
+    with the CN-visible application; one candidate per distinct outcome, of the tier China sees,
+    as canonical JSON (assembled from pieces: some 300,000 candidates must hash in seconds).
     """
     rules = RuleSet.default()
     order = {rule.id: n for n, rule in enumerate(rules.rules)}
@@ -68,6 +69,9 @@ def _priority_candidates(
     stock = outcomes(range(401), lambda v: {"sme": False, "urgency": {"stock_days": v}})
     jobs = outcomes(range(5001), lambda v: {"sme": False, "urgency": {"jobs_at_risk": v}})
     sme = {fired(sme=True) - base: True, frozenset(): False}
+    every_fired = base.union(*stock, *jobs, *sme)
+    pieces = {f: canonical_json(f.as_dict()) for f in every_fired}
+    tail = b',"rules_version":' + canonical_json(rules.version) + b',"score":'
     out = []
     for (s_rules, s), (j_rules, j), (m_rules, m) in itertools.product(
         stock.items(), jobs.items(), sme.items()
@@ -79,18 +83,25 @@ def _priority_candidates(
         flags: list[str] = []
         for f in rules_fired:
             flags += [x for x in flags_of[f.rule_id] if x not in flags]
-        payload = {
-            "score": total,
-            "tier": tier,
-            "fired": [f.as_dict() for f in rules_fired],
-            "rules_version": rules.version,
-            "flags": flags,
-        }
+        # {"fired", "flags", "rules_version", "score", "tier"}: canonical_json's key order.
+        payload = b"".join(
+            (
+                b'{"fired":[',
+                b",".join(pieces[f] for f in rules_fired),
+                b'],"flags":',
+                canonical_json(flags),
+                tail,
+                str(total).encode(),
+                b',"tier":',
+                canonical_json(tier),
+                b"}",
+            )
+        )
         out.append(((s, j, m), payload))
     return out
 
 
-def _templates(case_id: str, opened: dict[str, Any]) -> list[tuple[bytes, bytes]]:
+def _templates(case_id: str, opened: dict[str, Any]) -> list[tuple[Any, bytes]]:
     """Documents an attacker would hash around the priority payload: the old joint entry, an
     unsalted commitment to the entry or its payload, the priority alone."""
     marker = "@@PRIORITY@@"
@@ -114,7 +125,7 @@ def _templates(case_id: str, opened: dict[str, Any]) -> list[tuple[bytes, bytes]
     out = []
     for document in documents:
         before, after = canonical_json(document).split(json.dumps(marker).encode())
-        out.append((before, after))
+        out.append((hashlib.sha256(before), after))
     return out
 
 
@@ -150,13 +161,14 @@ def test_china_cannot_recover_hidden_urgency_from_any_hash_it_is_shown(
     eu_history = get(review, token(officials, "eu_officer"), f"/v1/cases/{case['id']}/audit")
     truth = next(e for e in eu_history["entries"] if e["action"] == "open")["payload"]["priority"]
     true_key = (URGENCY["stock_days"], URGENCY["jobs_at_risk"], False)
-    assert dict(candidates)[true_key] == truth
+    assert dict(candidates)[true_key] == canonical_json(truth)
 
     templates = _templates(case["id"], opened)
-    matches = {
-        values
-        for values, payload in candidates
-        for before, after in templates
-        if hashlib.sha256(before + canonical_json(payload) + after).hexdigest() in seen
-    }
+    matches = set()
+    for values, payload in candidates:
+        for before, after in templates:
+            digest = before.copy()
+            digest.update(payload + after)
+            if digest.hexdigest() in seen:
+                matches.add(values)
     assert matches == set(), f"hidden values recovered from a hash China sees: {matches}"
