@@ -117,9 +117,10 @@ def _rechain(conn: sa.Connection) -> None:
         rows.setdefault(row.case_id, []).append(row)
     for case_id, records in rows.items():
         entries = []
-        intact = True
+        # The first entry the old chain no longer vouches for (len: all intact).
+        first_bad = None
         prev = GENESIS
-        for r in records:
+        for index, r in enumerate(records):
             at = r.at if r.at.tzinfo else r.at.replace(tzinfo=UTC)
             entry = AuditEntry(
                 id=r.id, case_id=r.case_id, seq=r.seq, actor_id=r.actor_id,
@@ -128,16 +129,19 @@ def _rechain(conn: sa.Connection) -> None:
                 prev_hash=r.prev_hash, hash=r.hash,
                 salts={"EU": secrets.token_hex(32), "CN": secrets.token_hex(32)},
             )
-            intact = intact and r.prev_hash == prev and _legacy_hash(entry, prev) == r.hash
+            ok = r.prev_hash == prev and _legacy_hash(entry, prev) == r.hash
+            if first_bad is None and not ok:
+                first_bad = index
             prev = r.hash
             entries.append(entry)
-        intact = intact and prev == heads.get(case_id)
-        if intact:
-            prev = GENESIS
-            for i, entry in enumerate(entries):
-                entry = replace(entry, prev_hash=prev)
-                entries[i] = entry = replace(entry, hash=entry_hash(entry, prev, key))
-                prev = entry.hash
+        intact = first_bad is None and prev == heads.get(case_id)
+        # Re-key what the old chain vouches for; from the first bad entry on, the old hashes
+        # stay, so the keyed verification names that entry instead of passing it.
+        prev = GENESIS
+        for i, entry in enumerate(entries[: len(entries) if first_bad is None else first_bad]):
+            entry = replace(entry, prev_hash=prev)
+            entries[i] = entry = replace(entry, hash=entry_hash(entry, prev, key))
+            prev = entry.hash
         for entry in entries:
             conn.execute(
                 _ENTRIES.update().where(_ENTRIES.c.id == entry.id).values(
