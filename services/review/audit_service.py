@@ -8,6 +8,7 @@ issues signed checkpoints of every case's view heads (docs/review.md, "Audit").
 
 from __future__ import annotations
 
+import hmac
 import json
 import os
 import secrets
@@ -30,6 +31,7 @@ from services.review.domain.audit import (
     canonical_json,
     commitment,
     entry_hash,
+    head_mac,
     verify,
     verify_view,
     view_link,
@@ -155,7 +157,12 @@ def chain_entry(case: Case, entry: AuditEntry, chain_key: bytes) -> AuditEntry:
         if views[side] is not None:
             _set_head(case, side, seq + 1, view_link(case.id, side, seq + 1, head, commitments))
     case.audit_seq, case.audit_head = entry.seq, entry.hash
+    case.audit_head_mac = _head_mac(case, chain_key)
     return entry
+
+
+def _head_mac(case: Case, chain_key: bytes) -> str:
+    return head_mac(case.id, case.audit_seq, case.audit_head, _heads(case), chain_key)
 
 
 def record_of(entry: AuditEntry) -> AuditRecord:
@@ -297,6 +304,9 @@ def _check_case(
         return _as_seen_by(
             side, chains, joint.first_bad_index, joint.entry_id, joint.reason
         ), chains
+    if not hmac.compare_digest(_head_mac(case, chain_key), case.audit_head_mac):
+        reason = "the case's recorded heads were changed (entries removed?)"
+        return Failure(None, None, reason), chains
     for s in SIDES if side is None else (side,):
         result = verify_view(case.id, s, chains.entries[s])
         recorded = _heads(case)[s]

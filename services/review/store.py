@@ -81,6 +81,8 @@ class Case(SQLModel, table=True):
     audit_head_eu: str = Field(default="0" * 64, max_length=64)
     audit_seq_cn: int = 0
     audit_head_cn: str = Field(default="0" * 64, max_length=64)
+    # HMAC over all the heads above (REE_AUDIT_KEY): moving them back needs the key.
+    audit_head_mac: str = Field(default="", max_length=64)
     updated_at: datetime = Field(default_factory=utcnow)
 
 

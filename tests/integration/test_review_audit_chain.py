@@ -22,7 +22,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlmodel import Session
 
 from services.review.audit_service import entry_of, view_chains, view_entries
-from services.review.domain.audit import GENESIS_HASH, canonical_json, entry_hash, verify_view
+from services.review.domain.audit import (
+    GENESIS_HASH,
+    canonical_json,
+    entry_hash,
+    head_mac,
+    verify_view,
+)
 from services.review.domain.checkpoints import Leaf, TreeHead, root_from_proof, signature_valid
 from services.review.store import Case, audit_of
 from shared.config import DEV_AUDIT_KEY, CommonSettings
@@ -96,7 +102,8 @@ def _legacy_hash(entry: Any, prev: str) -> str:
 
 def _rechain(session: Session, case_id: str, key: bytes | None) -> None:
     """Recompute every hash and head of the case as an attacker with database access would:
-    the joint chain with the key if it leaked (else the unkeyed formula), the view chains."""
+    the joint chain and the heads' MAC with the key if it leaked (else the unkeyed formula and
+    no MAC), the view chains. Only a checkpoint the sides hold stops the one with the key."""
     case = session.get(Case, case_id)
     assert case is not None
     records = audit_of(session, case_id)
@@ -113,6 +120,10 @@ def _rechain(session: Session, case_id: str, key: bytes | None) -> None:
     eu, cn = chains.entries["EU"], chains.entries["CN"]
     case.audit_seq_eu, case.audit_head_eu = len(eu), eu[-1].hash if eu else GENESIS_HASH
     case.audit_seq_cn, case.audit_head_cn = len(cn), cn[-1].hash if cn else GENESIS_HASH
+    if key is not None:
+        views = {"EU": (case.audit_seq_eu, case.audit_head_eu)}
+        views["CN"] = (case.audit_seq_cn, case.audit_head_cn)
+        case.audit_head_mac = head_mac(case_id, case.audit_seq, case.audit_head, views, key)
     session.add(case)
     session.commit()
 
@@ -123,25 +134,38 @@ def refused_case_with_kept_checkpoints(
     officials: dict[str, Any],
     company: Any,
     folder: Path,
+    checkpoint_after_refusal: bool = True,
 ) -> dict[str, Any]:
-    """A refused case; each side's supervisor then has a checkpoint issued and keeps its own."""
+    """A refused case; each side's supervisor has a checkpoint issued and keeps its own (after
+    the refusal, or before it: then the refusal is newer than every checkpoint)."""
     case = sent_to_china(intake, review, officials, company)
-    r = act(review, token(officials, "cn_officer"), case, "refuse", reason="listed_entity")
-    assert r.status_code == 200, r.text
+    if checkpoint_after_refusal:
+        refuse(review, officials, case)
     for side in ("eu", "cn"):
         with review.client(token(officials, f"{side}_supervisor")) as c:
             assert c.post("/v1/audit/checkpoints").status_code == 201
             kept = c.get("/v1/audit/checkpoints").json()
         (folder / f"{side}-checkpoints.json").write_text(json.dumps(kept))
+    if not checkpoint_after_refusal:
+        refuse(review, officials, case)
     for who in ("eu_officer", "cn_officer"):
         assert get(review, token(officials, who), f"/v1/cases/{case['id']}/audit/verify")["ok"]
     return case
 
 
-def _caught(review: ServiceProcess, officials: dict[str, Any], case_id: str) -> None:
+def refuse(review: ServiceProcess, officials: dict[str, Any], case: dict[str, Any]) -> None:
+    r = act(review, token(officials, "cn_officer"), case, "refuse", reason="listed_entity")
+    assert r.status_code == 200, r.text
+
+
+def _caught(review: ServiceProcess, officials: dict[str, Any], case_id: str) -> list[str]:
+    """Both sides' verification fails; the reasons they are given."""
+    reasons = []
     for who in ("eu_officer", "cn_officer"):
         result = get(review, token(officials, who), f"/v1/cases/{case_id}/audit/verify")
         assert result["ok"] is False, (who, result)
+        reasons.append(result["reason"])
+    return reasons
 
 
 def _command(infra: Infra, *args: str) -> subprocess.CompletedProcess[str]:
@@ -176,7 +200,10 @@ def test_a_rewritten_refusal_reason_with_every_hash_recomputed_is_caught(
         _rechain(session, case["id"], attacker_key)
     engine.dispose()
 
-    _caught(review, officials, case["id"])
+    reasons = _caught(review, officials, case["id"])
+    if attacker_key is not None:
+        # With the key everything in the database fits again: only the signed checkpoint does not.
+        assert all("checkpoint" in reason for reason in reasons), reasons
     for kept in ("cn-checkpoints.json", "eu-checkpoints.json"):
         run = _command(infra, "--checkpoints", str(tmp_path / kept))
         assert run.returncode == 1, run.stderr
@@ -184,6 +211,7 @@ def test_a_rewritten_refusal_reason_with_every_hash_recomputed_is_caught(
         assert case["id"] in {f["case_id"] for f in report["failures"]}, report
 
 
+@pytest.mark.parametrize("checkpointed", [True, False], ids=["in-a-checkpoint", "newer"])
 def test_a_dropped_last_entry_with_the_head_moved_back_is_caught(
     intake: ServiceProcess,
     review: ServiceProcess,
@@ -191,8 +219,11 @@ def test_a_dropped_last_entry_with_the_head_moved_back_is_caught(
     company_a: dict[str, Any],
     infra: Infra,
     tmp_path: Path,
+    checkpointed: bool,
 ) -> None:
-    case = refused_case_with_kept_checkpoints(intake, review, officials, company_a, tmp_path)
+    case = refused_case_with_kept_checkpoints(
+        intake, review, officials, company_a, tmp_path, checkpoint_after_refusal=checkpointed
+    )
     engine = _engine(infra)
     with Session(engine) as session:
         records = audit_of(session, case["id"])
@@ -210,12 +241,15 @@ def test_a_dropped_last_entry_with_the_head_moved_back_is_caught(
         session.commit()
     engine.dispose()
 
+    # Without the key the heads' MAC cannot follow; a checkpoint holding the entry also fails.
     _caught(review, officials, case["id"])
     run = _command(infra, "--checkpoints", str(tmp_path))
     assert run.returncode == 1, run.stderr
     failures = json.loads(run.stdout)["failures"]
-    assert {(f["case_id"], f["side"]) for f in failures if "checkpoint" in f} >= {
-        (case["id"], "EU"),
-        (case["id"], "CN"),
-    }
+    assert case["id"] in {f["case_id"] for f in failures}
+    if checkpointed:
+        assert {(f["case_id"], f["side"]) for f in failures if "checkpoint" in f} >= {
+            (case["id"], "EU"),
+            (case["id"], "CN"),
+        }
     assert _command(infra, "--case", case["id"]).returncode == 1

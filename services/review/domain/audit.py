@@ -30,6 +30,7 @@ __all__ = [
     "append",
     "commitment",
     "entry_hash",
+    "head_mac",
     "verify",
     "verify_view",
     "view_link",
@@ -175,6 +176,23 @@ def verify(
             "history does not end at the recorded head (entries removed or added)",
         )
     return VerificationResult(True)
+
+
+def head_mac(
+    case_id: str, seq: int, head: str, views: Mapping[str, tuple[int, str]], key: bytes
+) -> str:
+    """HMAC-SHA256 hex, keyed, of a case's heads: its joint seq and head and each side's.
+
+    Without it, dropping the newest entries and setting the heads back to the stored hashes
+    before them would leave a chain that verifies; with it, that needs the key.
+    """
+    document = {
+        "case_id": case_id,
+        "seq": seq,
+        "head": head,
+        "views": {side: list(views[side]) for side in SIDES},
+    }
+    return hmac.new(key, canonical_json(document), hashlib.sha256).hexdigest()
 
 
 # --- the view chains ----------------------------------------------------------------------

@@ -37,6 +37,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('audit_head_eu', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False, server_default=GENESIS))
         batch_op.add_column(sa.Column('audit_seq_cn', sa.Integer(), nullable=False, server_default='0'))
         batch_op.add_column(sa.Column('audit_head_cn', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False, server_default=GENESIS))
+        batch_op.add_column(sa.Column('audit_head_mac', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False, server_default=''))
     with op.batch_alter_table('audit_entries', schema=None) as batch_op:
         batch_op.add_column(sa.Column('salt_eu', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False, server_default=''))
         batch_op.add_column(sa.Column('salt_cn', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False, server_default=''))
@@ -61,6 +62,7 @@ def downgrade() -> None:
         batch_op.drop_column('salt_cn')
         batch_op.drop_column('salt_eu')
     with op.batch_alter_table('cases', schema=None) as batch_op:
+        batch_op.drop_column('audit_head_mac')
         batch_op.drop_column('audit_head_cn')
         batch_op.drop_column('audit_seq_cn')
         batch_op.drop_column('audit_head_eu')
@@ -93,6 +95,7 @@ _CASES = sa.table(
     sa.column('audit_head_eu', sa.String),
     sa.column('audit_seq_cn', sa.Integer),
     sa.column('audit_head_cn', sa.String),
+    sa.column('audit_head_mac', sa.String),
 )
 
 
@@ -106,7 +109,7 @@ def _legacy_hash(entry: Any, prev_hash: str) -> str:
 def _rechain(conn: sa.Connection) -> None:
     import secrets
 
-    from services.review.domain.audit import AuditEntry, entry_hash
+    from services.review.domain.audit import AuditEntry, entry_hash, head_mac
     from services.review.audit_service import view_chains
     from shared.config import AuditSettings
 
@@ -157,4 +160,6 @@ def _rechain(conn: sa.Connection) -> None:
         }
         if intact:
             values["audit_head"] = prev
+            views = {"EU": (len(eu), values["audit_head_eu"]), "CN": (len(cn), values["audit_head_cn"])}
+            values["audit_head_mac"] = head_mac(case_id, len(entries), prev, views, key)
         conn.execute(_CASES.update().where(_CASES.c.id == case_id).values(**values))
