@@ -65,6 +65,9 @@ class AuditSettings(CommonSettings):
     Whoever can write the database must not be able to re-key the chain or sign a checkpoint.
     """
 
+    # A rejected key must not be echoed in the error (pydantic prints the input otherwise).
+    model_config = SettingsConfigDict(hide_input_in_errors=True)
+
     audit_key: str = Field(DEV_AUDIT_KEY, alias="REE_AUDIT_KEY")
     # Ed25519 private key (64 hex digits: the raw 32-byte seed) that signs audit checkpoints;
     # empty: a key file in the data folder, made on first use (development only).
