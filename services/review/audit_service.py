@@ -351,12 +351,13 @@ def verify_case(
             if problem:
                 failure = Failure(None, None, problem)
                 break
-    shown = [e for e in chains.entries[side]] if side else records
-    head = (chains.head(side, len(chains.entries[side])) if side else case.audit_head) or ""
+    # A side is told about its own chain only (the joint one covers what it may not see).
+    shown = len(chains.entries[side]) if side else len(records)
+    head = (chains.head(side, shown) if side else case.audit_head) or ""
     return {
         "case_id": case.id,
         "ok": failure is None,
-        "entries": len(shown),
+        "entries": shown,
         "head": head,
         "checkpoints_checked": checked,
         "first_bad_index": failure.index if failure else None,

@@ -72,6 +72,8 @@ def _priority_candidates(
     every_fired = base.union(*stock, *jobs, *sme)
     pieces = {f: canonical_json(f.as_dict()) for f in every_fired}
     tail = b',"rules_version":' + canonical_json(rules.version) + b',"score":'
+    tier_json = canonical_json(tier)
+    flags_json: dict[tuple[str, ...], bytes] = {}
     out = []
     for (s_rules, s), (j_rules, j), (m_rules, m) in itertools.product(
         stock.items(), jobs.items(), sme.items()
@@ -89,11 +91,11 @@ def _priority_candidates(
                 b'{"fired":[',
                 b",".join(pieces[f] for f in rules_fired),
                 b'],"flags":',
-                canonical_json(flags),
+                flags_json.setdefault(tuple(flags), canonical_json(flags)),
                 tail,
                 str(total).encode(),
                 b',"tier":',
-                canonical_json(tier),
+                tier_json,
                 b"}",
             )
         )
