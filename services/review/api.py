@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, FastAPI, Header, Query, Request
+from fastapi import APIRouter, Body, Depends, FastAPI, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select as sa_select
@@ -641,7 +641,12 @@ def issue_checkpoint(request: Request, official: Official) -> JSONResponse:
     summary="One of the caller's side's signed checkpoints",
     responses=_shape(SignedTreeHeadView),
 )
-def get_checkpoint(number: int, request: Request, official: Official) -> JSONResponse:
+def get_checkpoint(
+    # Bounded to the database's integer: a larger one is a 422, never a 500.
+    number: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    request: Request,
+    official: Official,
+) -> JSONResponse:
     with Session(_engine(request)) as session:
         rows = audit_service.checkpoints_of(session, _side(official), number)
         if not rows:

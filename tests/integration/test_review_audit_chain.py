@@ -253,3 +253,14 @@ def test_a_dropped_last_entry_with_the_head_moved_back_is_caught(
             (case["id"], "CN"),
         }
     assert _command(infra, "--case", case["id"]).returncode == 1
+
+
+def test_checkpoint_numbers_out_of_range_are_problems_not_errors(
+    review: ServiceProcess, officials: dict[str, Any]
+) -> None:
+    with review.client(token(officials, "cn_officer")) as c:
+        assert c.get(f"/v1/audit/checkpoints/{2**40}").status_code == 422
+        missing = c.get(f"/v1/audit/checkpoints/{2**31 - 1}")
+        assert missing.status_code == 404
+        assert missing.headers["content-type"].startswith("application/problem+json")
+        assert c.post("/v1/audit/checkpoints").status_code == 403  # an officer may not issue
