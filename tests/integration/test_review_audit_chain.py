@@ -253,6 +253,14 @@ def test_a_dropped_last_entry_with_the_head_moved_back_is_caught(
             (case["id"], "CN"),
         }
     assert _command(infra, "--case", case["id"]).returncode == 1
+    plain = subprocess.run(
+        [sys.executable, "-m", "shared.cli", "audit", "verify", "--case", case["id"]],
+        env=infra.env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert plain.returncode == 1 and f"ALTERED case {case['id']}" in plain.stdout, plain
 
 
 def test_checkpoint_numbers_out_of_range_are_problems_not_errors(
