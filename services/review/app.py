@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -12,7 +13,7 @@ from services.review.casework import Casework
 from services.review.handlers import intake_handlers, prepare_read
 from services.review.metrics import router as metrics_router
 from services.review.settings import ReviewSettings
-from shared.db import session_scope
+from shared.db import session_scope, utcnow
 from shared.events import INTAKE_STREAM
 from shared.http import create_app
 from shared.runtime import ServiceRuntime, every
@@ -47,10 +48,11 @@ def build(settings: ReviewSettings | None = None) -> FastAPI:
     )
     # A signed checkpoint of every case's audit heads when the last is older than the interval
     # (daily by default); looked at hourly at most, so a restart does not issue another one.
+    started = utcnow()
     runtime.workers.append(
         every(
             min(settings.audit_checkpoint_seconds, 3600.0),
-            lambda: _checkpoint(runtime, audit_keys, settings.audit_checkpoint_seconds),
+            lambda: _checkpoint(runtime, audit_keys, settings.audit_checkpoint_seconds, started),
             "audit checkpoint",
             then=woke,
         )
@@ -82,9 +84,9 @@ def _check(runtime: ServiceRuntime, casework: Casework) -> int:
 
 
 def _checkpoint(
-    runtime: ServiceRuntime, keys: audit_service.AuditKeys, every_seconds: float
+    runtime: ServiceRuntime, keys: audit_service.AuditKeys, every_seconds: float, started: datetime
 ) -> int:
     with session_scope(runtime.engine) as session:
-        if not audit_service.checkpoint_due(session, every_seconds):
+        if not audit_service.checkpoint_due(session, every_seconds, started):
             return 0
     return len(audit_service.issue_with_retry(runtime.engine, keys))

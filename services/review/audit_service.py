@@ -605,12 +605,12 @@ def issue_with_retry(engine: Any, keys: AuditKeys, attempts: int = 3) -> list[di
     return []
 
 
-def checkpoint_due(session: Session, every_seconds: float) -> bool:
-    """Whether the newest checkpoint is older than the interval (or there is none)."""
+def checkpoint_due(session: Session, every_seconds: float, started: datetime) -> bool:
+    """Whether the newest checkpoint is older than the interval; with none yet, whether the
+    service has run that long (a fresh or freshly loaded database is not walked at boot)."""
     last = session.exec(select(func.max(AuditCheckpoint.issued_at))).one()
-    if last is None:
-        return True
-    return (utcnow() - _aware(last)).total_seconds() >= every_seconds
+    since = started if last is None else _aware(last)
+    return (utcnow() - since).total_seconds() >= every_seconds
 
 
 def checkpoint_view(row: AuditCheckpoint) -> dict[str, Any]:

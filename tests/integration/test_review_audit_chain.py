@@ -35,7 +35,7 @@ from shared.config import DEV_AUDIT_KEY, CommonSettings
 from shared.db import make_engine
 from tests.integration.test_review_audit_leaks import HEX64, get, sent_to_china
 from tests.integration.test_review_flow import _settings_env, act, token
-from tests.support import ROOT, Infra, ServiceProcess
+from tests.support import ROOT, Infra, ServiceProcess, wait_until
 
 # --- F6: China's history is its own chain, and China checks it alone ---------------------------
 
@@ -272,3 +272,39 @@ def test_checkpoint_numbers_out_of_range_are_problems_not_errors(
         assert missing.status_code == 404
         assert missing.headers["content-type"].startswith("application/problem+json")
         assert c.post("/v1/audit/checkpoints").status_code == 403  # an officer may not issue
+
+
+def test_review_issues_checkpoints_by_itself_and_announces_them_to_both_sides(
+    intake: ServiceProcess,
+    review: ServiceProcess,
+    officials: dict[str, Any],
+    company_a: dict[str, Any],
+    infra: Infra,
+) -> None:
+    sent_to_china(intake, review, officials, company_a)
+    known = {f["subject"] for _i, f in infra.redis().xrange(infra.stream("review.events"))}
+    # A replica whose interval is a second: its periodic worker issues without being asked.
+    ticker = ServiceProcess("review", infra.env(REE_AUDIT_CHECKPOINT_SECONDS="1")).start()
+    try:
+        announced = wait_until(
+            lambda: [
+                json.loads(f["data"])
+                for _i, f in infra.redis().xrange(infra.stream("review.events"))
+                if f["type"] == "audit.checkpoint_issued" and f["subject"] not in known
+            ],
+            timeout=60,
+            what="a checkpoint issued by review's periodic worker",
+        )
+    finally:
+        ticker.stop()
+    event = announced[0]
+    assert {h["side"] for h in event["tree_heads"]} == {"EU", "CN"}
+    key = get(review, token(officials, "cn_officer"), "/v1/audit/public-key")
+    public_key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(key["public_key"]))
+    for side in ("eu", "cn"):
+        served = get(
+            review, token(officials, f"{side}_officer"), f"/v1/audit/checkpoints/{event['number']}"
+        )
+        (sent,) = [h for h in event["tree_heads"] if h["side"] == served["side"]]
+        assert served["side"] == side.upper() and served["root_hash"] == sent["root_hash"]
+        assert signature_valid(public_key, TreeHead.from_dict(sent), sent["signature"])
