@@ -11,7 +11,6 @@ from pydantic import ValidationError
 
 from reechannel import redis_users
 from shared.config import CommonSettings
-from shared.db import make_engine
 from shared.directory import DirectoryError, open_directory
 
 # No local variables in tracebacks: they hold API keys, tokens and the signing secret.
@@ -139,38 +138,23 @@ def events_asyncapi(
 @audit_app.command("verify")
 def audit_verify(
     case_id: Annotated[str | None, typer.Option("--case", help="Only this case")] = None,
+    checkpoints: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoints",
+            help="A file or folder of signed checkpoints a side kept (default: the database's)",
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Verify every case's audit chain (or one case's); exits 1 if any entry was altered."""
-    from sqlmodel import Session, select
+    """Verify every case's audit chains (or one case's) and every checkpoint; exits 1 if any
+    history was altered, removed or does not reproduce a checkpoint."""
+    from services.review.audit_service import audit_verify_command
+    from shared.config import AuditSettings
 
-    from services.review.api import verify_case
-    from services.review.store import Case
-
-    settings = CommonSettings()
-    engine = make_engine(settings, "review", pool_size=2)
-    failures: list[dict[str, Any]] = []
-    checked = 0
-    with Session(engine) as session:
-        query = select(Case).where(Case.id == case_id) if case_id else select(Case)
-        for case in session.exec(query):
-            checked += 1
-            result = verify_case(session, case)
-            if not result["ok"]:
-                failures.append(result)
-                if not as_json:
-                    typer.echo(
-                        f"ALTERED case {case.id} ({case.reference}): entry {result['entry_id']} "
-                        f"(index {result['first_bad_index']}): {result['reason']}"
-                    )
-            if not as_json and checked % 1000 == 0:
-                typer.echo(f"... {checked} cases checked", err=True)
-    _emit(
-        as_json,
-        {"checked": checked, "ok": not failures, "failures": failures},
-        [f"{checked} case(s) checked, {len(failures)} with an altered history"],
-    )
-    if failures:
+    report, lines = audit_verify_command(AuditSettings(), case_id, checkpoints)
+    _emit(as_json, report, lines)
+    if not report["ok"]:
         raise typer.Exit(1)
 
 

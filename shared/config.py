@@ -9,6 +9,8 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_TOKEN_SECRET = "dev-only-secret-change-me-0123456789abcdef"
+# Keys the review audit's joint hash chain (HMAC-SHA256); never stored in the database.
+DEV_AUDIT_KEY = "dev-only-audit-key-change-me-0123456789"
 # Tokens and console CSRF tokens are HMAC-SHA256 signed: a shorter key is guessable.
 MIN_SECRET_LENGTH = 32
 
@@ -89,6 +91,33 @@ class CommonSettings(BaseSettings):
 
     def stream(self, name: str) -> str:
         return f"{self.stream_prefix}{name}"
+
+
+class AuditSettings(CommonSettings):
+    """The keys of review's audit trail (review and `reechannel audit`), kept out of the database.
+
+    Whoever can write the database must not be able to re-key the chain or sign a checkpoint.
+    """
+
+    # A rejected key must not be echoed in the error (pydantic prints the input otherwise).
+    model_config = SettingsConfigDict(hide_input_in_errors=True)
+
+    audit_key: str = Field(DEV_AUDIT_KEY, alias="REE_AUDIT_KEY")
+    # Ed25519 private key (64 hex digits: the raw 32-byte seed) that signs audit checkpoints;
+    # empty: a key file in the data folder, made on first use (development only).
+    audit_signing_key: str = Field("", alias="REE_AUDIT_SIGNING_KEY")
+
+    @model_validator(mode="after")
+    def _refuse_dev_audit_keys_in_production(self) -> AuditSettings:
+        if self.environment == "production" and (
+            self.audit_key == DEV_AUDIT_KEY or len(self.audit_key) < MIN_SECRET_LENGTH
+        ):
+            raise ValueError(
+                f"REE_AUDIT_KEY must be set (at least {MIN_SECRET_LENGTH} characters) in production"
+            )
+        if self.environment == "production" and not self.audit_signing_key:
+            raise ValueError("REE_AUDIT_SIGNING_KEY must be set in production")
+        return self
 
 
 class ServiceSettings(CommonSettings):

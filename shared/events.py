@@ -233,6 +233,26 @@ class CaseDeadlineBreached(CaseRef):
     due: date
 
 
+class SignedTreeHead(BaseModel):
+    """One side's checkpoint: the Merkle root over its view heads, signed (Ed25519)."""
+
+    number: int
+    side: str
+    tree_size: int
+    root_hash: str
+    issued_at: datetime
+    key_id: str
+    signature: str
+
+
+class AuditCheckpointIssued(_EventData):
+    """Review signed a checkpoint of every case's audit heads, one tree head per side."""
+
+    number: int
+    issued_at: datetime
+    tree_heads: list[SignedTreeHead]
+
+
 EVENT_SCHEMAS: dict[str, type[BaseModel]] = {
     "application.submitted": ApplicationSubmitted,
     "application.document_added": DocumentAdded,
@@ -249,6 +269,7 @@ EVENT_SCHEMAS: dict[str, type[BaseModel]] = {
     "licence.issued": LicenceIssued,
     "priority_list.issued": PriorityListIssued,
     "case.deadline_breached": CaseDeadlineBreached,
+    "audit.checkpoint_issued": AuditCheckpointIssued,
 }
 
 EVENT_STREAMS: dict[str, str] = {

@@ -14,9 +14,10 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
 
+from services.review import audit_service
+from services.review.audit_service import AuditKeys, history_for
 from services.review.casework import Casework, Who
 from services.review.domain import errors as domain_errors
-from services.review.domain.audit import AuditEntry, verify
 from services.review.domain.priority import RuleSet, SimulationCase, simulate
 from services.review.domain.visibility import view_for
 from services.review.store import (
@@ -73,9 +74,13 @@ class NoteView(BaseModel):
 
 
 class AuditView(BaseModel):
+    """The caller's side's view chain: its entries (own seq, salt, commitments, hashes), its
+    head, and an RFC 6962 inclusion proof of the case in each of the side's checkpoints."""
+
     case_id: str
     head: str | None
     entries: list[dict[str, Any]]
+    checkpoints: list[dict[str, Any]] = []
 
 
 class AuditVerification(BaseModel):
@@ -83,9 +88,32 @@ class AuditVerification(BaseModel):
     ok: bool
     entries: int
     head: str | None
+    checkpoints_checked: int = 0
     first_bad_index: int | None
     entry_id: str | None
     reason: str | None
+
+
+class SignedTreeHeadView(BaseModel):
+    number: int
+    side: str
+    tree_size: int
+    root_hash: str
+    issued_at: str
+    key_id: str
+    signature: str
+    algorithm: str
+
+
+class CheckpointList(BaseModel):
+    items: list[SignedTreeHeadView]
+
+
+class AuditPublicKey(BaseModel):
+    algorithm: str
+    key_id: str
+    public_key: str
+    pem: str
 
 
 class ListedCase(BaseModel):
@@ -146,6 +174,10 @@ def _committed(request: Request) -> None:
     request.app.state.runtime.relay.wake()
 
 
+def _audit_keys(request: Request) -> AuditKeys:
+    return request.app.state.audit_keys
+
+
 def _side(principal: Principal) -> Literal["EU", "CN"]:
     assert principal.side is not None
     return "EU" if principal.side.value == "EU" else "CN"
@@ -161,7 +193,9 @@ def _official_ref(casework: Casework, official_id: str | None) -> dict[str, Any]
     return {"id": official_id, "name": official.name if official else ""}
 
 
-def full_case(session: Session, casework: Casework, case: Case) -> dict[str, Any]:
+def full_case(
+    session: Session, casework: Casework, case: Case, history: list[AuditRecord] | None = None
+) -> dict[str, Any]:
     """The whole case as visibility.view_for expects it; never sent as it is."""
     requests = requests_of(session, case.id)
     open_requests = [r for r in requests if r.status == "open"]
@@ -251,7 +285,7 @@ def full_case(session: Session, casework: Casework, case: Case) -> dict[str, Any
             for n in notes_of(session, case.id)
         ],
         "licence": casework.licence_view(session, licence) if licence else None,
-        "history": [_entry(a) for a in audit_of(session, case.id)],
+        "history": [_entry(a) for a in (history or audit_of(session, case.id))],
     }
 
 
@@ -265,15 +299,16 @@ def _entry(a: AuditRecord) -> dict[str, Any]:
         "from_state": a.from_state,
         "to_state": a.to_state,
         "payload": a.payload,
-        "prev_hash": a.prev_hash,
-        "hash": a.hash,
     }
 
 
 def side_view(
     session: Session, casework: Casework, case: Case, principal: Principal
 ) -> dict[str, Any]:
-    view = view_for(_side(principal), full_case(session, casework, case))
+    records = audit_of(session, case.id)
+    view = view_for(_side(principal), full_case(session, casework, case, records))
+    # The history a side is shown is its own view chain: its seq, its hashes (F1, F6).
+    view["history"] = history_for(_side(principal), records)
     view["allowed_actions"] = casework.allowed_actions(case, Who.official(principal))
     return view
 
@@ -557,70 +592,92 @@ def assign(
 # --- audit ---------------------------------------------------------------------------------
 
 
-def _domain_entries(records: list[AuditRecord]) -> list[AuditEntry]:
-    return [
-        AuditEntry(
-            id=a.id,
-            case_id=a.case_id,
-            seq=a.seq,
-            actor_id=a.actor_id,
-            actor_side=a.actor_side,
-            actor_role=a.actor_role,
-            action=a.action,
-            at=a.at,
-            from_state=a.from_state,
-            to_state=a.to_state,
-            payload=a.payload,
-            prev_hash=a.prev_hash,
-            hash=a.hash,
-        )
-        for a in records
-    ]
-
-
-def verify_case(session: Session, case: Case) -> dict[str, Any]:
-    records = audit_of(session, case.id)
-    result = verify(_domain_entries(records), expected_head=case.audit_head)
-    return {
-        "case_id": case.id,
-        "ok": result.ok,
-        "entries": len(records),
-        "head": case.audit_head,
-        "first_bad_index": result.first_bad_index,
-        "entry_id": result.entry_id,
-        "reason": result.reason,
-    }
-
-
 @router.get(
     "/cases/{case_id}/audit",
     tags=["audit"],
-    summary="The case's history with hashes",
+    summary="The case's history as the caller's side sees it, with its view chain's hashes",
     responses=_shape(AuditView),
 )
 def get_audit(case_id: str, request: Request, official: Official) -> JSONResponse:
     casework = _casework(request)
+    side = _side(official)
     with Session(_engine(request)) as session:
-        case = casework.get_for(session, case_id, _side(official))
-        history = view_for(
-            _side(official), {"history": [_entry(a) for a in audit_of(session, case.id)]}
-        )
-    return _json(
-        {"case_id": case_id, "head": case.audit_head, "entries": history.get("history", [])}
-    )
+        case = casework.get_for(session, case_id, side)
+        entries = history_for(side, audit_of(session, case.id))
+        proofs = audit_service.proofs_for(session, case.id, side)
+    head = entries[-1]["hash"] if entries else None
+    return _json({"case_id": case_id, "head": head, "entries": entries, "checkpoints": proofs})
 
 
 @router.get(
     "/cases/{case_id}/audit/verify",
     tags=["audit"],
-    summary="Verify the hash chain",
+    summary="Verify the keyed chain, the side's view chain and the side's checkpoints",
     responses=_shape(AuditVerification),
 )
 def verify_audit(case_id: str, request: Request, official: Official) -> JSONResponse:
     casework = _casework(request)
+    side = _side(official)
     with Session(_engine(request)) as session:
-        case = casework.get_for(session, case_id, _side(official))
-        return _json(verify_case(session, case))
+        case = casework.get_for(session, case_id, side)
+        return _json(audit_service.verify_case(session, case, _audit_keys(request), side))
+
+
+@router.get(
+    "/audit/checkpoints",
+    tags=["audit"],
+    summary="The caller's side's signed checkpoints (tree heads over its view heads)",
+    responses=_shape(CheckpointList),
+)
+def list_checkpoints(request: Request, official: Official) -> JSONResponse:
+    with Session(_engine(request)) as session:
+        rows = audit_service.checkpoints_of(session, _side(official))
+        return _json({"items": [audit_service.checkpoint_view(r) for r in rows]})
+
+
+@router.post(
+    "/audit/checkpoints",
+    tags=["audit"],
+    status_code=201,
+    summary="Issue a signed checkpoint now (a supervisor of either side)",
+    responses=_shape(SignedTreeHeadView, 201),
+)
+def issue_checkpoint(request: Request, official: Official) -> JSONResponse:
+    if official.role is None or official.role.value != "supervisor":
+        raise forbidden("Checkpoints are issued on demand by a supervisor.")
+    heads = audit_service.issue_with_retry(_engine(request), _audit_keys(request))
+    _committed(request)
+    own = next(h for h in heads if h["side"] == _side(official))
+    return _json(own, status=201)
+
+
+@router.get(
+    "/audit/checkpoints/{number}",
+    tags=["audit"],
+    summary="One of the caller's side's signed checkpoints",
+    responses=_shape(SignedTreeHeadView),
+)
+def get_checkpoint(
+    # Bounded to the database's integer: a larger one is a 422, never a 500.
+    number: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    request: Request,
+    official: Official,
+) -> JSONResponse:
+    with Session(_engine(request)) as session:
+        rows = audit_service.checkpoints_of(session, _side(official), number)
+        if not rows:
+            raise not_found("checkpoint")
+        return _json(audit_service.checkpoint_view(rows[0]))
+
+
+@router.get(
+    "/audit/public-key",
+    tags=["audit"],
+    summary="The Ed25519 public key that verifies checkpoint signatures",
+    responses=_shape(AuditPublicKey),
+)
+def audit_public_key(request: Request, official: Official) -> JSONResponse:
+    return _json(audit_service.public_key_view(_audit_keys(request)))
 
 
 # --- priority lists ------------------------------------------------------------------------

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.review import console
+from services.review import audit_service, console
 from services.review.api import install_domain_errors, router
 from services.review.casework import Casework
 from services.review.handlers import intake_handlers, prepare_read
 from services.review.metrics.api import router as metrics_router
 from services.review.settings import ReviewSettings
-from shared.db import session_scope
+from shared.db import session_scope, utcnow
 from shared.events import INTAKE_STREAM
 from shared.http import create_app
 from shared.runtime import ServiceRuntime, every
@@ -23,7 +24,8 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def build(settings: ReviewSettings | None = None) -> FastAPI:
     settings = settings or ReviewSettings()
     runtime = ServiceRuntime(settings, MIGRATIONS)
-    casework = Casework(runtime.directory)
+    audit_keys = audit_service.AuditKeys.from_settings(settings)
+    casework = Casework(runtime.directory, audit_key=audit_keys.chain_key)
     runtime.consume(
         INTAKE_STREAM,
         intake_handlers(casework),
@@ -44,6 +46,17 @@ def build(settings: ReviewSettings | None = None) -> FastAPI:
             then=woke,
         )
     )
+    # A signed checkpoint of every case's audit heads when the last is older than the interval
+    # (daily by default); looked at hourly at most, so a restart does not issue another one.
+    started = utcnow()
+    runtime.workers.append(
+        every(
+            min(settings.audit_checkpoint_seconds, 3600.0),
+            lambda: _checkpoint(runtime, audit_keys, settings.audit_checkpoint_seconds, started),
+            "audit checkpoint",
+            then=woke,
+        )
+    )
     app = create_app(
         title="REE Channel — review",
         description="EU and Chinese officials review licence applications under one protocol.",
@@ -57,6 +70,7 @@ def build(settings: ReviewSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.runtime = runtime
     app.state.casework = casework
+    app.state.audit_keys = audit_keys
     install_domain_errors(app)
     app.include_router(router)
     app.include_router(metrics_router)
@@ -67,3 +81,12 @@ def build(settings: ReviewSettings | None = None) -> FastAPI:
 def _check(runtime: ServiceRuntime, casework: Casework) -> int:
     with session_scope(runtime.engine) as session:
         return casework.check_deadlines(session)
+
+
+def _checkpoint(
+    runtime: ServiceRuntime, keys: audit_service.AuditKeys, every_seconds: float, started: datetime
+) -> int:
+    with session_scope(runtime.engine) as session:
+        if not audit_service.checkpoint_due(session, every_seconds, started):
+            return 0
+    return len(audit_service.issue_with_retry(runtime.engine, keys))

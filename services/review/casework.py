@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -19,9 +19,10 @@ from sqlalchemy import tuple_, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
+from services.review.audit_service import chain_entry, record_of
 from services.review.domain import deadlines
 from services.review.domain import licences as licence_rules
-from services.review.domain.audit import AuditEntry, entry_hash
+from services.review.domain.audit import AuditEntry
 from services.review.domain.calendar import working_days_between
 from services.review.domain.priority import RuleSet, score
 from services.review.domain.protocol import Actor, Protocol, Transition
@@ -42,6 +43,7 @@ from services.review.store import (
     open_request,
     shipments_of,
 )
+from shared.config import AuditSettings
 from shared.db import utcnow
 from shared.directory import Directory, Principal
 from shared.events import (
@@ -115,8 +117,11 @@ class Casework:
         protocol: Protocol | None = None,
         rules: RuleSet | None = None,
         today: Callable[[], date] | None = None,
+        audit_key: bytes | None = None,
     ) -> None:
         self.directory = directory
+        # The audit chain's HMAC key comes from settings, never from the database (F3).
+        self.audit_key = audit_key or AuditSettings().audit_key.encode("utf-8")
         self.protocol = protocol or Protocol.load()
         self.rules = rules or RuleSet.default()
         self.today = today or (lambda: datetime.now(UTC).date())
@@ -985,7 +990,7 @@ class Casework:
         entry = AuditEntry(
             id=str(uuid.uuid4()),
             case_id=case.id,
-            seq=case.audit_seq + 1,
+            seq=0,
             actor_id=who.id,
             actor_side=who.side,
             actor_role=who.role,
@@ -994,26 +999,10 @@ class Casework:
             from_state=from_state,
             to_state=to_state,
             payload=dict(payload),
-            prev_hash=case.audit_head,
         )
-        entry = replace(entry, hash=entry_hash(entry, entry.prev_hash))
-        record = AuditRecord(
-            id=entry.id,
-            case_id=entry.case_id,
-            seq=entry.seq,
-            actor_id=entry.actor_id,
-            actor_side=entry.actor_side,
-            actor_role=entry.actor_role,
-            action=entry.action,
-            at=entry.at,
-            from_state=entry.from_state,
-            to_state=entry.to_state,
-            payload=dict(entry.payload),
-            prev_hash=entry.prev_hash,
-            hash=entry.hash,
-        )
+        # Chained onto the keyed joint chain and each side's view chain; moves the case's heads.
+        record = record_of(chain_entry(case, entry, self.audit_key))
         session.add(record)
-        case.audit_seq, case.audit_head = entry.seq, entry.hash
         return record
 
     # --- event helpers ----------------------------------------------------------------------

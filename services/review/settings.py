@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from shared.config import ServiceSettings
+from shared.config import AuditSettings, ServiceSettings
 
 
-class ReviewSettings(ServiceSettings):
+class ReviewSettings(ServiceSettings, AuditSettings):
     service_name: str = "review"
     port: int = Field(8002, alias="REVIEW_PORT")
     # How often the deadline ticker looks for lapsed requests and breached stages.
     deadline_check_seconds: float = Field(60.0, alias="REE_DEADLINE_CHECK_SECONDS")
+    # How often review issues a signed audit checkpoint (at least daily: docs/review.md).
+    audit_checkpoint_seconds: float = Field(86_400.0, gt=0, alias="REE_AUDIT_CHECKPOINT_SECONDS")

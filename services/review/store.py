@@ -72,6 +72,13 @@ class Case(SQLModel, table=True):
     decided_at: datetime | None = None
     audit_seq: int = 0
     audit_head: str = Field(default="0" * 64, max_length=64)
+    # Each side's view chain (services/review/domain/audit.py): its length and last link.
+    audit_seq_eu: int = 0
+    audit_head_eu: str = Field(default="0" * 64, max_length=64)
+    audit_seq_cn: int = 0
+    audit_head_cn: str = Field(default="0" * 64, max_length=64)
+    # HMAC over all the heads above (REE_AUDIT_KEY): moving them back needs the key.
+    audit_head_mac: str = Field(default="", max_length=64)
     updated_at: datetime = Field(default_factory=utcnow)
 
 
@@ -182,6 +189,30 @@ class AuditRecord(SQLModel, table=True):
     payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+    # Random 256-bit salts (hex) of the EU's and CN's view commitments: a side is shown its
+    # own, never the other's (PROTOCOL.md visibility; docs/review.md, "Audit").
+    salt_eu: str = Field(max_length=64)
+    salt_cn: str = Field(max_length=64)
+
+
+class AuditCheckpoint(SQLModel, table=True):
+    """A signed tree head over one side's view heads, with the leaves it was computed from.
+
+    The leaves are kept so that an inclusion proof can be given for any case; they prove
+    nothing by themselves (the database is not trusted): only the signed root does.
+    """
+
+    __tablename__ = "audit_checkpoints"
+
+    number: int = Field(primary_key=True)
+    side: str = Field(primary_key=True, max_length=2)
+    tree_size: int
+    root_hash: str = Field(max_length=64)
+    issued_at: datetime
+    key_id: str = Field(max_length=16)
+    signature: str = Field(max_length=128)
+    # [[case_id, seq, head], ...] in case-id order: the tree's leaves.
+    leaves: list[Any] = Field(sa_column=Column(JSON, nullable=False))
 
 
 class Breach(SQLModel, table=True):
@@ -291,6 +322,7 @@ REVIEW_TABLES = (
     "licences",
     "shipments",
     "audit_entries",
+    "audit_checkpoints",
     "breaches",
     *OUTBOX_TABLES,
 )

@@ -95,6 +95,14 @@ def _endpoint_body(world: World, fresh: bool) -> Call:
     )
 
 
+def _checkpoint(world: World, fresh: bool) -> Call:
+    # A checkpoint issued for the purpose, so the route has one to show whoever may see it.
+    with world.client("review", "eu_supervisor") as c:
+        issued = c.post("/v1/audit/checkpoints")
+        assert issued.status_code == 201, issued.text
+    return Call(f"/v1/audit/checkpoints/{issued.json()['number']}")
+
+
 def _path(template: str, **ids: str) -> Builder:
     return lambda world, _fresh: Call(template.format(**{k: world.ids[v] for k, v in ids.items()}))
 
@@ -161,6 +169,10 @@ BUILDERS: dict[str, Builder] = {
     "review GET /v1/cases/{case_id}/audit/verify": _path(
         "/v1/cases/{case_id}/audit/verify", **CASE_CN
     ),
+    "review GET /v1/audit/checkpoints": _path("/v1/audit/checkpoints"),
+    "review POST /v1/audit/checkpoints": lambda w, f: Call("/v1/audit/checkpoints"),
+    "review GET /v1/audit/checkpoints/{number}": _checkpoint,
+    "review GET /v1/audit/public-key": _path("/v1/audit/public-key"),
     "review POST /v1/priority-lists": _issue_list,
     "review GET /v1/priority-lists": _path("/v1/priority-lists"),
     "review GET /v1/priority-lists/{number}": _path("/v1/priority-lists/{n}", n="list"),

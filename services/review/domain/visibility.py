@@ -24,7 +24,11 @@ A full case, as the review service assembles it, is a dict with these keys (all 
                        lines: [{line, element, form, hs_code, requested_quantity_kg,
                                 approved_quantity_kg}]}
     history:          [{id, seq, actor: {id, side, role}, action, at, from_state, to_state,
-                        payload, prev_hash, hash}]
+                        payload}]
+
+The history carries no hashes here: each side's chain fields (its own seq, salt, commitments,
+prev_hash, hash) are computed over that side's view of each entry (`history_entry_view`) by
+services/review/audit_service.py, so no hash over a hidden field ever reaches a side.
 
 History payloads are the validated action parameters (Transition.payload()); `open` carries
 {"priority": <PriorityResult.as_dict()>}, a note carries {"note_id", "visibility", "text"}.
@@ -39,7 +43,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal, TypeAlias
 
-__all__ = ["NOTE_ACTION", "Viewer", "view_for"]
+__all__ = ["NOTE_ACTION", "Viewer", "history_entry_view", "view_for"]
 
 Viewer = Literal["EU", "CN", "applicant"]
 NOTE_ACTION = "note_added"
@@ -212,7 +216,6 @@ _PAYLOADS_APPLICANT: dict[str, Spec] = {
 
 def _history(payloads: Mapping[str, Spec], hidden_notes: str | None, with_officials: bool) -> Each:
     entry_keys = ("id", "seq", "action", "at", "from_state", "to_state")
-    chain_keys = ("prev_hash", "hash") if with_officials else ()
     actor: Spec = _keep("id", "side", "role") if with_officials else _keep("side")
 
     def shown(entry: Mapping[str, Any]) -> bool:
@@ -227,7 +230,7 @@ def _history(payloads: Mapping[str, Spec], hidden_notes: str | None, with_offici
 
     def spec(entry: Mapping[str, Any]) -> Spec:
         payload = payloads.get(str(entry.get("action")), {})
-        return _keep(*entry_keys, *chain_keys) | {"actor": actor, "payload": payload}
+        return _keep(*entry_keys) | {"actor": actor, "payload": payload}
 
     return Each(Chosen(spec), only=shown)
 
@@ -295,3 +298,12 @@ def view_for(side: Viewer, case: Mapping[str, Any]) -> dict[str, Any]:
         raise ValueError(f"unknown viewer {side!r}") from None
     shown = _apply(spec, case)
     return shown if isinstance(shown, dict) else {}
+
+
+def history_entry_view(side: Viewer, entry: Mapping[str, Any]) -> dict[str, Any] | None:
+    """One history entry as `side` sees it, or None when the entry is hidden from that side.
+
+    The audit chains commit to exactly this, so what a side verifies is what it is shown.
+    """
+    shown = _apply(_VIEWS[side]["history"], [entry])
+    return shown[0] if isinstance(shown, list) and shown else None
