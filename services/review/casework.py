@@ -1066,16 +1066,27 @@ def submitted_on(case: Case) -> date:
     return (at.astimezone(UTC) if at.tzinfo else at).date()
 
 
-_AUDIT_HEAD = (col(Case.audit_seq), col(Case.audit_head), col(Case.version))
+# What a writer reads back under the case's row lock and chains onto: the joint chain, each
+# side's view chain, the heads' MAC and the version. A column left out here would be chained
+# onto as this transaction first read it, before the writer it waited for committed.
+_HEAD_COLUMNS = (
+    "audit_seq",
+    "audit_head",
+    "audit_seq_eu",
+    "audit_head_eu",
+    "audit_seq_cn",
+    "audit_head_cn",
+    "audit_head_mac",
+    "version",
+)
+_AUDIT_HEAD = tuple(col(getattr(Case, name)) for name in _HEAD_COLUMNS)
 
 
 def _chain_onto(case: Case, head: Sequence[Any]) -> None:
-    """Take the audit head (and version) read under the row lock as the case's own, unchanged
+    """Take the audit heads (and version) read under the row lock as the case's own, unchanged
     in the session's eyes: they are what the database holds."""
-    audit_seq, audit_head, version = head
-    set_committed_value(case, "audit_seq", audit_seq)
-    set_committed_value(case, "audit_head", audit_head)
-    set_committed_value(case, "version", version)
+    for name, value in zip(_HEAD_COLUMNS, head, strict=True):
+        set_committed_value(case, name, value)
 
 
 def queue_key(case: Case) -> tuple[str, date, datetime]:

@@ -24,6 +24,7 @@ from shared.db import utcnow
 from shared.directory import open_directory
 from shared.events import (
     EVENT_STREAMS,
+    STREAM_SOURCES,
     ApplicationSubmitted,
     CaseDecided,
     CaseInformationRequested,
@@ -253,7 +254,9 @@ class Application:
         }
 
     def publish(self, event_type: str, data: BaseModel) -> str:
-        event = new_event("reechannel/test", event_type, self.id, data)
+        # As its stream's producer would: notify refuses any other source (issue 17, F4).
+        source = STREAM_SOURCES[EVENT_STREAMS[event_type]]
+        event = new_event(source, event_type, self.id, data)
         stream = self.infra.stream(EVENT_STREAMS[event_type])
         fields: dict[Any, Any] = event.to_fields()
         if _together is not None:
