@@ -387,18 +387,18 @@ def withdraw_application(
 
 def _error_response(exc: service.IntakeError) -> JSONResponse:
     if isinstance(exc, service.NotFound):
-        return problem_response(404, "Not found", exc.detail)
+        return problem_response(404, "Not found", str(exc))
     if isinstance(exc, service.StateConflict):
-        return problem_response(409, "Conflict", exc.detail, exc.kind)
+        return problem_response(409, "Conflict", str(exc), exc.kind)
     if isinstance(exc, service.InvalidField):
         errors = [{"field": exc.field, "message": exc.message}]
         return problem_response(
-            422, "Validation failed", exc.detail, "validation-failed", errors=errors
+            422, "Validation failed", str(exc), "validation-failed", errors=errors
         )
     if isinstance(exc, service.StorageLimit):
-        return problem_response(413, "Payload too large", exc.detail, exc.kind)
+        return problem_response(413, "Payload too large", str(exc), exc.kind)
     if isinstance(exc, service.UnsupportedDocument):
-        return problem_response(415, "Unsupported media type", exc.detail)
+        return problem_response(415, "Unsupported media type", str(exc))
     return problem_response(500, "Internal error", "An unexpected error occurred.")
 
 

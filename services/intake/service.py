@@ -13,9 +13,11 @@ import os
 import tempfile
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
+from pydantic import BaseModel
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -62,15 +64,14 @@ from shared.events import (
 from shared.outbox import add_event
 from shared.rawpg import RawConnections
 
+Part = TypeVar("Part", Document, InformationRequest)
+
 # --- errors ----------------------------------------------------------------------------------
 
 
 class IntakeError(Exception):
-    """Base of every refusal of intake's service layer; each maps to one problem type."""
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
+    """Base of every refusal of intake's service layer; each maps to one problem type, its
+    message the problem's detail."""
 
 
 class NotFound(IntakeError):
@@ -203,6 +204,49 @@ def application(engine: Engine, company_id: str, application_id: str) -> Applica
         return application_view(session, app)
 
 
+def _undecided(session: Session, company_id: str, application_id: str, refusal: str) -> Application:
+    """The company's application if it is not decided yet; `refusal` names why not otherwise
+    (`{status}` in it becomes the application's status)."""
+    app = own_application(session, company_id, application_id)
+    if app is None:
+        raise NotFound("application")
+    if domain.is_terminal(app.status):
+        raise StateConflict(refusal.format(status=app.status))
+    return app
+
+
+def _part_of(
+    session: Session, company_id: str, application_id: str, model: type[Part], part_id: str
+) -> tuple[Application, Part]:
+    """The company's application and one of its documents or requests; 404 if either is
+    absent, another company's, or the part another application's."""
+    app = own_application(session, company_id, application_id)
+    part = session.get(model, part_id)
+    if app is None or part is None or part.application_id != app.id:
+        raise NotFound("document" if model is Document else "information request")
+    return app, part
+
+
+def _about(app: Application) -> dict[str, str]:
+    """The fields every intake event's data starts with."""
+    return {"application_id": app.id, "reference": app.reference, "company_id": app.company_id}
+
+
+def _announce(
+    session: Session,
+    app: Application,
+    event_type: str,
+    data: BaseModel,
+    at: datetime,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """The event into the outbox and its step into the applicant's timeline, in the caller's
+    transaction."""
+    event = new_event(SOURCE, event_type, app.id, data)
+    add_event(session, event)
+    add_timeline(session, app, event.id, at, event_type, detail)
+
+
 def _rowcount(result: object) -> int:
     # session.execute(update(...)) returns a CursorResult; its static type does not say so.
     count = getattr(result, "rowcount", 0)
@@ -256,11 +300,8 @@ def add_document(
 ) -> DocumentView:
     """Store an uploaded document under the limits and announce `application.document_added`."""
     with Session(engine) as session:
-        app = own_application(session, company_id, application_id)
-        if app is None:
-            raise NotFound("application")
-        if domain.is_terminal(app.status):
-            raise StateConflict(f"The application is {app.status}; it takes no more documents.")
+        refusal = "The application is {status}; it takes no more documents."
+        app = _undecided(session, company_id, application_id, refusal)
         room = _room_for_documents(session, settings, company_id, app.id)
     # Never more is read than the limits leave room for (413 as soon as it is exceeded).
     stored = _store_file(upload, _folder(settings), min(room, settings.max_upload_bytes))
@@ -285,24 +326,13 @@ def add_document(
         )
         session.add(document)
         session.flush()
-        event = new_event(
-            SOURCE,
-            "application.document_added",
-            app.id,
-            DocumentAdded(
-                application_id=app.id,
-                reference=app.reference,
-                company_id=app.company_id,
-                document=DocumentRef.model_validate(document, from_attributes=True),
-            ),
-        )
-        add_event(session, event)
-        add_timeline(
+        ref = DocumentRef.model_validate(document, from_attributes=True)
+        _announce(
             session,
             app,
-            event.id,
-            document.uploaded_at,
             "application.document_added",
+            DocumentAdded(**_about(app), document=ref),
+            document.uploaded_at,
             {"document_id": document.id, "kind": document.kind, "filename": document.filename},
         )
         return DocumentView.model_validate(document, from_attributes=True)
@@ -316,10 +346,7 @@ def document_file(
     document_id: str,
 ) -> DocumentFile:
     with Session(engine) as session:
-        app = own_application(session, company_id, application_id)
-        document = session.get(Document, document_id)
-        if app is None or document is None or document.application_id != app.id:
-            raise NotFound("document")
+        _app, document = _part_of(session, company_id, application_id, Document, document_id)
     ext = domain.ALLOWED_DOCUMENT_TYPES.get(document.content_type, "")
     return DocumentFile(
         path=_folder(settings) / document.sha256[:2] / document.sha256,
@@ -363,25 +390,12 @@ def delete_document(
         now = utcnow()
         sha256 = document.sha256
         session.delete(document)
-        event = new_event(
-            SOURCE,
-            "application.document_deleted",
-            app.id,
-            DocumentDeleted(
-                application_id=app.id,
-                reference=app.reference,
-                company_id=app.company_id,
-                document_id=document_id,
-                deleted_at=now,
-            ),
-        )
-        add_event(session, event)
-        add_timeline(
+        _announce(
             session,
             app,
-            event.id,
-            now,
             "application.document_deleted",
+            DocumentDeleted(**_about(app), document_id=document_id, deleted_at=now),
+            now,
             {"document_id": document_id, "filename": document.filename},
         )
         session.flush()
@@ -481,10 +495,7 @@ def answer(
 ) -> ApplicationView:
     """Answer an open request for information and announce `application.information_answered`."""
     with session_scope(engine) as session:
-        app = own_application(session, company_id, application_id)
-        info = session.get(InformationRequest, request_id)
-        if app is None or info is None or info.application_id != app.id:
-            raise NotFound("information request")
+        app, info = _part_of(session, company_id, application_id, InformationRequest, request_id)
         if info.status != "open":
             raise StateConflict(f"This request is {info.status}; it cannot be answered.")
         if document_ids:
@@ -512,28 +523,15 @@ def answer(
         if _rowcount(claimed) != 1:
             raise StateConflict("This request was answered meanwhile; it cannot be answered again.")
         session.refresh(info)
-        event = new_event(
-            SOURCE,
-            "application.information_answered",
-            app.id,
-            InformationAnswered(
-                application_id=app.id,
-                reference=app.reference,
-                company_id=app.company_id,
-                request_id=info.id,
-                answer=text,
-                document_ids=document_ids,
-                answered_at=now,
-            ),
+        answered = InformationAnswered(
+            **_about(app),
+            request_id=info.id,
+            answer=text,
+            document_ids=document_ids,
+            answered_at=now,
         )
-        add_event(session, event)
-        add_timeline(
-            session,
-            app,
-            event.id,
-            now,
-            "application.information_answered",
-            {"request_id": info.id},
+        _announce(
+            session, app, "application.information_answered", answered, now, {"request_id": info.id}
         )
         session.flush()
         return application_view(session, app)
@@ -544,11 +542,9 @@ def withdraw(
 ) -> ApplicationView:
     """Withdraw an undecided application and announce `application.withdrawn`."""
     with session_scope(engine) as session:
-        app = own_application(session, company_id, application_id)
-        if app is None:
-            raise NotFound("application")
-        if domain.is_terminal(app.status):
-            raise StateConflict(f"The application is {app.status} already.")
+        app = _undecided(
+            session, company_id, application_id, "The application is {status} already."
+        )
         now = utcnow()
         # Check and write in one statement, so of concurrent withdrawals (or a withdrawal
         # and a decision projected meanwhile) exactly one moves the status (finding F11).
@@ -566,19 +562,7 @@ def withdraw(
             status = decided.status if decided is not None else "decided"
             raise StateConflict(f"The application is {status} already.")
         session.refresh(app)
-        event = new_event(
-            SOURCE,
-            "application.withdrawn",
-            app.id,
-            ApplicationWithdrawn(
-                application_id=app.id,
-                reference=app.reference,
-                company_id=app.company_id,
-                withdrawn_at=now,
-                reason=reason,
-            ),
-        )
-        add_event(session, event)
-        add_timeline(session, app, event.id, now, "application.withdrawn")
+        withdrawn = ApplicationWithdrawn(**_about(app), withdrawn_at=now, reason=reason)
+        _announce(session, app, "application.withdrawn", withdrawn, now)
         session.flush()
         return application_view(session, app)

@@ -357,14 +357,14 @@ def recover(
 
 def _error_response(exc: service.NotifyError) -> JSONResponse:
     if isinstance(exc, service.NotFound):
-        return problem_response(404, "Not found", exc.detail)
+        return problem_response(404, "Not found", str(exc))
     if isinstance(exc, service.EndpointRefused):
         errors = [{"field": field, "message": message} for field, message in exc.errors]
         return problem_response(
-            422, "Validation failed", exc.detail, "validation-failed", errors=errors
+            422, "Validation failed", str(exc), "validation-failed", errors=errors
         )
     if isinstance(exc, service.StateConflict):
-        return problem_response(409, "Conflict", exc.detail, exc.kind)
+        return problem_response(409, "Conflict", str(exc), exc.kind)
     return problem_response(500, "Internal error", "An unexpected error occurred.")
 
 

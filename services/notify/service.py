@@ -24,18 +24,12 @@ from shared.db import session_scope, utcnow
 
 
 class NotifyError(Exception):
-    """Base of every refusal of notify's service layer; each maps to one problem type."""
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
+    """Base of every refusal of notify's service layer: one problem type a class, the message
+    its detail."""
 
 
 class NotFound(NotifyError):
     """No such endpoint or delivery, or another company's (which is as if absent)."""
-
-    def __init__(self, what: str) -> None:
-        super().__init__(f"No such {what}.")
 
 
 class EndpointRefused(NotifyError):
@@ -76,7 +70,7 @@ class Scheduled:
 def _own_endpoint(session: Session, company_id: str, endpoint_id: str) -> store.WebhookEndpoint:
     endpoint = store.own_endpoint(session, company_id, endpoint_id)
     if endpoint is None:
-        raise NotFound("webhook endpoint")
+        raise NotFound("No such webhook endpoint.")
     return endpoint
 
 
@@ -241,7 +235,7 @@ def delivery(engine: Engine, company_id: str, delivery_id: str) -> Scheduled:
     with Session(engine) as session:
         found = store.own_delivery(session, company_id, delivery_id)
         if found is None:
-            raise NotFound("delivery")
+            raise NotFound("No such delivery.")
         return _scheduled(session, found)
 
 
@@ -251,7 +245,7 @@ def redeliver(engine: Engine, company_id: str, delivery_id: str) -> Scheduled:
     with session_scope(engine) as session:
         found = store.own_delivery(session, company_id, delivery_id)
         if found is None:
-            raise NotFound("delivery")
+            raise NotFound("No such delivery.")
         endpoint = session.get(store.WebhookEndpoint, found.endpoint_id)
         assert endpoint is not None
         _require_active(endpoint)

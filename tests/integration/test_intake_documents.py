@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from tests.integration.conftest import application, new_company
+from tests.integration.test_review_flow import act, case_of, token
 from tests.support import Infra, ServiceProcess, wait_until
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -139,31 +140,6 @@ def test_documents_of_a_withdrawn_application_are_kept_with_409(
     assert intake_events(infra, app_id, "application.document_deleted") == []
 
 
-def _token(officials: dict[str, dict[str, Any]], who: str) -> str:
-    return str(officials[who]["token"])
-
-
-def _case(review: ServiceProcess, eu: str, reference: str) -> dict[str, Any]:
-    def find() -> dict[str, Any] | None:
-        with review.client(eu) as c:
-            items = c.get("/v1/cases", params={"limit": 200}).json()["items"]
-            hit = [i for i in items if i["reference"] == reference]
-            return c.get(f"/v1/cases/{hit[0]['id']}").json() if hit else None
-
-    return wait_until(find, timeout=20, what=f"case {reference} in review")
-
-
-def _act(review: ServiceProcess, credential: str, case_id: str, action: str, **params: Any) -> None:
-    with review.client(credential) as c:
-        version = c.get(f"/v1/cases/{case_id}").json()["version"]
-        r = c.post(
-            f"/v1/cases/{case_id}/actions",
-            json={"action": action, **params},
-            headers={"If-Match": str(version)},
-        )
-    assert r.status_code == 200, r.text
-
-
 def _documents_seen(review: ServiceProcess, credential: str, case_id: str) -> list[str]:
     with review.client(credential) as c:
         return [d["id"] for d in c.get(f"/v1/cases/{case_id}").json()["documents"]]
@@ -175,11 +151,12 @@ def test_review_drops_a_deleted_document_and_an_answered_one_is_kept(
     officials: dict[str, Any],
     company_a: dict[str, Any],
 ) -> None:
-    eu, cn = _token(officials, "eu_officer"), _token(officials, "cn_officer")
+    eu, cn = token(officials, "eu_officer"), token(officials, "cn_officer")
     with intake.client(company_a["api_key"]) as c:
         app = c.post("/v1/applications", json=application()).json()
-    case = _case(review, eu, app["reference"])
-    _act(review, eu, case["id"], "request_information", question="The end-user statement?")
+    case = case_of(review, officials, app["reference"])
+    asked = act(review, eu, case, "request_information", question="The end-user statement?")
+    assert asked.status_code == 200, asked.text
 
     def open_request() -> str | None:
         with intake.client(company_a["api_key"]) as c:
@@ -205,12 +182,12 @@ def test_review_drops_a_deleted_document_and_an_answered_one_is_kept(
         what="both documents in review",
     )
     wait_until(
-        lambda: _case(review, eu, app["reference"])["state"] == "eu_screening",
+        lambda: case_of(review, officials, app["reference"])["state"] == "eu_screening",
         timeout=20,
         what="case back in screening after the answer",
     )
-    _act(review, eu, case["id"], "admit")
-    with review.client(_token(officials, "eu_supervisor")) as c:
+    assert act(review, eu, case, "admit").status_code == 200
+    with review.client(token(officials, "eu_supervisor")) as c:
         assert c.post("/v1/priority-lists", json={"case_ids": [case["id"]]}).status_code == 201
     assert sorted(_documents_seen(review, cn, case["id"])) == sorted([answered, spare])
 
