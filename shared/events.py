@@ -119,6 +119,13 @@ class DocumentAdded(ApplicationRef):
     document: DocumentRef
 
 
+class DocumentDeleted(ApplicationRef):
+    """The applicant deleted a document no answer referred to, before the decision."""
+
+    document_id: str
+    deleted_at: datetime
+
+
 class InformationAnswered(ApplicationRef):
     request_id: str
     answer: str
@@ -256,6 +263,7 @@ class AuditCheckpointIssued(_EventData):
 EVENT_SCHEMAS: dict[str, type[BaseModel]] = {
     "application.submitted": ApplicationSubmitted,
     "application.document_added": DocumentAdded,
+    "application.document_deleted": DocumentDeleted,
     "application.information_answered": InformationAnswered,
     "application.withdrawn": ApplicationWithdrawn,
     "case.opened": CaseOpened,

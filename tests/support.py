@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,6 +23,22 @@ from reechannel.supervisor import redis_executable
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
+
+EXAMPLE_APPLICATION = ROOT / "docs" / "examples" / "application.json"
+# The example's production stop is this far ahead of the day it is submitted on: intake refuses
+# a stop date in the past, so the file's own date, fixed, would one day go past.
+EXAMPLE_STOP_AHEAD = timedelta(days=25)
+
+
+def sample_application(today: date | None = None, **changes: Any) -> dict[str, Any]:
+    """The sample application of docs/examples/application.json, the one source every test
+    uses: its production stop moved to `EXAMPLE_STOP_AHEAD` after `today` (by default today,
+    UTC) and its top-level fields replaced by `changes`."""
+    body: dict[str, Any] = json.loads(EXAMPLE_APPLICATION.read_text(encoding="utf-8"))
+    day = today or datetime.now(UTC).date()
+    body["urgency"]["production_stop_date"] = (day + EXAMPLE_STOP_AHEAD).isoformat()
+    body.update(changes)
+    return body
 
 
 def free_port() -> int:

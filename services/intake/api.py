@@ -1,67 +1,37 @@
-"""Intake's HTTP routes: applicants register, document, answer and withdraw their applications."""
+"""Intake's HTTP routes: applicants register, document, answer and withdraw their applications.
+
+Routes only: each parses its request, calls `services.intake.service` and renders the answer;
+`install_errors` maps the service's errors to problem details in one place.
+"""
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import os
-import tempfile
-import uuid
 from collections.abc import Callable, Coroutine
-from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Header, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field, StringConstraints, TypeAdapter, ValidationError
-from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
 
-from services.intake import domain
+from services.intake import domain, service
 from services.intake.settings import IntakeSettings
-from services.intake.store import (
-    Application,
-    Document,
-    InformationRequest,
-    add_timeline,
-    company_document_bytes,
-    document_totals,
-    documents_of,
-    list_applications,
-    new_id,
-    own_application,
-    register_application,
-    requests_of,
-    timeline_of,
-)
 from services.intake.views import (
-    SOURCE,
     ApplicationPage,
-    ApplicationSummary,
     ApplicationView,
     DocumentView,
     EarlierRequest,
-    InformationRequestView,
     NewApplication,
-    TimelineView,
     first_view,
-    submitted_event_fields,
 )
 from shared.applications import ApplicationBody
-from shared.db import session_scope, utcnow
+from shared.db import utcnow
 from shared.directory import Principal
-from shared.events import (
-    ApplicationWithdrawn,
-    DocumentAdded,
-    DocumentRef,
-    InformationAnswered,
-    new_event,
-)
 from shared.http import (
     authenticated_applicant,
     bearer,
@@ -69,8 +39,7 @@ from shared.http import (
     page_params,
     run_blocking,
 )
-from shared.outbox import add_event
-from shared.problems import Problem, conflict, documented_errors, invalid, not_found
+from shared.problems import documented_errors, invalid, problem_response
 from shared.text import MultilineText, text_problem
 
 router = APIRouter(prefix="/v1", tags=["applications"], responses=documented_errors())
@@ -99,40 +68,16 @@ def _engine(request: Request) -> Engine:
     return request.app.state.runtime.engine
 
 
+def _settings(request: Request) -> IntakeSettings:
+    return request.app.state.settings
+
+
+def _company(applicant: Principal) -> str:
+    return str(applicant.company_id)
+
+
 def _committed(request: Request) -> None:
     request.app.state.runtime.relay.wake()
-
-
-def _summary(app: Application) -> ApplicationSummary:
-    return ApplicationSummary.model_validate(app, from_attributes=True)
-
-
-def _view(session: Session, app: Application) -> ApplicationView:
-    return ApplicationView(
-        **_summary(app).model_dump(),
-        point_of_contact=app.point_of_contact,
-        information_requests=[
-            InformationRequestView.model_validate(r, from_attributes=True)
-            for r in requests_of(session, app.id)
-        ],
-        documents=[
-            DocumentView.model_validate(d, from_attributes=True)
-            for d in documents_of(session, app.id)
-        ],
-        licence=app.licence,
-        decision=app.decision,
-        timeline=[
-            TimelineView.model_validate(t, from_attributes=True)
-            for t in timeline_of(session, app.id)
-        ],
-        application=app.body,
-    )
-
-
-def _rowcount(result: object) -> int:
-    # session.execute(update(...)) returns a CursorResult; its static type does not say so.
-    count = getattr(result, "rowcount", 0)
-    return int(count) if isinstance(count, int) else 0
 
 
 def _cursor(number: int) -> str:
@@ -148,8 +93,8 @@ def _from_cursor(cursor: str | None) -> int | None:
         raise invalid([{"field": "cursor", "message": "not a cursor from this API"}]) from exc
 
 
-def _location(app: Application) -> dict[str, str]:
-    return {"Location": f"/v1/applications/{app.id}"}
+def _location(application_id: str) -> dict[str, str]:
+    return {"Location": f"/v1/applications/{application_id}"}
 
 
 # --- routes ----------------------------------------------------------------------------------
@@ -189,7 +134,9 @@ async def submit_application(
             status_code=201,
             headers={"Location": f"/v1/applications/{new.id}"},
         )
-    raise conflict("The request could not be completed; retry with the same Idempotency-Key.")
+    raise service.StateConflict(
+        "The request could not be completed; retry with the same Idempotency-Key."
+    )
 
 
 def _register(
@@ -201,23 +148,16 @@ def _register(
 ) -> tuple[NewApplication, tuple[int, str] | EarlierRequest]:
     """Authenticate the applicant and write the application: one thread hop for both."""
     applicant = authenticated_applicant(request, credentials)
-    new = NewApplication(
-        id=new_id(),
-        company_id=str(applicant.company_id),
-        content=content,
-        now=utcnow(),
-        event_id=str(uuid.uuid4()),
-        idempotency_key=idempotency_key,
-        fingerprint=fingerprint,
-    )
-    written = register_application(
+    state = request.app.state
+    return service.register(
         _engine(request),
-        request.app.state.writer,
-        new,
-        submitted_event_fields(new),
-        request.app.state.references,
+        state.writer,
+        state.references,
+        applicant,
+        content,
+        idempotency_key,
+        fingerprint,
     )
-    return new, written
 
 
 # --- POST /v1/applications: its parameters read by hand ----------------------------------------
@@ -301,17 +241,8 @@ router.add_api_route(
 
 
 def _replay(engine: Engine, earlier: EarlierRequest, fingerprint: str) -> JSONResponse:
-    if earlier.fingerprint != fingerprint:
-        raise conflict(
-            "This Idempotency-Key was used for a different application body.",
-            type_="idempotency-key-reused",
-        )
-    with Session(engine) as session:
-        app = session.get(Application, earlier.application_id)
-        if app is None:
-            raise not_found("application")
-        view = _view(session, app)
-    headers = {**_location(app), "Idempotent-Replayed": "true"}
+    view = service.replay(engine, earlier, fingerprint)
+    headers = {**_location(view.id), "Idempotent-Replayed": "true"}
     return JSONResponse(view.model_dump(mode="json"), status_code=201, headers=headers)
 
 
@@ -323,20 +254,19 @@ def list_own_applications(
     limit: Annotated[int | None, Query(description="Page size (1 to 200)")] = None,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
 ) -> ApplicationPage:
-    settings = request.app.state.settings
+    settings = _settings(request)
     size = page_params(limit, settings.default_page_size, settings.max_page_size)
     if status is not None and status not in domain.STATUSES:
         raise invalid(
             [{"field": "status", "message": "must be one of " + ", ".join(domain.STATUSES)}]
         )
-    with Session(_engine(request)) as session:
-        rows = list_applications(
-            session, str(applicant.company_id), status, _from_cursor(cursor), size + 1
-        )
+    rows = service.applications(
+        _engine(request), _company(applicant), status, _from_cursor(cursor), size + 1
+    )
     more = len(rows) > size
     rows = rows[:size]
     return ApplicationPage(
-        items=[_summary(r) for r in rows],
+        items=[service.summary(r) for r in rows],
         next_cursor=_cursor(rows[-1].number) if more else None,
         limit=size,
     )
@@ -346,11 +276,7 @@ def list_own_applications(
     "/applications/{application_id}", response_model=ApplicationView, summary="One application"
 )
 def get_application(application_id: str, request: Request, applicant: Applicant) -> ApplicationView:
-    with Session(_engine(request)) as session:
-        app = own_application(session, str(applicant.company_id), application_id)
-        if app is None:
-            raise not_found("application")
-        return _view(session, app)
+    return service.application(_engine(request), _company(applicant), application_id)
 
 
 @router.post(
@@ -367,164 +293,20 @@ def upload_document(
     kind: Annotated[domain.DocumentKind, Form()] = domain.DocumentKind.other,
     shareable: Annotated[bool, Form(description="May the Chinese side see it?")] = False,
 ) -> DocumentView:
-    settings: IntakeSettings = request.app.state.settings
-    engine = _engine(request)
-    company_id = str(applicant.company_id)
     if file.filename and (problem := text_problem(file.filename, multiline=False)):
         raise invalid([{"field": "file", "message": f"the file name {problem}"}])
-    with Session(engine) as session:
-        app = own_application(session, company_id, application_id)
-        if app is None:
-            raise not_found("application")
-        if domain.is_terminal(app.status):
-            raise conflict(f"The application is {app.status}; it takes no more documents.")
-        room = _room_for_documents(session, settings, company_id, app.id)
-    # Never more is read than the limits leave room for (413 as soon as it is exceeded).
-    stored = _store_file(
-        file, Path(settings.data_dir) / "documents", min(room, settings.max_upload_bytes)
+    view = service.add_document(
+        _engine(request),
+        _settings(request),
+        _company(applicant),
+        application_id,
+        file.file,
+        file.filename,
+        kind,
+        shareable,
     )
-    with session_scope(engine) as session:
-        # The limits again, after a write to the application's row: it locks the row
-        # (PostgreSQL) or the database (SQLite, whose reads take no lock), so concurrent
-        # uploads to one application cannot pass the limits together (finding F16).
-        session.execute(
-            update(Application)
-            .where(col(Application.id) == application_id)
-            .values(updated_at=Application.updated_at)
-        )
-        app = session.exec(select(Application).where(Application.id == application_id)).one()
-        try:
-            if stored.size > _room_for_documents(session, settings, company_id, app.id):
-                raise _too_much(settings)
-        except Problem:
-            _forget_unused(session, Path(settings.data_dir) / "documents", stored.sha256)
-            raise
-        document = Document(
-            application_id=app.id,
-            kind=kind.value,
-            filename=domain.safe_filename(file.filename),
-            content_type=stored.content_type,
-            size=stored.size,
-            sha256=stored.sha256,
-            shareable=shareable,
-        )
-        session.add(document)
-        session.flush()
-        event = new_event(
-            SOURCE,
-            "application.document_added",
-            app.id,
-            DocumentAdded(
-                application_id=app.id,
-                reference=app.reference,
-                company_id=app.company_id,
-                document=DocumentRef.model_validate(document, from_attributes=True),
-            ),
-        )
-        add_event(session, event)
-        add_timeline(
-            session,
-            app,
-            event.id,
-            document.uploaded_at,
-            "application.document_added",
-            {"document_id": document.id, "kind": document.kind, "filename": document.filename},
-        )
-        view = DocumentView.model_validate(document, from_attributes=True)
     _committed(request)
     return view
-
-
-def _room_for_documents(
-    session: Session, settings: IntakeSettings, company_id: str, application_id: str
-) -> int:
-    """Bytes one more document of the application may have under the limits; 413 if none."""
-    count, application_bytes = document_totals(session, application_id)
-    if count >= settings.max_documents_per_application:
-        raise Problem(
-            413,
-            "Payload too large",
-            f"An application holds at most {settings.max_documents_per_application} documents.",
-            type_="document-limit",
-        )
-    room = min(
-        settings.max_application_document_bytes - application_bytes,
-        settings.upload_quota_bytes - company_document_bytes(session, company_id),
-    )
-    if room <= 0:
-        raise _too_much(settings)
-    return room
-
-
-def _forget_unused(session: Session, folder: Path, sha256: str) -> None:
-    """Remove a stored file no document refers to (an upload refused after it was stored)."""
-    if session.exec(select(Document.id).where(Document.sha256 == sha256).limit(1)).first() is None:
-        (folder / sha256[:2] / sha256).unlink(missing_ok=True)
-
-
-def _too_much(settings: IntakeSettings) -> Problem:
-    return Problem(
-        413,
-        "Payload too large",
-        "The documents would exceed the storage limits: "
-        f"{settings.max_application_document_bytes} bytes an application, "
-        f"{settings.upload_quota_bytes} bytes a company.",
-        type_="storage-quota",
-    )
-
-
-class _StoredFile(BaseModel):
-    sha256: str
-    size: int
-    content_type: str
-
-
-def _unsupported(reason: str | None = None) -> Problem:
-    accepted = "Accepted: " + ", ".join(sorted(domain.ALLOWED_DOCUMENT_TYPES))
-    return Problem(
-        415, "Unsupported media type", f"The file {reason}. {accepted}" if reason else accepted
-    )
-
-
-def _store_file(upload: UploadFile, folder: Path, limit: int) -> _StoredFile:
-    """Copy the upload to content-addressed storage, checking its size, type and structure."""
-    folder.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
-    size = 0
-    head = b""
-    text = domain.TextCheck()
-    with tempfile.NamedTemporaryFile(dir=folder, delete=False) as tmp:
-        try:
-            while chunk := upload.file.read(1024 * 1024):
-                size += len(chunk)
-                if size > limit:
-                    raise Problem(
-                        413, "Payload too large", f"This document may have at most {limit} bytes."
-                    )
-                if len(head) < 8192:
-                    head += chunk[: 8192 - len(head)]
-                digest.update(chunk)
-                text.feed(chunk)
-                tmp.write(chunk)
-            text.feed(b"", final=True)
-            tmp.flush()
-            if size == 0:
-                raise invalid([{"field": "file", "message": "the file is empty"}])
-            content_type = domain.sniff_content_type(head)
-            if content_type is None:
-                raise _unsupported()
-            if content_type == "text/plain" and not text.is_text:
-                raise _unsupported("starts as text but is not UTF-8 text throughout")
-            if problem := domain.structure_problem(Path(tmp.name), content_type):
-                raise _unsupported(problem)
-        except BaseException:
-            os.unlink(tmp.name)
-            raise
-    sha = digest.hexdigest()
-    target = folder / sha[:2] / sha
-    target.parent.mkdir(exist_ok=True)
-    os.replace(tmp.name, target)
-    return _StoredFile(sha256=sha, size=size, content_type=content_type)
 
 
 @router.get(
@@ -535,18 +317,27 @@ def _store_file(upload: UploadFile, folder: Path, limit: int) -> _StoredFile:
 def download_document(
     application_id: str, document_id: str, request: Request, applicant: Applicant
 ) -> FileResponse:
-    with Session(_engine(request)) as session:
-        app = own_application(session, str(applicant.company_id), application_id)
-        document = session.get(Document, document_id)
-        if app is None or document is None or document.application_id != app.id:
-            raise not_found("document")
-    path = Path(request.app.state.settings.data_dir) / "documents" / document.sha256[:2]
-    ext = domain.ALLOWED_DOCUMENT_TYPES.get(document.content_type, "")
-    return FileResponse(
-        path / document.sha256,
-        media_type=document.content_type,
-        filename=Path(document.filename).stem + ext,
+    found = service.document_file(
+        _engine(request), _settings(request), _company(applicant), application_id, document_id
     )
+    return FileResponse(found.path, media_type=found.content_type, filename=found.filename)
+
+
+@router.delete(
+    "/applications/{application_id}/documents/{document_id}",
+    status_code=204,
+    response_class=Response,
+    summary="Delete one of your documents while no answer refers to it and the case is open",
+    responses={409: {"description": "An answer refers to the document, or the case is decided"}},
+)
+def delete_document(
+    application_id: str, document_id: str, request: Request, applicant: Applicant
+) -> Response:
+    service.delete_document(
+        _engine(request), _settings(request), _company(applicant), application_id, document_id
+    )
+    _committed(request)
+    return Response(status_code=204)
 
 
 @router.post(
@@ -561,63 +352,14 @@ def answer_request(
     request: Request,
     applicant: Applicant,
 ) -> ApplicationView:
-    with session_scope(_engine(request)) as session:
-        app = own_application(session, str(applicant.company_id), application_id)
-        info = session.get(InformationRequest, request_id)
-        if app is None or info is None or info.application_id != app.id:
-            raise not_found("information request")
-        if info.status != "open":
-            raise conflict(f"This request is {info.status}; it cannot be answered.")
-        known = set(
-            session.exec(select(Document.id).where(Document.application_id == app.id)).all()
-        )
-        unknown = [d for d in body.document_ids if d not in known]
-        if unknown:
-            raise invalid(
-                [{"field": "document_ids", "message": "not documents of this application"}]
-            )
-        now = utcnow()
-        # Check and write in one statement: of concurrent answers exactly one finds the
-        # request open (PostgreSQL re-reads the row after the winner's commit; SQLite runs
-        # one writer at a time), so one answer is stored and sent (red-team finding F11).
-        claimed = session.execute(
-            update(InformationRequest)
-            .where(col(InformationRequest.id) == info.id, col(InformationRequest.status) == "open")
-            .values(
-                status="answered",
-                answer=body.answer,
-                answered_at=now,
-                document_ids=list(body.document_ids),
-            )
-        )
-        if _rowcount(claimed) != 1:
-            raise conflict("This request was answered meanwhile; it cannot be answered again.")
-        session.refresh(info)
-        event = new_event(
-            SOURCE,
-            "application.information_answered",
-            app.id,
-            InformationAnswered(
-                application_id=app.id,
-                reference=app.reference,
-                company_id=app.company_id,
-                request_id=info.id,
-                answer=body.answer,
-                document_ids=body.document_ids,
-                answered_at=now,
-            ),
-        )
-        add_event(session, event)
-        add_timeline(
-            session,
-            app,
-            event.id,
-            now,
-            "application.information_answered",
-            {"request_id": info.id},
-        )
-        session.flush()
-        view = _view(session, app)
+    view = service.answer(
+        _engine(request),
+        _company(applicant),
+        application_id,
+        request_id,
+        body.answer,
+        body.document_ids,
+    )
     _committed(request)
     return view
 
@@ -633,44 +375,36 @@ def withdraw_application(
     applicant: Applicant,
     body: WithdrawBody | None = None,
 ) -> ApplicationView:
-    with session_scope(_engine(request)) as session:
-        app = own_application(session, str(applicant.company_id), application_id)
-        if app is None:
-            raise not_found("application")
-        if domain.is_terminal(app.status):
-            raise conflict(f"The application is {app.status} already.")
-        now = utcnow()
-        # Check and write in one statement, so of concurrent withdrawals (or a withdrawal
-        # and a decision projected meanwhile) exactly one moves the status (finding F11).
-        claimed = session.execute(
-            update(Application)
-            .where(
-                col(Application.id) == app.id,
-                col(Application.status).not_in(domain.TERMINAL_STATUSES),
-            )
-            .values(status="withdrawn", status_changed_at=now, updated_at=now)
-        )
-        if _rowcount(claimed) != 1:
-            session.rollback()
-            decided = session.get(Application, app.id)
-            status = decided.status if decided is not None else "decided"
-            raise conflict(f"The application is {status} already.")
-        session.refresh(app)
-        event = new_event(
-            SOURCE,
-            "application.withdrawn",
-            app.id,
-            ApplicationWithdrawn(
-                application_id=app.id,
-                reference=app.reference,
-                company_id=app.company_id,
-                withdrawn_at=now,
-                reason=body.reason if body else None,
-            ),
-        )
-        add_event(session, event)
-        add_timeline(session, app, event.id, now, "application.withdrawn")
-        session.flush()
-        view = _view(session, app)
+    view = service.withdraw(
+        _engine(request), _company(applicant), application_id, body.reason if body else None
+    )
     _committed(request)
     return view
+
+
+# --- the service's errors, as problem details ------------------------------------------------
+
+
+def _error_response(exc: service.IntakeError) -> JSONResponse:
+    if isinstance(exc, service.NotFound):
+        return problem_response(404, "Not found", str(exc))
+    if isinstance(exc, service.StateConflict):
+        return problem_response(409, "Conflict", str(exc), exc.kind)
+    if isinstance(exc, service.InvalidField):
+        errors = [{"field": exc.field, "message": exc.message}]
+        return problem_response(
+            422, "Validation failed", str(exc), "validation-failed", errors=errors
+        )
+    if isinstance(exc, service.StorageLimit):
+        return problem_response(413, "Payload too large", str(exc), exc.kind)
+    if isinstance(exc, service.UnsupportedDocument):
+        return problem_response(415, "Unsupported media type", str(exc))
+    return problem_response(500, "Internal error", "An unexpected error occurred.")
+
+
+def install_errors(app: FastAPI) -> None:
+    """Answer every refusal of the service layer with its problem details."""
+
+    @app.exception_handler(service.IntakeError)
+    async def _refused(_: Request, exc: service.IntakeError) -> JSONResponse:
+        return _error_response(exc)

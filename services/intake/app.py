@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.intake.api import router
+from services.intake.api import install_errors, router
 from services.intake.domain import References
 from services.intake.handlers import REVIEW_HANDLERS, prepare
 from services.intake.settings import IntakeSettings
@@ -40,4 +40,5 @@ def build(settings: IntakeSettings | None = None) -> FastAPI:
     postgres = runtime.engine.dialect.name == "postgresql"
     app.state.writer = RawConnections(runtime.engine, size=16) if postgres else None
     app.include_router(router)
+    install_errors(app)
     return app

@@ -19,7 +19,6 @@ import filetype
 # The applicant sees the case's state under the protocol's own names (PROTOCOL.md, states).
 INITIAL_STATUS = "submitted"
 TERMINAL_STATUSES = frozenset({"approved", "refused", "not_admitted", "withdrawn", "lapsed"})
-AWAITING_APPLICANT = "awaiting_applicant"
 STATUSES = (
     "submitted",
     "eu_screening",

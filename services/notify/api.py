@@ -1,26 +1,27 @@
-"""Notify's HTTP routes: applicants manage their webhook endpoints and read the delivery log."""
+"""Notify's HTTP routes: applicants manage their webhook endpoints and read the delivery log.
+
+Routes only: each parses its request, calls `services.notify.service` and renders the answer;
+`install_errors` maps the service's errors to problem details in one place.
+"""
 
 from __future__ import annotations
 
 import base64
 import json
-import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
-from services.notify import store
-from services.notify.domain import payloads, signing, ssrf
+from services.notify import service, store
+from services.notify.domain import payloads, ssrf
 from services.notify.settings import NotifySettings
-from shared.db import session_scope, utcnow
 from shared.directory import Principal
 from shared.http import current_applicant, page_params
-from shared.problems import Problem, conflict, documented_errors, invalid, not_found
+from shared.problems import documented_errors, invalid, problem_response
 
 router = APIRouter(prefix="/v1", tags=["webhooks"], responses=documented_errors())
 Applicant = Annotated[Principal, Depends(current_applicant)]
@@ -162,10 +163,8 @@ def _delivery_view(
     )
 
 
-def _one_delivery_view(session: Session, delivery: store.Delivery) -> DeliveryView:
-    message = session.get(store.Message, delivery.message_seq)
-    assert message is not None
-    return _delivery_view(delivery, message, store.attempts_of(session, [delivery.id])[delivery.id])
+def _scheduled_view(scheduled: service.Scheduled) -> DeliveryView:
+    return _delivery_view(scheduled.delivery, scheduled.message, scheduled.attempts)
 
 
 def _cursor(at: datetime, key: str) -> str:
@@ -183,41 +182,6 @@ def _from_cursor(cursor: str | None) -> tuple[datetime, str] | None:
         raise invalid([{"field": "cursor", "message": "not a cursor from this API"}]) from exc
 
 
-def _own_endpoint(
-    session: Session, applicant: Principal, endpoint_id: str
-) -> store.WebhookEndpoint:
-    endpoint = store.own_endpoint(session, _company(applicant), endpoint_id)
-    if endpoint is None:
-        raise not_found("webhook endpoint")
-    return endpoint
-
-
-def _require_active(endpoint: store.WebhookEndpoint) -> None:
-    if endpoint.status != store.ACTIVE:
-        raise conflict(
-            "The endpoint is disabled; enable it first "
-            f"(POST /v1/webhook-endpoints/{endpoint.id}/enable).",
-            type_="endpoint-disabled",
-        )
-
-
-def _check_endpoint(body: EndpointBody, policy: ssrf.WebhookURLPolicy) -> frozenset[str]:
-    """The subscribed types if the URL and types are acceptable; else a 422 naming each field."""
-    errors: list[dict[str, str]] = []
-    types: frozenset[str] = frozenset()
-    try:
-        types = payloads.validate_event_types(body.event_types)
-    except payloads.InvalidEventTypes as exc:
-        errors.append({"field": "event_types", "message": str(exc)})
-    try:
-        ssrf.check_url(body.url, policy)
-    except ssrf.UnsafeWebhookURL as exc:
-        errors.append({"field": "url", "message": exc.reason})
-    if errors:
-        raise invalid(errors, "The endpoint cannot be registered; see `errors`.")
-    return types
-
-
 # --- endpoints -------------------------------------------------------------------------------
 
 
@@ -228,31 +192,15 @@ def _check_endpoint(body: EndpointBody, policy: ssrf.WebhookURLPolicy) -> frozen
     summary="Register a webhook endpoint (the secret is shown only in this answer)",
 )
 def create_endpoint(body: EndpointBody, request: Request, applicant: Applicant) -> JSONResponse:
-    settings = _settings(request)
-    types = _check_endpoint(body, settings.url_policy())
-    now = utcnow()
-    with session_scope(_engine(request)) as session:
-        if (
-            store.count_endpoints(session, _company(applicant))
-            >= settings.max_endpoints_per_company
-        ):
-            raise conflict(
-                f"A company may have at most {settings.max_endpoints_per_company} endpoints; "
-                "delete one first.",
-                type_="too-many-endpoints",
-            )
-        endpoint = store.WebhookEndpoint(
-            company_id=_company(applicant),
-            url=body.url,
-            description=body.description,
-            event_types=sorted(types),
-            secret=signing.generate_secret(),
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(endpoint)
-        session.flush()
-        created = EndpointCreated(**_endpoint_view(endpoint).model_dump(), secret=endpoint.secret)
+    endpoint = service.register_endpoint(
+        _engine(request),
+        _settings(request),
+        _company(applicant),
+        body.url,
+        body.event_types,
+        body.description,
+    )
+    created = EndpointCreated(**_endpoint_view(endpoint).model_dump(), secret=endpoint.secret)
     return JSONResponse(
         created.model_dump(mode="json"),
         status_code=201,
@@ -269,8 +217,7 @@ def list_endpoints(
 ) -> EndpointPage:
     settings = _settings(request)
     size = page_params(limit, settings.default_page_size, settings.max_page_size)
-    with Session(_engine(request)) as session:
-        rows = store.list_endpoints(session, _company(applicant), _from_cursor(cursor), size + 1)
+    rows = service.endpoints(_engine(request), _company(applicant), _from_cursor(cursor), size + 1)
     more = len(rows) > size
     rows = rows[:size]
     return EndpointPage(
@@ -284,8 +231,7 @@ def list_endpoints(
     "/webhook-endpoints/{endpoint_id}", response_model=EndpointView, summary="One webhook endpoint"
 )
 def get_endpoint(endpoint_id: str, request: Request, applicant: Applicant) -> EndpointView:
-    with Session(_engine(request)) as session:
-        return _endpoint_view(_own_endpoint(session, applicant, endpoint_id))
+    return _endpoint_view(service.endpoint(_engine(request), _company(applicant), endpoint_id))
 
 
 @router.delete(
@@ -295,12 +241,7 @@ def get_endpoint(endpoint_id: str, request: Request, applicant: Applicant) -> En
     summary="Delete a webhook endpoint; what is still waiting to go to it is cancelled",
 )
 def delete_endpoint(endpoint_id: str, request: Request, applicant: Applicant) -> Response:
-    now = utcnow()
-    with session_scope(_engine(request)) as session:
-        endpoint = _own_endpoint(session, applicant, endpoint_id)
-        endpoint.deleted_at = endpoint.updated_at = now
-        session.add(endpoint)
-        store.cancel_pending(session, endpoint.id, now)
+    service.delete_endpoint(_engine(request), _company(applicant), endpoint_id)
     return Response(status_code=204)
 
 
@@ -310,23 +251,14 @@ def delete_endpoint(endpoint_id: str, request: Request, applicant: Applicant) ->
     summary="Replace the signing secret; the old one keeps signing during a grace period",
 )
 def rotate_secret(endpoint_id: str, request: Request, applicant: Applicant) -> SecretRotated:
-    grace = _settings(request).secret_rotation_grace
-    now = utcnow()
-    with session_scope(_engine(request)) as session:
-        endpoint = _own_endpoint(session, applicant, endpoint_id)
-        if grace.total_seconds() > 0:
-            endpoint.previous_secret = endpoint.secret
-            endpoint.previous_secret_expires_at = now + grace
-        else:
-            endpoint.previous_secret = endpoint.previous_secret_expires_at = None
-        endpoint.secret = signing.generate_secret()
-        endpoint.updated_at = now
-        session.add(endpoint)
-        return SecretRotated(
-            id=endpoint.id,
-            secret=endpoint.secret,
-            previous_secret_expires_at=endpoint.previous_secret_expires_at,
-        )
+    rotated = service.rotate_secret(
+        _engine(request), _settings(request), _company(applicant), endpoint_id
+    )
+    return SecretRotated(
+        id=rotated.endpoint_id,
+        secret=rotated.secret,
+        previous_secret_expires_at=rotated.previous_secret_expires_at,
+    )
 
 
 @router.post(
@@ -335,13 +267,9 @@ def rotate_secret(endpoint_id: str, request: Request, applicant: Applicant) -> S
     summary="Switch a disabled endpoint on again (then recover what it missed)",
 )
 def enable_endpoint(endpoint_id: str, request: Request, applicant: Applicant) -> EndpointView:
-    with session_scope(_engine(request)) as session:
-        endpoint = _own_endpoint(session, applicant, endpoint_id)
-        endpoint.status = store.ACTIVE
-        endpoint.disabled_reason = endpoint.disabled_at = endpoint.failing_since = None
-        endpoint.updated_at = utcnow()
-        session.add(endpoint)
-        return _endpoint_view(endpoint)
+    return _endpoint_view(
+        service.enable_endpoint(_engine(request), _company(applicant), endpoint_id)
+    )
 
 
 @router.post(
@@ -351,17 +279,7 @@ def enable_endpoint(endpoint_id: str, request: Request, applicant: Applicant) ->
     summary="Send a `webhook.test` message to this endpoint",
 )
 def send_test(endpoint_id: str, request: Request, applicant: Applicant) -> DeliveryView:
-    now = utcnow()
-    with session_scope(_engine(request)) as session:
-        endpoint = _own_endpoint(session, applicant, endpoint_id)
-        _require_active(endpoint)
-        test = payloads.webhook_test_message(
-            str(uuid.uuid4()), endpoint.company_id, endpoint.id, now
-        )
-        message = store.add_message(session, test, now)
-        delivery = store.schedule(session, message, endpoint, now)
-        session.flush()
-        view = _delivery_view(delivery, message, [])
+    view = _scheduled_view(service.send_test(_engine(request), _company(applicant), endpoint_id))
     _wake_worker(request)
     return view
 
@@ -385,15 +303,14 @@ def list_deliveries(
         raise invalid(
             [{"field": "status", "message": "must be one of " + ", ".join(store.DELIVERY_STATUSES)}]
         )
-    with Session(_engine(request)) as session:
-        endpoint = _own_endpoint(session, applicant, endpoint_id)
-        rows = store.list_deliveries(session, endpoint.id, status, _from_cursor(cursor), size + 1)
-        more = len(rows) > size
-        rows = rows[:size]
-        attempts = store.attempts_of(session, [d.id for d, _m in rows])
+    log = service.deliveries(
+        _engine(request), _company(applicant), endpoint_id, status, _from_cursor(cursor), size + 1
+    )
+    more = len(log.rows) > size
+    rows = log.rows[:size]
     last = rows[-1][0] if rows else None
     return DeliveryPage(
-        items=[_delivery_view(d, m, attempts[d.id]) for d, m in rows],
+        items=[_delivery_view(d, m, log.attempts[d.id]) for d, m in rows],
         next_cursor=_cursor(last.created_at, last.id) if more and last else None,
         limit=size,
     )
@@ -404,11 +321,7 @@ def list_deliveries(
 
 @router.get("/deliveries/{delivery_id}", response_model=DeliveryView, summary="One delivery")
 def get_delivery(delivery_id: str, request: Request, applicant: Applicant) -> DeliveryView:
-    with Session(_engine(request)) as session:
-        delivery = store.own_delivery(session, _company(applicant), delivery_id)
-        if delivery is None:
-            raise not_found("delivery")
-        return _one_delivery_view(session, delivery)
+    return _scheduled_view(service.delivery(_engine(request), _company(applicant), delivery_id))
 
 
 @router.post(
@@ -418,29 +331,7 @@ def get_delivery(delivery_id: str, request: Request, applicant: Applicant) -> De
     summary="Send one message again now, with the same webhook-id",
 )
 def redeliver(delivery_id: str, request: Request, applicant: Applicant) -> DeliveryView:
-    now = utcnow()
-    with session_scope(_engine(request)) as session:
-        delivery = store.own_delivery(session, _company(applicant), delivery_id)
-        if delivery is None:
-            raise not_found("delivery")
-        endpoint = session.get(store.WebhookEndpoint, delivery.endpoint_id)
-        assert endpoint is not None
-        _require_active(endpoint)
-        lease = delivery.lease_until
-        if delivery.status == store.PENDING and lease is not None and lease > now:
-            raise Problem(
-                409,
-                "Conflict",
-                "An attempt of this delivery is in progress; look at the log in a moment.",
-                type_="attempt-in-progress",
-            )
-        if delivery.status == store.PENDING:
-            delivery.next_attempt_at = delivery.updated_at = now
-        else:
-            store.reschedule(delivery, now)
-        session.add(delivery)
-        session.flush()
-        view = _one_delivery_view(session, delivery)
+    view = _scheduled_view(service.redeliver(_engine(request), _company(applicant), delivery_id))
     _wake_worker(request)
     return view
 
@@ -454,27 +345,32 @@ def redeliver(delivery_id: str, request: Request, applicant: Applicant) -> Deliv
 def recover(
     endpoint_id: str, body: RecoverBody, request: Request, applicant: Applicant
 ) -> RecoverResult:
-    now = utcnow()
-    scheduled = 0
-    with session_scope(_engine(request)) as session:
-        endpoint = _own_endpoint(session, applicant, endpoint_id)
-        _require_active(endpoint)
-        messages = store.messages_since(
-            session, endpoint.company_id, body.since, endpoint.event_types
-        )
-        existing = store.deliveries_since(session, endpoint.id, body.since)
-        for message in messages:
-            assert message.seq is not None
-            delivery = existing.get(message.seq)
-            if delivery is None:
-                store.schedule(session, message, endpoint, now)
-            elif delivery.status == store.PENDING or (
-                body.failed_only and delivery.status == store.SUCCEEDED
-            ):
-                continue
-            else:
-                store.reschedule(delivery, now)
-                session.add(delivery)
-            scheduled += 1
+    scheduled = service.recover(
+        _engine(request), _company(applicant), endpoint_id, body.since, body.failed_only
+    )
     _wake_worker(request)
     return RecoverResult(endpoint_id=endpoint_id, since=body.since, scheduled=scheduled)
+
+
+# --- the service's errors, as problem details ------------------------------------------------
+
+
+def _error_response(exc: service.NotifyError) -> JSONResponse:
+    if isinstance(exc, service.NotFound):
+        return problem_response(404, "Not found", str(exc))
+    if isinstance(exc, service.EndpointRefused):
+        errors = [{"field": field, "message": message} for field, message in exc.errors]
+        return problem_response(
+            422, "Validation failed", str(exc), "validation-failed", errors=errors
+        )
+    if isinstance(exc, service.StateConflict):
+        return problem_response(409, "Conflict", str(exc), exc.kind)
+    return problem_response(500, "Internal error", "An unexpected error occurred.")
+
+
+def install_errors(app: FastAPI) -> None:
+    """Answer every refusal of the service layer with its problem details."""
+
+    @app.exception_handler(service.NotifyError)
+    async def _refused(_: Request, exc: service.NotifyError) -> JSONResponse:
+        return _error_response(exc)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.notify.api import router
+from services.notify.api import install_errors, router
 from services.notify.handlers import INTAKE_HANDLERS, REVIEW_HANDLERS, write
 from services.notify.settings import NotifySettings
 from services.notify.worker import DeliveryWorker
@@ -49,4 +49,5 @@ def build(settings: NotifySettings | None = None) -> FastAPI:
     app.state.runtime = runtime
     app.state.worker = worker
     app.include_router(router)
+    install_errors(app)
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from services.review.casework import Casework
+from services.review.documents import forget_document
 from services.review.store import load_cases
 from shared.consumer import Handler, Prepare
 from shared.events import (
@@ -39,6 +40,7 @@ def intake_handlers(casework: Casework) -> dict[str, Handler]:
     return {
         "application.submitted": submitted,
         "application.document_added": document_added,
+        "application.document_deleted": forget_document,
         "application.information_answered": answered,
         "application.withdrawn": withdrawn,
     }

@@ -132,6 +132,13 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         "intake",
+        "DELETE",
+        "/v1/applications/{application_id}/documents/{document_id}",
+        owner(204),
+        "A's document (no answer refers to it, the case not decided)",
+    ),
+    Row(
+        "intake",
         "POST",
         "/v1/applications/{application_id}/information-requests/{request_id}/answer",
         owner(200),

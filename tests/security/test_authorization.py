@@ -88,6 +88,20 @@ def _shipment(world: World, fresh: bool) -> Call:
     )
 
 
+def _delete_document(world: World, fresh: bool) -> Call:
+    # A caller who may delete gets a document uploaded for the purpose; the others try A's own.
+    document_id = world.ids["document"]
+    if fresh:
+        with world.client("intake", "applicant_a") as c:
+            r = c.post(
+                f"/v1/applications/{world.ids['app_main']}/documents",
+                files={"file": ("spare.txt", b"a spare note\n", "text/plain")},
+            )
+            assert r.status_code == 201, r.text
+            document_id = r.json()["id"]
+    return Call(f"/v1/applications/{world.ids['app_main']}/documents/{document_id}")
+
+
 def _endpoint_body(world: World, fresh: bool) -> Call:
     return Call(
         "/v1/webhook-endpoints",
@@ -136,6 +150,7 @@ BUILDERS: dict[str, Builder] = {
         **APP,
         document_id="document",
     ),
+    "intake DELETE /v1/applications/{application_id}/documents/{document_id}": _delete_document,
     "intake POST /v1/applications/{application_id}/information-requests/{request_id}/answer": (
         _with(
             "/v1/applications/{a}/information-requests/{r}/answer",

@@ -15,28 +15,19 @@ from services.review.domain.priority import (
     score,
     simulate,
 )
+from tests.support import sample_application
 
 TODAY = date(2026, 11, 20)
 RULES = RuleSet.default()
 
 
 def application(**changes: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "mofcom_application_number": "MOFCOM-2026-004211",
-        "licence_type": "three_month",
-        "exporter": {"name": "Baotou Magnet Co.", "uscc": "91150200MA0N1X2Y3Z"},
-        "consignee": {"name": "Bosch GmbH", "country": "DE"},
-        "end_user": {"name": "Bosch GmbH", "country": "DE"},
-        "end_use": {"category": "automotive", "description": "traction motors for EV platform X"},
-        "goods": [
-            {"element": "Nd", "form": "magnet", "hs_code": "850511", "quantity_kg": 900.0},
-            {"element": "Dy", "form": "metal", "hs_code": "280530", "quantity_kg": 120.5},
-        ],
-        "urgency": {"stock_days": 12, "production_stop_date": "2026-12-15", "jobs_at_risk": 800},
-        "sme": False,
-    }
-    base.update(changes)
-    return base
+    # The sample application with a second line (a neodymium magnet), its stop 25 days ahead.
+    goods = [
+        {"element": "Nd", "form": "magnet", "hs_code": "850511", "quantity_kg": 900.0},
+        {"element": "Dy", "form": "metal", "hs_code": "280530", "quantity_kg": 120.5},
+    ]
+    return sample_application(TODAY, **{"goods": goods, **changes})
 
 
 def fired(result: Any) -> dict[str, str]:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.review.domain.visibility import NOTE_ACTION, view_for
+from tests.support import sample_application
 
 # Keys China must never receive, anywhere (commercial urgency, score, fired rules).
 CN_HIDDEN_KEYS = {
@@ -25,14 +27,11 @@ def full_case() -> dict[str, Any]:
         "version": 7,
         "state": "cn_review",
         "applicant": {"company_id": "co-1", "name": "Bosch GmbH", "eori": "DE123456789012345"},
-        "application": {
-            "mofcom_application_number": "MOFCOM-2026-004211",
-            "licence_type": "annual",
-            "exporter": {"name": "Baotou Magnet Co.", "uscc": "91150200MA0N1X2Y3Z"},
-            "consignee": {"name": "Bosch GmbH", "country": "DE"},
-            "end_user": {"name": "Bosch GmbH", "country": "DE"},
-            "end_use": {"category": "automotive", "description": "traction motors"},
-            "goods": [
+        "application": sample_application(
+            date(2026, 11, 20),
+            licence_type="annual",
+            end_use={"category": "automotive", "description": "traction motors"},
+            goods=[
                 {
                     "element": "Dy",
                     "form": "metal",
@@ -41,14 +40,8 @@ def full_case() -> dict[str, Any]:
                     "value_eur": 51000,
                 },
             ],
-            "urgency": {
-                "stock_days": 12,
-                "production_stop_date": "2026-12-15",
-                "jobs_at_risk": 800,
-            },
-            "contract_value_eur": 2_000_000,
-            "sme": False,
-        },
+            contract_value_eur=2_000_000,
+        ),
         "priority": {
             "tier": "P1",
             "score": 85,
