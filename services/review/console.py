@@ -28,7 +28,9 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, or_, select
 
-from services.review.api import QUEUE_ORDER, counted, parse_number, side_view
+from services.review.api.common import parse_number
+from services.review.api.views import side_view
+from services.review.queue import QUEUE_ORDER, counted
 from services.review.casework import Casework, Who
 from services.review.domain import errors as domain_errors
 from services.review.domain.protocol import ParamSpec
