@@ -7,7 +7,7 @@ page both build their query, their count and their rows here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
@@ -40,6 +40,24 @@ QUEUE_ORDER_REVERSED = (
     _CASES.c.opened_at.desc(),
     _CASES.c.id.desc(),
 )
+
+# The other orders a queue may be read in (the console's column headers); the age breaks ties.
+SORTS: Mapping[str, Any] = {
+    "priority": None,  # QUEUE_ORDER, the protocol's
+    "reference": _CASES.c.reference,
+    "state": _CASES.c.state,
+    "due": _CASES.c.due_on,
+    "submitted": _CASES.c.submitted_at,
+}
+
+
+def queue_order(sort: str, descending: bool = False) -> list[Any]:
+    """The ORDER BY of a queue read by one of SORTS, ascending or descending."""
+    if sort == "priority":
+        return list(QUEUE_ORDER_REVERSED if descending else QUEUE_ORDER)
+    column = SORTS[sort]
+    return [column.desc() if descending else column, _CASES.c.opened_at]
+
 
 # What a queue row shows, read as plain columns: no ORM object per case, and not the fired
 # rules, flags or audit head of each case, which a page does not show.

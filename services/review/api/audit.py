@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlmodel import Session
@@ -17,14 +17,13 @@ from services.review.api.common import (
     committed,
     engine_of,
     respond,
+    router,
     shape,
     side_of,
 )
 from services.review.audit_service import history_for
 from services.review.store import audit_of
 from shared.problems import forbidden, not_found
-
-router = APIRouter()
 
 
 class AuditView(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Header, Query, Request
+from fastapi import Body, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlmodel import Session
@@ -17,6 +17,7 @@ from services.review.api.common import (
     engine_of,
     parse_number,
     respond,
+    router,
     shape,
     side_of,
 )
@@ -27,9 +28,6 @@ from shared.db import session_scope
 from shared.directory import Principal
 from shared.http import current_principal, page_params
 from shared.problems import Problem, invalid
-
-router = APIRouter()
-
 
 # --- protocol ------------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
@@ -14,7 +14,12 @@ from services.review.audit_service import AuditKeys
 from services.review.casework import Casework
 from shared.directory import Principal
 from shared.http import current_official, jsonable
+from shared.problems import documented_errors
 
+# The one router of /v1: each concern's module adds its routes to it (api/__init__.py imports
+# them in the order the document lists them). A router included in another is kept apart by
+# FastAPI 0.16x, so sub-routers would hide the routes from those who list them.
+router = APIRouter(prefix="/v1", responses=documented_errors())
 Official = Annotated[Principal, Depends(current_official)]
 
 

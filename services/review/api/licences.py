@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse
 from sqlmodel import Session
 
@@ -13,6 +13,7 @@ from services.review.api.common import (
     casework_of,
     engine_of,
     respond,
+    router,
     shape,
     side_of,
 )
@@ -21,8 +22,6 @@ from services.review.store import LicenceRecord
 from shared.db import session_scope
 from shared.directory import Principal
 from shared.problems import forbidden, not_found
-
-router = APIRouter()
 
 
 def _licence_for(

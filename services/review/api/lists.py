@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlmodel import Session, col, select
@@ -18,6 +18,7 @@ from services.review.api.common import (
     committed,
     engine_of,
     respond,
+    router,
     shape,
     side_of,
 )
@@ -26,8 +27,6 @@ from services.review.store import Case, PriorityList
 from shared.db import session_scope
 from shared.http import jsonable, page_params
 from shared.problems import not_found
-
-router = APIRouter()
 
 
 class ListedCase(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -17,14 +17,13 @@ from services.review.api.common import (
     committed,
     engine_of,
     respond,
+    router,
     shape,
     side_of,
 )
 from services.review.api.views import side_view
 from services.review.casework import Who
 from shared.db import session_scope
-
-router = APIRouter()
 
 
 class NoteView(BaseModel):

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Request
+from fastapi import Body, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
-from services.review.api.common import Official, casework_of, engine_of, respond, shape, side_of
+from services.review.api.common import (
+    Official,
+    casework_of,
+    engine_of,
+    respond,
+    router,
+    shape,
+    side_of,
+)
 from services.review.domain.priority import RuleSet, SimulationCase, simulate
 from services.review.store import Case
 from shared.problems import forbidden
-
-router = APIRouter()
 
 
 class SimulationResult(BaseModel):
