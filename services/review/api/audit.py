@@ -16,6 +16,7 @@ from services.review.api.common import (
     casework_of,
     committed,
     engine_of,
+    require,
     respond,
     router,
     shape,
@@ -23,7 +24,7 @@ from services.review.api.common import (
 )
 from services.review.audit_service import history_for
 from services.review.store import audit_of
-from shared.problems import forbidden, not_found
+from shared.problems import not_found
 
 
 class AuditView(BaseModel):
@@ -120,8 +121,12 @@ def list_checkpoints(request: Request, official: Official) -> JSONResponse:
     responses=shape(SignedTreeHeadView, 201),
 )
 def issue_checkpoint(request: Request, official: Official) -> JSONResponse:
-    if official.role is None or official.role.value != "supervisor":
-        raise forbidden("Checkpoints are issued on demand by a supervisor.")
+    require(
+        request,
+        official,
+        "issue_audit_checkpoint",
+        "Checkpoints are issued on demand by a supervisor.",
+    )
     heads = audit_service.issue_with_retry(engine_of(request), audit_keys_of(request))
     committed(request)
     own = next(h for h in heads if h["side"] == side_of(official))

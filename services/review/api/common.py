@@ -14,7 +14,7 @@ from services.review.audit_service import AuditKeys
 from services.review.casework import Casework
 from shared.directory import Principal
 from shared.http import current_official, jsonable
-from shared.problems import documented_errors
+from shared.problems import documented_errors, forbidden
 
 # The one router of /v1: each concern's module adds its routes to it (api/__init__.py imports
 # them in the order the document lists them). A router included in another is kept apart by
@@ -74,6 +74,18 @@ def audit_keys_of(request: Request) -> AuditKeys:
 def side_of(principal: Principal) -> Literal["EU", "CN"]:
     assert principal.side is not None
     return "EU" if principal.side.value == "EU" else "CN"
+
+
+def permitted(request: Request, official: Principal, permission: str) -> bool:
+    """Whether the protocol's `permissions` let this official of their side and role do it."""
+    role = official.role.value if official.role is not None else None
+    return casework_of(request).protocol.permits(permission, side_of(official), role)
+
+
+def require(request: Request, official: Principal, permission: str, refusal: str) -> None:
+    """403 with `refusal` unless the protocol gives the official `permission`."""
+    if not permitted(request, official, permission):
+        raise forbidden(refusal)
 
 
 def respond(view: dict[str, Any], status: int = 200, version: int | None = None) -> JSONResponse:

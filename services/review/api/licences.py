@@ -12,6 +12,7 @@ from services.review.api.common import (
     Official,
     casework_of,
     engine_of,
+    require,
     respond,
     router,
     shape,
@@ -21,7 +22,7 @@ from services.review.casework import Casework, Who
 from services.review.store import LicenceRecord
 from shared.db import session_scope
 from shared.directory import Principal
-from shared.problems import forbidden, not_found
+from shared.problems import not_found
 
 
 def _licence_for(
@@ -57,8 +58,7 @@ def get_licence(number: str, request: Request, official: Official) -> JSONRespon
 def record_shipment(
     number: str, body: ShipmentBody, request: Request, official: Official
 ) -> JSONResponse:
-    if side_of(official) != "CN":
-        raise forbidden("Shipments are recorded by the Chinese side.")
+    require(request, official, "record_shipment", "Shipments are recorded by the Chinese side.")
     casework = casework_of(request)
     with session_scope(engine_of(request)) as session:
         record = _licence_for(session, number, official, casework)
@@ -78,8 +78,7 @@ def record_shipment(
 def revoke_licence(
     number: str, body: RevokeBody, request: Request, official: Official
 ) -> JSONResponse:
-    if side_of(official) != "CN" or official.role is None or official.role.value != "supervisor":
-        raise forbidden("Licences are revoked by a CN supervisor.")
+    require(request, official, "revoke_licence", "Licences are revoked by a CN supervisor.")
     casework = casework_of(request)
     with session_scope(engine_of(request)) as session:
         record = _licence_for(session, number, official, casework)

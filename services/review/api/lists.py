@@ -17,6 +17,7 @@ from services.review.api.common import (
     casework_of,
     committed,
     engine_of,
+    require,
     respond,
     router,
     shape,
@@ -27,6 +28,8 @@ from services.review.store import Case, PriorityList
 from shared.db import session_scope
 from shared.http import jsonable, page_params
 from shared.problems import not_found
+
+READ_REFUSAL = "Priority lists are read by the officials the protocol names."
 
 
 class ListedCase(BaseModel):
@@ -121,6 +124,7 @@ def list_priority_lists(
     limit: Annotated[int | None, Query()] = None,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> JSONResponse:
+    require(request, official, "read_priority_lists", READ_REFUSAL)
     settings = request.app.state.settings
     size = page_params(limit, settings.default_page_size, settings.max_page_size)
     with Session(engine_of(request)) as session:
@@ -145,6 +149,7 @@ def list_priority_lists(
 def get_priority_list(
     number: Annotated[int, Path(ge=1, le=MAX_NUMBER)], request: Request, official: Official
 ) -> JSONResponse:
+    require(request, official, "read_priority_lists", READ_REFUSAL)
     with Session(engine_of(request)) as session:
         plist = session.get(PriorityList, number)
         if plist is None:

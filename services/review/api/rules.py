@@ -13,14 +13,13 @@ from services.review.api.common import (
     Official,
     casework_of,
     engine_of,
+    require,
     respond,
     router,
     shape,
-    side_of,
 )
 from services.review.domain.priority import RuleSet, SimulationCase, simulate
 from services.review.store import Case
-from shared.problems import forbidden
 
 
 class SimulationResult(BaseModel):
@@ -40,8 +39,12 @@ def simulate_priority(
     official: Official,
     draft: Annotated[dict[str, Any], Body(description="A rule set, as priority_rules.yaml")],
 ) -> JSONResponse:
-    if side_of(official) != "EU" or official.role is None or official.role.value != "supervisor":
-        raise forbidden("Only an EU supervisor may simulate priority rules.")
+    require(
+        request,
+        official,
+        "simulate_priority_rules",
+        "Only an EU supervisor may simulate priority rules.",
+    )
     casework = casework_of(request)
     rules = RuleSet.from_dict(draft)
     with Session(engine_of(request)) as session:
@@ -70,6 +73,5 @@ def simulate_priority(
 
 @router.get("/priority/rules", tags=["priority"], summary="The rule set in force (EU)")
 def get_rules(request: Request, official: Official) -> dict[str, Any]:
-    if side_of(official) != "EU":
-        raise forbidden("The priority rules are the EU side's.")
+    require(request, official, "read_priority_rules", "The priority rules are the EU side's.")
     return casework_of(request).rules.as_dict()

@@ -21,7 +21,14 @@ from fastapi.staticfiles import StaticFiles
 from services.review.console import sign_in, queue, case, lists, dashboard
 
 # isort: on
-from services.review.console.pages import REVIEW, problem_text, redirect, render, router
+from services.review.console.pages import (
+    REVIEW,
+    problem_text,
+    redirect,
+    render,
+    router,
+    templates_for,
+)
 from services.review.console.session import SESSION_COOKIE, SignInRequired
 from shared.problems import Problem, problem_response
 
@@ -34,6 +41,7 @@ PAGES = (sign_in, queue, case, lists, dashboard)
 
 def install(app: FastAPI) -> None:
     """Add the console's pages, its static files and the sign-in redirect to the review app."""
+    app.state.console_templates = templates_for(app.state.casework.protocol)
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(REVIEW / "static")), name="static")
 

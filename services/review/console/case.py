@@ -14,7 +14,7 @@ from services.review.api.bodies import NoteBody
 from services.review.api.common import casework_of, committed, engine_of, parse_number, side_of
 from services.review.api.views import side_view
 from services.review.casework import Who
-from services.review.console.forms import ACTION_LABELS, action_forms, parse_params
+from services.review.console.forms import action_forms, parse_params
 from services.review.console.pages import problem_text, redirect, render, router
 from services.review.console.session import posted_form, signed_in
 from services.review.domain import errors as domain_errors
@@ -65,12 +65,9 @@ def _case_page(
 def case_page(case_id: str, request: Request) -> HTMLResponse:
     principal = signed_in(request)
     done = request.query_params.get("done")
-    return _case_page(
-        request,
-        principal,
-        case_id,
-        done=done if done in ACTION_LABELS or done in ("note", "assigned") else None,
-    )
+    # What was just done, as the redirect after a form says: an action, a note, an assignment.
+    known = done in casework_of(request).protocol.actions or done in ("note", "assigned")
+    return _case_page(request, principal, case_id, done=done if known else None)
 
 
 @router.post("/cases/{case_id}/actions", response_class=HTMLResponse)

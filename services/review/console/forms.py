@@ -42,19 +42,6 @@ class ActionForm:
     tone: str  # primary | danger | neutral
 
 
-ACTION_LABELS = {
-    "request_information": "Request information",
-    "admit": "Admit",
-    "decline": "Decline",
-    "set_priority": "Change tier",
-    "issue_priority_list": "Send to China on a new list",
-    "fast_track": "Fast-track to China",
-    "acknowledge": "Acknowledge (MOFCOM accepted)",
-    "escalate": "Escalate to joint review",
-    "return_to_review": "Return to CN review",
-    "approve": "Approve and issue licence",
-    "refuse": "Refuse",
-}
 DANGER = {"decline", "refuse", "escalate"}
 PRIMARY = {"admit", "approve", "acknowledge", "issue_priority_list", "fast_track"}
 # Filled in by the engine when a case goes on a list, never typed by an official.
@@ -161,7 +148,7 @@ def action_forms(
         forms.append(
             ActionForm(
                 name=name,
-                label=ACTION_LABELS.get(name, _label(name)),
+                label=casework.protocol.label("action", name),
                 description=action.description,
                 fields=_fields(action.params, "", casework, name, goods, defaults),
                 tone="danger" if name in DANGER else "primary" if name in PRIMARY else "neutral",

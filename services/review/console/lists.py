@@ -8,7 +8,16 @@ from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
 from services.review.api.bodies import PriorityListBody
-from services.review.api.common import casework_of, committed, engine_of, parse_number, side_of
+from services.review.api.common import (
+    casework_of,
+    committed,
+    engine_of,
+    parse_number,
+    permitted,
+    require,
+    side_of,
+)
+from services.review.api.lists import READ_REFUSAL
 from services.review.casework import Who
 from services.review.console.pages import invalid_fields, problem_text, redirect, render, router
 from services.review.console.session import posted, signed_in
@@ -47,7 +56,7 @@ def _lists_page(
             }
             for c in queued
         ]
-    may_issue = side == "EU" and principal.role is not None and principal.role.value == "supervisor"
+    may_issue = permitted(request, principal, "issue_priority_list")
     return render(
         request,
         "lists.html",
@@ -64,6 +73,7 @@ def _lists_page(
 @router.get("/priority-lists", response_class=HTMLResponse)
 def lists_page(request: Request) -> HTMLResponse:
     principal = signed_in(request)
+    require(request, principal, "read_priority_lists", READ_REFUSAL)
     issued = request.query_params.get("issued")
     return _lists_page(request, principal, issued=parse_number(issued) if issued else None)
 

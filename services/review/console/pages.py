@@ -13,6 +13,8 @@ from pydantic import ValidationError
 from services.review.api.common import casework_of, side_of
 from services.review.console.session import SESSION_COOKIE, csrf_token
 from services.review.domain import errors as domain_errors
+from services.review.domain.errors import UnknownState
+from services.review.domain.protocol import Protocol
 from shared.directory import Principal
 from shared.problems import Problem
 
@@ -26,26 +28,25 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
 }
-STATE_LABELS = {
-    "submitted": "Submitted",
-    "eu_screening": "EU screening",
-    "awaiting_applicant": "Waiting for applicant",
-    "queued": "Queued for a list",
-    "cn_review": "CN review",
-    "joint_review": "Joint review",
-    "approved": "Approved",
-    "refused": "Refused",
-    "not_admitted": "Not admitted",
-    "withdrawn": "Withdrawn",
-    "lapsed": "Lapsed",
-}
-
 # The console's one router: each page's module adds its routes (console/__init__.py imports
 # them in order); included routers would hide their routes from the matrix that lists them.
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=str(REVIEW / "templates"))
-templates.env.filters["state_label"] = lambda s: STATE_LABELS.get(str(s), str(s))
-templates.env.filters["humanize"] = lambda s: str(s).replace("_", " ").capitalize()
+
+
+def templates_for(protocol: Protocol) -> Jinja2Templates:
+    """The console's templates, naming states in the protocol's words (its `label`s)."""
+    templates = Jinja2Templates(directory=str(REVIEW / "templates"))
+    templates.env.filters["state_label"] = lambda s: state_label(protocol, s)
+    templates.env.filters["humanize"] = lambda s: str(s).replace("_", " ").capitalize()
+    return templates
+
+
+def state_label(protocol: Protocol, state: object) -> str:
+    """A state's label; a code the protocol does not know is shown as it is."""
+    try:
+        return protocol.label("state", str(state))
+    except UnknownState:
+        return str(state)
 
 
 def render(
@@ -64,6 +65,8 @@ def render(
         today=casework_of(request).today(),
         path=request.url.path,
     )
+    # One set per app (console.install), so that the labels are its protocol's.
+    templates: Jinja2Templates = request.app.state.console_templates
     response = templates.TemplateResponse(request, template, context, status_code=status)
     response.headers.update(SECURITY_HEADERS)
     return response
