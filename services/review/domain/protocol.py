@@ -9,10 +9,17 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cache
 from importlib import resources
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from services.review.domain.errors import (
     ActionForbidden,
@@ -40,6 +47,10 @@ __all__ = [
 ActorSide = Literal["EU", "CN", "system", "applicant"]
 CalendarSide = Literal["EU", "CN", "joint"]
 Role = Literal["officer", "supervisor"]
+Clock = Literal["running", "paused", "none"]
+ClockStart = Literal["stage_start", "acknowledgement"]
+LabelKind = Literal["state", "action"]
+DEFAULT_LANGUAGE = "en"
 SAME = "same"
 PREVIOUS = "previous"
 _OFFICIAL_SIDES = ("EU", "CN")
@@ -128,11 +139,23 @@ class ParamSpec(_Model):
         return self
 
 
+def _has_default_language(label: dict[str, str]) -> dict[str, str]:
+    # Every other language falls back to the default one, so it must be there.
+    if not label.get(DEFAULT_LANGUAGE, "").strip():
+        raise ValueError(f"a label needs its {DEFAULT_LANGUAGE!r} wording")
+    return label
+
+
+# A name as people read it, per language (BCP 47 tags: en, zh-Hans).
+Label = Annotated[dict[str, str], AfterValidator(_has_default_language)]
+
+
 class StateSpec(_Model):
     description: str
+    label: Label
     holder: Literal["none", "EU", "CN", "applicant", "joint"] = "none"
     calendar: CalendarSide | None = None
-    clock: Literal["running", "paused", "none"] = "none"
+    clock: Clock = "none"
     terminal: bool = False
 
 
@@ -146,11 +169,14 @@ class ActorRule(_Model):
         return self
 
     def permits(self, actor: Actor, supervisors_act_as_officers: bool) -> bool:
-        if actor.side != self.side:
+        return self.admits(actor.side, actor.role, supervisors_act_as_officers)
+
+    def admits(self, side: str | None, role: str | None, supervisors_act_as_officers: bool) -> bool:
+        if side is None or side != self.side:
             return False
-        if self.role is None or self.role == actor.role:
+        if self.role is None or self.role == role:
             return True
-        return supervisors_act_as_officers and actor.role == "supervisor"
+        return supervisors_act_as_officers and role == "supervisor"
 
 
 class StateSelector(_Model):
@@ -164,6 +190,7 @@ class TierCondition(_Model):
 
 class ActionSpec(_Model):
     description: str
+    label: Label
     by: tuple[ActorRule, ...]
     from_: tuple[str, ...] | StateSelector = Field(alias="from")
     to: str
@@ -182,8 +209,13 @@ class TierLimit(_Model):
 Limit = int | TierLimit
 
 
+class PermissionSpec(_Model):
+    description: str
+    by: tuple[ActorRule, ...]
+
+
 class DeadlineSpec(_Model):
-    starts_on: Literal["stage_start", "acknowledgement"] = "stage_start"
+    starts_on: ClockStart = "stage_start"
     target: Limit
     statutory: Limit | None = None
     reminder: Limit | None = None
@@ -217,6 +249,7 @@ class ProtocolFile(_Model):
     states: dict[str, StateSpec]
     reason_codes: dict[str, dict[str, str]]
     actions: dict[str, ActionSpec]
+    permissions: dict[str, PermissionSpec]
     deadlines: dict[str, DeadlineSpec]
     decision_path: tuple[str, ...]
     licence_types: dict[str, LicenceTypeSpec]
@@ -254,6 +287,7 @@ class Protocol:
         self.deadlines: Mapping[str, DeadlineSpec] = spec.deadlines
         self.licence_types: Mapping[str, LicenceTypeSpec] = spec.licence_types
         self.tiers = spec.tiers
+        self.permissions: Mapping[str, PermissionSpec] = spec.permissions
         self.decision_path = spec.decision_path
         self.actions: Mapping[str, Action] = {
             name: self._resolve_action(name, action) for name, action in spec.actions.items()
@@ -293,6 +327,43 @@ class Protocol:
     def calendar_side(self, state: str) -> CalendarSide | None:
         """Whose working days count while the case is in `state` (None: no clock)."""
         return self.state(state).calendar
+
+    def label(self, kind: LabelKind, code: str, lang: str = DEFAULT_LANGUAGE) -> str:
+        """The name of a state or an action in `lang`, else in the default language."""
+        labels = self.state(code).label if kind == "state" else self._action_spec(code).label
+        return labels.get(lang) or labels[DEFAULT_LANGUAGE]
+
+    def clock(self, state: str) -> Clock:
+        """Whether the case's clock runs, is paused (the applicant holds it) or there is none."""
+        return self.state(state).clock
+
+    def clock_starts_on(self, state: str) -> ClockStart | None:
+        """Which date the stage's deadline counts from; None: the stage has no deadline."""
+        self.state(state)
+        deadline = self.deadlines.get(state)
+        return deadline.starts_on if deadline else None
+
+    def on_breach(self, state: str) -> str | None:
+        """What the system does when the stage's breach limit passes (None: it only records it)."""
+        self.state(state)
+        deadline = self.deadlines.get(state)
+        return deadline.on_breach if deadline else None
+
+    # who may act beyond the case actions
+
+    def permits(self, permission: str, side: str | None, role: str | None) -> bool:
+        """Whether an official of `side` with `role` holds `permission`.
+
+        An unknown permission name raises KeyError: a typo must fail loudly, never deny (or
+        let through) silently.
+        """
+        try:
+            spec = self.permissions[permission]
+        except KeyError:
+            raise KeyError(f"the protocol names no permission {permission!r}") from None
+        return any(
+            rule.admits(side, role, self.spec.supervisors_act_as_officers) for rule in spec.by
+        )
 
     def return_states(self) -> tuple[str, ...]:
         """States a case may come from into awaiting_applicant, and so go back to on answer."""
@@ -372,6 +443,12 @@ class Protocol:
         return spec
 
     # internals
+
+    def _action_spec(self, name: str) -> ActionSpec:
+        try:
+            return self.spec.actions[name]
+        except KeyError:
+            raise UnknownAction(name) from None
 
     def _action(self, name: str) -> Action:
         try:
@@ -471,6 +548,13 @@ class Protocol:
             f"state {name}: a non-terminal state held by someone needs a calendar"
             for name, s in states.items()
             if not s.terminal and s.holder != "none" and s.calendar is None
+        ]
+        # A permission that is also a case action (issue_priority_list gates the route, the
+        # action each case on the list) must name the same people, or the two would disagree.
+        problems += [
+            f"permission {name}: its `by` differs from the action's"
+            for name, permission in self.spec.permissions.items()
+            if name in self.actions and permission.by != self.actions[name].by
         ]
         if problems:
             raise InvalidProtocol("; ".join(problems))

@@ -1,0 +1,142 @@
+"""The protocol, the side's queue, one case and the actions taken on it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import Body, Depends, Header, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlmodel import Session
+
+from services.review.api.common import (
+    CaseView,
+    Official,
+    casework_of,
+    committed,
+    engine_of,
+    parse_number,
+    respond,
+    router,
+    shape,
+    side_of,
+)
+from services.review.api.views import side_view
+from services.review.casework import Who
+from services.review.queue import QUEUE_ORDER, QueueFilter, queue_page, queue_total
+from shared.db import session_scope
+from shared.directory import Principal
+from shared.http import current_principal, page_params
+from shared.problems import Problem, invalid
+
+# --- protocol ------------------------------------------------------------------------------
+
+
+@router.get("/protocol", tags=["protocol"], summary="The case-handling protocol, as data")
+def get_protocol(
+    request: Request, _principal: Annotated[Principal, Depends(current_principal)]
+) -> dict[str, Any]:
+    return casework_of(request).protocol.as_document()
+
+
+# --- cases ---------------------------------------------------------------------------------
+
+
+class CasePage(BaseModel):
+    items: list[dict[str, Any]]
+    total: int
+    limit: int
+    offset: int
+
+
+@router.get(
+    "/cases",
+    tags=["cases"],
+    summary="Your side's queue: tier, then deadline, then age",
+    response_model=CasePage,
+)
+def list_cases(
+    request: Request,
+    official: Official,
+    state: Annotated[str | None, Query()] = None,
+    tier: Annotated[Literal["P1", "P2", "P3"] | None, Query()] = None,
+    assigned: Annotated[Literal["me"] | None, Query()] = None,
+    limit: Annotated[int | None, Query()] = None,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> JSONResponse:
+    settings = request.app.state.settings
+    size = page_params(limit, settings.default_page_size, settings.max_page_size)
+    casework = casework_of(request)
+    if state is not None and state not in casework.protocol.states:
+        raise invalid([{"field": "state", "message": "unknown state"}])
+    wanted = QueueFilter(
+        side=side_of(official),
+        states=state,
+        tier=tier,
+        contact_id=official.subject_id if assigned == "me" else None,
+    )
+    with Session(engine_of(request)) as session:
+        total = queue_total(session, wanted)
+        items = queue_page(session, wanted, QUEUE_ORDER, offset, size, casework.today())
+    # A CasePage, answered directly: FastAPI would validate and serialise the page again.
+    return respond({"items": items, "total": total, "limit": size, "offset": offset})
+
+
+@router.get(
+    "/cases/{case_id}",
+    tags=["cases"],
+    summary="Your side's view of one case",
+    responses=shape(CaseView),
+)
+def get_case(case_id: str, request: Request, official: Official) -> JSONResponse:
+    casework = casework_of(request)
+    with Session(engine_of(request)) as session:
+        case = casework.get_for(session, case_id, side_of(official))
+        return respond(side_view(session, casework, case, official), version=case.version)
+
+
+def _expected_version(if_match: str | None) -> int:
+    if if_match is None:
+        raise Problem(
+            428,
+            "Precondition required",
+            "Send If-Match with the case's version (from GET /v1/cases/{id}).",
+        )
+    value = parse_number(if_match.strip().removeprefix("W/").strip('"'))
+    if value is None:
+        raise invalid([{"field": "If-Match", "message": "must be the case's version number"}])
+    return value
+
+
+@router.post(
+    "/cases/{case_id}/actions",
+    tags=["cases"],
+    summary="Take a protocol action on a case",
+    responses={
+        **shape(CaseView),
+        403: {"description": "Wrong side or role"},
+        409: {"description": "Wrong state or stale version"},
+        422: {"description": "Bad parameters"},
+        428: {"description": "If-Match missing"},
+    },
+)
+def take_action(
+    case_id: str,
+    request: Request,
+    official: Official,
+    body: Annotated[dict[str, Any], Body(examples=[{"action": "admit"}])],
+    if_match: Annotated[str | None, Header(alias="If-Match")] = None,
+) -> JSONResponse:
+    action = body.get("action")
+    if not isinstance(action, str) or not action:
+        raise invalid([{"field": "action", "message": "required: the name of a protocol action"}])
+    params = {k: v for k, v in body.items() if k != "action"}
+    expected = _expected_version(if_match)
+    casework = casework_of(request)
+    with session_scope(engine_of(request)) as session:
+        case = casework.get_for(session, case_id, side_of(official))
+        casework.act(session, case, Who.official(official), action, params, expected)
+        session.flush()
+        view = side_view(session, casework, case, official)
+    committed(request)
+    return respond(view, version=view.get("version"))

@@ -1,0 +1,149 @@
+"""A case as one side sees it: the whole case assembled, then cut by visibility.view_for."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session
+
+from services.review.api.common import side_of
+from services.review.audit_service import history_for
+from services.review.casework import Casework, Who
+from services.review.domain.visibility import view_for
+from services.review.store import (
+    AuditRecord,
+    Case,
+    audit_of,
+    documents_of,
+    licence_of,
+    notes_of,
+    requests_of,
+)
+from shared.directory import Principal
+
+
+def _official_ref(casework: Casework, official_id: str | None) -> dict[str, Any] | None:
+    if official_id is None:
+        return None
+    official = casework.directory.official(official_id)
+    return {"id": official_id, "name": official.name if official else ""}
+
+
+def full_case(
+    session: Session, casework: Casework, case: Case, history: list[AuditRecord] | None = None
+) -> dict[str, Any]:
+    """The whole case as visibility.view_for expects it; never sent as it is."""
+    requests = requests_of(session, case.id)
+    open_requests = [r for r in requests if r.status == "open"]
+    deadlines: dict[str, Any] = {"stage_due": case.due_on}
+    if case.state == "cn_review" and case.acknowledged_on is not None:
+        from services.review.domain.deadlines import due_date
+
+        deadlines["statutory_due"] = due_date(
+            "cn_review",
+            case.acknowledged_on,
+            case.tier,
+            limit="statutory",
+            protocol=casework.protocol,
+        )
+    if open_requests:
+        deadlines.update(
+            answer_due=open_requests[0].due,
+            reminder_due=open_requests[0].reminder_on,
+            lapse_due=open_requests[0].lapse_on,
+        )
+    licence = licence_of(session, case.id)
+    return {
+        "id": case.id,
+        "reference": case.reference,
+        "version": case.version,
+        "state": case.state,
+        "submitted_at": case.submitted_at,
+        "created_at": case.opened_at,
+        "updated_at": case.updated_at,
+        "applicant": {
+            "company_id": case.company_id,
+            "name": case.company_name,
+            "eori": case.company_eori,
+        },
+        "application": case.application,
+        "priority": {
+            "tier": case.tier,
+            "score": case.score,
+            "fired": case.fired_rules,
+            "rules_version": case.rules_version,
+            "flags": case.flags,
+            "overridden": case.tier_overridden,
+            "list_number": case.list_number,
+            "list_position": case.list_position,
+        },
+        "deadlines": deadlines,
+        "expected_decision_date": case.expected_decision_date,
+        "points_of_contact": {
+            "EU": _official_ref(casework, case.eu_contact_id),
+            "CN": _official_ref(casework, case.cn_contact_id),
+        },
+        "information_requests": [
+            {
+                "id": r.id,
+                "question": r.question,
+                "status": r.status,
+                "due": r.due,
+                "asked_by_side": r.asked_by_side,
+                "asked_at": r.asked_at,
+                "answer": r.answer,
+                "answered_at": r.answered_at,
+                "document_ids": r.document_ids,
+            }
+            for r in requests
+        ],
+        "documents": [
+            {
+                "id": d.id,
+                "kind": d.kind,
+                "filename": d.filename,
+                "content_type": d.content_type,
+                "size": d.size,
+                "sha256": d.sha256,
+                "shareable": d.shareable,
+                "uploaded_at": d.uploaded_at,
+            }
+            for d in documents_of(session, case.id)
+        ],
+        "notes": [
+            {
+                "id": n.id,
+                "visibility": n.visibility,
+                "text": n.text,
+                "at": n.created_at,
+                "author": {"id": n.author_id, "name": n.author_name, "side": n.author_side},
+            }
+            for n in notes_of(session, case.id)
+        ],
+        "licence": casework.licence_view(session, licence) if licence else None,
+        "history": [_entry(a) for a in (history or audit_of(session, case.id))],
+    }
+
+
+def _entry(a: AuditRecord) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "seq": a.seq,
+        "actor": {"id": a.actor_id, "side": a.actor_side, "role": a.actor_role},
+        "action": a.action,
+        "at": a.at,
+        "from_state": a.from_state,
+        "to_state": a.to_state,
+        "payload": a.payload,
+    }
+
+
+def side_view(
+    session: Session, casework: Casework, case: Case, principal: Principal
+) -> dict[str, Any]:
+    records = audit_of(session, case.id)
+    view = view_for(side_of(principal), full_case(session, casework, case, records))
+    # The history a side is shown is its own view chain: its seq, its hashes (F1, F6).
+    view["history"] = history_for(side_of(principal), records)
+    view["allowed_actions"] = casework.allowed_actions(case, Who.official(principal))
+    return view

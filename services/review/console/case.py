@@ -1,0 +1,153 @@
+"""A case's page and its forms: an action, a note, "make me the contact"."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from fastapi import Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
+from sqlmodel import Session
+
+from services.review.api.bodies import NoteBody
+from services.review.api.common import casework_of, committed, engine_of, parse_number, side_of
+from services.review.api.views import side_view
+from services.review.casework import Who
+from services.review.console.forms import action_forms, parse_params
+from services.review.console.pages import problem_text, redirect, render, router
+from services.review.console.session import posted_form, signed_in
+from services.review.domain import errors as domain_errors
+from services.review.metrics.facts import STAGE_LABELS
+from shared.db import session_scope
+from shared.directory import Principal
+from shared.problems import Problem
+
+
+def _case_page(
+    request: Request,
+    principal: Principal,
+    case_id: str,
+    status: int = 200,
+    error: tuple[str, list[str]] | None = None,
+    form: Mapping[str, str] | None = None,
+    done: str | None = None,
+) -> HTMLResponse:
+    casework = casework_of(request)
+    with Session(engine_of(request)) as session:
+        case = casework.get_for(session, case_id, side_of(principal))
+        view = jsonable_encoder(side_view(session, casework, case, principal))
+        overdue = case.due_on is not None and case.due_on < casework.today()
+    forms = action_forms(casework, view.get("allowed_actions", []), view, casework.today())
+    if form and error:
+        # Keep what the official typed, so a refused form need not be filled in again.
+        for action_form in forms:
+            if action_form.name == form.get("action"):
+                for f in action_form.fields:
+                    if f.name in form and f.kind != "hidden":
+                        f.value = form[f.name]
+    return render(
+        request,
+        "case.html",
+        principal,
+        status=status,
+        case=view,
+        overdue=overdue,
+        forms=forms,
+        failed_action=(form or {}).get("action") if error else None,
+        error=error,
+        done=done,
+        stage_labels=STAGE_LABELS,
+    )
+
+
+@router.get("/cases/{case_id}", response_class=HTMLResponse)
+def case_page(case_id: str, request: Request) -> HTMLResponse:
+    principal = signed_in(request)
+    done = request.query_params.get("done")
+    # What was just done, as the redirect after a form says: an action, a note, an assignment.
+    known = done in casework_of(request).protocol.actions or done in ("note", "assigned")
+    return _case_page(request, principal, case_id, done=done if known else None)
+
+
+@router.post("/cases/{case_id}/actions", response_class=HTMLResponse)
+async def case_action(case_id: str, request: Request) -> Response:
+    principal = signed_in(request)
+    form = await posted_form(request)
+    action = form.get("action", "")
+    casework = casework_of(request)
+    who = Who.official(principal)
+    version = parse_number(form.get("version", "").strip())
+    if version is None:
+        return _case_page(
+            request,
+            principal,
+            case_id,
+            422,
+            ("The form lacks the case version; reload the page.", []),
+        )
+    try:
+        spec = casework.protocol.actions.get(action)
+        if spec is None:
+            raise domain_errors.UnknownAction(action)
+        params = parse_params(spec.params, form)
+        with session_scope(engine_of(request)) as session:
+            case = casework.get_for(session, case_id, side_of(principal))
+            if action == "issue_priority_list":
+                # A single-case list goes through the same engine method as the lists page.
+                if case.version != version:
+                    raise Problem(
+                        409,
+                        "Conflict",
+                        "The case has changed since you read it; reload and try again.",
+                    )
+                casework.issue_priority_list(session, who, [case.id], None)
+            else:
+                casework.act(session, case, who, action, params, version)
+    except (domain_errors.ReviewDomainError, Problem) as exc:
+        if isinstance(exc, Problem) and exc.status == 404:
+            raise
+        status, message, fields = problem_text(exc)
+        return _case_page(request, principal, case_id, status, (message, fields), form)
+    committed(request)
+    return redirect(f"/cases/{case_id}?done={action}")
+
+
+@router.post("/cases/{case_id}/notes", response_class=HTMLResponse)
+async def case_note(case_id: str, request: Request) -> Response:
+    principal = signed_in(request)
+    form = await posted_form(request)
+    try:
+        # The API's note body: the same limits on the text, the same visibilities.
+        note = NoteBody(text=form.get("text", "").strip(), visibility=form.get("visibility", ""))
+    except ValidationError:
+        return _case_page(
+            request,
+            principal,
+            case_id,
+            422,
+            ("A note needs text (up to 10,000 characters) and a visibility.", []),
+        )
+    casework = casework_of(request)
+    with session_scope(engine_of(request)) as session:
+        case = casework.get_for(session, case_id, side_of(principal))
+        casework.add_note(session, case, Who.official(principal), note.text, note.visibility)
+    return redirect(f"/cases/{case_id}?done=note")
+
+
+@router.post("/cases/{case_id}/assign", response_class=HTMLResponse)
+async def case_assign(case_id: str, request: Request) -> Response:
+    principal = signed_in(request)
+    await posted_form(request)
+    casework = casework_of(request)
+    try:
+        with session_scope(engine_of(request)) as session:
+            case = casework.get_for(session, case_id, side_of(principal))
+            casework.assign(session, case, Who.official(principal), None)
+    except Problem as exc:
+        if exc.status == 404:
+            raise
+        status, message, fields = problem_text(exc)
+        return _case_page(request, principal, case_id, status, (message, fields))
+    committed(request)
+    return redirect(f"/cases/{case_id}?done=assigned")

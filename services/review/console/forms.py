@@ -1,0 +1,206 @@
+"""A case page's action forms, built from the protocol's parameters, and read back from a post.
+
+What a page offers are exactly the actions Casework.allowed_actions returns, each with the
+fields its protocol parameters need; what is posted is rebuilt into those parameters, which
+the engine then validates as it validates the API's.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from services.review.casework import Casework
+from services.review.domain.protocol import ParamSpec
+
+
+@dataclass
+class FormField:
+    """One input of an action form, named by its dotted path in the action's parameters."""
+
+    name: str
+    label: str
+    kind: str  # text | textarea | number | date | select | checkbox | hidden
+    required: bool = False
+    value: str = ""
+    options: list[tuple[str, str]] = field(default_factory=list)
+    step: str | None = None
+    min: str | None = None
+    max: str | None = None
+    hint: str = ""
+
+
+@dataclass
+class ActionForm:
+    name: str
+    label: str
+    description: str
+    fields: list[FormField]
+    tone: str  # primary | danger | neutral
+
+
+DANGER = {"decline", "refuse", "escalate"}
+PRIMARY = {"admit", "approve", "acknowledge", "issue_priority_list", "fast_track"}
+# Filled in by the engine when a case goes on a list, never typed by an official.
+ENGINE_PARAMS = {"issue_priority_list": {"list_number", "position"}}
+
+
+def _label(name: str) -> str:
+    return name.replace("_", " ").capitalize().replace(" kg", " (kg)")
+
+
+def _scalar_field(
+    name: str,
+    key: str,
+    spec: ParamSpec,
+    casework: Casework,
+    action: str,
+    defaults: Mapping[str, str],
+) -> FormField:
+    label = _label(key)
+    value = defaults.get(name, "")
+    if spec.type == "enum":
+        descriptions = (
+            casework.protocol.spec.reason_codes.get(action, {}) if key == "reason" else {}
+        )
+        options = [
+            (v, f"{v} — {descriptions[v]}" if v in descriptions else v) for v in spec.values or ()
+        ]
+        if not spec.required:
+            options.insert(0, ("", "—"))
+        return FormField(name, label, "select", spec.required, value, options)
+    if spec.type in ("int", "number"):
+        return FormField(
+            name,
+            label,
+            "number",
+            spec.required,
+            value,
+            step="1" if spec.type == "int" else "any",
+            min=None if spec.min is None else f"{spec.min:g}",
+            max=None if spec.max is None else f"{spec.max:g}",
+        )
+    if spec.type == "date":
+        return FormField(name, label, "date", spec.required, value)
+    if spec.type == "bool":
+        return FormField(name, label, "checkbox", spec.required, value)
+    if spec.type == "list":
+        return FormField(name, label, "text", spec.required, value, hint="comma-separated")
+    long = spec.max_length is None or spec.max_length > 300
+    hint = "required when the reason is 'other'" if spec.required_when else ""
+    return FormField(name, label, "textarea" if long else "text", spec.required, value, hint=hint)
+
+
+def _fields(
+    params: Mapping[str, ParamSpec],
+    prefix: str,
+    casework: Casework,
+    action: str,
+    goods: Sequence[Mapping[str, Any]],
+    defaults: Mapping[str, str],
+) -> list[FormField]:
+    out: list[FormField] = []
+    for key, spec in params.items():
+        if prefix == "" and key in ENGINE_PARAMS.get(action, set()):
+            continue
+        name = f"{prefix}{key}"
+        if spec.type == "object" and spec.fields:
+            out += _fields(spec.fields, name + ".", casework, action, goods, defaults)
+        elif (
+            spec.type == "list" and spec.items and spec.items.fields and "line" in spec.items.fields
+        ):
+            # Per-line parameters (approved quantities): one row for each goods line of the case.
+            for number, line in enumerate(goods, start=1):
+                row = f"{name}.{number}."
+                out.append(FormField(row + "line", "", "hidden", value=str(number)))
+                for sub, sub_spec in spec.items.fields.items():
+                    if sub == "line":
+                        continue
+                    item = _scalar_field(row + sub, sub, sub_spec, casework, action, defaults)
+                    item.label = (
+                        f"Line {number}: {line.get('element', '')} {line.get('form', '')}, "
+                        f"{line.get('quantity_kg', '')} kg asked — {_label(sub).lower()}"
+                    )
+                    item.value = item.value or str(line.get("quantity_kg", ""))
+                    out.append(item)
+        else:
+            out.append(_scalar_field(name, key, spec, casework, action, defaults))
+    return out
+
+
+def action_forms(
+    casework: Casework, allowed: Sequence[str], view: Mapping[str, Any], today: date
+) -> list[ActionForm]:
+    application = view.get("application") or {}
+    goods = [g for g in application.get("goods") or [] if isinstance(g, Mapping)]
+    defaults = {
+        "accepted_on": today.isoformat(),
+        "licence.valid_from": today.isoformat(),
+        "licence.type": str(application.get("licence_type") or ""),
+        "licence.number": f"LIC-{view.get('reference', '')}",
+    }
+    forms = []
+    for name in allowed:
+        action = casework.protocol.actions[name]
+        forms.append(
+            ActionForm(
+                name=name,
+                label=casework.protocol.label("action", name),
+                description=action.description,
+                fields=_fields(action.params, "", casework, name, goods, defaults),
+                tone="danger" if name in DANGER else "primary" if name in PRIMARY else "neutral",
+            )
+        )
+    return forms
+
+
+_INDEX = re.compile(r"^\d+$")
+
+
+def _convert(spec: ParamSpec, raw: str) -> Any:
+    if spec.type == "int" and re.fullmatch(r"-?\d+", raw):
+        return int(raw)
+    if spec.type == "number":
+        try:
+            return float(raw)
+        except ValueError:
+            return raw
+    if spec.type == "bool":
+        return raw in ("on", "true", "1")
+    if spec.type == "list":
+        return [part.strip() for part in raw.split(",") if part.strip()]
+    return raw  # the engine validates and reports what is wrong
+
+
+def parse_params(
+    params: Mapping[str, ParamSpec], form: Mapping[str, str], prefix: str = ""
+) -> dict[str, Any]:
+    """Rebuild an action's parameters from dotted form names; empty inputs are left out."""
+    out: dict[str, Any] = {}
+    for key, spec in params.items():
+        name = f"{prefix}{key}"
+        if spec.type == "object" and spec.fields:
+            nested = parse_params(spec.fields, form, name + ".")
+            if nested:
+                out[key] = nested
+        elif spec.type == "list" and spec.items and spec.items.fields:
+            indexes = sorted(
+                {
+                    int(part)
+                    for k in form
+                    if k.startswith(name + ".")
+                    and _INDEX.match(part := k[len(name) + 1 :].split(".")[0])
+                }
+            )
+            rows = [parse_params(spec.items.fields, form, f"{name}.{i}.") for i in indexes]
+            rows = [r for r in rows if len(r) > 1 or (r and "line" not in r)]
+            if rows:
+                out[key] = rows
+        else:
+            raw = form.get(name, "").strip()
+            if raw != "":
+                out[key] = _convert(spec, raw)
+    return out

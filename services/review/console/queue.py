@@ -1,0 +1,90 @@
+"""The queue page: the side's cases, filtered, searched, sorted, a page at a time."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from sqlmodel import Session
+
+from services.review.api.common import casework_of, engine_of, side_of
+from services.review.console.pages import render, router
+from services.review.console.session import signed_in
+from services.review.queue import SORTS, TIERS, QueueFilter, queue_order, queue_page, queue_total
+
+PAGE_SIZE = 50
+# A text search or "assigned to me" is counted, up to this many (the page says "more than").
+COUNT_CAP = 10_000
+
+
+@router.get("/", response_class=HTMLResponse)
+def queue(request: Request) -> HTMLResponse:
+    principal = signed_in(request)
+    side = side_of(principal)
+    casework = casework_of(request)
+    q = request.query_params
+    state = q.get("state") or None
+    tier = q.get("tier") or None
+    text = (q.get("q") or "").strip()[:60]
+    mine = q.get("assigned") == "me"
+    show = q.get("show", "open")
+    sort = str(q.get("sort")) if q.get("sort") in SORTS else "priority"
+    descending = q.get("dir") == "desc"
+    offset = max(
+        0, min(int(q.get("offset", "0") or 0) if q.get("offset", "").isdigit() else 0, 10**7)
+    )
+    states = casework.protocol.states
+    open_states = [s for s in states if not casework.protocol.is_terminal(s)]
+    # An unknown state or tier in the address is no filter; "open" is every non-final state.
+    wanted = QueueFilter(
+        side=side,
+        states=state if state in states else open_states if show == "open" else None,
+        tier=tier if tier in TIERS else None,
+        contact_id=principal.subject_id if mine else None,
+        text=text,
+    )
+    with Session(engine_of(request)) as session:
+        total = queue_total(session, wanted, cap=COUNT_CAP)
+        items = queue_page(
+            session, wanted, queue_order(sort, descending), offset, PAGE_SIZE, casework.today()
+        )
+    params = {
+        k: v
+        for k, v in {
+            "state": state or "",
+            "tier": tier or "",
+            "q": text,
+            "assigned": "me" if mine else "",
+            "show": show,
+        }.items()
+        if v
+    }
+
+    def sort_link(name: str) -> str:
+        flip = "asc" if sort == name and descending else "desc" if sort == name else "asc"
+        return "/?" + urlencode({**params, "sort": name, "dir": flip})
+
+    def page_link(to: int) -> str:
+        return "/?" + urlencode(
+            {**params, "sort": sort, "dir": "desc" if descending else "asc", "offset": to}
+        )
+
+    return render(
+        request,
+        "queue.html",
+        principal,
+        items=items,
+        total=int(total),
+        more=total > COUNT_CAP,
+        cap=COUNT_CAP,
+        offset=offset,
+        page_size=PAGE_SIZE,
+        states=[s for s in casework.protocol.states if s != "submitted"],
+        filters={"state": state, "tier": tier, "q": text, "assigned": mine, "show": show},
+        sort=sort,
+        descending=descending,
+        sort_link=sort_link,
+        prev_link=page_link(max(0, offset - PAGE_SIZE)) if offset else None,
+        next_link=page_link(offset + PAGE_SIZE) if offset + PAGE_SIZE < total else None,
+    )

@@ -1,0 +1,197 @@
+"""The queue of cases a side may see: one query, one visibility rule, for the API and console.
+
+The visibility rule is PROTOCOL.md's: the EU side sees every case, the CN side only the cases
+sent to China (on a priority list or fast-tracked). `GET /v1/cases` and the console's queue
+page both build their query, their count and their rows here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, Select, func, or_
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, select
+
+from services.review.domain.visibility import view_for
+from services.review.store import Case, CaseCount
+
+Side = Literal["EU", "CN"]
+TIERS = ("P1", "P2", "P3")
+
+_CASES: Any = Case.__table__  # type: ignore[attr-defined]
+
+# Tier (P1 < P2 < P3 sort as text), then deadline with none last, then age; the id only makes
+# the order total, so that offset pages neither repeat nor skip a case. ix_cases_order and
+# ix_cases_queue serve it, so a page does not sort the whole queue.
+QUEUE_ORDER = (
+    _CASES.c.tier,
+    _CASES.c.due_on.asc().nulls_last(),
+    _CASES.c.opened_at,
+    _CASES.c.id,
+)
+# The same order backwards (the console's "descending"), served by the same indexes.
+QUEUE_ORDER_REVERSED = (
+    _CASES.c.tier.desc(),
+    _CASES.c.due_on.desc().nulls_first(),
+    _CASES.c.opened_at.desc(),
+    _CASES.c.id.desc(),
+)
+
+# The other orders a queue may be read in (the console's column headers); the age breaks ties.
+SORTS: Mapping[str, Any] = {
+    "priority": None,  # QUEUE_ORDER, the protocol's
+    "reference": _CASES.c.reference,
+    "state": _CASES.c.state,
+    "due": _CASES.c.due_on,
+    "submitted": _CASES.c.submitted_at,
+}
+
+
+def queue_order(sort: str, descending: bool = False) -> list[Any]:
+    """The ORDER BY of a queue read by one of SORTS, ascending or descending."""
+    if sort == "priority":
+        return list(QUEUE_ORDER_REVERSED if descending else QUEUE_ORDER)
+    column = SORTS[sort]
+    return [column.desc() if descending else column, _CASES.c.opened_at]
+
+
+# What a queue row shows, read as plain columns: no ORM object per case, and not the fired
+# rules, flags or audit head of each case, which a page does not show.
+_QUEUE_COLUMNS = tuple(
+    _CASES.c[name]
+    for name in (
+        "id",
+        "reference",
+        "version",
+        "state",
+        "submitted_at",
+        "updated_at",
+        "application",
+        "tier",
+        "score",
+        "list_number",
+        "list_position",
+        "due_on",
+        "expected_decision_date",
+    )
+)
+
+
+def visible_to(side: Side) -> ColumnElement[bool] | None:
+    """The cases table's condition for what `side` may see; None when it sees every case."""
+    return _CASES.c.sent_to_cn_at.is_not(None) if side == "CN" else None
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """What a queue shows, already checked: states and tier are the protocol's own."""
+
+    side: Side
+    # One state, several (the console's "open only" is every non-final state), or any.
+    states: str | Sequence[str] | None = None
+    tier: str | None = None
+    # The official whose cases these are (their side's point of contact), or anyone's.
+    contact_id: str | None = None
+    # A reference fragment or an exact case id (the console's search box).
+    text: str = ""
+
+    @property
+    def counted_running(self) -> bool:
+        """Whether case_counts holds this queue's size (no per-official or text filter)."""
+        return self.contact_id is None and not self.text
+
+
+def queue_query(wanted: QueueFilter) -> Select[Any]:
+    """The rows of the queue, unordered and unpaged."""
+    c = _CASES.c
+    query = sa_select(*_QUEUE_COLUMNS)
+    seen = visible_to(wanted.side)
+    if seen is not None:
+        query = query.where(seen)
+    if isinstance(wanted.states, str):
+        query = query.where(c.state == wanted.states)
+    elif wanted.states is not None:
+        query = query.where(c.state.in_(list(wanted.states)))
+    if wanted.tier:
+        query = query.where(c.tier == wanted.tier)
+    if wanted.contact_id is not None:
+        contact = c.eu_contact_id if wanted.side == "EU" else c.cn_contact_id
+        query = query.where(contact == wanted.contact_id)
+    if wanted.text:
+        query = query.where(or_(c.reference.ilike(f"%{wanted.text}%"), c.id == wanted.text))
+    return query
+
+
+def counted(
+    session: Session, side: str, state: str | Sequence[str] | None, tier: str | None
+) -> int:
+    """How many cases the queue holds, from case_counts (store.py) rather than by counting.
+
+    `state` is one state or several (the console's "open only" is every non-final state).
+    """
+    query = select(func.coalesce(func.sum(CaseCount.cases), 0))
+    if side == "CN":
+        query = query.where(col(CaseCount.sent_to_cn).is_(True))
+    if isinstance(state, str):
+        query = query.where(CaseCount.state == state)
+    elif state is not None:
+        query = query.where(col(CaseCount.state).in_(list(state)))
+    if tier:
+        query = query.where(CaseCount.tier == tier)
+    return int(session.exec(query).one())
+
+
+def queue_total(session: Session, wanted: QueueFilter, cap: int | None = None) -> int:
+    """The queue's size: the running count when there is one, else counted (up to cap + 1)."""
+    if wanted.counted_running:
+        return counted(session, wanted.side, wanted.states, wanted.tier)
+    query = queue_query(wanted).with_only_columns(_CASES.c.id)
+    if cap is not None:
+        query = query.limit(cap + 1)
+    return int(session.execute(sa_select(func.count()).select_from(query.subquery())).scalar_one())
+
+
+def queue_page(
+    session: Session,
+    wanted: QueueFilter,
+    order: Sequence[Any],
+    offset: int,
+    size: int,
+    today: date,
+) -> list[dict[str, Any]]:
+    """One page of the queue, each row as the side may see it, marked when overdue."""
+    rows = session.execute(queue_query(wanted).order_by(*order).offset(offset).limit(size)).all()
+    items = []
+    for case in rows:
+        summary = view_for(
+            wanted.side,
+            {
+                "id": case.id,
+                "reference": case.reference,
+                "version": case.version,
+                "state": case.state,
+                "submitted_at": case.submitted_at,
+                "updated_at": case.updated_at,
+                "application": case.application,
+                "priority": {
+                    "tier": case.tier,
+                    "score": case.score,
+                    "list_number": case.list_number,
+                    "list_position": case.list_position,
+                },
+                "deadlines": {"stage_due": case.due_on},
+                "expected_decision_date": case.expected_decision_date,
+            },
+        )
+        summary["overdue"] = case.due_on is not None and case.due_on < today
+        items.append(summary)
+    return items
+
+
+def awaiting_a_list(session: Session) -> Sequence[Case]:
+    """The queued cases, in the order a priority list takes them (the EU's lists page)."""
+    return session.exec(select(Case).where(Case.state == "queued").order_by(*QUEUE_ORDER)).all()
