@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -22,7 +23,10 @@ from shared.directory import open_directory
 people_app = typer.Typer(help="The audit of people's accounts.", no_args_is_help=True)
 person_app = typer.Typer(help="One person's account.", no_args_is_help=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object")]
+PersonId = Annotated[str, typer.Argument(help="The person's id")]
+NewRole = Annotated[str, typer.Argument(help="officer|supervisor, or admin|member")]
 OPERATOR = "operator:cli"
+T = TypeVar("T")
 LIFETIME = re.compile(r"^(\d+)([dh]?)$")
 
 
@@ -52,10 +56,13 @@ def _emit(as_json: bool, payload: dict[str, Any], lines: list[str]) -> None:
     cli._emit(as_json, payload, lines)
 
 
-def _fail(exc: Exception) -> None:
-    from reechannel import cli
-
-    cli._fail(exc)
+def _attempt(call: Callable[[], T]) -> T:
+    """What `call` returns; a refusal (AccountError) is printed and exits with status 2."""
+    try:
+        return call()
+    except AccountError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
 
 
 def _invitations() -> Invitations:
@@ -108,13 +115,8 @@ def official_invite(
     as_json: JsonFlag = False,
 ) -> None:
     """Invite an official: a single-use link to set a password and a second factor."""
-    try:
-        link = _invitations().invite_official(
-            email, name or email.partition("@")[0], side, role, by=OPERATOR
-        )
-    except AccountError as exc:
-        _fail(exc)
-        return
+    who = name or email.partition("@")[0]
+    link = _attempt(lambda: _invitations().invite_official(email, who, side, role, by=OPERATOR))
     _deliver(link, as_json)
 
 
@@ -125,27 +127,17 @@ def company_invite(
     name: Annotated[str | None, typer.Option(help="Full name [default: from the e-mail]")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Invite a company's first admin (its admins then invite their colleagues)."""
-    try:
-        link = _invitations().invite_staff(
-            company, email, name or email.partition("@")[0], role, by=OPERATOR
-        )
-    except AccountError as exc:
-        _fail(exc)
-        return
+    """Invite a company's first admin, or another person of its staff; its admins then
+    invite their colleagues themselves (in the portal, once it is wired)."""
+    who = name or email.partition("@")[0]
+    link = _attempt(lambda: _invitations().invite_staff(company, email, who, role, by=OPERATOR))
     _deliver(link, as_json)
 
 
 @person_app.command("disable")
-def person_disable(
-    person_id: Annotated[str, typer.Argument(help="The person's id")], as_json: JsonFlag = False
-) -> None:
+def person_disable(person_id: PersonId, as_json: JsonFlag = False) -> None:
     """Disable a person: every session of theirs ends at once, in every service."""
-    try:
-        ended = _people().disable(person_id, by=OPERATOR)
-    except AccountError as exc:
-        _fail(exc)
-        return
+    ended = _attempt(lambda: _people().disable(person_id, by=OPERATOR))
     _emit(
         as_json,
         {"id": person_id, "disabled": True, "sessions_ended": ended},
@@ -154,30 +146,16 @@ def person_disable(
 
 
 @person_app.command("enable")
-def person_enable(
-    person_id: Annotated[str, typer.Argument(help="The person's id")], as_json: JsonFlag = False
-) -> None:
+def person_enable(person_id: PersonId, as_json: JsonFlag = False) -> None:
     """Enable a disabled person again (they sign in anew)."""
-    try:
-        _people().enable(person_id, by=OPERATOR)
-    except AccountError as exc:
-        _fail(exc)
-        return
+    _attempt(lambda: _people().enable(person_id, by=OPERATOR))
     _emit(as_json, {"id": person_id, "disabled": False}, [f"enabled {person_id}"])
 
 
 @person_app.command("role")
-def person_role(
-    person_id: Annotated[str, typer.Argument(help="The person's id")],
-    role: Annotated[str, typer.Argument(help="officer|supervisor, or admin|member")],
-    as_json: JsonFlag = False,
-) -> None:
+def person_role(person_id: PersonId, role: NewRole, as_json: JsonFlag = False) -> None:
     """Change a person's role; their sessions end, so the next sign-in has the new one."""
-    try:
-        _people().change_role(person_id, role, by=OPERATOR)
-    except AccountError as exc:
-        _fail(exc)
-        return
+    _attempt(lambda: _people().change_role(person_id, role, by=OPERATOR))
     _emit(as_json, {"id": person_id, "role": role}, [f"{person_id} is now {role}"])
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from shared.accounts.models import PersonEvent
+from shared.accounts.models import Person, PersonEvent
 from shared.db import session_scope
 
 
@@ -31,26 +31,16 @@ class Action(StrEnum):
     role_changed = "role_changed"
 
 
-def record(
-    session: Session,
-    action: Action,
-    *,
-    person_id: str | None = None,
-    email: str | None = None,
-    actor: str | None = None,
-    address: str | None = None,
-    detail: str | None = None,
-) -> None:
-    session.add(
-        PersonEvent(
-            action=action,
-            person_id=person_id,
-            email=email,
-            actor=actor,
-            address=address,
-            detail=None if detail is None else detail[:500],
-        )
-    )
+def record(session: Session, action: Action, about: Person | None = None, /, **fields: Any) -> None:
+    """Add a line: `about` names the person (id and e-mail); `fields` are PersonEvent's
+    (`person_id`, `email` for whoever is not a person yet, `actor`, `address`, `detail`)."""
+    if about is not None:
+        fields |= {"person_id": about.id, "email": about.email}
+    if fields.get("detail") is not None:
+        fields["detail"] = fields["detail"][:500]
+    if fields.get("address") is not None:
+        fields["address"] = fields["address"][:64]
+    session.add(PersonEvent(action=action, **fields))
 
 
 def record_alone(engine: Engine, action: Action, **fields: Any) -> None:

@@ -13,25 +13,22 @@ class AccountError(ValueError):
 
 
 class InvalidInput(AccountError):
-    """An e-mail, name, role or password the rules refuse."""
-
-    status = 422
+    """An e-mail, name, role, password or code the rules refuse (422)."""
 
 
 class Conflict(AccountError):
-    """The e-mail is someone's already; the link was used; the person is already so."""
+    """The e-mail is someone's already; the person is so already."""
 
     status = 409
 
 
-class LinkRefused(AccountError):
-    """An invitation or reset link that is unknown, used or expired."""
-
-    status = 409
+class LinkRefused(Conflict):
+    """An invitation or reset link that is unknown, used or expired (409)."""
 
 
 class NotAllowed(AccountError):
-    """The inviter is disabled, or not an admin of that company."""
+    """The inviter is disabled, or not an admin of that company; the person is disabled
+    (a reset link of theirs is refused)."""
 
     status = 403
 

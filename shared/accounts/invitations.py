@@ -14,6 +14,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pydantic import Field
 from sqlalchemy import update
@@ -36,6 +37,16 @@ INVITATION_LIFETIME = timedelta(days=7)
 RESET_LIFETIME = timedelta(hours=1)
 LINK_PREFIX = "ree_in_"
 OPERATOR = "operator:"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the person fills in on an invitation's page."""
+
+    password: str
+    # The new factor's secret (shown as a QR code, sent back with the form) and its code.
+    totp_secret: str | None = None
+    code: str = ""
 
 
 class LinkSettings(CommonSettings):
@@ -93,19 +104,7 @@ class Invitations:
             side_v, role_v = Side(side.strip().upper()), Role(role.strip().lower())
         except ValueError as exc:
             raise InvalidInput("side must be EU or CN; role officer or supervisor") from exc
-        return self._issue(
-            Invitation(
-                purpose=InvitationPurpose.invite,
-                token_hash="",
-                email=normalise_email(email),
-                name=_name(name),
-                kind=PersonKind.official,
-                side=side_v,
-                role=role_v,
-                invited_by=by,
-                expires_at=utcnow() + INVITATION_LIFETIME,
-            )
-        )
+        return self._issue(_invitation(email, name, PersonKind.official, role_v, by, side=side_v))
 
     def invite_staff(
         self,
@@ -120,17 +119,7 @@ class Invitations:
             role_v = StaffRole(role.strip().lower())
         except ValueError as exc:
             raise InvalidInput("role must be admin or member", field="role") from exc
-        invitation = Invitation(
-            purpose=InvitationPurpose.invite,
-            token_hash="",
-            email=normalise_email(email),
-            name=_name(name),
-            kind=PersonKind.staff,
-            company_id=company_id,
-            role=role_v,
-            invited_by=by,
-            expires_at=utcnow() + INVITATION_LIFETIME,
-        )
+        invitation = _invitation(email, name, PersonKind.staff, role_v, by, company_id=company_id)
         with Session(self.engine) as session:
             if session.get(Company, company_id) is None:
                 raise NotFound(f"no company with id {company_id}", field="company")
@@ -146,11 +135,7 @@ class Invitations:
             self._check_inviter(session, invitation)
             session.add(invitation)
             audit.record(
-                session,
-                Action.invited,
-                email=invitation.email,
-                actor=invitation.invited_by,
-                detail=_describe(invitation),
+                session, Action.invited, email=invitation.email, **_by_and_what(invitation)
             )
         return Link(token, invitation)
 
@@ -174,33 +159,22 @@ class Invitations:
         with Session(self.engine) as session:
             return self._open(session, token, InvitationPurpose.invite)
 
-    def accept(
-        self,
-        token: str,
-        password: str,
-        totp_secret: str | None = None,
-        code: str | None = None,
-        address: str | None = None,
-    ) -> Person:
+    def accept(self, token: str, answer: Answer, address: str | None = None) -> Person:
         """Become the invited person: set the password and, for an official, the TOTP factor
         (its secret shown as `totp.qr_svg` and confirmed with a `code`)."""
+        password, totp_secret, code = answer.password, answer.totp_secret, answer.code
         with session_scope(self.engine) as session:
             invitation = self._open(session, token, InvitationPurpose.invite)
             self._check_inviter(session, invitation)
             _check_password(password, invitation.email)
             if invitation.kind == PersonKind.official and not totp_secret:
                 raise InvalidInput("an official needs a second factor (TOTP)", field="code")
-            if totp_secret and not totp.code_matches(totp_secret, code or ""):
+            if totp_secret and not totp.code_matches(totp_secret, code):
                 raise InvalidInput("the code does not match the new second factor", field="code")
             if by_email(session, invitation.email) is not None:
                 raise Conflict("someone has this e-mail address already", field="email")
             person = Person(
-                kind=invitation.kind,
-                email=invitation.email,
-                name=invitation.name,
-                side=invitation.side,
-                company_id=invitation.company_id,
-                role=invitation.role,
+                **_who(invitation),
                 password_hash=self.passwords.hash(password),
                 totp_secret=totp_secret or None,
             )
@@ -218,11 +192,9 @@ class Invitations:
             audit.record(
                 session,
                 Action.invitation_accepted,
-                person_id=person.id,
-                email=person.email,
-                actor=invitation.invited_by,
+                person,
                 address=address,
-                detail=_describe(invitation),
+                **_by_and_what(invitation),
             )
             try:
                 session.flush()
@@ -248,20 +220,13 @@ class Invitations:
             invitation = Invitation(
                 purpose=InvitationPurpose.reset,
                 token_hash=_hash(token),
-                email=person.email,
-                name=person.name,
-                kind=person.kind,
-                side=person.side,
-                company_id=person.company_id,
-                role=person.role,
+                **_who(person),
                 invited_by=person.id,
                 person_id=person.id,
                 expires_at=utcnow() + RESET_LIFETIME,
             )
             session.add(invitation)
-            audit.record(
-                session, Action.reset_requested, person_id=person.id, email=email, address=address
-            )
+            audit.record(session, Action.reset_requested, person, address=address)
         return Link(token, invitation)
 
     def reset(
@@ -282,12 +247,7 @@ class Invitations:
             _use(session, invitation)
             ended = self.sessions.end_all(session, person.id)
             audit.record(
-                session,
-                Action.password_reset,
-                person_id=person.id,
-                email=person.email,
-                address=address,
-                detail=f"{ended} session(s) ended",
+                session, Action.password_reset, person, address=address, detail=f"{ended} ended"
             )
             return person
 
@@ -325,6 +285,36 @@ def _check_password(password: str, email: str) -> None:
         raise InvalidInput(str(exc), field="password") from exc
 
 
-def _describe(invitation: Invitation) -> str:
+# What an invitation says of the person, and what the person's record keeps of it.
+WHO = ("email", "name", "kind", "side", "company_id", "role")
+
+
+def _who(record: Invitation | Person) -> dict[str, Any]:
+    return {field: getattr(record, field) for field in WHO}
+
+
+def _invitation(
+    email: str, name: str, kind: PersonKind, role: str, by: str, **where: str | None
+) -> Invitation:
+    """An invitation to become a person (its token hash set when issued)."""
+    return Invitation(
+        purpose=InvitationPurpose.invite,
+        token_hash="",
+        email=normalise_email(email),
+        name=_name(name),
+        kind=kind,
+        role=role,
+        invited_by=by,
+        expires_at=utcnow() + INVITATION_LIFETIME,
+        side=where.get("side"),
+        company_id=where.get("company_id"),
+    )
+
+
+def _by_and_what(invitation: Invitation) -> dict[str, str]:
+    """The audit's actor and detail of an invitation: who invited whom as what."""
     where = invitation.side if invitation.kind == PersonKind.official else invitation.company_id
-    return f"{invitation.kind} {invitation.role} of {where}"
+    return {
+        "actor": invitation.invited_by,
+        "detail": f"{invitation.kind} {invitation.role} of {where}",
+    }

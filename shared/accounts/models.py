@@ -18,16 +18,21 @@ def new_id() -> str:
 
 
 class PersonKind(StrEnum):
+    """An EU or CN official (side, role officer|supervisor: shared/directory.py's Role), or
+    a company's staff member (company, StaffRole)."""
+
     official = "official"
     staff = "staff"
 
 
 class StaffRole(StrEnum):
-    admin = "admin"
+    admin = "admin"  # invites colleagues, manages the company's people and API keys
     member = "member"
 
 
 class InvitationPurpose(StrEnum):
+    """A link to become a person, or to set a person's new password."""
+
     invite = "invite"
     reset = "reset"
 

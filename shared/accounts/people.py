@@ -69,12 +69,7 @@ class People:
             session.add(person)
             ended = self.sessions.end_all(session, person.id)
             audit.record(
-                session,
-                Action.disabled,
-                person_id=person.id,
-                email=person.email,
-                actor=by,
-                detail=f"{ended} session(s) ended",
+                session, Action.disabled, person, actor=by, detail=f"{ended} session(s) ended"
             )
             return ended
 
@@ -85,7 +80,7 @@ class People:
                 raise Conflict("the person is not disabled")
             person.disabled_at = None
             session.add(person)
-            audit.record(session, Action.enabled, person_id=person.id, email=person.email, actor=by)
+            audit.record(session, Action.enabled, person, actor=by)
 
     def change_role(self, person_id: str, role: str, by: str) -> None:
         with session_scope(self.engine) as session:
@@ -107,12 +102,7 @@ class People:
                     session.add(official)
             self.sessions.end_all(session, person.id)
             audit.record(
-                session,
-                Action.role_changed,
-                person_id=person.id,
-                email=person.email,
-                actor=by,
-                detail=f"{before} -> {role}",
+                session, Action.role_changed, person, actor=by, detail=f"{before} -> {role}"
             )
 
     @staticmethod

@@ -17,7 +17,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 from sqlalchemy import bindparam, update
@@ -57,39 +57,41 @@ class SignedIn:
     side: str | None
     company_id: str | None
 
+    # What a session's lookup reads of the person, in this order after the ids.
+    PERSON_FIELDS: ClassVar[tuple[str, ...]] = (
+        "kind",
+        "email",
+        "name",
+        "role",
+        "side",
+        "company_id",
+    )
+
 
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def _lookup_query() -> Any:
-    credential = Credential.__table__  # type: ignore[attr-defined]
-    held = AccountSession.__table__  # type: ignore[attr-defined]
-    person = Person.__table__  # type: ignore[attr-defined]
+    # Sessions, their credentials and people: one row by the credentials' unique index.
+    held_by = col(AccountSession.person_id) == col(Person.id)
+    same_id = col(AccountSession.id) == col(Credential.id)
+    wanted = [
+        *(col(c) for c in (AccountSession.id, AccountSession.created_at)),
+        *(col(c) for c in (AccountSession.last_seen_at, AccountSession.ended_at)),
+        col(Credential.revoked_at),
+        col(Person.id).label("person_id"),
+        *(col(getattr(Person, name)) for name in SignedIn.PERSON_FIELDS),
+        col(Person.disabled_at),
+    ]
     return (
-        sa_select(
-            held.c.id,
-            held.c.created_at,
-            held.c.last_seen_at,
-            held.c.ended_at,
-            credential.c.revoked_at,
-            person.c.id.label("person_id"),
-            person.c.kind,
-            person.c.email,
-            person.c.name,
-            person.c.role,
-            person.c.side,
-            person.c.company_id,
-            person.c.disabled_at,
-        )
-        .select_from(
-            credential.join(held, held.c.id == credential.c.id).join(
-                person, person.c.id == held.c.person_id
-            )
-        )
+        sa_select(*wanted)
+        .select_from(Credential)
+        .join(AccountSession, same_id)
+        .join(Person, held_by)
         .where(
-            credential.c.secret_hash == bindparam("secret_hash"),
-            credential.c.kind == SESSION_KIND,
+            col(Credential.secret_hash) == bindparam("secret_hash"),
+            col(Credential.kind) == SESSION_KIND,
         )
     )
 
@@ -128,16 +130,7 @@ class Sessions:
             if now - _aware(row.last_seen_at) >= TOUCH_EVERY:
                 table = AccountSession.__table__  # type: ignore[attr-defined]
                 conn.execute(update(table).where(table.c.id == row.id).values(last_seen_at=now))
-        return SignedIn(
-            row.id,
-            row.person_id,
-            row.kind,
-            row.email,
-            row.name,
-            row.role,
-            row.side,
-            row.company_id,
-        )
+        return SignedIn(row.id, row.person_id, *(getattr(row, f) for f in SignedIn.PERSON_FIELDS))
 
     def _alive(self, row: Any, now: datetime) -> bool:
         return (

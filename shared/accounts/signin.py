@@ -45,9 +45,7 @@ class SignIn:
         typed = email.strip().lower()[:254]
         wait_ms = self.throttle.wait_ms(typed, address)
         if wait_ms > 0:
-            audit.record_alone(
-                self.engine, Action.sign_in_delayed, email=typed, address=address[:64]
-            )
+            audit.record_alone(self.engine, Action.sign_in_delayed, email=typed, address=address)
             raise SignInDelayed(retry_after=-(-wait_ms // 1000))
         person = self._person(typed)
         # Always exactly one verification: against the person's hash, or a dummy one.
@@ -61,14 +59,7 @@ class SignIn:
             self.throttle.succeeded(typed)
             with session_scope(self.engine) as session:
                 secret = self.sessions.open(session, person.id, address[:64])
-                audit.record(
-                    session,
-                    Action.signed_in,
-                    person_id=person.id,
-                    email=person.email,
-                    actor=person.id,
-                    address=address[:64],
-                )
+                audit.record(session, Action.signed_in, person, actor=person.id, address=address)
             return Opened(secret, person)
         self._failed(typed, address, person, "wrong code" if matched else "wrong password")
         raise SignInRefused()
@@ -79,11 +70,7 @@ class SignIn:
             if person_id is None:
                 return False
             audit.record(
-                session,
-                Action.signed_out,
-                person_id=person_id,
-                actor=person_id,
-                address=None if address is None else address[:64],
+                session, Action.signed_out, person_id=person_id, actor=person_id, address=address
             )
             return True
 
@@ -102,7 +89,7 @@ class SignIn:
             Action.sign_in_failed,
             person_id=None if person is None else person.id,
             email=typed,
-            address=address[:64],
+            address=address,
             # The audit is the operator's: it may say why, the person is never told.
             detail=why if person is not None else "no such person",
         )

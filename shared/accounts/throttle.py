@@ -24,10 +24,12 @@ COMMANDS = ("eval", "hget", "hincrby", "hset", "pexpire", "del", "time")
 
 @dataclass(frozen=True)
 class Policy:
+    """After `free_failures`, each failure makes the next attempt wait twice as long as the
+    last, from `first_delay_ms` up to `max_delay_ms`; forgotten `memory_ms` after the last."""
+
     free_failures: int
     first_delay_ms: int
     max_delay_ms: int
-    # A count is forgotten this long after its last failure.
     memory_ms: int
 
 

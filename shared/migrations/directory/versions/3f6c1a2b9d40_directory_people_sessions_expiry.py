@@ -1,97 +1,73 @@
 """directory: people, invitations, sessions and their audit; credentials expire and are named
 
+Personal accounts (issue 20, shared/accounts/models.py) live in the credential directory's
+schema beside the credentials, so that a session is checked with the same one query every
+service already makes. Officials' tokens get `expires_at`, company API keys a `name`.
+
 Revision ID: 3f6c1a2b9d40
 Revises: 8044d414fccb
 Create Date: 2026-12-01 10:40:00.000000
 """
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision: str = "3f6c1a2b9d40"
-down_revision: str | None = "8044d414fccb"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "3f6c1a2b9d40"
+down_revision = "8044d414fccb"
+branch_labels = None
+depends_on = None
 
-String = sqlmodel.sql.sqltypes.AutoString
-Time = sqlmodel.sql.sqltypes.UTCDateTime
+
+def columns(spec: str) -> list[sa.Column]:
+    """Columns from `name:length` (text), `name:time` (UTC timestamp); `?` allows NULL."""
+    made = []
+    for item in spec.split():
+        name, kind = item.rstrip("?").split(":")
+        of_type = (
+            sqlmodel.sql.sqltypes.UTCDateTime()
+            if kind == "time"
+            else sqlmodel.sql.sqltypes.AutoString(length=int(kind))
+        )
+        made.append(sa.Column(name, of_type, nullable=item.endswith("?")))
+    return made
+
+
+TABLES = {
+    "people": "id:36 kind:10 email:254 name:200 side:2? company_id:36? role:20"
+    " password_hash:200 totp_secret:64? created_at:time disabled_at:time?",
+    "invitations": "id:36 purpose:10 token_hash:64 email:254 name:200 kind:10 side:2?"
+    " company_id:36? role:20 invited_by:100 person_id:36? created_at:time expires_at:time"
+    " used_at:time?",
+    "account_sessions": "id:36 person_id:36 created_at:time last_seen_at:time ended_at:time?"
+    " address:64?",
+    "people_events": "id:36 at:time action:40 person_id:36? email:254? actor:100?"
+    " address:64? detail:500?",
+}
+UNIQUE = {"people": "email", "invitations": "token_hash"}
+INDEXED = {
+    "people": ("company_id",),
+    "account_sessions": ("person_id",),
+    "people_events": ("at", "person_id"),
+}
 
 
 def upgrade() -> None:
     with op.batch_alter_table("credentials", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("expires_at", Time(), nullable=True))
-        batch_op.add_column(sa.Column("name", String(length=100), nullable=True))
-    op.create_table(
-        "people",
-        sa.Column("id", String(length=36), nullable=False),
-        sa.Column("kind", String(length=10), nullable=False),
-        sa.Column("email", String(length=254), nullable=False),
-        sa.Column("name", String(length=200), nullable=False),
-        sa.Column("side", String(length=2), nullable=True),
-        sa.Column("company_id", String(length=36), nullable=True),
-        sa.Column("role", String(length=20), nullable=False),
-        sa.Column("password_hash", String(length=200), nullable=False),
-        sa.Column("totp_secret", String(length=64), nullable=True),
-        sa.Column("created_at", Time(), nullable=False),
-        sa.Column("disabled_at", Time(), nullable=True),
-        sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("email"),
-    )
-    op.create_index("ix_people_company_id", "people", ["company_id"])
-    op.create_table(
-        "invitations",
-        sa.Column("id", String(length=36), nullable=False),
-        sa.Column("purpose", String(length=10), nullable=False),
-        sa.Column("token_hash", String(length=64), nullable=False),
-        sa.Column("email", String(length=254), nullable=False),
-        sa.Column("name", String(length=200), nullable=False),
-        sa.Column("kind", String(length=10), nullable=False),
-        sa.Column("side", String(length=2), nullable=True),
-        sa.Column("company_id", String(length=36), nullable=True),
-        sa.Column("role", String(length=20), nullable=False),
-        sa.Column("invited_by", String(length=100), nullable=False),
-        sa.Column("person_id", String(length=36), nullable=True),
-        sa.Column("created_at", Time(), nullable=False),
-        sa.Column("expires_at", Time(), nullable=False),
-        sa.Column("used_at", Time(), nullable=True),
-        sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("token_hash"),
-    )
-    op.create_table(
-        "account_sessions",
-        sa.Column("id", String(length=36), nullable=False),
-        sa.Column("person_id", String(length=36), nullable=False),
-        sa.Column("created_at", Time(), nullable=False),
-        sa.Column("last_seen_at", Time(), nullable=False),
-        sa.Column("ended_at", Time(), nullable=True),
-        sa.Column("address", String(length=64), nullable=True),
-        sa.PrimaryKeyConstraint("id"),
-    )
-    op.create_index("ix_account_sessions_person_id", "account_sessions", ["person_id"])
-    op.create_table(
-        "people_events",
-        sa.Column("id", String(length=36), nullable=False),
-        sa.Column("at", Time(), nullable=False),
-        sa.Column("action", String(length=40), nullable=False),
-        sa.Column("person_id", String(length=36), nullable=True),
-        sa.Column("email", String(length=254), nullable=True),
-        sa.Column("actor", String(length=100), nullable=True),
-        sa.Column("address", String(length=64), nullable=True),
-        sa.Column("detail", String(length=500), nullable=True),
-        sa.PrimaryKeyConstraint("id"),
-    )
-    op.create_index("ix_people_events_at", "people_events", ["at"])
-    op.create_index("ix_people_events_person_id", "people_events", ["person_id"])
+        for column in columns("expires_at:time? name:100?"):
+            batch_op.add_column(column)
+    for table, spec in TABLES.items():
+        constraints: list[sa.Constraint] = [sa.PrimaryKeyConstraint("id")]
+        if table in UNIQUE:
+            constraints.append(sa.UniqueConstraint(UNIQUE[table]))
+        op.create_table(table, *columns(spec), *constraints)
+        for column in INDEXED.get(table, ()):
+            op.create_index(f"ix_{table}_{column}", table, [column])
 
 
 def downgrade() -> None:
-    op.drop_table("people_events")
-    op.drop_table("account_sessions")
-    op.drop_table("invitations")
-    op.drop_table("people")
+    for table in reversed(TABLES):
+        op.drop_table(table)
     with op.batch_alter_table("credentials", schema=None) as batch_op:
         batch_op.drop_column("name")
         batch_op.drop_column("expires_at")

@@ -1,24 +1,20 @@
-"""Fixtures of the accounts tests: the credential directory of the test deployment, a
-cheap (still argon2id) hasher, and Redis clients connected as the services' own users."""
+"""Helpers of the accounts tests: a cheap (still argon2id) hasher that counts, settings of
+the test deployment, and people made through real invitations."""
 
 from __future__ import annotations
 
-import secrets
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 
-import pytest
 import redis
 from argon2 import PasswordHasher
 
 from shared.accounts.accounts import Accounts, open_accounts
+from shared.accounts.invitations import Answer
 from shared.accounts.passwords import Passwords
 from shared.accounts.sessions import SessionSettings
 from shared.accounts.totp import current_code, new_secret
-from shared.config import CommonSettings
-from shared.directory import Directory, open_directory
-from shared.redis_acl import apply, delete, service_user, url_for
+from shared.directory import Directory
 from tests.support import Infra
 
 PASSWORD = "correct horse battery staple"
@@ -45,41 +41,6 @@ def settings_of(infra: Infra, **extra: object) -> SessionSettings:
     )
 
 
-@pytest.fixture(scope="module")
-def directory(infra: Infra) -> Iterator[Directory]:
-    made = open_directory(
-        CommonSettings(
-            DATABASE_URL=infra.database_url,
-            REE_DATA_DIR=infra.data_dir,
-            REE_SCHEMA_PREFIX=infra.prefix,
-        )
-    )
-    yield made
-    made.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def service_redis(infra: Infra) -> Iterator[dict[str, redis.Redis]]:
-    """Clients of intake's and review's own Redis users (as made by shared/redis_acl.py)."""
-    admin = infra.redis()
-    made: dict[str, redis.Redis] = {}
-    names = []
-    try:
-        for service in ("intake", "review", "notify"):
-            user = service_user(service, infra.prefix, infra.prefix, name=infra.prefix + service)
-            password = secrets.token_urlsafe(24)
-            apply(admin, user, password)
-            names.append(user.name)
-            made[service] = redis.Redis.from_url(
-                url_for(infra.redis_url, user.name, password), decode_responses=True
-            )
-        yield made
-    finally:
-        for key in admin.scan_iter(match=f"reechannel:signin:{infra.prefix}*"):
-            admin.delete(key)
-        delete(admin, *names)
-
-
 @dataclass
 class Kit:
     accounts: Accounts
@@ -104,10 +65,17 @@ def official(kit: Kit, side: str = "EU", role: str = "officer") -> tuple[str, st
     email = unique_email()
     link = kit.accounts.invitations.invite_official(email, "Eva Europa", side, role)
     secret = new_secret()
-    person = kit.accounts.invitations.accept(link.token, PASSWORD, secret, current_code(secret))
+    person = kit.accounts.invitations.accept(
+        link.token, Answer(PASSWORD, secret, current_code(secret))
+    )
     return email, person.id, secret
 
 
 def wrong_code(secret: str) -> str:
     """A code that is not the right one now (nor one step either side, but by a fluke)."""
     return str((int(current_code(secret)) + 500_000) % 1_000_000).zfill(6)
+
+
+def address() -> str:
+    """A client address of its own, so one test's delays never reach another's."""
+    return f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"

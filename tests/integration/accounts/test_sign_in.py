@@ -4,8 +4,6 @@ address kept in Redis, written and read as the services' own Redis users."""
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 import redis
 
@@ -14,28 +12,16 @@ from shared.accounts.errors import SignInDelayed, SignInDisabled, SignInRefused
 from shared.accounts.throttle import ACCOUNT, ADDRESS, SignInThrottle
 from shared.accounts.totp import current_code
 from shared.directory import Directory
-from tests.integration.accounts_support import (
+from tests.integration.accounts.support import (
     PASSWORD,
     Kit,
-    directory,
+    address,
     kit,
     official,
-    service_redis,
     unique_email,
     wrong_code,
 )
 from tests.support import Infra
-
-__all__ = ["directory", "service_redis"]  # fixtures
-
-
-@pytest.fixture
-def k(directory: Directory, service_redis: dict[str, redis.Redis], infra: Infra) -> Kit:
-    return kit(directory, service_redis["review"], infra)
-
-
-def address() -> str:
-    return f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"
 
 
 def test_the_right_password_and_code_open_a_session(k: Kit) -> None:

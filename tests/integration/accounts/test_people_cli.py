@@ -17,14 +17,13 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope, Session
 from sqlalchemy import update
 
+from shared.accounts.invitations import Answer
 from shared.accounts.totp import current_code, new_secret
 from shared.db import utcnow
 from shared.directory import Credential, Directory
-from tests.integration.accounts_support import PASSWORD, directory, kit, unique_email
+from tests.integration.accounts.support import PASSWORD, kit, unique_email
 from tests.integration.conftest import new_company
 from tests.support import ROOT, Infra, ServiceProcess, free_port, operator, running
-
-__all__ = ["directory"]  # a fixture
 
 
 def reechannel(infra: Infra, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -132,7 +131,7 @@ def test_an_official_invited_at_the_command_line_accepts_the_printed_link(
     accounts = kit(directory, infra.redis(), infra).accounts
     secret = new_secret()
     token = link.partition("token=")[2]
-    person = accounts.invitations.accept(token, PASSWORD, secret, current_code(secret))
+    person = accounts.invitations.accept(token, Answer(PASSWORD, secret, current_code(secret)))
     assert person.email == email and person.side == "EU"
     again = reechannel(
         infra, "official", "invite", "--email", email, "--side", "EU", "--role", "officer"
@@ -164,7 +163,7 @@ def test_a_company_invitation_is_e_mailed_where_smtp_is_set_and_people_are_audit
         w for w in body.decode().split() if w.startswith("http://127.0.0.1:8001/invitation")
     )
     accounts = kit(directory, infra.redis(), infra).accounts
-    admin = accounts.invitations.accept(link.partition("token=")[2], PASSWORD)
+    admin = accounts.invitations.accept(link.partition("token=")[2], Answer(PASSWORD))
     assert admin.company_id == company["id"] and admin.role == "admin"
     unknown = reechannel(
         infra, "company", "invite", "--company", "no-such-id", "--email", unique_email()

@@ -12,29 +12,20 @@ from sqlmodel import Session, select
 
 from shared.accounts.audit import Action, events
 from shared.accounts.errors import Conflict, InvalidInput, LinkRefused, NotAllowed
-from shared.accounts.invitations import LinkSettings
+from shared.accounts.invitations import Answer, LinkSettings
 from shared.accounts.models import Invitation, Person
 from shared.accounts.totp import current_code, new_secret
 from shared.db import utcnow
 from shared.directory import Directory, InvalidCredential, Official
-from tests.integration.accounts_support import (
+from tests.integration.accounts.support import (
     PASSWORD,
     Kit,
-    directory,
     kit,
     official,
-    service_redis,
     unique_email,
     wrong_code,
 )
 from tests.support import Infra
-
-__all__ = ["directory", "service_redis"]  # fixtures
-
-
-@pytest.fixture
-def k(directory: Directory, service_redis: dict[str, redis.Redis], infra: Infra) -> Kit:
-    return kit(directory, service_redis["review"], infra)
 
 
 def count(directory: Directory, model: type, **where: object) -> int:
@@ -48,7 +39,7 @@ def count(directory: Directory, model: type, **where: object) -> int:
 def company_admin(k: Kit) -> tuple[str, Person]:
     company, _key = k.directory.create_company("Alpha Motors AG", "DE" + unique_email()[4:12])
     link = k.accounts.invitations.invite_staff(company.id, unique_email("ada"), "Ada Admin")
-    return company.id, k.accounts.invitations.accept(link.token, PASSWORD)
+    return company.id, k.accounts.invitations.accept(link.token, Answer(PASSWORD))
 
 
 # --- invitations ----------------------------------------------------------------------------
@@ -66,7 +57,9 @@ def test_an_invited_official_becomes_a_person_and_an_official_with_a_second_fact
         assert stored is not None and link.token not in stored.token_hash  # only a hash
     assert link.url(LinkSettings()).endswith(f":8002/invitation?token={link.token}")
     secret = new_secret()
-    person = k.accounts.invitations.accept(link.token, PASSWORD, secret, current_code(secret))
+    person = k.accounts.invitations.accept(
+        link.token, Answer(PASSWORD, secret, current_code(secret))
+    )
     assert (person.email, person.side, person.role, person.kind) == (
         email,
         "EU",
@@ -83,11 +76,15 @@ def test_an_invited_official_becomes_a_person_and_an_official_with_a_second_fact
 def test_an_invitation_works_once(k: Kit) -> None:
     link = k.accounts.invitations.invite_official(unique_email(), "Eva", "EU", "officer")
     secret = new_secret()
-    k.accounts.invitations.accept(link.token, PASSWORD, secret, current_code(secret))
+    k.accounts.invitations.accept(link.token, Answer(PASSWORD, secret, current_code(secret)))
     with pytest.raises(LinkRefused, match="used already"):
-        k.accounts.invitations.accept(link.token, PASSWORD + "!", secret, current_code(secret))
+        k.accounts.invitations.accept(
+            link.token, Answer(PASSWORD + "!", secret, current_code(secret))
+        )
     with pytest.raises(LinkRefused, match="not valid"):
-        k.accounts.invitations.accept(link.token + "x", PASSWORD, secret, current_code(secret))
+        k.accounts.invitations.accept(
+            link.token + "x", Answer(PASSWORD, secret, current_code(secret))
+        )
 
 
 def test_an_expired_invitation_is_refused_and_creates_nothing(k: Kit) -> None:
@@ -102,7 +99,7 @@ def test_an_expired_invitation_is_refused_and_creates_nothing(k: Kit) -> None:
         )
     secret = new_secret()
     with pytest.raises(LinkRefused, match="expired"):
-        k.accounts.invitations.accept(link.token, PASSWORD, secret, current_code(secret))
+        k.accounts.invitations.accept(link.token, Answer(PASSWORD, secret, current_code(secret)))
     assert count(k.directory, Person, email=email) == 0
 
 
@@ -125,7 +122,7 @@ def test_a_refused_acceptance_leaves_nothing_behind_and_the_link_open(
     if secret is not None:
         typed = current_code(secret) if code == "right" else wrong_code(secret)
     with pytest.raises(InvalidInput, match=refusal):
-        k.accounts.invitations.accept(link.token, password, secret, typed)
+        k.accounts.invitations.accept(link.token, Answer(password, secret, typed or ""))
     assert count(k.directory, Person, email=email) == 0
     with Session(k.directory.engine) as session:
         assert session.exec(select(Official).where(Official.name == email)).first() is None
@@ -133,7 +130,7 @@ def test_a_refused_acceptance_leaves_nothing_behind_and_the_link_open(
         assert stored is not None and stored.used_at is None
     # The same link still works once the person gets it right.
     secret = new_secret()
-    assert k.accounts.invitations.accept(link.token, PASSWORD, secret, current_code(secret))
+    assert k.accounts.invitations.accept(link.token, Answer(PASSWORD, secret, current_code(secret)))
 
 
 def test_an_e_mail_is_one_persons(k: Kit) -> None:
@@ -157,7 +154,7 @@ def test_a_company_admin_invites_colleagues_and_staff_may_go_without_a_second_fa
     link = k.accounts.invitations.invite_staff(
         company_id, unique_email("max"), "Max Member", "member", by=admin.id
     )
-    member = k.accounts.invitations.accept(link.token, PASSWORD)
+    member = k.accounts.invitations.accept(link.token, Answer(PASSWORD))
     assert member.role == "member"
     # A member invites no one; nor does an admin of another company.
     with pytest.raises(NotAllowed):
@@ -173,7 +170,7 @@ def test_an_invitation_by_an_admin_disabled_since_is_refused(k: Kit) -> None:
     link = k.accounts.invitations.invite_staff(company_id, email, "Late", "member", by=admin.id)
     k.accounts.people.disable(admin.id, by="operator:test")
     with pytest.raises(NotAllowed, match="disabled"):
-        k.accounts.invitations.accept(link.token, PASSWORD)
+        k.accounts.invitations.accept(link.token, Answer(PASSWORD))
     with pytest.raises(NotAllowed, match="disabled"):
         k.accounts.invitations.invite_staff(company_id, unique_email(), "X", "member", by=admin.id)
     assert count(k.directory, Person, email=email) == 0
