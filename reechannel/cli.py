@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
-from reechannel import redis_users
+from reechannel import people, redis_users
 from shared.config import CommonSettings
 from shared.directory import DirectoryError, open_directory
 
@@ -34,6 +34,7 @@ app.add_typer(events_app, name="events")
 app.add_typer(audit_app, name="audit")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(redis_users.cli, name="redis")
+people.register(app, official_app, company_app)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object")]
 
@@ -75,14 +76,21 @@ def official_create(
     name: Annotated[str, typer.Option(help="Full name")],
     side: Annotated[str, typer.Option(help="EU or CN")],
     role: Annotated[str, typer.Option(help="officer or supervisor")],
+    expires_in: Annotated[
+        str, typer.Option(help="The token's lifetime: days (90d) or hours (12h)")
+    ] = "90d",
     as_json: JsonFlag = False,
 ) -> None:
-    """Register an official; prints their id and token (shown once)."""
+    """Register an official; prints their id and token (shown once) and when it expires."""
+    lifetime = people.parse_lifetime(expires_in)
+    directory = open_directory()
     try:
-        official, token = open_directory().create_official(name, side, role)
+        official, token = directory.create_official(name, side, role, lifetime)
     except DirectoryError as exc:
         _fail(exc)
         return
+    expires_at = directory.expiry_of(token)
+    assert expires_at is not None  # an official's token always has one
     _emit(
         as_json,
         {
@@ -91,8 +99,13 @@ def official_create(
             "side": official.side,
             "role": official.role,
             "token": token,
+            "expires_at": expires_at.isoformat(),
         },
-        [f"official id: {official.id}", f"token:       {token}"],
+        [
+            f"official id: {official.id}",
+            f"token:       {token}",
+            f"expires at:  {expires_at:%Y-%m-%d %H:%M} UTC",
+        ],
     )
 
 

@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -36,13 +36,24 @@ from shared.db import make_engine, migrate, session_scope, utcnow
 from shared.rawpg import RawConnections, RetrySafe
 
 DIRECTORY = "directory"
-DIRECTORY_TABLES = ("companies", "officials", "credentials")
+# With the personal accounts' tables (shared/accounts/models.py), migrated here too.
+DIRECTORY_TABLES = (
+    "companies",
+    "officials",
+    "credentials",
+    "people",
+    "invitations",
+    "account_sessions",
+    "people_events",
+)
 MIGRATIONS = Path(__file__).parent / "migrations" / "directory"
 
 API_KEY_PREFIX = "ree_ak_"
 TOKEN_PREFIX = "ree_tk."
 COMPANY_CACHE_SECONDS = 60.0
 COMPANY_CACHE_SIZE = 10_000
+# Officials' tokens for programs expire (issue 20); `--expires-in` chooses another lifetime.
+OFFICIAL_TOKEN_LIFETIME = timedelta(days=90)
 EORI_PATTERN = re.compile(r"^[A-Z]{2}[A-Z0-9]{1,15}$")
 EU_COUNTRIES = frozenset(
     [
@@ -122,6 +133,10 @@ class Credential(SQLModel, table=True):
     secret_hash: str = Field(max_length=64, unique=True)
     created_at: datetime = Field(default_factory=utcnow)
     revoked_at: datetime | None = None
+    # None: until revoked (API keys, operator tokens); officials' tokens get one.
+    expires_at: datetime | None = None
+    # What a company's admin calls an API key (several may be in use at once).
+    name: str | None = Field(default=None, max_length=100)
 
 
 @dataclass(frozen=True)
@@ -150,6 +165,7 @@ def _credential_query() -> Select[Any]:
             credential.c.kind,
             credential.c.subject_id,
             credential.c.revoked_at,
+            credential.c.expires_at,
             company.c.id.label("company_id"),
             company.c.name.label("company_name"),
             official.c.id.label("official_id"),
@@ -190,6 +206,11 @@ class InvalidCredential(Exception):
 
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands datetimes back without their zone; every one stored is UTC.
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _b64(data: bytes) -> str:
@@ -246,7 +267,14 @@ class Directory:
             )
         return company, key
 
-    def create_official(self, name: str, side: str, role: str) -> tuple[Official, str]:
+    def create_official(
+        self,
+        name: str,
+        side: str,
+        role: str,
+        expires_in: timedelta = OFFICIAL_TOKEN_LIFETIME,
+    ) -> tuple[Official, str]:
+        """A new official and a token for their programs, expiring after `expires_in`."""
         name = name.strip()
         if not name or len(name) > 200:
             raise DirectoryError("name must be 1 to 200 characters")
@@ -254,11 +282,16 @@ class Directory:
             side_v, role_v = Side(side.upper()), Role(role.lower())
         except ValueError as exc:
             raise DirectoryError("side must be EU or CN; role officer or supervisor") from exc
+        if expires_in <= timedelta(0):
+            raise DirectoryError("a token's lifetime must be positive")
+        expires_at = utcnow() + expires_in
         with session_scope(self.engine) as session:
             official = Official(name=name, side=side_v, role=role_v)
             session.add(official)
             session.flush()
-            token = self._issue_token(session, CredentialKind.official, official.id, side_v, role_v)
+            token = self._issue_token(
+                session, CredentialKind.official, official.id, side_v, role_v, expires_at
+            )
         return official, token
 
     def create_operator(self, name: str) -> str:
@@ -272,6 +305,7 @@ class Directory:
         subject_id: str,
         side: Side | None = None,
         role: Role | None = None,
+        expires_at: datetime | None = None,
     ) -> str:
         credential_id = str(uuid.uuid4())
         claims = {"cid": credential_id, "kind": kind.value, "sub": subject_id}
@@ -282,10 +316,22 @@ class Directory:
         token = f"{TOKEN_PREFIX}{body}.{signature}"
         session.add(
             Credential(
-                id=credential_id, kind=kind, subject_id=subject_id[:36], secret_hash=_hash(token)
+                id=credential_id,
+                kind=kind,
+                subject_id=subject_id[:36],
+                secret_hash=_hash(token),
+                expires_at=expires_at,
             )
         )
         return token
+
+    def expiry_of(self, secret: str) -> datetime | None:
+        """When a credential expires, from its record (None: until revoked, or unknown)."""
+        table = Credential.__table__  # type: ignore[attr-defined]
+        query = sa_select(table.c.expires_at).where(table.c.secret_hash == _hash(secret))
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            found = conn.execute(query).scalar()
+        return None if found is None else _aware(found)
 
     def revoke(self, credential_or_subject_id: str) -> int:
         """Revoke a credential by its id, or every credential of a company or official."""
@@ -324,6 +370,8 @@ class Directory:
                 row = conn.execute(_CREDENTIAL_QUERY, {"secret_hash": secret_hash}).first()
         if row is None or row.revoked_at is not None:
             raise InvalidCredential("unknown or revoked credential")
+        if row.expires_at is not None and _aware(row.expires_at) <= utcnow():
+            raise InvalidCredential("expired credential")
         kind = CredentialKind(row.kind)
         if kind == CredentialKind.applicant:
             if row.company_id is None:
@@ -363,7 +411,9 @@ class Directory:
         """
         table = Credential.__table__  # type: ignore[attr-defined]
         query = sa_select(table.c.id).where(
-            table.c.subject_id == subject_id, table.c.revoked_at.is_(None)
+            table.c.subject_id == subject_id,
+            table.c.revoked_at.is_(None),
+            table.c.expires_at.is_(None) | (table.c.expires_at > utcnow()),
         )
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             return conn.execute(query.limit(1)).first() is not None

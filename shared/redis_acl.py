@@ -26,6 +26,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import redis
 
+from shared.accounts import throttle
 from shared.events import INTAKE_STREAM, REVIEW_STREAM
 
 SERVICES = ("intake", "review", "notify")
@@ -75,6 +76,9 @@ OPERATE_STREAMS = ("xrange", "xlen", "xinfo|groups", "xadd")
 OPERATE_DEAD_LETTERS = ("xrange", "xlen", "xdel")
 # Must match the keys of shared/outbox.py's OutboxRelay (a test checks that they do).
 RELAY_KEYS = ("reechannel:outbox-lock:", "reechannel:outbox-memory:")
+# The services where people sign in (the companies' portal on intake, the console on
+# review) keep the sign-in delays of shared/accounts/throttle.py; notify has no sign-in.
+SIGNS_IN = ("intake", "review")
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,10 @@ def service_user(
             Grant(DEAD_LETTERING, (key, dlq, errors)),
         ]
     grants.append(Grant(RELAY_LOCK, tuple(f"{k}{literal(group)}:*" for k in RELAY_KEYS)))
+    if service in SIGNS_IN:
+        # Shared by both services: one account's failures count wherever it tries.
+        keys = f"{throttle.KEY_PREFIX}{literal(schema_prefix)}:*"
+        grants.append(Grant(throttle.COMMANDS, (keys,)))
     return RedisUser(name or service, tuple(grants))
 
 

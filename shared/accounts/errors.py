@@ -1,0 +1,65 @@
+"""What the account operations refuse, each with the HTTP status a route answers it with
+(RFC 9457 problem details) and a message that can be shown to the person as it is."""
+
+from __future__ import annotations
+
+
+class AccountError(ValueError):
+    status = 422
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class InvalidInput(AccountError):
+    """An e-mail, name, role, password or code the rules refuse (422)."""
+
+
+class Conflict(AccountError):
+    """The e-mail is someone's already; the person is so already."""
+
+    status = 409
+
+
+class LinkRefused(Conflict):
+    """An invitation or reset link that is unknown, used or expired (409)."""
+
+
+class NotAllowed(AccountError):
+    """The inviter is disabled, or not an admin of that company; the person is disabled
+    (a reset link of theirs is refused)."""
+
+    status = 403
+
+
+class NotFound(AccountError):
+    status = 404
+
+
+class SignInRefused(AccountError):
+    """Wrong e-mail, password or code: one message for all, so it tells nothing."""
+
+    status = 403
+
+    def __init__(self) -> None:
+        super().__init__("the e-mail address, password or code is wrong")
+
+
+class SignInDisabled(AccountError):
+    """Right password and code, but the person is disabled (told only to who knows both)."""
+
+    status = 403
+
+    def __init__(self) -> None:
+        super().__init__("this account is disabled; ask whoever invited you")
+
+
+class SignInDelayed(AccountError):
+    """Too many failures lately: try again after `retry_after` seconds (429)."""
+
+    status = 429
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many failed sign-ins; try again in {retry_after} s")
+        self.retry_after = retry_after
