@@ -365,12 +365,22 @@ class Protocol:
             rule.admits(side, role, self.spec.supervisors_act_as_officers) for rule in spec.by
         )
 
+    def initial_state(self) -> str:
+        """The state a case is in before the system opens it (the from-state of `open`)."""
+        (state,) = self._action("open").from_states
+        return state
+
+    def target_of(self, action: str) -> str:
+        """The state an action leads to (`same` and `previous` as the file says them)."""
+        return self._action(action).to
+
     def return_states(self) -> tuple[str, ...]:
-        """States a case may come from into awaiting_applicant, and so go back to on answer."""
+        """States a case may come from into a paused state (the applicant holds it), and so go
+        back to on answer."""
         return tuple(
             state
             for action in self.actions.values()
-            if action.to == "awaiting_applicant"
+            if action.to in self.states and self.clock(action.to) == "paused"
             for state in action.from_states
         )
 
