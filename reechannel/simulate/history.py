@@ -192,7 +192,7 @@ class History:
         screening = self.later(step.at, self.rng.choice([0, 1, 1, 2, 2, 3, 4, 6]))
         if plan["tier"] == "P1":
             screening = self.later(step.at, self.rng.choice([0, 0, 1, 1, 2]))
-        plan["withdrawn"] = r < 0.03
+        plan["will_withdraw"] = r < 0.03
         if r < 0.03:
             self.at(self.later(step.at, self.rng.randrange(1, 15)), "withdraw", step.case_ref)
         if r < 0.14:
@@ -232,7 +232,7 @@ class History:
         """Whether an unanswered request asked at this step lapses before now."""
         from services.review.domain.calendar import add_working_days
 
-        if self.cases[step.case_ref].get("withdrawn"):
+        if self.cases[step.case_ref].get("will_withdraw"):
             return False
         # The protocol's 20 working days, and some room for the ticker and holidays.
         return add_working_days(CALENDAR, step.at.date(), 25) < self.now.date()
