@@ -8,6 +8,7 @@ from services.review.domain import errors
 from services.review.problems import problem_for
 
 FIELD = errors.FieldError("official_id", "no such official of your side")
+IN_STATE = "action-not-allowed-in-state"
 
 
 @pytest.mark.parametrize(
@@ -15,13 +16,13 @@ FIELD = errors.FieldError("official_id", "no such official of your side")
     [
         (errors.CaseNotFound(), 404, "not-found"),
         (errors.ActionForbidden("admit", "CN officer"), 403, "action-forbidden"),
-        (errors.NotPermitted("revoke_licence", "Licences are revoked by a CN supervisor."), 403, "forbidden"),
-        (errors.ActionNotAllowedInState("admit", "queued"), 409, "action-not-allowed-in-state"),
-        (errors.ActionNotAllowedForTier("fast_track", "queued", "P3", ["P1"]), 409, "action-not-allowed-in-state"),
+        (errors.NotPermitted("revoke_licence", "CN supervisors only."), 403, "forbidden"),
+        (errors.ActionNotAllowedInState("admit", "queued"), 409, IN_STATE),
+        (errors.ActionNotAllowedForTier("fast_track", "queued", "P3", ["P1"]), 409, IN_STATE),
         (errors.StaleCase(), 409, "stale-version"),
         (errors.CaseConflict("No queued cases to put on a list."), 409, "conflict"),
         (errors.LicenceNotActive("L-1", "revoked", "since today"), 409, "licence-limit"),
-        (errors.InvalidAssignee("The official must exist and be of your side.", [FIELD]), 422, "validation-failed"),
+        (errors.InvalidAssignee("Not of your side.", [FIELD]), 422, "validation-failed"),
         (errors.InvalidLicence([FIELD]), 422, "validation-failed"),
         (errors.UnknownAction("screen"), 422, "validation-failed"),
         (errors.UnknownState("screening"), 500, "internal-error"),
