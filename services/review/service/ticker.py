@@ -107,7 +107,10 @@ class DeadlineTicker(CaseworkCore):
     ) -> int:
         """Act on one overdue case; `request` is its open request, `breached` those recorded."""
         if self.protocol.clock(case.state) == "paused":
-            return self._lapse(session, case, today, request, breached)
+            # While the applicant holds the case, its limit is the open request's lapse date.
+            if request is None or today <= request.lapse_on:
+                return 0
+            return self._lapse(session, case, request, breached)
         found = deadlines.breach(
             case.state,
             case.tier,
@@ -134,16 +137,9 @@ class DeadlineTicker(CaseworkCore):
         return 1
 
     def _lapse(
-        self,
-        session: Session,
-        case: Case,
-        today: date,
-        request: InformationRequest | None,
-        breached: set[Breached],
+        self, session: Session, case: Case, request: InformationRequest, breached: set[Breached]
     ) -> int:
-        """While the applicant holds the case, its limit is the open request's lapse date."""
-        if request is None or today <= request.lapse_on:
-            return 0
+        """End the wait for an answer past its lapse date, as the paused stage's breach says."""
         deadline = self.protocol.deadlines[case.state]
         assert deadline.on_breach is not None, "a paused stage's breach must end the wait"
         self._record_breach(session, case, deadline.breach_limit, request.lapse_on, breached)
