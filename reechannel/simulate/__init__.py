@@ -4,8 +4,8 @@ Two parts, both through the real engine (docs/metrics.md explains the choice):
 
 * **History** (demo only, refused when REE_ENV=production): most applications are played
   out over the past months through the review service's own `Casework`, in this process,
-  under a travelling clock (time-machine), one transaction per step, into the review
-  database. Their audit entries carry the simulated times, so processing times are real
+  on the simulator's clock set to each step's moment, one transaction per step, into the
+  review database. Their audit entries carry the simulated times, so processing times are real
   working-day figures from the audit trail. Their events go through review's outbox, which
   the running review service relays. Their references start with `HIS-`: they exist on the
   review side only (intake never saw them and ignores their events).

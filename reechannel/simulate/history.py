@@ -1,7 +1,8 @@
 """The back-dated history: cases played out over past months through review's Casework.
 
-Demo only (the command refuses it in production): one transaction per step, under a
-travelling clock (time-machine), so audit entries carry the simulated times.
+Demo only (the command refuses it in production): one transaction per step, Casework
+running on the simulator's clock (StepClock) set to the step's moment, so records, audit
+entries and events carry the simulated times.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from reechannel.simulate.clock import StepClock
 from reechannel.simulate.progress import Progress, say
 from reechannel.simulate.world import (
     DECLINE_REASONS,
@@ -41,7 +43,7 @@ class Step:
 
 
 class History:
-    """Plays cases out over past months through Casework, under a travelling clock."""
+    """Plays cases out over past months through Casework, on a clock set to each step."""
 
     def __init__(
         self,
@@ -51,16 +53,14 @@ class History:
         rng: random.Random,
         now: datetime,
     ) -> None:
-        import time_machine
-
         from services.review.app import MIGRATIONS
-        from services.review.casework import Casework
+        from services.review.service import Casework
         from shared.db import make_engine, migrate
 
-        self._travel = time_machine.travel
         self.engine = make_engine(settings, "review", pool_size=2)
         migrate(self.engine, MIGRATIONS, settings.schema_for("review"))
-        self.casework = Casework(directory)
+        self.clock = StepClock(now)
+        self.casework = Casework(directory, clock=self.clock)
         self.world, self.rng, self.now = world, rng, now
         self.queue: list[Step] = []
         self.counter = itertools.count()
@@ -127,12 +127,12 @@ class History:
         progress = Progress("history (back-dated)", len(self.queue))
         while self.queue:
             step = heapq.heappop(self.queue)
-            with self._travel(step.at, tick=False):
-                try:
-                    getattr(self, "_" + step.kind)(step)
-                except Exception as exc:  # a step the protocol refuses now is skipped
-                    self.skipped += 1
-                    self.failures.append(f"{step.kind} on {step.case_ref}: {exc}")
+            self.clock.set(step.at)
+            try:
+                getattr(self, "_" + step.kind)(step)
+            except Exception as exc:  # a step the protocol refuses now is skipped
+                self.skipped += 1
+                self.failures.append(f"{step.kind} on {step.case_ref}: {exc}")
             progress.total = max(progress.total, progress.done + len(self.queue) + 1)
             progress.step()
         progress.close()
@@ -148,7 +148,7 @@ class History:
         return session_scope(self.engine)
 
     def _who(self, side: str, role: str) -> Any:
-        from services.review.casework import Who
+        from services.review.service import Who
 
         o = self.rng.choice(self.world.of(side, role))
         return Who(o.id, side, role, o.name)
@@ -192,7 +192,7 @@ class History:
         screening = self.later(step.at, self.rng.choice([0, 1, 1, 2, 2, 3, 4, 6]))
         if plan["tier"] == "P1":
             screening = self.later(step.at, self.rng.choice([0, 0, 1, 1, 2]))
-        plan["withdrawn"] = r < 0.03
+        plan["will_withdraw"] = r < 0.03
         if r < 0.03:
             self.at(self.later(step.at, self.rng.randrange(1, 15)), "withdraw", step.case_ref)
         if r < 0.14:
@@ -232,7 +232,7 @@ class History:
         """Whether an unanswered request asked at this step lapses before now."""
         from services.review.domain.calendar import add_working_days
 
-        if self.cases[step.case_ref].get("withdrawn"):
+        if self.cases[step.case_ref].get("will_withdraw"):
             return False
         # The protocol's 20 working days, and some room for the ticker and holidays.
         return add_working_days(CALENDAR, step.at.date(), 25) < self.now.date()
@@ -300,16 +300,17 @@ class History:
             "fast_track",
             reason="Critical value chain; production stops within weeks.",
         )
-        if state == "cn_review":
+        if state == self.casework.protocol.target_of("fast_track"):
             self._schedule_cn(step.case_ref, step.at)
 
     def _list(self, step: Step) -> None:
-        from sqlmodel import select
+        from sqlmodel import col, select
 
         from services.review.store import Case
 
+        listable = self.casework.protocol.actions["issue_priority_list"].from_states
         with self._session() as session:
-            queued = set(session.exec(select(Case.id).where(Case.state == "queued")).all())
+            queued = set(session.exec(select(Case.id).where(col(Case.state).in_(listable))).all())
             refs = [ref for ref, plan in self.cases.items() if plan.get("id") in queued]
             if not refs:
                 return

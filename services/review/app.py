@@ -7,11 +7,11 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.review import audit_service, console
-from services.review.api import install_domain_errors, router
-from services.review.casework import Casework
+from services.review import audit_service, console, problems
+from services.review.api import router
 from services.review.handlers import intake_handlers, prepare_read
 from services.review.metrics.api import router as metrics_router
+from services.review.service import Casework
 from services.review.settings import ReviewSettings
 from shared.db import session_scope, utcnow
 from shared.events import INTAKE_STREAM
@@ -71,7 +71,8 @@ def build(settings: ReviewSettings | None = None) -> FastAPI:
     app.state.runtime = runtime
     app.state.casework = casework
     app.state.audit_keys = audit_keys
-    install_domain_errors(app)
+    # Domain errors become problem details in one place (services/review/problems.py).
+    problems.install(app)
     app.include_router(router)
     app.include_router(metrics_router)
     console.install(app)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from services.review.casework import Casework
 from services.review.documents import forget_document
+from services.review.service import Casework
 from services.review.store import load_cases
 from shared.consumer import Handler, Prepare
 from shared.events import (

@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, Select, func, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
+from services.review.domain.protocol import Protocol
 from services.review.domain.visibility import view_for
 from services.review.store import Case, CaseCount
 
@@ -192,6 +193,8 @@ def queue_page(
     return items
 
 
-def awaiting_a_list(session: Session) -> Sequence[Case]:
-    """The queued cases, in the order a priority list takes them (the EU's lists page)."""
-    return session.exec(select(Case).where(Case.state == "queued").order_by(*QUEUE_ORDER)).all()
+def awaiting_a_list(session: Session, protocol: Protocol) -> Sequence[Case]:
+    """The admitted cases waiting for a list, in the order a priority list takes them (the
+    EU's lists page)."""
+    waiting = protocol.target_of("admit")
+    return session.exec(select(Case).where(Case.state == waiting).order_by(*QUEUE_ORDER)).all()

@@ -13,6 +13,7 @@ import hashlib
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -33,9 +34,40 @@ from services.review.domain.checkpoints import Leaf, TreeHead, root_from_proof, 
 from services.review.store import Case, audit_of
 from shared.config import DEV_AUDIT_KEY, CommonSettings
 from shared.db import make_engine
+from tests.integration.conftest import new_company
 from tests.integration.test_review_audit_leaks import HEX64, get, sent_to_china
 from tests.integration.test_review_flow import _settings_env, act, token
-from tests.support import ROOT, Infra, ServiceProcess, wait_until
+from tests.support import ROOT, Infra, ServiceProcess, create_officials, running, wait_until
+
+
+@pytest.fixture(scope="module")
+def infra(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
+    """A deployment of this module's own: its attacks rewrite and drop audit entries, which the
+    metrics tests (recomputing every figure from the audit trail) must not meet in theirs."""
+    own = infra.isolated(tmp_path_factory.mktemp("audit-chain"))
+    yield own
+    own.drop_schemas()
+
+
+@pytest.fixture(scope="module")
+def intake(infra: Infra) -> Iterator[ServiceProcess]:
+    yield from running("intake", infra)
+
+
+@pytest.fixture(scope="module")
+def review(infra: Infra, intake: ServiceProcess) -> Iterator[ServiceProcess]:
+    yield from running("review", infra)
+
+
+@pytest.fixture(scope="module")
+def officials(infra: Infra) -> dict[str, dict[str, Any]]:
+    return create_officials(infra)
+
+
+@pytest.fixture(scope="module")
+def company_a(infra: Infra) -> dict[str, Any]:
+    return new_company(infra, "Audit Magnets GmbH")
+
 
 # --- F6: China's history is its own chain, and China checks it alone ---------------------------
 

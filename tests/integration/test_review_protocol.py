@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from services.review.casework import Casework
+from services.review.service import Casework
 from shared.config import CommonSettings
 from shared.db import make_engine
 from shared.directory import DIRECTORY, Directory

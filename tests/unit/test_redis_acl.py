@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from services.intake.views import SOURCE as INTAKE_SOURCE
-from services.review.casework import SOURCE as REVIEW_SOURCE
+from services.review.service import SOURCE as REVIEW_SOURCE
 from shared.config import CommonSettings
 from shared.events import INTAKE_STREAM, REVIEW_STREAM, STREAM_SOURCES
 from shared.outbox import OutboxRelay

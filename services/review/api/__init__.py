@@ -1,7 +1,7 @@
 """Review's HTTP API under /v1: one module per concern, each adding its routes to one router.
 
-`router` (api/common.py) is what app.py includes; `install_domain_errors` maps the domain's
-errors to problem details. The concerns: `cases` (the protocol, the queue, a case, its
+`router` (api/common.py) is what app.py includes (services/review/problems.py maps the domain's
+errors to problem details). The concerns: `cases` (the protocol, the queue, a case, its
 actions), `notes` (notes and points of contact), `audit`, `lists` (priority lists), `rules`
 (priority rules and their simulation) and `licences`; `common` holds what they share,
 `views` a side's view of a case, `bodies` the request models (the console's forms too).
@@ -15,8 +15,7 @@ from services.review.api import cases, notes, audit, lists, rules, licences
 
 # isort: on
 from services.review.api.common import router
-from services.review.api.errors import install_domain_errors
 
-__all__ = ["install_domain_errors", "router"]
+__all__ = ["router"]
 
 CONCERNS = (cases, notes, audit, lists, rules, licences)

@@ -22,8 +22,8 @@ from services.review.api.common import (
     side_of,
 )
 from services.review.api.views import side_view
-from services.review.casework import Who
 from services.review.queue import QUEUE_ORDER, QueueFilter, queue_page, queue_total
+from services.review.service import Who
 from shared.db import session_scope
 from shared.directory import Principal
 from shared.http import current_principal, page_params

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 
 from services.review.audit_service import AuditKeys
-from services.review.casework import Casework
+from services.review.service import Casework
 from shared.directory import Principal
 from shared.http import current_official, jsonable
 from shared.problems import documented_errors, forbidden

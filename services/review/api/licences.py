@@ -18,7 +18,7 @@ from services.review.api.common import (
     shape,
     side_of,
 )
-from services.review.casework import Casework, Who
+from services.review.service import Casework, Who
 from services.review.store import LicenceRecord
 from shared.db import session_scope
 from shared.directory import Principal

@@ -23,7 +23,7 @@ from services.review.api.common import (
     shape,
     side_of,
 )
-from services.review.casework import Who
+from services.review.service import Who
 from services.review.store import Case, PriorityList
 from shared.db import session_scope
 from shared.http import jsonable, page_params

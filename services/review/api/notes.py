@@ -22,7 +22,7 @@ from services.review.api.common import (
     side_of,
 )
 from services.review.api.views import side_view
-from services.review.casework import Who
+from services.review.service import Who
 from shared.db import session_scope
 
 

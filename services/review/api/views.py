@@ -8,8 +8,8 @@ from sqlmodel import Session
 
 from services.review.api.common import side_of
 from services.review.audit_service import history_for
-from services.review.casework import Casework, Who
 from services.review.domain.visibility import view_for
+from services.review.service import Casework, Who
 from services.review.store import (
     AuditRecord,
     Case,
@@ -36,11 +36,13 @@ def full_case(
     requests = requests_of(session, case.id)
     open_requests = [r for r in requests if r.status == "open"]
     deadlines: dict[str, Any] = {"stage_due": case.due_on}
-    if case.state == "cn_review" and case.acknowledged_on is not None:
+    # The statutory clock runs from the acknowledgement, in the stage the protocol says.
+    counts_from_acknowledgement = casework.protocol.clock_starts_on(case.state) == "acknowledgement"
+    if counts_from_acknowledgement and case.acknowledged_on is not None:
         from services.review.domain.deadlines import due_date
 
         deadlines["statutory_due"] = due_date(
-            "cn_review",
+            case.state,
             case.acknowledged_on,
             case.tier,
             limit="statutory",

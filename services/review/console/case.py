@@ -13,12 +13,12 @@ from sqlmodel import Session
 from services.review.api.bodies import NoteBody
 from services.review.api.common import casework_of, committed, engine_of, parse_number, side_of
 from services.review.api.views import side_view
-from services.review.casework import Who
 from services.review.console.forms import action_forms, parse_params
-from services.review.console.pages import problem_text, redirect, render, router
+from services.review.console.pages import as_problem, problem_text, redirect, render, router
 from services.review.console.session import posted_form, signed_in
 from services.review.domain import errors as domain_errors
 from services.review.metrics.facts import STAGE_LABELS
+from services.review.service import Who
 from shared.db import session_scope
 from shared.directory import Principal
 from shared.problems import Problem
@@ -105,7 +105,7 @@ async def case_action(case_id: str, request: Request) -> Response:
             else:
                 casework.act(session, case, who, action, params, version)
     except (domain_errors.ReviewDomainError, Problem) as exc:
-        if isinstance(exc, Problem) and exc.status == 404:
+        if as_problem(exc).status == 404:
             raise
         status, message, fields = problem_text(exc)
         return _case_page(request, principal, case_id, status, (message, fields), form)
@@ -144,8 +144,8 @@ async def case_assign(case_id: str, request: Request) -> Response:
         with session_scope(engine_of(request)) as session:
             case = casework.get_for(session, case_id, side_of(principal))
             casework.assign(session, case, Who.official(principal), None)
-    except Problem as exc:
-        if exc.status == 404:
+    except (domain_errors.ReviewDomainError, Problem) as exc:
+        if as_problem(exc).status == 404:
             raise
         status, message, fields = problem_text(exc)
         return _case_page(request, principal, case_id, status, (message, fields))

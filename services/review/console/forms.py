@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from services.review.casework import Casework
 from services.review.domain.protocol import ParamSpec
+from services.review.service import Casework
 
 
 @dataclass

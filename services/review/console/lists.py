@@ -18,11 +18,11 @@ from services.review.api.common import (
     side_of,
 )
 from services.review.api.lists import READ_REFUSAL
-from services.review.casework import Who
 from services.review.console.pages import invalid_fields, problem_text, redirect, render, router
 from services.review.console.session import posted, signed_in
 from services.review.domain import errors as domain_errors
 from services.review.queue import awaiting_a_list
+from services.review.service import Who
 from services.review.store import PriorityList
 from shared.db import session_scope
 from shared.directory import Principal
@@ -41,7 +41,7 @@ def _lists_page(
         lists = session.exec(
             select(PriorityList).order_by(col(PriorityList.number).desc()).limit(100)
         ).all()
-        queued = awaiting_a_list(session) if side == "EU" else []
+        queued = awaiting_a_list(session, casework_of(request).protocol) if side == "EU" else []
         rows = [
             {"number": p.number, "issued_at": p.issued_at, "cases": len(p.case_ids)} for p in lists
         ]

@@ -15,6 +15,7 @@ from services.review.console.session import SESSION_COOKIE, csrf_token
 from services.review.domain import errors as domain_errors
 from services.review.domain.errors import UnknownState
 from services.review.domain.protocol import Protocol
+from services.review.problems import problem_for
 from shared.directory import Principal
 from shared.problems import Problem
 
@@ -78,29 +79,16 @@ def redirect(url: str) -> RedirectResponse:
     return response
 
 
-def problem_text(exc: Exception) -> tuple[int, str, list[str]]:
+def as_problem(exc: Problem | domain_errors.ReviewDomainError) -> Problem:
+    """The problem details of a domain error, by the service's one mapping (problems.py)."""
+    return exc if isinstance(exc, Problem) else problem_for(exc)
+
+
+def problem_text(exc: Problem | domain_errors.ReviewDomainError) -> tuple[int, str, list[str]]:
     """A domain error or problem as (status, sentence, field messages) for a person to read."""
-    if isinstance(exc, Problem):
-        fields = [f"{e.get('field')}: {e.get('message')}" for e in exc.extra.get("errors", [])]
-        return exc.status, exc.detail or exc.title, fields
-    if isinstance(exc, domain_errors.ActionForbidden):
-        return 403, f"You may not do this: {exc}.", []
-    if isinstance(exc, domain_errors.ActionNotAllowedInState):
-        return 409, f"Not possible in the case's current state: {exc}.", []
-    if isinstance(
-        exc,
-        domain_errors.InvalidActionParameters
-        | domain_errors.InvalidRuleSet
-        | domain_errors.InvalidShipment,
-    ):
-        return (
-            422,
-            "Some fields need attention.",
-            [f"{e['field']}: {e['message']}" for e in exc.as_dicts()],
-        )
-    if isinstance(exc, domain_errors.LicenceNotActive | domain_errors.QuantityExceeded):
-        return 409, str(exc), []
-    return 422, str(exc), []
+    problem = as_problem(exc)
+    fields = [f"{e.get('field')}: {e.get('message')}" for e in problem.extra.get("errors", [])]
+    return problem.status, problem.detail or problem.title, fields
 
 
 def invalid_fields(exc: ValidationError) -> list[str]:

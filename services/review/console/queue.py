@@ -80,7 +80,7 @@ def queue(request: Request) -> HTMLResponse:
         cap=COUNT_CAP,
         offset=offset,
         page_size=PAGE_SIZE,
-        states=[s for s in casework.protocol.states if s != "submitted"],
+        states=[s for s in casework.protocol.states if s != casework.protocol.initial_state()],
         filters={"state": state, "tier": tier, "q": text, "assigned": mine, "show": show},
         sort=sort,
         descending=descending,

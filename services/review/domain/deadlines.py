@@ -55,8 +55,9 @@ def due_date(
 ) -> date:
     """The day a stage's limit falls due, on the calendar of the side holding the case.
 
-    `started_on` is the day the stage's clock started (for cn_review: MOFCOM's acceptance
-    date); the pause while the applicant held the case pushes the date out day for day.
+    `started_on` is the day the stage's clock started (where the protocol says `starts_on:
+    acknowledgement`: MOFCOM's acceptance date); the pause while the applicant held the
+    case pushes the date out day for day.
     """
     protocol = protocol or Protocol.load()
     try:
@@ -79,11 +80,13 @@ def information_request_schedule(
     before the due date, so a reminder always comes before the answer is due.
     """
     protocol = protocol or Protocol.load()
-    deadline = protocol.deadlines["awaiting_applicant"]
+    # The applicant's answer period is the deadline of the state a request leads to.
+    waiting = protocol.target_of("request_information")
+    deadline = protocol.deadlines[waiting]
     days = due_in_working_days or deadline.limit("target", None)
     reminder_days = min(deadline.limit("reminder", None), days - 1)
     lapse_days = max(deadline.limit("lapse", None), days)
-    side = _calendar(protocol, "awaiting_applicant")
+    side = _calendar(protocol, waiting)
     return InformationRequestSchedule(
         due=add_working_days(side, requested_on, days),
         reminder=add_working_days(side, requested_on, reminder_days)
@@ -104,7 +107,8 @@ def breach(
 ) -> Breach | None:
     """The breach of the stage's breach limit as of `today`, if any.
 
-    `started_on` None means the stage's clock has not started (cn_review before acknowledgement).
+    `started_on` None means the stage's clock has not started (before the acknowledgement,
+    where the stage's clock starts on it).
     """
     protocol = protocol or Protocol.load()
     deadline = protocol.deadlines.get(state)
@@ -139,16 +143,16 @@ def expected_decision_date(
 
     The current stage ends on its due date (today at the earliest, when overdue); each later
     stage of the protocol's decision path adds its target on its own calendar. Before
-    MOFCOM acknowledges, its clock is assumed to start today. In awaiting_applicant pass the
+    MOFCOM acknowledges, its clock is assumed to start today. In a paused state pass the
     state the case came from, that stage's start and pause so far, and the answer's due date:
     the answer is assumed to come on that date. Terminal states return None.
     """
     protocol = protocol or Protocol.load()
     if protocol.is_terminal(state):
         return None
-    if state == "awaiting_applicant":
+    if protocol.clock(state) == "paused":
         if previous_state is None:
-            raise ValueError("awaiting_applicant needs previous_state to estimate a decision")
+            raise ValueError(f"{state} needs previous_state to estimate a decision")
         resume = max(answer_due or today, today)
         extra_pause = working_days_between(_calendar(protocol, previous_state), today, resume)
         return expected_decision_date(
@@ -166,9 +170,8 @@ def expected_decision_date(
         # Not yet opened: the whole path is ahead, starting today.
         cursor, ahead = today, path
     else:
-        deadline = protocol.deadlines[state]
         start = stage_started_on
-        if deadline.starts_on == "acknowledgement":
+        if protocol.clock_starts_on(state) == "acknowledgement":
             start = acknowledged_on or today
         cursor = max(
             due_date(

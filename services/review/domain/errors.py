@@ -1,4 +1,5 @@
-"""Exceptions of the review domain, each mapping to one HTTP status in the API layer."""
+"""Exceptions of the review domain and its service layer; services/review/problems.py maps
+each to one HTTP status, in one place."""
 
 from __future__ import annotations
 
@@ -144,3 +145,44 @@ class QuantityExcess:
     key: str
     requested_kg: str
     remaining_kg: str
+
+
+# --- errors of the service layer (casework) ------------------------------------------------
+
+
+class CaseNotFound(ReviewDomainError):
+    """No such case, or one the caller's side may not see: the two look alike (HTTP 404)."""
+
+    def __init__(self) -> None:
+        super().__init__("No such case.")
+
+
+class StaleCase(ReviewDomainError):
+    """The case changed since the caller read its version; nothing was done (HTTP 409)."""
+
+    def __init__(self) -> None:
+        super().__init__("The case has changed since you read it; reload and try again.")
+
+
+class CaseConflict(ReviewDomainError):
+    """The request contradicts what is stored: a licence number in use, a case not queued, a
+    licence revoked already (HTTP 409)."""
+
+
+class NotPermitted(ReviewDomainError):
+    """The official lacks one of the protocol's permissions (HTTP 403); `permission` names it."""
+
+    def __init__(self, permission: str, detail: str) -> None:
+        super().__init__(detail)
+        self.permission = permission
+
+
+class InvalidAssignee(ReviewDomainError):
+    """The official a case is assigned to cannot take it (HTTP 422 with the field errors)."""
+
+    def __init__(self, detail: str, errors: Iterable[FieldError]) -> None:
+        super().__init__(detail)
+        self.errors: tuple[FieldError, ...] = tuple(errors)
+
+    def as_dicts(self) -> list[dict[str, str]]:
+        return [e.as_dict() for e in self.errors]
