@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
-from reechannel import redis_users
+from reechannel import backup, redis_users
 from shared.config import CommonSettings
 from shared.directory import DirectoryError, open_directory
 
@@ -34,6 +34,8 @@ app.add_typer(events_app, name="events")
 app.add_typer(audit_app, name="audit")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(redis_users.cli, name="redis")
+# `reechannel backup DIR` and `reechannel restore DIR`, at the top level.
+app.add_typer(backup.cli)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object")]
 
