@@ -218,3 +218,50 @@ def test_one_replica_at_a_time(engine: Engine) -> None:
         assert prune(engine, rules, batch=10).rows == {"outbox": 0}, "another replica is at it"
         other.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": advisory_key(f"prune:{schema}")})
     assert prune(engine, rules, batch=10).rows == {"outbox": 1}
+
+
+def test_the_services_prune_their_own_tables_on_the_settings_given(
+    own: Infra, tmp_path: Path
+) -> None:
+    """REE_PRUNE_SECONDS, REE_OUTBOX_REPLAY_HOURS and REE_PROCESSED_EVENTS_HOURS, end to end:
+    intake's published events and review's record of applying them go once past their
+    windows, while the case they made stays."""
+    from tests.integration.conftest import application, new_company
+    from tests.support import ServiceProcess, wait_until
+
+    env = own.env(
+        REE_PRUNE_SECONDS="0.5",
+        REE_STREAM_RETENTION_SECONDS="1",
+        REE_OUTBOX_REPLAY_HOURS="0.0005",  # 1.8 s
+        REE_PROCESSED_EVENTS_HOURS="0.001",  # 3.6 s
+        REE_LOG_LEVEL="INFO",  # each round that deleted something says what
+    )
+    company = new_company(own)
+    services = [ServiceProcess(n, env).start() for n in ("intake", "review")]
+    intake, review = services
+    settings = CommonSettings(
+        DATABASE_URL=own.database_url, REE_SCHEMA_PREFIX=own.prefix, REE_DATA_DIR=own.data_dir
+    )
+    engines = {n: make_engine(settings, n) for n in ("intake", "review")}
+    try:
+        with intake.client(company["api_key"]) as c:
+            assert c.post("/v1/applications", json=application()).status_code == 201
+        wait_until(lambda: count(engines["review"], "cases") == 1, what="the case opened")
+        wait_until(
+            lambda: (
+                count(engines["intake"], "outbox") == 0
+                and count(engines["review"], "processed_events") == 0
+            ),
+            timeout=30,
+            what="the outbox row and the processed id pruned",
+        )
+        # Pruned, not never written: the rounds name what they deleted.
+        assert "pruned: outbox 1" in intake.log_path.read_text()
+        assert "pruned: processed_events 1" in review.log_path.read_text()
+        assert count(engines["review"], "cases") == 1
+        assert count(engines["intake"], "applications") == 1
+    finally:
+        for service in services:
+            service.stop()
+        for engine in engines.values():
+            engine.dispose()
