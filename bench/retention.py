@@ -82,20 +82,27 @@ async def journeys(intake: Process, keys: list[str], first: int, count: int, lim
     return accepted
 
 
+def counts(dep: Deployment, component: str, where: dict[str, str]) -> dict[str, int]:
+    """Rows of each table in `where` of one component's schema (a WHERE clause, or "")."""
+    engine = dep.engine(component)
+    try:
+        with engine.connect() as conn:
+            return {
+                table: int(
+                    conn.execute(text(f'SELECT count(*) FROM "{table}" {clause}')).scalar_one()
+                )
+                for table, clause in where.items()
+            }
+    finally:
+        engine.dispose()
+
+
 def settled(dep: Deployment) -> bool:
     """Every outbox published, every group caught up, no webhook pending."""
+    waiting = {"outbox": "WHERE published_at IS NULL"}
     for component in COMPONENTS:
-        engine = dep.engine(component)
-        with engine.connect() as conn:
-            waiting = conn.execute(
-                text("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-            ).scalar_one()
-            if component == "notify":
-                waiting += conn.execute(
-                    text("SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'")
-                ).scalar_one()
-        engine.dispose()
-        if waiting:
+        more = {"webhook_deliveries": "WHERE status = 'pending'"} if component == "notify" else {}
+        if any(counts(dep, component, {**waiting, **more}).values()):
             return False
     r = dep.redis()
     for stream in STREAMS:
@@ -116,12 +123,10 @@ def figures(dep: Deployment) -> dict[str, Any]:
             tables = conn.execute(
                 text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
             ).scalars()
-            for table in sorted(tables):
-                if table == "alembic_version":
-                    continue
-                rows = conn.execute(text(f'SELECT count(*) FROM "{table}"')).scalar_one()
-                out[f"{component}.{table}"] = rows
+            names = sorted(t for t in tables if t != "alembic_version")
         engine.dispose()
+        rows = counts(dep, component, dict.fromkeys(names, ""))
+        out.update({f"{component}.{table}": n for table, n in rows.items()})
     return out
 
 

@@ -42,6 +42,29 @@ _OUTBOX: Any = OutboxEvent.__table__  # type: ignore[attr-defined]
 _PROCESSED: Any = ProcessedEvent.__table__  # type: ignore[attr-defined]
 
 
+# The index each delete walks, created by a migration in each service's own chain.
+Index = tuple[str, str, list[str]]  # table, index name, columns
+PROCESSED_EVENTS_INDEX: Index = ("processed_events", "ix_processed_events_time", ["processed_at"])
+
+
+def index_migration(*indexes: Index) -> tuple[Callable[[], None], Callable[[], None]]:
+    """The `upgrade` and `downgrade` of a migration that adds these indexes (each service's
+    chain has one; the chains cannot share a revision)."""
+    from alembic import op
+
+    def upgrade() -> None:
+        for table, name, columns in indexes:
+            with op.batch_alter_table(table, schema=None) as batch_op:
+                batch_op.create_index(name, columns, unique=False)
+
+    def downgrade() -> None:
+        for table, name, _columns in reversed(indexes):
+            with op.batch_alter_table(table, schema=None) as batch_op:
+                batch_op.drop_index(name)
+
+    return upgrade, downgrade
+
+
 @dataclass(frozen=True)
 class Pruned:
     """What one round deleted, per table."""

@@ -18,6 +18,7 @@ from services.intake.settings import IntakeSettings
 from shared.config import CommonSettings, ServiceSettings
 from shared.db import make_engine
 from shared.runtime import ServiceRuntime
+from tests.integration.test_intake_input import _one_response as one_response
 from tests.support import Infra, ServiceProcess, wait_until
 
 
@@ -53,19 +54,8 @@ def connected(service: ServiceProcess) -> socket.socket:
 
 
 def answer_of(sock: socket.socket) -> bytes:
-    """One whole response to GET /healthz (its body is small JSON with a Content-Length)."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        data += sock.recv(65536)
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = next(
-        int(line.split(b":")[1])
-        for line in head.split(b"\r\n")
-        if line.lower().startswith(b"content-length")
-    )
-    while len(body) < length:
-        body += sock.recv(65536)
-    return head
+    """The head of one whole response."""
+    return one_response(sock).partition(b"\r\n\r\n")[0]
 
 
 HEALTHZ = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"

@@ -16,7 +16,10 @@ from sqlalchemy import delete, exists, select
 from sqlalchemy.engine import Connection
 
 from services.notify.store.tables import PENDING, Attempt, Delivery, Message
-from shared.pruning import Rule
+from shared.pruning import Index, Rule
+
+# The index the delivery log's deletes walk (notify's pruning migration creates it).
+MESSAGES_INDEX: Index = ("webhook_messages", "ix_webhook_messages_created", ["created_at"])
 
 _MESSAGES: Any = Message.__table__  # type: ignore[attr-defined]
 _DELIVERIES: Any = Delivery.__table__  # type: ignore[attr-defined]

@@ -1,26 +1,9 @@
-"""intake: indexes for pruning the processed-event ids
+"""intake: indexes for pruning the processed-event ids."""
 
-Revision ID: d1e2f3a4b5c6
-Revises: 2639ed4aa622
-Create Date: 2026-12-01 10:30:00
-"""
+# Revision d1e2f3a4b5c6, after 2639ed4aa622.
 
-from collections.abc import Sequence
+from shared.pruning import PROCESSED_EVENTS_INDEX, index_migration
 
-from alembic import op
-
-revision: str = "d1e2f3a4b5c6"
-down_revision: str | None = "2639ed4aa622"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
-
-
-def upgrade() -> None:
-    # shared/pruning.py deletes the oldest rows in batches; without these it reads every row.
-    with op.batch_alter_table("processed_events", schema=None) as batch_op:
-        batch_op.create_index("ix_processed_events_time", ["processed_at"], unique=False)
-
-
-def downgrade() -> None:
-    with op.batch_alter_table("processed_events", schema=None) as batch_op:
-        batch_op.drop_index("ix_processed_events_time")
+revision = "d1e2f3a4b5c6"
+down_revision = "2639ed4aa622"
+upgrade, downgrade = index_migration(PROCESSED_EVENTS_INDEX)
