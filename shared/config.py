@@ -150,3 +150,21 @@ class ServiceSettings(CommonSettings):
     # How often a service looks whether its fast-changing tables (every outbox, notify's
     # deliveries) need a VACUUM or an ANALYZE (PostgreSQL); 0 leaves them to autovacuum.
     upkeep_seconds: float = Field(5.0, ge=0, alias="REE_UPKEEP_SECONDS")
+    # Published outbox rows past the replay window and processed-event ids past the
+    # redelivery horizon are deleted every prune_seconds (0: never), prune_batch rows per
+    # transaction (shared/pruning.py).
+    prune_seconds: float = Field(300.0, ge=0, alias="REE_PRUNE_SECONDS")
+    prune_batch: int = Field(1000, ge=1, le=100_000, alias="REE_PRUNE_BATCH")
+    processed_events_hours: float = Field(14 * 24, gt=0, alias="REE_PROCESSED_EVENTS_HOURS")
+
+    @model_validator(mode="after")
+    def _horizon_past_every_redelivery(self) -> ServiceSettings:
+        # An event comes again while it is on its stream or while a replay may publish it
+        # again: forgetting its id before both are over would apply it twice.
+        minimum = self.stream_retention_seconds / 3600 + self.outbox_replay_hours
+        if self.processed_events_hours <= minimum:
+            raise ValueError(
+                "REE_PROCESSED_EVENTS_HOURS must exceed the stream retention plus the replay "
+                f"window (REE_STREAM_RETENTION_SECONDS + REE_OUTBOX_REPLAY_HOURS: {minimum:g} h)"
+            )
+        return self

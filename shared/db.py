@@ -250,8 +250,11 @@ def wait_for_database(engine: Engine, timeout: float | None = 60.0) -> None:
             delay = min(delay * 2, 5.0)
 
 
-def migrate(engine: Engine, script_location: Path, schema: str | None = None) -> None:
-    """Bring one component's tables to the newest migration; safe with replicas starting at once."""
+def migrate(
+    engine: Engine, script_location: Path, schema: str | None = None, revision: str = "head"
+) -> None:
+    """Bring one component's tables to the newest migration (or to `revision`: a restore
+    loads a backup at the revision it was taken at); safe with replicas starting at once."""
     cfg = Config()
     cfg.set_main_option("script_location", str(script_location))
     with engine.begin() as conn:
@@ -261,7 +264,7 @@ def migrate(engine: Engine, script_location: Path, schema: str | None = None) ->
                 conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
                 conn.execute(text(f'SET LOCAL search_path TO "{schema}"'))
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, revision)
 
 
 def run_migrations_env(target_metadata: Any, tables: Iterable[str]) -> None:

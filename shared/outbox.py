@@ -44,6 +44,8 @@ class ProcessedEvent(SQLModel, table=True):
     """An event a consumer group has applied; recorded in the same transaction as its effect."""
 
     __tablename__ = "processed_events"
+    # Pruning walks the oldest records (shared/pruning.py).
+    __table_args__ = (Index("ix_processed_events_time", "processed_at"),)
 
     consumer_group: str = Field(primary_key=True, max_length=100)
     event_id: str = Field(primary_key=True, max_length=64)

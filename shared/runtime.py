@@ -28,6 +28,7 @@ from shared.db import is_sqlite, make_engine, migrate, ping, upkeep_tables, wait
 from shared.directory import DIRECTORY, MIGRATIONS, Directory
 from shared.events import STREAM_CONSUMERS, STREAM_PRODUCERS, STREAM_SOURCES
 from shared.outbox import OutboxRelay
+from shared.pruning import EventRecordPruning, log_pruned
 from shared.redis import connect_with
 from shared.retention import trim_stream
 
@@ -68,6 +69,25 @@ class ServiceRuntime:
         # Each published event leaves a dead row in the outbox (shared/outbox.py).
         self.upkeep("outbox")
         self._keep_streams_bounded()
+        # Published outbox rows and processed-event ids no redelivery can need are deleted;
+        # a service adds its own tables to `pruning.extra` (notify's delivery log).
+        self.pruning = EventRecordPruning(
+            self.engine,
+            self.redis,
+            consumed=[
+                settings.stream(stream)
+                for stream, consumers in STREAM_CONSUMERS.items()
+                if self.component in consumers
+            ],
+            replay_hours=settings.outbox_replay_hours,
+            processed_hours=settings.processed_events_hours,
+            batch=settings.prune_batch,
+            extra=[],
+        )
+        if settings.prune_seconds > 0:
+            self.workers.append(
+                every(settings.prune_seconds, self.pruning.once, "pruning", then=log_pruned)
+            )
 
     def _keep_streams_bounded(self) -> None:
         """The producer of a stream trims what every consumer group has acknowledged."""

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from services.notify.api import install_errors, router
 from services.notify.handlers import INTAKE_HANDLERS, REVIEW_HANDLERS, write
 from services.notify.settings import NotifySettings
+from services.notify.store.log_retention import delivery_log_rules
 from services.notify.worker import DeliveryWorker
 from shared.events import INTAKE_STREAM, REVIEW_STREAM, CloudEvent
 from shared.http import create_app
@@ -32,6 +33,7 @@ def build(settings: NotifySettings | None = None) -> FastAPI:
     # The claim's plans depend on how many deliveries are pending, which a burst changes
     # by thousands within seconds; and every delivery's updates leave dead rows.
     runtime.upkeep("webhook_deliveries")
+    runtime.pruning.extra.append(delivery_log_rules(settings.delivery_log_days))
     app = create_app(
         title="REE Channel — notify",
         description=(

@@ -44,6 +44,9 @@ class NotifySettings(ServiceSettings):
     delivery_concurrency: int = Field(32, ge=1, alias="REE_DELIVERY_CONCURRENCY")
     secret_rotation_grace_hours: float = Field(24, ge=0, alias="REE_SECRET_ROTATION_GRACE_HOURS")
     max_endpoints_per_company: int = Field(20, ge=1, alias="REE_MAX_WEBHOOK_ENDPOINTS")
+    # Messages, deliveries and attempts older than this leave the delivery log (none with a
+    # delivery still pending); services/notify/store/log_retention.py.
+    delivery_log_days: float = Field(90, gt=0, alias="REE_DELIVERY_LOG_DAYS")
 
     @model_validator(mode="after")
     def _check_policies(self) -> NotifySettings:

@@ -78,7 +78,11 @@ class Message(SQLModel, table=True):
     """One webhook body for one company, built once from one internal event."""
 
     __tablename__ = "webhook_messages"
-    __table_args__ = (Index("ix_webhook_messages_company_time", "company_id", "event_time"),)
+    __table_args__ = (
+        Index("ix_webhook_messages_company_time", "company_id", "event_time"),
+        # The delivery log's retention walks the oldest messages (store/log_retention.py).
+        Index("ix_webhook_messages_created", "created_at"),
+    )
 
     seq: int | None = Field(default=None, primary_key=True)
     event_id: str = Field(max_length=64, unique=True)
