@@ -12,6 +12,30 @@ from tests.support import ROOT
 
 # setting -> (test node id, text the test file must contain; None: the setting's own name)
 EFFECT_TESTS: dict[str, tuple[str, str | None]] = {
+    "REE_SESSION_IDLE_MINUTES": (
+        "tests/integration/accounts/test_accounts.py::test_a_session_expires_when_idle_and_after_its_absolute_lifetime",
+        None,
+    ),
+    "REE_SESSION_MAX_HOURS": (
+        "tests/integration/accounts/test_accounts.py::test_a_session_expires_when_idle_and_after_its_absolute_lifetime",
+        None,
+    ),
+    "REE_SMTP_URL": (
+        "tests/integration/accounts/test_people_cli.py::test_a_company_invitation_is_e_mailed_where_smtp_is_set_and_people_are_audited",
+        None,
+    ),
+    "REE_SMTP_FROM": (
+        "tests/integration/accounts/test_people_cli.py::test_a_company_invitation_is_e_mailed_where_smtp_is_set_and_people_are_audited",
+        None,
+    ),
+    "REE_PORTAL_URL": (
+        "tests/integration/accounts/test_people_cli.py::test_a_company_invitation_is_e_mailed_where_smtp_is_set_and_people_are_audited",
+        None,
+    ),
+    "REE_CONSOLE_URL": (
+        "tests/integration/accounts/test_people_cli.py::test_an_invitation_link_leads_to_the_console_the_settings_name",
+        None,
+    ),
     "REDIS_URL": (
         "tests/integration/test_redis_users.py::test_a_rediss_url_speaks_tls_verified_against_the_ca_file",
         None,

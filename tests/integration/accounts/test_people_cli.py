@@ -143,6 +143,15 @@ def test_an_official_invited_at_the_command_line_accepts_the_printed_link(
     assert wrong.returncode == 2 and "side must be EU or CN" in wrong.stderr
 
 
+def test_an_invitation_link_leads_to_the_console_the_settings_name(infra: Infra) -> None:
+    shown = reechannel(
+        infra, "official", "invite", "--email", unique_email(), "--side", "CN", "--role",
+        "officer", REE_CONSOLE_URL="https://console.ree.example",
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.split()[-1].startswith("https://console.ree.example/invitation?token=")
+
+
 def test_a_company_invitation_is_e_mailed_where_smtp_is_set_and_people_are_audited(
     infra: Infra, directory: Directory, smtp: tuple[Mailbox, int]
 ) -> None:
@@ -153,6 +162,7 @@ def test_a_company_invitation_is_e_mailed_where_smtp_is_set_and_people_are_audit
     sent = as_json(
         infra, "company", "invite", "--company", company["id"], "--email", email,
         REE_SMTP_URL=f"smtp://127.0.0.1:{port}", REE_SMTP_FROM="ops@ree.example",
+        REE_PORTAL_URL="https://portal.ree.example",
     )  # fmt: skip
     assert sent["emailed"] is True and "link" not in sent and sent["role"] == "admin"
     envelope = mailbox.received[-1]
@@ -160,7 +170,7 @@ def test_a_company_invitation_is_e_mailed_where_smtp_is_set_and_people_are_audit
     body = message_from_bytes(envelope.original_content or b"").get_payload(decode=True)
     assert isinstance(body, bytes)
     link = next(
-        w for w in body.decode().split() if w.startswith("http://127.0.0.1:8001/invitation")
+        w for w in body.decode().split() if w.startswith("https://portal.ree.example/invitation")
     )
     accounts = kit(directory, infra.redis(), infra).accounts
     admin = accounts.invitations.accept(link.partition("token=")[2], Answer(PASSWORD))
