@@ -189,10 +189,19 @@ class RowsByKey(Generic[M]):
     have none). The rows are held in `session.info`, strongly, because the session's
     identity map keeps unchanged objects only weakly. A key not loaded is read on its own.
     Lookups do not flush: a consumer writes a whole read's changes together at the commit.
+
+    With `for_update` the rows are locked as they are read (PostgreSQL; SQLite serialises its
+    writers anyway), so a request that changes one of them meanwhile waits for this
+    transaction and then sees its result, instead of this transaction writing over it later.
     """
 
-    def __init__(self, model: type[M], column: str, name: str) -> None:
+    def __init__(self, model: type[M], column: str, name: str, for_update: bool = False) -> None:
         self.model, self.column, self.name = model, column, name
+        self.for_update = for_update
+
+    def _select(self, condition: Any) -> Any:
+        query = select(self.model).where(condition)
+        return query.with_for_update() if self.for_update else query
 
     def _known(self, session: Session) -> dict[str, M | None]:
         known: dict[str, M | None] = session.info.setdefault(self.name, {})
@@ -205,7 +214,7 @@ class RowsByKey(Generic[M]):
             return
         with session.no_autoflush:
             found = session.exec(
-                select(self.model).where(col(getattr(self.model, self.column)).in_(wanted))
+                self._select(col(getattr(self.model, self.column)).in_(wanted))
             ).all()
         known.update(dict.fromkeys(wanted))
         known.update((getattr(row, self.column), row) for row in found)
@@ -215,8 +224,7 @@ class RowsByKey(Generic[M]):
         if key in known:
             return known[key]
         with session.no_autoflush:
-            query = select(self.model).where(getattr(self.model, self.column) == key)
-            return session.exec(query).first()
+            return session.exec(self._select(getattr(self.model, self.column) == key)).first()
 
     def add(self, session: Session, row: M) -> None:
         """Stage a new row; `get` finds it before it is written."""

@@ -35,18 +35,20 @@ def _typed(model: type[T], apply: Callable[[Session, CloudEvent, T], None]) -> H
     return handle
 
 
-# A read's applications, loaded at once by `prepare` for the handlers.
-_APPLICATIONS = RowsByKey(Application, "id", "intake.applications")
+# A read's applications, loaded at once by `prepare` for the handlers, and locked: a
+# withdrawal between this read and its commit would otherwise be written over by the
+# projected status (the withdrawal's conditional UPDATE waits, then sees the new status).
+APPLICATIONS = RowsByKey(Application, "id", "intake.applications", for_update=True)
 
 
 def _application(session: Session, application_id: str) -> Application | None:
     # Events of applications this intake never registered (another deployment) are ignored.
-    return _APPLICATIONS.get(session, application_id)
+    return APPLICATIONS.get(session, application_id)
 
 
 def prepare(session: Session, events: list[CloudEvent]) -> None:
     """Before a read's handlers: all its applications in one query instead of one each."""
-    _APPLICATIONS.load(session, data_values(events, "application_id"))
+    APPLICATIONS.load(session, data_values(events, "application_id"))
 
 
 def _set_status(app: Application, event: CloudEvent, status: str) -> bool:
