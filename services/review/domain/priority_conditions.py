@@ -4,13 +4,13 @@ compiler that turns a rule file's condition tree into conditions, collecting eve
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from services.review.domain.errors import FieldError
+from services.review.domain.protocol_params import iso_date
 
 __all__ = ["APPLICATION_FIELDS", "GOODS_FIELDS", "Compiler", "Condition", "Context", "Outcome"]
 
@@ -41,7 +41,6 @@ GOODS_FIELDS: Mapping[str, tuple[str, str]] = {
     "value_eur": ("number", "EUR {value}"),
 }
 
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # Bounds on a draft, since supervisors POST them: keep evaluation cheap and readable.
 _MAX_DEPTH = 8
 _COMPARISONS = {"lt": "<", "lte": "≤", "gt": ">", "gte": "≥"}
@@ -166,21 +165,10 @@ def _lookup(record: Mapping[str, Any], path: str, kind: str) -> Any:
         ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
         return value if ok else None
     if kind == "date":
-        return _as_date(value)
+        return iso_date(value)
     if kind == "bool":
         return value if isinstance(value, bool) else None
     return value if isinstance(value, str) else None
-
-
-def _as_date(value: Any) -> date | None:
-    if type(value) is date:
-        return value
-    if isinstance(value, str) and _ISO_DATE.match(value):
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            return None
-    return None
 
 
 def _compare(op: str, value: Any, operand: Any) -> bool:
@@ -334,7 +322,7 @@ class Compiler:
             return value
         if kind == "str" and isinstance(value, str):
             return value
-        if kind == "date" and (parsed := _as_date(value)) is not None:
+        if kind == "date" and (parsed := iso_date(value)) is not None:
             return parsed
         expected = {
             "number": "a number",

@@ -14,7 +14,7 @@ from services.review.domain.protocol_file import Action, ParamSpec
 
 __all__ = ["jsonable", "validate_params"]
 
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 _INVALID = object()
 
@@ -105,7 +105,7 @@ def _check_value(
     if spec.type == "bool":
         return value if isinstance(value, bool) else fail("must be true or false")
     if spec.type == "date":
-        parsed = _parse_date(value)
+        parsed = iso_date(value)
         if parsed is None:
             return fail("must be a date (YYYY-MM-DD)")
         return _check_date(spec, parsed, days, fail)
@@ -152,8 +152,11 @@ def _check_date(spec: ParamSpec, parsed: date, days: _Days, fail: Any) -> Any:
     return parsed
 
 
-def _parse_date(value: Any) -> date | None:
-    if isinstance(value, date) and type(value) is date:
+def iso_date(value: Any) -> date | None:
+    """A date, or the text of one in ISO form (YYYY-MM-DD, ASCII digits); None otherwise.
+
+    Parameters and priority rules read dates from JSON: one reading for both."""
+    if type(value) is date:
         return value
     if isinstance(value, str) and _ISO_DATE.match(value):
         try:
