@@ -65,7 +65,8 @@ CONSUME = (
     "xinfo|groups",
     "xrange",
 )
-DEAD_LETTERS = ("xadd", "xlen")
+# XRANGE: shared/pruning.py keeps processed-event ids as old as the oldest dead letter.
+DEAD_LETTERS = ("xadd", "xlen", "xrange")
 ERRORS = ("hset", "hget", "hdel")
 # The dead-letter script names the stream, its dead-letter stream and the errors hash.
 DEAD_LETTERING = ("eval",)

@@ -28,6 +28,7 @@ from shared.events import (
     LicenceRef,
     new_event,
 )
+from shared.pruning import oldest_dead_letter
 from shared.redis import connect
 from shared.redis_acl import RedisUser, apply, delete, url_for, users
 from shared.retention import trim_stream
@@ -150,6 +151,30 @@ async def test_a_producer_may_trim_what_every_group_of_its_stream_acknowledged(
         await client.aclose()
         for group in groups:
             admin.xgroup_destroy(name, group)
+
+
+@pytest.mark.parametrize(
+    ("role", "streams"),
+    [
+        ("intake", (REVIEW_STREAM,)),
+        ("review", (INTAKE_STREAM,)),
+        ("notify", (INTAKE_STREAM, REVIEW_STREAM)),
+    ],
+)
+async def test_a_consumer_may_read_the_dead_letters_of_what_it_consumes(
+    urls: dict[str, str], own: Infra, role: str, streams: tuple[str, ...]
+) -> None:
+    names = [own.stream(stream) for stream in streams]
+    admin = own.redis()
+    for name in names:
+        admin.xadd(f"{name}.dlq", {"time": "2026-01-02T03:04:05+00:00", "dlq_error": "x"})
+    client = connect(urls[role])
+    try:
+        oldest = await oldest_dead_letter(client, names)
+    finally:
+        await client.aclose()
+        admin.delete(*[f"{name}.dlq" for name in names])
+    assert oldest is not None and oldest.year == 2026
 
 
 @pytest.mark.parametrize("role", ROLES)
