@@ -246,7 +246,12 @@ def run_system(demo: bool, wanted: list[str]) -> int:
             _echo(f"{name}: not built yet, not started")
             continue
         # The port the service binds is the one printed below, whatever its own default.
-        child_env = {**env, f"{name.upper()}_PORT": str(settings.port_of(name))}
+        # Its log lines go to this terminal: plain text unless the operator asks for JSON.
+        child_env = {
+            "REE_LOG_FORMAT": "text",
+            **env,
+            f"{name.upper()}_PORT": str(settings.port_of(name)),
+        }
         if name in redis_urls:
             child_env["REDIS_URL"] = redis_urls[name]
         if name == "notify":

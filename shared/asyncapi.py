@@ -14,6 +14,7 @@ from shared.events import (
     SCHEMA_VERSION,
     STREAM_CONSUMERS,
     STREAM_PRODUCERS,
+    TRACEPARENT,
 )
 
 __all__ = ["asyncapi_document"]
@@ -34,6 +35,12 @@ ENVELOPE: dict[str, Any] = {
         "time": {"type": "string", "format": "date-time"},
         "datacontenttype": {"type": "string", "const": "application/json"},
         "schemaversion": {"type": "string", "const": SCHEMA_VERSION},
+        "traceparent": {
+            "type": "string",
+            "pattern": TRACEPARENT,
+            "description": "CloudEvents distributed-tracing extension: the W3C trace context "
+            "of the span the event was written in; present while tracing is on.",
+        },
     },
 }
 

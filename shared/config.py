@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
@@ -39,6 +40,9 @@ class CommonSettings(BaseSettings):
     stream_prefix: str = Field("", alias="REE_STREAM_PREFIX")
     token_secret: str = Field(DEV_TOKEN_SECRET, alias="REE_TOKEN_SECRET")
     log_level: str = Field("INFO", alias="REE_LOG_LEVEL")
+    # json: one JSON object a line with the application, case, event and trace ids
+    # (shared/logs.py); text: plain lines for a terminal.
+    log_format: Literal["json", "text"] = Field("json", alias="REE_LOG_FORMAT")
 
     @model_validator(mode="after")
     def _refuse_dev_secret_in_production(self) -> CommonSettings:

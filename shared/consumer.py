@@ -29,6 +29,7 @@ again, so the replayed outboxes are read and the process carries on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -49,6 +50,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from shared import logs, tracing
 from shared.config import CommonSettings
 from shared.db import session_scope, utcnow
 from shared.events import CloudEvent
@@ -383,13 +385,15 @@ class StreamConsumer:
         await pipe.execute()
 
     async def _deliver(self, entry_id: Any, fields: dict[Any, Any], retried: bool = False) -> None:
+        event: CloudEvent | None = None
         try:
             event = CloudEvent.from_fields(fields)
             applied = await asyncio.to_thread(self._apply, event)
         except Exception as exc:
             # Left pending on purpose: it is retried when reclaimed, dead-lettered after N tries.
             EVENTS_CONSUMED.labels(self.stream, self.group, "error").inc()
-            log.warning("%s/%s: entry %r failed: %r", self.stream, self.group, entry_id, exc)
+            with logs.about(event) if event is not None else contextlib.nullcontext():
+                log.warning("%s/%s: entry %r failed: %r", self.stream, self.group, entry_id, exc)
             await self.redis.hset(_errors_key(self.stream, self.group), entry_id, repr(exc)[:2000])
             return
         if retried:
@@ -439,7 +443,9 @@ class StreamConsumer:
             if todo and self.prepare is not None:
                 self.prepare(session, list(todo.values()))
             for event in todo.values():
-                self.handlers[event.type](session, event)
+                with tracing.handling(event, self.stream, self.group), logs.about(event):
+                    self.handlers[event.type](session, event)
+                    log.debug("%s applied by %s", event.type, self.group)
                 recorded.append({"consumer_group": self.group, "event_id": event.id, "at": now})
             if recorded:
                 if self.finish is not None:

@@ -15,6 +15,8 @@ from shared.db import utcnow
 INTAKE_STREAM = "intake.events"
 REVIEW_STREAM = "review.events"
 SCHEMA_VERSION = "1"
+# W3C Trace Context, version 00: trace id and parent span id in lower-case hex, and flags.
+TRACEPARENT = r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
 # Who writes each stream, and which services read it (each in a consumer group of its name).
 STREAM_PRODUCERS = {INTAKE_STREAM: "intake", REVIEW_STREAM: "review"}
 STREAM_CONSUMERS = {INTAKE_STREAM: ("review", "notify"), REVIEW_STREAM: ("intake", "notify")}
@@ -38,6 +40,9 @@ class CloudEvent(BaseModel):
     time: datetime = Field(default_factory=utcnow)
     datacontenttype: Literal["application/json"] = "application/json"
     schemaversion: str = SCHEMA_VERSION
+    # The CloudEvents distributed-tracing extension: the W3C trace context of the span the
+    # event was written in (shared/tracing.py); absent while tracing is off.
+    traceparent: str | None = Field(default=None, max_length=55, pattern=TRACEPARENT)
     data: dict[str, Any]
 
     def to_fields(self) -> dict[str, str]:
@@ -51,7 +56,7 @@ class CloudEvent(BaseModel):
             "datacontenttype": self.datacontenttype,
             "schemaversion": self.schemaversion,
             "data": json.dumps(self.data, separators=(",", ":"), default=str),
-        }
+        } | ({"traceparent": self.traceparent} if self.traceparent else {})
 
     @classmethod
     def from_fields(cls, fields: dict[Any, Any]) -> CloudEvent:

@@ -29,6 +29,7 @@ from shared import problems
 from shared.directory import CredentialKind, Directory, InvalidCredential, Principal
 from shared.metrics import REQUESTS
 from shared.problems import Problem, problem_response
+from shared.tracing import REQUEST_TELEMETRY
 
 Readiness = Callable[[], Awaitable[dict[str, bool]]]
 
@@ -323,6 +324,9 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        # FastAPI's own OpenTelemetry spans, per request, once shared/tracing.py installs a
+        # provider; nothing while tracing is off.
+        telemetry=REQUEST_TELEMETRY,
     )
     serve_documentation(app)
     app.state.directory = directory

@@ -17,6 +17,7 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, col, func, select
 
+from shared import tracing
 from shared.db import IN_INDEX_ORDER, is_sqlite, session_scope, utcnow
 from shared.events import EVENT_STREAMS, CloudEvent
 from shared.metrics import OUTBOX_LAG, OUTBOX_RELAYED
@@ -56,7 +57,13 @@ OUTBOX_TABLES = ("outbox", "processed_events")
 
 
 def add_event(session: Session, event: CloudEvent) -> None:
-    """Stage an event in the caller's transaction; it exists only if that transaction commits."""
+    """Stage an event in the caller's transaction; it exists only if that transaction commits.
+
+    The event carries the trace context of the span it is written in (a request's, or the
+    handling of the event that caused it), unless it names one already.
+    """
+    if event.traceparent is None and (traceparent := tracing.current_traceparent()):
+        event = event.model_copy(update={"traceparent": traceparent})
     session.add(
         OutboxEvent(
             event_id=event.id,

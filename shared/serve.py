@@ -12,7 +12,6 @@ request's first byte (or of the connection, for its first request).
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Any
 
 import uvicorn
@@ -21,6 +20,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from shared import logs, tracing
 from shared.config import ServiceSettings
 
 
@@ -104,17 +104,24 @@ def protocol_with(limits: ServerLimits) -> type[HeadTimeoutProtocol]:
 
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
-    logging.basicConfig(
-        level=settings.log_level,
-        format=f"%(asctime)s {settings.service_name} %(levelname)s %(name)s: %(message)s",
-    )
+    logs.configure(settings.service_name, settings.log_level, settings.log_format)
+    tracing.configure(settings.service_name)
     limits = ServerLimits()
     # uvicorn finishes in-flight requests on SIGTERM before the lifespan stops the consumers.
+    try:
+        _run(app, settings, limits)
+    finally:
+        tracing.shutdown()  # the spans still buffered leave before the process does
+
+
+def _run(app: FastAPI, settings: ServiceSettings, limits: ServerLimits) -> None:
     uvicorn.run(
         app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
+        # uvicorn's loggers go to the root handler, in the service's log format.
+        log_config=None,
         access_log=False,
         timeout_graceful_shutdown=20,
         proxy_headers=False,

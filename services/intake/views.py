@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from services.intake import domain
+from shared import tracing
 from shared.events import SCHEMA_VERSION, DocumentRef
 
 SOURCE = "reechannel/intake"
@@ -131,6 +132,8 @@ def submitted_event_fields(new: NewApplication) -> EventFields:
             # the answer (built from the same content after it) cannot fail (finding F2).
             "data": json.dumps(data, separators=(",", ":"), default=str, allow_nan=False),
         }
+        if traceparent := tracing.current_traceparent():
+            fields["traceparent"] = traceparent  # as shared/outbox.py's add_event stamps it
         return json.dumps(fields)
 
     return build

@@ -8,12 +8,14 @@ a few statements (a priority list moves thousands of cases at once).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from sqlmodel import Session
 
 from services.notify import store
 from services.notify.domain import payloads
+from shared import tracing
 from shared.consumer import Handler
 from shared.db import utcnow
 from shared.events import CloudEvent
@@ -28,7 +30,8 @@ def record_event(session: Session, event: CloudEvent) -> None:
         return
     pending: list[tuple[payloads.WebhookMessage, datetime]]
     pending = session.info.setdefault(_PENDING, [])
-    pending.append((message, event.time))
+    # The attempts' spans join the trace of this event's handling (stored with the message).
+    pending.append((replace(message, traceparent=tracing.current_traceparent()), event.time))
 
 
 def write(session: Session) -> None:

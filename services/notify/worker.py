@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import redis.asyncio as aioredis
+from opentelemetry.trace import SpanKind
 from redis.exceptions import RedisError
 from sqlalchemy.engine import Engine
 
@@ -47,6 +48,7 @@ from services.notify.settings import NotifySettings
 from services.notify.store import claims, records
 from services.notify.store.claims import Job
 from services.notify.transport import Clients, Response, Transport
+from shared import tracing
 from shared.consumer import consumer_name
 from shared.db import session_scope, utcnow
 from shared.metrics import WEBHOOK_DELIVERIES, WEBHOOK_LATENCY
@@ -181,7 +183,18 @@ class DeliveryWorker:
         attempted_at = utcnow()
         started = time.perf_counter()
         try:
-            response = await self.transport.send(clients, job)
+            with tracing.span(
+                "webhook send",
+                parent=job.traceparent,
+                kind=SpanKind.CLIENT,
+                attributes={
+                    "webhook.id": job.webhook_id,
+                    "webhook.endpoint_id": job.endpoint_id,
+                    "webhook.attempt": job.attempt_number,
+                },
+            ) as span:
+                response = await self.transport.send(clients, job)
+                tracing.answered(span, response.status_code, response.error)
         except asyncio.CancelledError:
             # Shutting down mid-request: give the delivery back so another worker sends it now.
             with contextlib.suppress(Exception):

@@ -12,6 +12,18 @@ from tests.support import ROOT
 
 # setting -> (test node id, text the test file must contain; None: the setting's own name)
 EFFECT_TESTS: dict[str, tuple[str, str | None]] = {
+    "REE_LOG_LEVEL": (
+        "tests/integration/test_tracing.py::test_the_logs_are_json_lines_carrying_the_event_case_and_trace_ids",
+        None,
+    ),
+    "REE_LOG_FORMAT": (
+        "tests/unit/test_logs.py::test_text_lines_are_plain_and_exceptions_stay_in_the_json_line",
+        None,
+    ),
+    "OTEL_EXPORTER_OTLP_ENDPOINT": (
+        "tests/integration/test_tracing.py::test_one_application_is_one_trace_from_its_submission_to_its_webhook",
+        None,
+    ),
     "REE_SESSION_IDLE_MINUTES": (
         "tests/integration/accounts/test_accounts.py::test_a_session_expires_when_idle_and_after_its_absolute_lifetime",
         None,

@@ -68,6 +68,8 @@ class WebhookMessage:
     company_id: str
     type: str
     body: Mapping[str, Any]
+    # The trace context of the event's handling (shared/tracing.py); never in the body.
+    traceparent: str | None = None
 
     def message_id(self, endpoint_id: str) -> str:
         """The `webhook-id` for this message at one endpoint (see `message_id`)."""

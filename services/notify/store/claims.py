@@ -59,6 +59,7 @@ class Job:
     attempt_number: int
     round_attempt: int
     event_time: datetime
+    traceparent: str | None = None
 
 
 def claim_due(
@@ -152,6 +153,7 @@ def due_query(backlog_complete: bool, dialect: str) -> Any:
             e.c.previous_secret,
             e.c.previous_secret_expires_at,
             m.c.body,
+            m.c.traceparent,
         )
         .join(e, e.c.id == d.c.endpoint_id)
         .join(m, m.c.seq == d.c.message_seq)
@@ -225,6 +227,7 @@ def _job(row: Any, now: datetime) -> Job:
         attempt_number=row.attempt_count + 1,
         round_attempt=row.round_attempts + 1,
         event_time=row.event_time,
+        traceparent=row.traceparent,
     )
 
 

@@ -123,6 +123,7 @@ def _message_row(
         "body": message.encoded().decode(),
         "event_time": event_time,
         "created_at": now,
+        "traceparent": message.traceparent,
     }
 
 

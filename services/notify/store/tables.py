@@ -93,6 +93,8 @@ class Message(SQLModel, table=True):
     body: str = Field(sa_column=Column(Text, nullable=False))
     event_time: datetime
     created_at: datetime = Field(default_factory=utcnow)
+    # The trace context of the event's handling, so each attempt joins its trace (tracing.py).
+    traceparent: str | None = Field(default=None, max_length=55)
 
 
 class Delivery(SQLModel, table=True):
