@@ -12,6 +12,14 @@ from tests.support import ROOT
 
 # setting -> (test node id, text the test file must contain; None: the setting's own name)
 EFFECT_TESTS: dict[str, tuple[str, str | None]] = {
+    "REE_WEBHOOK_SECRETS_KEY": (
+        "tests/integration/test_notify_sealed_secrets.py::test_secrets_are_sealed_in_the_database_and_survive_a_key_rotation",
+        None,
+    ),
+    "REE_WEBHOOK_SECRETS_OLD_KEYS": (
+        "tests/integration/test_notify_sealed_secrets.py::test_secrets_are_sealed_in_the_database_and_survive_a_key_rotation",
+        None,
+    ),
     "REE_SESSION_IDLE_MINUTES": (
         "tests/integration/accounts/test_accounts.py::test_a_session_expires_when_idle_and_after_its_absolute_lifetime",
         None,
