@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
-from reechannel import backup, people, redis_users
+from reechannel import backup, people, redis_users, webhook_secrets
 from shared.config import CommonSettings
 from shared.directory import DirectoryError, open_directory
 
@@ -37,6 +37,7 @@ app.add_typer(redis_users.cli, name="redis")
 people.register(app, official_app, company_app)
 # `reechannel backup DIR` and `reechannel restore DIR`, at the top level.
 app.add_typer(backup.cli)
+app.add_typer(webhook_secrets.cli)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object")]
 

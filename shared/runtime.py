@@ -8,6 +8,8 @@ import functools
 import gc
 import inspect
 import logging
+import os
+import signal
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -62,6 +64,9 @@ class ServiceRuntime:
         self.broker = make_broker(settings)
         self.consumers: list[StreamConsumer] = []
         self.workers: list[Worker] = []
+        # Run once the migrations are applied, before any consumer or worker starts; one that
+        # raises stops the process (the service cannot work with what it found).
+        self.after_migrations: list[Callable[[], object]] = []
         self.kept: list[str] = []
         self._stop = asyncio.Event()
         self.booted = False
@@ -148,6 +153,15 @@ class ServiceRuntime:
 
     async def _boot(self) -> None:
         await asyncio.to_thread(self.prepare_database)
+        try:
+            for step in self.after_migrations:
+                await asyncio.to_thread(step)
+        except Exception:
+            # A step after the migrations found the data unusable (notify: a secret sealed
+            # with a key it does not have): stop, loudly, rather than serve without it.
+            log.critical("%s cannot start", self.component, exc_info=True)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
         if self._stop.is_set():
             return
         self._tasks.append(asyncio.create_task(self.relay.run(self._stop), name="outbox-relay"))

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from services.notify.api import install_errors, router
 from services.notify.handlers import INTAKE_HANDLERS, REVIEW_HANDLERS, write
 from services.notify.settings import NotifySettings
+from services.notify.store import sealed
 from services.notify.store.log_retention import delivery_log_rules
 from services.notify.worker import DeliveryWorker
 from shared.events import INTAKE_STREAM, REVIEW_STREAM, CloudEvent
@@ -21,6 +22,10 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def build(settings: NotifySettings | None = None) -> FastAPI:
     settings = settings or NotifySettings()
     runtime = ServiceRuntime(settings, MIGRATIONS)
+    sealed.use_keys(settings.key_ring())
+    # Secrets stored before sealing are sealed now; a secret sealed with a key not configured
+    # stops the service before it signs anything.
+    runtime.after_migrations.append(lambda: sealed.reseal(runtime.engine, only_plain=True))
     worker = DeliveryWorker(runtime.engine, settings, runtime.redis)
 
     def new_messages(_event: CloudEvent) -> None:

@@ -12,8 +12,13 @@ from services.notify.domain.retry import (
     RETRY_SCHEDULE,
     RetryPolicy,
 )
+from services.notify.domain.sealing import KeyRing
 from services.notify.domain.ssrf import WebhookURLPolicy
 from shared.config import ServiceSettings
+
+# The development key: anyone reading this file can open what it sealed, so production
+# refuses it.
+DEV_WEBHOOK_SECRETS_KEY = "ZGV2LW9ubHktd2ViaG9vay1zZWNyZXRzLWtleS0wMDA"
 
 
 class NotifySettings(ServiceSettings):
@@ -47,13 +52,24 @@ class NotifySettings(ServiceSettings):
     # Messages, deliveries and attempts older than this leave the delivery log (none with a
     # delivery still pending); services/notify/store/log_retention.py.
     delivery_log_days: float = Field(90, gt=0, alias="REE_DELIVERY_LOG_DAYS")
+    # The keys that seal the endpoints' signing secrets at rest (AES-256-GCM, 32 bytes in
+    # base64url; `reechannel webhook-secrets new-key`): the current one, and the old ones
+    # still opening values sealed before a rotation (comma-separated).
+    webhook_secrets_key: str = Field(DEV_WEBHOOK_SECRETS_KEY, alias="REE_WEBHOOK_SECRETS_KEY")
+    webhook_secrets_old_keys: str = Field("", alias="REE_WEBHOOK_SECRETS_OLD_KEYS")
 
     @model_validator(mode="after")
     def _check_policies(self) -> NotifySettings:
         # A typo in an operator setting must stop the service at start, not at first delivery.
         self.url_policy()
         self.retry_policy()
+        self.key_ring()
+        if self.environment == "production" and self.webhook_secrets_key == DEV_WEBHOOK_SECRETS_KEY:
+            raise ValueError("REE_WEBHOOK_SECRETS_KEY must be set in production")
         return self
+
+    def key_ring(self) -> KeyRing:
+        return KeyRing.of(self.webhook_secrets_key, self.webhook_secrets_old_keys.split(","))
 
     def url_policy(self) -> WebhookURLPolicy:
         networks = [n for n in self.webhook_allowed_networks.split(",") if n.strip()]

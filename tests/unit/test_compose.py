@@ -15,9 +15,12 @@ import yaml
 from tests.support import ROOT
 
 APP_SERVICES = ("intake", "review", "notify")
-SECRETS = ["REE_TOKEN_SECRET", "REE_AUDIT_KEY", "REE_AUDIT_SIGNING_KEY"] + [
-    f"REE_REDIS_{user}_PASSWORD" for user in ("ADMIN", "INTAKE", "REVIEW", "NOTIFY", "OPERATOR")
-]
+SECRETS = [
+    "REE_TOKEN_SECRET",
+    "REE_AUDIT_KEY",
+    "REE_AUDIT_SIGNING_KEY",
+    "REE_WEBHOOK_SECRETS_KEY",
+] + [f"REE_REDIS_{user}_PASSWORD" for user in ("ADMIN", "INTAKE", "REVIEW", "NOTIFY", "OPERATOR")]
 # A service's shutdown: uvicorn's graceful timeout (20 s, shared/serve.py) then the runtime's
 # wait for its tasks (10 s, shared/runtime.py ServiceRuntime.stop).
 SERVICE_SHUTDOWN_SECONDS = 20 + 10

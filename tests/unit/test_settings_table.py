@@ -24,6 +24,14 @@ EFFECT_TESTS: dict[str, tuple[str, str | None]] = {
         "tests/integration/test_tracing.py::test_one_application_is_one_trace_from_its_submission_to_its_webhook",
         None,
     ),
+    "REE_WEBHOOK_SECRETS_KEY": (
+        "tests/integration/test_notify_sealed_secrets.py::test_secrets_are_sealed_in_the_database_and_survive_a_key_rotation",
+        None,
+    ),
+    "REE_WEBHOOK_SECRETS_OLD_KEYS": (
+        "tests/integration/test_notify_sealed_secrets.py::test_secrets_are_sealed_in_the_database_and_survive_a_key_rotation",
+        None,
+    ),
     "REE_SESSION_IDLE_MINUTES": (
         "tests/integration/accounts/test_accounts.py::test_a_session_expires_when_idle_and_after_its_absolute_lifetime",
         None,

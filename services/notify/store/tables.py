@@ -18,6 +18,7 @@ from sqlmodel import Field, SQLModel
 # The endpoint statuses belong to the endpoint-health rule; they are stored here.
 from services.notify.domain.health import ACTIVE as ACTIVE
 from services.notify.domain.health import DISABLED as DISABLED
+from services.notify.store.sealed import SealedSecret
 from shared.db import utcnow
 from shared.outbox import OUTBOX_TABLES
 
@@ -44,9 +45,10 @@ class WebhookEndpoint(SQLModel, table=True):
     url: str = Field(max_length=2048)
     description: str | None = Field(default=None, max_length=500)
     event_types: list[str] = Field(sa_column=Column(JSON, nullable=False))
-    # Kept in clear because every delivery is signed with it; see docs/notify.md.
-    secret: str = Field(max_length=100)
-    previous_secret: str | None = Field(default=None, max_length=100)
+    # Sealed at rest (AES-256-GCM, store/sealed.py): every delivery is signed with it, so it
+    # is kept, but never in clear; see docs/notify.md, "Secrets at rest".
+    secret: str = Field(sa_column=Column(SealedSecret(), nullable=False))
+    previous_secret: str | None = Field(default=None, sa_column=Column(SealedSecret()))
     previous_secret_expires_at: datetime | None = None
     status: str = Field(default=ACTIVE, max_length=20)
     disabled_reason: str | None = Field(default=None, max_length=500)
