@@ -9,11 +9,11 @@ import sys
 import time
 from pathlib import Path
 
-from bench import scenarios
+from bench import rate_limit, scenarios
 from bench.report import machine, render
 from bench.system import ROOT, Servers
 
-SCENARIOS = ("intake", "baseline", "e2e", "burst", "scale", "replicas")
+SCENARIOS = ("intake", "baseline", "ratelimit", "e2e", "burst", "scale", "replicas")
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -74,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         started = time.monotonic()
         if args.only & {"intake", "baseline"}:
             scenarios.intake_and_baselines(servers, plan, results, args.only)
+        if "ratelimit" in args.only:
+            rate_limit.rate_limit_round_trip(servers, plan, results)
         if args.only & {"e2e", "burst"}:
             scenarios.end_to_end_and_burst(servers, plan, results, args.only)
         if "scale" in args.only:

@@ -267,6 +267,22 @@ def targets(results: Results) -> list[tuple[str, str, str]]:
                 "met" if ratio >= 0.6 else "missed",
             )
         )
+    limits = rows.get("rate_limit", [])
+    if limits:
+        shared, alone = (
+            sorted(r["per_second"] for r in limits if r["scope"] == scope)
+            for scope in ("shared", "process")
+        )
+        if shared and alone:
+            ratio = shared[len(shared) // 2] / alone[len(alone) // 2]
+            out.append(
+                (
+                    "intake with the rate limit counted in Redis ≥ 90 % of counting per process",
+                    f"{shared[len(shared) // 2]:,.0f}/s vs {alone[len(alone) // 2]:,.0f}/s ="
+                    f" {ratio:.0%} (medians of {len(shared)} alternating runs)",
+                    "met" if ratio >= 0.9 else "missed",
+                )
+            )
     halves = rows.get("intake_half", [])
     if halves:
         # The median run (of an even number, the slower middle one): the host's speed changes
@@ -451,6 +467,28 @@ def render(info: dict[str, str], plan: Plan, results: Results, command: str) -> 
             "*CPU probe*: the time this host took for a fixed piece of pure Python just before the",
             "run, with no load of the benchmark's (`bench/system.py: cpu_probe_ms`); lower is",
             "faster. The target is judged on the median run.",
+            "",
+        ]
+    if rows.get("rate_limit"):
+        lines += [
+            "## The shared rate limit's round trip (closed loop, concurrency 16)",
+            "",
+            *_table(
+                ["rate limit counted", "run", "per second", "p50 ms", "p99 ms", "errors"],
+                [
+                    [
+                        "in Redis" if r["scope"] == "shared" else "per process",
+                        r["run"],
+                        r["per_second"],
+                        r["p50_ms"],
+                        r["p99_ms"],
+                        r["errors"],
+                    ]
+                    for r in rows["rate_limit"]
+                ],
+            ),
+            "Each request of a credential costs one pipelined INCRBY and EXPIRE in Redis, so all",
+            "replicas share one count (`shared/ratelimit.py`); the runs alternate between the two.",
             "",
         ]
     if rows.get("e2e"):

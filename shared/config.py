@@ -151,6 +151,9 @@ class ServiceSettings(CommonSettings):
     )
     stream_trim_seconds: float = Field(60.0, ge=0, alias="REE_STREAM_TRIM_SECONDS")
     rate_limit_per_minute: int = Field(600, alias="REE_RATE_LIMIT_PER_MINUTE")
+    # shared: one count per credential for all replicas of a service, in Redis; process:
+    # each replica counts alone (shared/ratelimit.py).
+    rate_limit_scope: Literal["shared", "process"] = Field("shared", alias="REE_RATE_LIMIT_SCOPE")
     # How often a service looks whether its fast-changing tables (every outbox, notify's
     # deliveries) need a VACUUM or an ANALYZE (PostgreSQL); 0 leaves them to autovacuum.
     upkeep_seconds: float = Field(5.0, ge=0, alias="REE_UPKEEP_SECONDS")

@@ -7,7 +7,6 @@ import contextlib
 import contextvars
 import functools
 import re
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +28,7 @@ from shared import problems
 from shared.directory import CredentialKind, Directory, InvalidCredential, Principal
 from shared.metrics import REQUESTS
 from shared.problems import Problem, problem_response
+from shared.ratelimit import LocalWindows
 from shared.tracing import REQUEST_TELEMETRY
 
 Readiness = Callable[[], Awaitable[dict[str, bool]]]
@@ -104,31 +104,6 @@ def _too_large(limit: int) -> JSONResponse:
     return problem_response(
         413, "Payload too large", f"The request body exceeds {limit} bytes.", "payload-too-large"
     )
-
-
-class RateLimiter:
-    """A fixed one-minute window per credential, per process."""
-
-    def __init__(self, per_minute: int) -> None:
-        self.per_minute = per_minute
-        self._windows: dict[str, tuple[int, int]] = {}
-        self._lock = threading.Lock()
-
-    def hit(self, key: str) -> int | None:
-        """Count one request; return seconds to wait when over the limit, else None."""
-        now = time.time()
-        window = int(now // 60)
-        with self._lock:
-            current, count = self._windows.get(key, (window, 0))
-            if current != window:
-                current, count = window, 0
-            count += 1
-            self._windows[key] = (current, count)
-            if len(self._windows) > 100_000:
-                self._windows = {k: v for k, v in self._windows.items() if v[0] == window}
-        if count > self.per_minute:
-            return max(1, int(60 - now % 60))
-        return None
 
 
 class Observe:
@@ -330,7 +305,8 @@ def create_app(
     )
     serve_documentation(app)
     app.state.directory = directory
-    app.state.rate_limiter = RateLimiter(rate_limit_per_minute)
+    # Counted per process until the service's runtime shares the count in Redis (runtime.py).
+    app.state.rate_limiter = LocalWindows(rate_limit_per_minute)
     problems.install(app)
 
     app.add_middleware(Observe)

@@ -26,6 +26,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import redis
 
+from shared import ratelimit
 from shared.accounts import throttle
 from shared.events import INTAKE_STREAM, REVIEW_STREAM
 
@@ -128,6 +129,9 @@ def service_user(
             Grant(DEAD_LETTERING, (key, dlq, errors)),
         ]
     grants.append(Grant(RELAY_LOCK, tuple(f"{k}{literal(group)}:*" for k in RELAY_KEYS)))
+    # The shared rate limit's windows of this service's replicas (shared/ratelimit.py).
+    limits = f"{ratelimit.KEY_PREFIX}{literal(schema_prefix + service)}:*"
+    grants.append(Grant(ratelimit.COMMANDS, (limits,)))
     if service in SIGNS_IN:
         # Shared by both services: one account's failures count wherever it tries.
         keys = f"{throttle.KEY_PREFIX}{literal(schema_prefix)}:*"

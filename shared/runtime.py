@@ -31,7 +31,8 @@ from shared.directory import DIRECTORY, MIGRATIONS, Directory
 from shared.events import STREAM_CONSUMERS, STREAM_PRODUCERS, STREAM_SOURCES
 from shared.outbox import OutboxRelay
 from shared.pruning import EventRecordPruning, log_pruned
-from shared.redis import connect_with
+from shared.ratelimit import SharedWindows
+from shared.redis import connect_hot_path, connect_with
 from shared.retention import trim_stream
 
 log = logging.getLogger(__name__)
@@ -212,6 +213,12 @@ class ServiceRuntime:
     def lifespan(self) -> Callable[[FastAPI], Any]:
         @asynccontextmanager
         async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
+            if self.settings.rate_limit_scope == "shared":
+                _app.state.rate_limiter = SharedWindows(
+                    connect_hot_path(self.settings),
+                    self.settings.schema_prefix + self.component,
+                    self.settings.rate_limit_per_minute,
+                )
             await self.start()
             try:
                 yield

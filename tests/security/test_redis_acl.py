@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import redis
 
+from shared import ratelimit
 from shared.consumer import dlq_stream
 from shared.events import (
     INTAKE_STREAM,
@@ -29,6 +30,7 @@ from shared.events import (
     new_event,
 )
 from shared.pruning import oldest_dead_letter
+from shared.ratelimit import SharedWindows
 from shared.redis import connect
 from shared.redis_acl import RedisUser, apply, delete, url_for, users
 from shared.retention import trim_stream
@@ -208,6 +210,20 @@ def test_a_services_user_cannot_touch_another_services_errors_or_outbox_lock(
         notify.hset(intakes_errors, "1-0", "x")
     with pytest.raises(redis.exceptions.NoPermissionError):
         notify.set(reviews_lock, "stolen")
+
+
+@pytest.mark.parametrize("role", ["intake", "review", "notify"])
+def test_a_services_user_counts_its_own_rate_limit_windows_and_no_others(
+    urls: dict[str, str], own: Infra, role: str
+) -> None:
+    client = as_role(urls, role)
+    windows = SharedWindows(client, own.prefix + role, 1)
+    assert windows.hit("credential-1") is None
+    assert windows.hit("credential-1") is not None  # counted in Redis: a NOPERM would not
+    assert own.redis().keys(f"{ratelimit.KEY_PREFIX}{own.prefix}{role}:credential-1:*")
+    other = next(r for r in ("intake", "review", "notify") if r != role)
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        client.incrby(f"{ratelimit.KEY_PREFIX}{own.prefix}{other}:credential-1:1", 1)
 
 
 def test_the_services_work_end_to_end_with_their_own_redis_users(

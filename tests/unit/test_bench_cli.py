@@ -19,7 +19,12 @@ def test_bench_help_names_its_scenarios_and_options() -> None:
         check=False,
     )
     assert out.returncode == 0, out.stderr
-    for word in ("--quick", "--only", "--scale-max", "intake,baseline,e2e,burst,scale,replicas"):
+    for word in (
+        "--quick",
+        "--only",
+        "--scale-max",
+        "intake,baseline,ratelimit,e2e,burst,scale,replicas",
+    ):
         assert word in out.stdout
 
 

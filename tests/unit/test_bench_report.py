@@ -44,3 +44,17 @@ def test_every_run_is_shown_beside_the_median() -> None:
     assert "p99 40.0 ms" in measured
     assert "30.0, 40.0, 80.0" in measured
     assert "3 runs" in measured
+
+
+def test_the_rate_limit_round_trip_is_judged_on_the_medians_of_each_scope() -> None:
+    results = Results()
+    for scope, rates in (("shared", [900.0, 100.0, 950.0]), ("process", [1000.0, 990.0, 10.0])):
+        for run, rate in enumerate(rates, start=1):
+            results.rows.setdefault("rate_limit", []).append(
+                {"scope": scope, "run": run, "per_second": rate}
+            )
+    [(_target, measured, verdict)] = [t for t in targets(results) if "Redis" in t[0]]
+    assert measured.startswith("900/s vs 990/s = 91%") and verdict == "met"
+    results.rows["rate_limit"][0]["per_second"] = 800.0
+    [(_target, measured, verdict)] = [t for t in targets(results) if "Redis" in t[0]]
+    assert verdict == "missed", measured

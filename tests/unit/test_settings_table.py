@@ -12,6 +12,10 @@ from tests.support import ROOT
 
 # setting -> (test node id, text the test file must contain; None: the setting's own name)
 EFFECT_TESTS: dict[str, tuple[str, str | None]] = {
+    "REE_RATE_LIMIT_SCOPE": (
+        "tests/integration/test_shared_rate_limit.py::test_counted_per_process_each_replica_gives_the_limit",
+        None,
+    ),
     "REE_LOG_LEVEL": (
         "tests/integration/test_tracing.py::test_the_logs_are_json_lines_carrying_the_event_case_and_trace_ids",
         None,
