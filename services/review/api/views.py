@@ -8,6 +8,7 @@ from sqlmodel import Session
 
 from services.review.api.common import side_of
 from services.review.audit_service import history_for
+from services.review.domain.priority import stops_before_decision
 from services.review.domain.visibility import view_for
 from services.review.service import Casework, Who
 from services.review.store import (
@@ -72,6 +73,9 @@ def full_case(
         },
         "deadlines": deadlines,
         "expected_decision_date": case.expected_decision_date,
+        "production_stops_before_decision": stops_before_decision(
+            case.production_stop_date, case.expected_decision_date
+        ),
         "points_of_contact": {
             "EU": _official_ref(casework, case.eu_contact_id),
             "CN": _official_ref(casework, case.cn_contact_id),

@@ -164,7 +164,7 @@ class CaseworkCore:
                     point_of_contact=self._contact(session, case.eu_contact_id),
                 ),
             )
-        if transition.action == "set_priority":
+        if transition.action in ("set_priority", "rescore"):
             self._emit(
                 session,
                 "case.priority_changed",
