@@ -138,6 +138,15 @@ def test_cases_whose_production_stops_before_the_decision_are_flagged_and_counte
     flagged = {i["id"]: i["production_stops_before_decision"] for i in items}
     assert flagged[late["id"]] is True and flagged[calm["id"]] is False
     assert counted() == before + 1
+    with _console(review, officials, "eu_officer") as console:
+        flagged_row = console.get("/", params={"q": late["reference"]}).text
+        calm_row = console.get("/", params={"q": calm["reference"]}).text
+        dashboard = console.get("/dashboard").text
+    assert late["reference"] in flagged_row and "stops first" in flagged_row
+    assert calm["reference"] in calm_row and "stops first" not in calm_row
+    assert f'id="kpi-stops-first">{before + 1}<' in dashboard
+    with _console(review, officials, "cn_officer") as console:
+        assert "kpi-stops-first" not in console.get("/dashboard").text
 
     with review.client(token(officials, "cn_officer")) as c:
         china = c.get("/v1/metrics/summary").json()
