@@ -206,8 +206,8 @@ def stopping_before_decision_from_cases(session: Session, protocol: Protocol) ->
     """The EU summary's open cases whose production stops before their expected decision,
     counted from each application as submitted (the service counts a column)."""
     count = 0
-    for application, expected, state in session.exec(
-        select(Case.application, Case.expected_decision_date, Case.state)
+    for application, expected, state in session.execute(
+        sa_select(col(Case.application), col(Case.expected_decision_date), col(Case.state))
     ).all():
         stop = (application.get("urgency") or {}).get("production_stop_date")
         if protocol.is_terminal(state) or stop is None or expected is None:
