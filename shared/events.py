@@ -189,6 +189,15 @@ class CaseInformationReminder(CaseRef):
     request: InformationRequestRef
 
 
+class CaseAcknowledged(CaseRef):
+    """MOFCOM accepted the file: the statutory clock runs from `accepted_on`."""
+
+    state: str
+    accepted_on: date
+    statutory_due_date: date | None = None
+    expected_decision_date: date | None = None
+
+
 class CasePriorityChanged(CaseRef):
     priority_tier: str
     expected_decision_date: date | None = None
@@ -233,6 +242,13 @@ class LicenceIssued(CaseRef):
     licence: LicenceRef
 
 
+class LicenceRevoked(CaseRef):
+    """China revoked the licence: no further shipments may be drawn against it."""
+
+    number: str
+    revoked_on: date
+
+
 class PriorityListIssued(_EventData):
     number: int = Field(ge=0, le=MAX_COUNTER)
     case_ids: list[str]
@@ -275,11 +291,13 @@ EVENT_SCHEMAS: dict[str, type[BaseModel]] = {
     "case.state_changed": CaseStateChanged,
     "case.information_requested": CaseInformationRequested,
     "case.information_reminder": CaseInformationReminder,
+    "case.acknowledged": CaseAcknowledged,
     "case.priority_changed": CasePriorityChanged,
     "case.assigned": CaseAssigned,
     "case.decided": CaseDecided,
     "case.withdrawal_too_late": CaseWithdrawalTooLate,
     "licence.issued": LicenceIssued,
+    "licence.revoked": LicenceRevoked,
     "priority_list.issued": PriorityListIssued,
     "case.deadline_breached": CaseDeadlineBreached,
     "audit.checkpoint_issued": AuditCheckpointIssued,

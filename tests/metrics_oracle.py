@@ -200,3 +200,17 @@ def summary_from_audit(
         group_by, period, today, stages, overall, groups, backlog,
         breaches_by_stage, breaches_by_limit, by_month,
     )  # fmt: skip
+
+
+def stopping_before_decision_from_cases(session: Session, protocol: Protocol) -> int:
+    """The EU summary's open cases whose production stops before their expected decision,
+    counted from each application as submitted (the service counts a column)."""
+    count = 0
+    for application, expected, state in session.execute(
+        sa_select(col(Case.application), col(Case.expected_decision_date), col(Case.state))
+    ).all():
+        stop = (application.get("urgency") or {}).get("production_stop_date")
+        if protocol.is_terminal(state) or stop is None or expected is None:
+            continue
+        count += date.fromisoformat(stop) < expected
+    return count

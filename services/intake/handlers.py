@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -13,8 +14,10 @@ from services.intake.store import Application, InformationRequest, add_timeline
 from shared.consumer import Handler
 from shared.db import RowsByKey
 from shared.events import (
+    CaseAcknowledged,
     CaseAssigned,
     CaseDecided,
+    CaseInformationReminder,
     CaseInformationRequested,
     CaseOpened,
     CasePriorityChanged,
@@ -22,6 +25,7 @@ from shared.events import (
     CaseWithdrawalTooLate,
     CloudEvent,
     LicenceIssued,
+    LicenceRevoked,
     data_values,
 )
 
@@ -143,6 +147,48 @@ def on_information_requested(
     )
 
 
+def on_information_reminder(
+    session: Session, event: CloudEvent, data: CaseInformationReminder
+) -> None:
+    app = _application(session, data.application_id)
+    if app is None:
+        return
+    add_timeline(
+        session,
+        app,
+        event.id,
+        event.time,
+        "application.information_reminder",
+        {"request_id": data.request.id, "due": data.request.due.isoformat()},
+    )
+
+
+def on_acknowledged(session: Session, event: CloudEvent, data: CaseAcknowledged) -> None:
+    """MOFCOM accepted the file: the statutory clock starts and the expected date moves."""
+    app = _application(session, data.application_id)
+    if app is None:
+        return
+    app.expected_decision_date = data.expected_decision_date
+    app.updated_at = event.time
+    session.add(app)
+    add_timeline(
+        session,
+        app,
+        event.id,
+        event.time,
+        "application.acknowledged",
+        {
+            "accepted_on": data.accepted_on.isoformat(),
+            "statutory_due_date": _iso_or_none(data.statutory_due_date),
+            "expected_decision_date": _iso_or_none(data.expected_decision_date),
+        },
+    )
+
+
+def _iso_or_none(day: date | None) -> str | None:
+    return day.isoformat() if day is not None else None
+
+
 def on_priority_changed(session: Session, event: CloudEvent, data: CasePriorityChanged) -> None:
     app = _application(session, data.application_id)
     if app is None:
@@ -218,13 +264,27 @@ def on_licence_issued(session: Session, event: CloudEvent, data: LicenceIssued) 
     )
 
 
+def on_licence_revoked(session: Session, event: CloudEvent, data: LicenceRevoked) -> None:
+    app = _application(session, data.application_id)
+    if app is None:
+        return
+    revoked = {"status": "revoked", "revoked_on": data.revoked_on.isoformat()}
+    app.licence = {**(app.licence or {"number": data.number}), **revoked}
+    app.updated_at = event.time
+    session.add(app)
+    add_timeline(session, app, event.id, event.time, "licence.revoked", {"number": data.number})
+
+
 REVIEW_HANDLERS: dict[str, Handler] = {
     "case.opened": _typed(CaseOpened, on_case_opened),
     "case.state_changed": _typed(CaseStateChanged, on_state_changed),
     "case.information_requested": _typed(CaseInformationRequested, on_information_requested),
+    "case.information_reminder": _typed(CaseInformationReminder, on_information_reminder),
+    "case.acknowledged": _typed(CaseAcknowledged, on_acknowledged),
     "case.priority_changed": _typed(CasePriorityChanged, on_priority_changed),
     "case.assigned": _typed(CaseAssigned, on_assigned),
     "case.decided": _typed(CaseDecided, on_decided),
     "licence.issued": _typed(LicenceIssued, on_licence_issued),
+    "licence.revoked": _typed(LicenceRevoked, on_licence_revoked),
     "case.withdrawal_too_late": _typed(CaseWithdrawalTooLate, on_withdrawal_too_late),
 }

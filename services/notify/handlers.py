@@ -45,6 +45,9 @@ INTAKE_HANDLERS: dict[str, Handler] = {"application.submitted": record_event}
 REVIEW_HANDLERS: dict[str, Handler] = {
     "case.state_changed": record_event,
     "case.information_requested": record_event,
+    "case.information_reminder": record_event,
+    "case.acknowledged": record_event,
     "case.decided": record_event,
     "licence.issued": record_event,
+    "licence.revoked": record_event,
 }

@@ -11,7 +11,7 @@ from services.review import audit_service, console, problems
 from services.review.api import router
 from services.review.handlers import intake_handlers, prepare_read
 from services.review.metrics.api import router as metrics_router
-from services.review.service import Casework
+from services.review.service import Casework, rescore_open_cases
 from services.review.settings import ReviewSettings
 from shared.db import session_scope, utcnow
 from shared.events import INTAKE_STREAM
@@ -43,6 +43,16 @@ def build(settings: ReviewSettings | None = None) -> FastAPI:
             settings.deadline_check_seconds,
             lambda: _check(runtime, casework),
             "deadline check",
+            then=woke,
+        )
+    )
+    # Urgency ages: each open case scored again once a day, and under rules another replica
+    # adopted; looked at every interval, so a new day is taken up within one.
+    runtime.workers.append(
+        every(
+            settings.priority_rescore_seconds,
+            lambda: rescore_open_cases(runtime.engine, casework),
+            "priority re-scoring",
             then=woke,
         )
     )

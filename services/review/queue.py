@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, Select, func, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
+from services.review.domain.priority import stops_before_decision
 from services.review.domain.protocol import Protocol
 from services.review.domain.visibility import view_for
 from services.review.store import Case, CaseCount
@@ -78,6 +79,7 @@ _QUEUE_COLUMNS = tuple(
         "list_position",
         "due_on",
         "expected_decision_date",
+        "production_stop_date",
     )
 )
 
@@ -186,11 +188,25 @@ def queue_page(
                 },
                 "deadlines": {"stage_due": case.due_on},
                 "expected_decision_date": case.expected_decision_date,
+                "production_stops_before_decision": stops_before_decision(
+                    case.production_stop_date, case.expected_decision_date
+                ),
             },
         )
         summary["overdue"] = case.due_on is not None and case.due_on < today
         items.append(summary)
     return items
+
+
+def stopping_before_decision(session: Session, protocol: Protocol) -> int:
+    """How many open cases stop production before their expected decision date (EU only:
+    the production stop date is hidden from China)."""
+    c = _CASES.c
+    terminal = [s for s in protocol.states if protocol.is_terminal(s)]
+    query = sa_select(func.count()).where(
+        c.state.not_in(terminal), c.production_stop_date < c.expected_decision_date
+    )
+    return int(session.execute(query).scalar_one())
 
 
 def awaiting_a_list(session: Session, protocol: Protocol) -> Sequence[Case]:

@@ -12,5 +12,7 @@ class ReviewSettings(ServiceSettings, AuditSettings):
     port: int = Field(8002, alias="REVIEW_PORT")
     # How often the deadline ticker looks for lapsed requests and breached stages.
     deadline_check_seconds: float = Field(60.0, alias="REE_DEADLINE_CHECK_SECONDS")
+    # How often review looks for open cases not yet scored today (or under other rules).
+    priority_rescore_seconds: float = Field(3600.0, gt=0, alias="REE_PRIORITY_RESCORE_SECONDS")
     # How often review issues a signed audit checkpoint (at least daily: docs/review.md).
     audit_checkpoint_seconds: float = Field(86_400.0, gt=0, alias="REE_AUDIT_CHECKPOINT_SECONDS")

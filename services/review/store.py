@@ -50,6 +50,8 @@ class Case(SQLModel, table=True):
     )
     flags: list[str] = Field(default_factory=empty_list, sa_column=Column(JSON, nullable=False))
     rules_version: str = Field(default="", max_length=40)
+    # The day the score was last computed: open cases are scored again each day (urgency ages).
+    scored_on: date | None = None
     tier_overridden: bool = False
     application: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     submitted_at: datetime
@@ -61,6 +63,9 @@ class Case(SQLModel, table=True):
     acknowledged_on: date | None = None
     due_on: date | None = None
     expected_decision_date: date | None = None
+    # The applicant's stated production stop, out of `application`, to count in SQL the cases
+    # that stop before their expected decision date.
+    production_stop_date: date | None = None
     list_number: int | None = None
     list_position: int | None = None
     sent_to_cn_at: datetime | None = None
@@ -80,6 +85,25 @@ class Case(SQLModel, table=True):
     # HMAC over all the heads above (REE_AUDIT_KEY): moving them back needs the key.
     audit_head_mac: str = Field(default="", max_length=64)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class PriorityRuleSet(SQLModel, table=True):
+    """A rule set a supervisor adopted; the latest adopted is in force (none: the packaged)."""
+
+    __tablename__ = "priority_rule_sets"
+
+    version: str = Field(primary_key=True, max_length=40)
+    rules: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    reason: str = Field(max_length=2000)
+    adopted_by: str = Field(max_length=64)
+    adopted_by_name: str = Field(default="", max_length=200)
+    adopted_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+def adopted_rule_set(session: Session) -> PriorityRuleSet | None:
+    """The rule set adopted last, if any was."""
+    query = select(PriorityRuleSet).order_by(col(PriorityRuleSet.adopted_at).desc()).limit(1)
+    return session.exec(query).first()
 
 
 class InformationRequest(SQLModel, table=True):
@@ -319,6 +343,7 @@ REVIEW_TABLES = (
     "documents",
     "notes",
     "priority_lists",
+    "priority_rule_sets",
     "licences",
     "shipments",
     "audit_entries",

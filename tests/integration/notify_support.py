@@ -213,9 +213,11 @@ ALL_TYPES = [
     "application.received",
     "application.status_changed",
     "application.information_requested",
+    "application.information_reminder",
     "application.approved",
     "application.refused",
     "licence.issued",
+    "licence.revoked",
 ]
 
 

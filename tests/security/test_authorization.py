@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from services.review.console import router as console_router
 from tests.integration.conftest import application
@@ -66,6 +67,18 @@ def _acknowledge(world: World, fresh: bool) -> Call:
 def _issue_list(world: World, fresh: bool) -> Call:
     case_id = world.fresh("queued") if fresh else world.ids["case_main"]
     return Call("/v1/priority-lists", json={"case_ids": [case_id]})
+
+
+def _adopt_rules(world: World, fresh: bool) -> Call:
+    # The rule set in force under a new version each time: adopted, it changes no tier.
+    rules = {**world.objects["rules"], "version": f"matrix-{uuid.uuid4().hex[:12]}"}
+    return Call("/v1/priority/rules", json={"rules": rules, "reason": "authorization matrix"})
+
+
+def _console_simulate(world: World, fresh: bool) -> Call:
+    return Call(
+        "/priority-rules", data={"do": "simulate", "draft": yaml.safe_dump(world.objects["rules"])}
+    )
 
 
 def _console_admit(world: World, fresh: bool) -> Call:
@@ -195,6 +208,7 @@ BUILDERS: dict[str, Builder] = {
         "/v1/priority/simulate", json=w.objects["rules"]
     ),
     "review GET /v1/priority/rules": _path("/v1/priority/rules"),
+    "review POST /v1/priority/rules": _adopt_rules,
     "review GET /v1/licences/{number}": _path("/v1/licences/{n}", n="licence"),
     "review POST /v1/licences/{number}/shipments": _shipment,
     "review POST /v1/licences/{number}/revoke": _with(
@@ -216,6 +230,8 @@ BUILDERS: dict[str, Builder] = {
     ),
     "review GET /priority-lists": _path("/priority-lists"),
     "review POST /priority-lists": _console_list,
+    "review GET /priority-rules": _path("/priority-rules"),
+    "review POST /priority-rules": _console_simulate,
     "review GET /dashboard": _path("/dashboard"),
     "review GET /dashboard.csv": _path("/dashboard.csv"),
     "review GET /static/{path}": _path("/static/console.css"),

@@ -112,6 +112,10 @@ EFFECT_TESTS: dict[str, tuple[str, str | None]] = {
         "tests/integration/test_review_audit_chain.py::test_review_issues_checkpoints_by_itself_and_announces_them_to_both_sides",
         None,
     ),
+    "REE_PRIORITY_RESCORE_SECONDS": (
+        "tests/integration/test_live_priority.py::test_review_scores_open_cases_again_by_itself_at_its_interval",
+        None,
+    ),
     "REE_ENV": (
         "tests/security/test_secrets.py::test_a_service_refuses_to_start_in_production_without_a_real_token_secret",
         None,

@@ -19,9 +19,11 @@ from typing import Any
 APPLICATION_RECEIVED = "application.received"
 APPLICATION_STATUS_CHANGED = "application.status_changed"
 APPLICATION_INFORMATION_REQUESTED = "application.information_requested"
+APPLICATION_INFORMATION_REMINDER = "application.information_reminder"
 APPLICATION_APPROVED = "application.approved"
 APPLICATION_REFUSED = "application.refused"
 LICENCE_ISSUED = "licence.issued"
+LICENCE_REVOKED = "licence.revoked"
 # Sent only on an owner's "send a test event" request, to that one endpoint; it is not
 # something to subscribe to, so it is not in PUBLIC_EVENT_TYPES.
 WEBHOOK_TEST = "webhook.test"
@@ -32,9 +34,11 @@ PUBLIC_EVENT_TYPES: frozenset[str] = frozenset(
         APPLICATION_RECEIVED,
         APPLICATION_STATUS_CHANGED,
         APPLICATION_INFORMATION_REQUESTED,
+        APPLICATION_INFORMATION_REMINDER,
         APPLICATION_APPROVED,
         APPLICATION_REFUSED,
         LICENCE_ISSUED,
+        LICENCE_REVOKED,
     }
 )
 
@@ -191,6 +195,19 @@ def _status_changed(data: Mapping[str, Any]) -> Data:
     }
 
 
+def _acknowledged(data: Mapping[str, Any]) -> Data:
+    # MOFCOM accepted the file: the status stays, the statutory clock starts, the dates move.
+    status = _required(data, "state")
+    return {
+        **_application(data),
+        "previous_status": status,
+        "status": status,
+        "accepted_on": _required(data, "accepted_on"),
+        "statutory_due_date": _optional(data, "statutory_due_date"),
+        "expected_decision_date": _optional(data, "expected_decision_date"),
+    }
+
+
 def _information_requested(data: Mapping[str, Any]) -> Data:
     request = _mapping(data, "request")
     return {
@@ -243,33 +260,49 @@ def _licence_issued(data: Mapping[str, Any]) -> Data:
     }
 
 
-_WEBHOOK_TYPES = {
-    "application.submitted": APPLICATION_RECEIVED,
-    "case.state_changed": APPLICATION_STATUS_CHANGED,
-    "case.information_requested": APPLICATION_INFORMATION_REQUESTED,
-    "licence.issued": LICENCE_ISSUED,
+def _licence_revoked(data: Mapping[str, Any]) -> Data:
+    # China's reason for the revocation is its own wording for the case file: never sent.
+    return {
+        **_application(data),
+        "licence": {
+            "number": _required(data, "number"),
+            "status": "revoked",
+            "revoked_on": _required(data, "revoked_on"),
+        },
+    }
+
+
+Builder = Callable[[Mapping[str, Any]], Data]
+# Each internal event applicants are told of: the webhook type it becomes and its builder.
+_WEBHOOKS: dict[str, tuple[str, Builder]] = {
+    "application.submitted": (APPLICATION_RECEIVED, _received),
+    "case.state_changed": (APPLICATION_STATUS_CHANGED, _status_changed),
+    "case.acknowledged": (APPLICATION_STATUS_CHANGED, _acknowledged),
+    "case.information_requested": (APPLICATION_INFORMATION_REQUESTED, _information_requested),
+    # The reminder repeats the open request, as the request itself was sent.
+    "case.information_reminder": (APPLICATION_INFORMATION_REMINDER, _information_requested),
+    "licence.issued": (LICENCE_ISSUED, _licence_issued),
+    "licence.revoked": (LICENCE_REVOKED, _licence_revoked),
 }
 _DECISION_TYPES = {"approved": APPLICATION_APPROVED, "refused": APPLICATION_REFUSED}
-_BUILDERS: dict[str, Callable[[Mapping[str, Any]], Data]] = {
-    APPLICATION_RECEIVED: _received,
-    APPLICATION_STATUS_CHANGED: _status_changed,
-    APPLICATION_INFORMATION_REQUESTED: _information_requested,
-    APPLICATION_APPROVED: _decided,
-    APPLICATION_REFUSED: _decided,
-    LICENCE_ISSUED: _licence_issued,
-}
 
 
 def webhook_type_for(event: Event) -> str | None:
     """The webhook type an internal event becomes, or None if applicants are not told of it."""
+    webhook = _webhook_for(event)
+    return webhook[0] if webhook is not None else None
+
+
+def _webhook_for(event: Event) -> tuple[str, Builder] | None:
     internal = event.get("type")
     if internal == "case.decided":
         # Other decisions (not_admitted, lapsed...) reach the applicant through the
         # case.state_changed that accompanies them; a second webhook would repeat it.
         data = event.get("data")
         decision = data.get("decision") if isinstance(data, Mapping) else None
-        return _DECISION_TYPES.get(decision) if isinstance(decision, str) else None
-    return _WEBHOOK_TYPES.get(internal) if isinstance(internal, str) else None
+        webhook_type = _DECISION_TYPES.get(decision) if isinstance(decision, str) else None
+        return (webhook_type, _decided) if webhook_type is not None else None
+    return _WEBHOOKS.get(internal) if isinstance(internal, str) else None
 
 
 def to_webhook_message(event: Event) -> WebhookMessage | None:
@@ -277,9 +310,10 @@ def to_webhook_message(event: Event) -> WebhookMessage | None:
 
     Raises MalformedEvent when the event lacks what its webhook needs.
     """
-    webhook_type = webhook_type_for(event)
-    if webhook_type is None:
+    webhook = _webhook_for(event)
+    if webhook is None:
         return None
+    webhook_type, build = webhook
     data = event.get("data")
     if not isinstance(data, Mapping):
         raise MalformedEvent("event has no data object")
@@ -293,7 +327,7 @@ def to_webhook_message(event: Event) -> WebhookMessage | None:
         body={
             "type": webhook_type,
             "timestamp": _event_time(event),
-            "data": _BUILDERS[webhook_type](data),
+            "data": build(data),
         },
     )
 

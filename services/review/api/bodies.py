@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -41,6 +41,13 @@ class ShipmentBody(BaseModel):
 
     shipped_on: date
     lines: list[ShipmentLineBody] = Field(min_length=1, max_length=200)
+
+
+class AdoptRulesBody(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    rules: dict[str, Any] = Field(description="A rule set, as priority_rules.yaml")
+    reason: str = Field(min_length=1, max_length=2000)
 
 
 class RevokeBody(BaseModel):

@@ -8,6 +8,7 @@ from sqlmodel import Session
 
 from services.review.api.common import side_of
 from services.review.audit_service import history_for
+from services.review.domain.priority import stops_before_decision
 from services.review.domain.visibility import view_for
 from services.review.service import Casework, Who
 from services.review.store import (
@@ -36,18 +37,9 @@ def full_case(
     requests = requests_of(session, case.id)
     open_requests = [r for r in requests if r.status == "open"]
     deadlines: dict[str, Any] = {"stage_due": case.due_on}
-    # The statutory clock runs from the acknowledgement, in the stage the protocol says.
-    counts_from_acknowledgement = casework.protocol.clock_starts_on(case.state) == "acknowledgement"
-    if counts_from_acknowledgement and case.acknowledged_on is not None:
-        from services.review.domain.deadlines import due_date
-
-        deadlines["statutory_due"] = due_date(
-            case.state,
-            case.acknowledged_on,
-            case.tier,
-            limit="statutory",
-            protocol=casework.protocol,
-        )
+    statutory_due = casework.statutory_due(case)
+    if statutory_due is not None:
+        deadlines["statutory_due"] = statutory_due
     if open_requests:
         deadlines.update(
             answer_due=open_requests[0].due,
@@ -81,6 +73,9 @@ def full_case(
         },
         "deadlines": deadlines,
         "expected_decision_date": case.expected_decision_date,
+        "production_stops_before_decision": stops_before_decision(
+            case.production_stop_date, case.expected_decision_date
+        ),
         "points_of_contact": {
             "EU": _official_ref(casework, case.eu_contact_id),
             "CN": _official_ref(casework, case.cn_contact_id),

@@ -21,6 +21,7 @@ from services.review.domain.priority_conditions import (
     Condition,
     Context,
 )
+from services.review.domain.protocol_params import iso_date
 
 __all__ = [
     "APPLICATION_FIELDS",
@@ -31,13 +32,16 @@ __all__ = [
     "RuleSet",
     "SimulationCase",
     "TierChange",
+    "production_stop_date",
     "score",
     "simulate",
+    "stops_before_decision",
 ]
 
 _RULE_ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _MAX_RULES = 100
 _MAX_POINTS = 1000
+_MAX_VERSION = 40
 
 
 # --- results ------------------------------------------------------------------------------
@@ -147,6 +151,9 @@ class RuleSet:
         version = data.get("version")
         if not isinstance(version, str) or not version.strip():
             compiler.error("version", "is required (a non-empty string)")
+        elif len(version) > _MAX_VERSION:
+            # Each case records the version it was scored under (cases.rules_version).
+            compiler.error("version", f"at most {_MAX_VERSION} characters")
         thresholds = cls._thresholds(data.get("thresholds"), compiler)
         rules = cls._rules(data.get("rules"), compiler)
         if compiler.errors:
@@ -277,3 +284,21 @@ def simulate(
                 )
             )
     return changes
+
+
+# --- urgency against the expected decision --------------------------------------------------
+
+
+def production_stop_date(application: Mapping[str, Any]) -> date | None:
+    """The day the applicant says its production stops without the goods (None: not given)."""
+    urgency = application.get("urgency")
+    return iso_date(urgency.get("production_stop_date")) if isinstance(urgency, Mapping) else None
+
+
+def stops_before_decision(production_stop: date | None, expected_decision: date | None) -> bool:
+    """Whether production stops before the decision is expected: the channel will be late."""
+    return (
+        production_stop is not None
+        and expected_decision is not None
+        and production_stop < expected_decision
+    )

@@ -14,7 +14,7 @@ A full case, as the review service assembles it, is a dict with these keys (all 
     priority:         {tier, score, fired: [{rule_id, description, points, explanation}],
                        rules_version, flags, overridden, list_number, list_position}
     deadlines:        {stage_due, statutory_due, answer_due, ...: dates}
-    expected_decision_date
+    expected_decision_date, production_stops_before_decision
     points_of_contact: {EU: {id, name, email}, CN: {id, name, email}}
     information_requests: [{id, question, status, due, asked_by_side, asked_at,
                             answer, answered_at, document_ids}]
@@ -171,6 +171,7 @@ _PAYLOADS_EU: dict[str, Spec] = {
     "admit": {},
     "decline": _REASONED,
     "set_priority": _keep("tier", "reason"),
+    "rescore": _keep("tier", "reason", "from_tier", "score", "from_score", "rules_version"),
     "issue_priority_list": _keep("list_number", "position"),
     "fast_track": _keep("reason"),
     "acknowledge": _keep("accepted_on"),
@@ -193,6 +194,8 @@ _PAYLOADS_EU: dict[str, Spec] = {
 _PAYLOADS_CN: dict[str, Spec] = _PAYLOADS_EU | {
     "open": {"priority": _keep("tier")},
     "set_priority": _keep("tier"),
+    # The reason names the urgency rules that fired: commercial, the EU side's.
+    "rescore": _keep("tier"),
     "fast_track": {},
     "request_information": _keep("request_id", "due_in_working_days", "due"),
     "answer": _keep("request_id"),
@@ -205,6 +208,7 @@ _PAYLOADS_APPLICANT: dict[str, Spec] = {
     "decline": _REASONED,
     "issue_priority_list": {},
     "fast_track": {},
+    "rescore": _keep("tier"),
     "acknowledge": _keep("accepted_on"),
     "approve": {"licence": _LICENCE},
     "refuse": _REASONED,
@@ -243,6 +247,8 @@ _EU_VIEW: dict[str, Spec] = _CASE_IDS | {
     "priority": _PRIORITY_EU,
     "deadlines": _keep("stage_due", "statutory_due", "answer_due", "reminder_due", "lapse_due"),
     "expected_decision_date": KEEP,
+    # Derived from the applicant's production stop date, which China does not see.
+    "production_stops_before_decision": KEEP,
     "points_of_contact": {"EU": _OFFICIAL, "CN": _OFFICIAL},
     "information_requests": Each(_REQUEST),
     "documents": Each(_DOCUMENT | _keep("shareable")),

@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from services.review.metrics.facts import Audience, GroupBy
 from services.review.metrics.reports import Period, summary, summary_csv
+from services.review.queue import stopping_before_decision
 from shared.directory import Principal
 from shared.http import current_official
 from shared.problems import documented_errors, invalid
@@ -63,7 +64,13 @@ def audience_of(principal: Principal) -> Audience:
 def compute(request: Request, group_by: str, period: Period, audience: Audience) -> dict[str, Any]:
     casework = request.app.state.casework
     with Session(_engine(request)) as session:
-        return summary(session, casework.protocol, casework.today(), group_by, period, audience)
+        result = summary(session, casework.protocol, casework.today(), group_by, period, audience)
+        if audience == "EU":
+            # Read off the cases now, whatever the period: the production stop is the EU's.
+            result["backlog"]["stopping_before_decision"] = stopping_before_decision(
+                session, casework.protocol
+            )
+        return result
 
 
 def period_of(request: Request, start: str | None, end: str | None) -> Period:

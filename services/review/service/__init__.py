@@ -13,6 +13,11 @@ from services.review.service.clock import SYSTEM_CLOCK, Clock, SystemClock
 from services.review.service.core import SOURCE, submitted_on, taken
 from services.review.service.lists import queue_key
 from services.review.service.notes import NotesAndAssignment
+from services.review.service.rescoring import (
+    PriorityRescoring,
+    adopt_and_rescore,
+    rescore_open_cases,
+)
 from services.review.service.ticker import DeadlineTicker
 from services.review.service.who import SYSTEM_WHO, Who, applicant_who
 
@@ -24,13 +29,15 @@ __all__ = [
     "Clock",
     "SystemClock",
     "Who",
+    "adopt_and_rescore",
     "applicant_who",
     "queue_key",
+    "rescore_open_cases",
     "submitted_on",
     "taken",
 ]
 
 
-class Casework(CaseActions, NotesAndAssignment, DeadlineTicker):
+class Casework(CaseActions, NotesAndAssignment, DeadlineTicker, PriorityRescoring):
     """The operations on cases; stateless apart from its collaborators (directory, protocol,
     priority rules, clock, audit key)."""

@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 
 from services.review.domain import deadlines
 from services.review.domain.errors import CaseNotFound
-from services.review.domain.priority import score
+from services.review.domain.priority import production_stop_date, score
 from services.review.domain.protocol import Transition
 from services.review.service.core import submitted_on, taken
 from services.review.service.licences import Licences
@@ -79,6 +79,8 @@ class CaseActions(PriorityLists, Licences):
             fired_rules=[f.as_dict() for f in result.fired],
             flags=list(result.flags),
             rules_version=result.rules_version,
+            scored_on=today,
+            production_stop_date=production_stop_date(application),
             application=application,
             submitted_at=data.submitted_at,
             opened_at=now,

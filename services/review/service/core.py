@@ -32,6 +32,7 @@ from services.review.store import AuditRecord, Case, LicenceRecord, licence_of, 
 from shared.config import AuditSettings
 from shared.directory import Directory
 from shared.events import (
+    CaseAcknowledged,
     CaseAssigned,
     CaseDecided,
     CasePriorityChanged,
@@ -81,6 +82,17 @@ class CaseworkCore:
         if self.protocol.clock_starts_on(case.state) == "acknowledgement":
             return case.acknowledged_on
         return case.stage_started_on
+
+    def statutory_due(self, case: Case) -> date | None:
+        """The statutory limit of the case's stage, where it runs from the acknowledgement
+        (None: no such stage, or MOFCOM has not acknowledged the case)."""
+        if self.protocol.clock_starts_on(case.state) != "acknowledgement":
+            return None
+        if case.acknowledged_on is None:
+            return None
+        return deadlines.due_date(
+            case.state, case.acknowledged_on, case.tier, limit="statutory", protocol=self.protocol
+        )
 
     def may(self, who: Who, permission: str) -> bool:
         """Whether the protocol's `permission` is the acting official's."""
@@ -152,7 +164,7 @@ class CaseworkCore:
                     point_of_contact=self._contact(session, case.eu_contact_id),
                 ),
             )
-        if transition.action == "set_priority":
+        if transition.action in ("set_priority", "rescore"):
             self._emit(
                 session,
                 "case.priority_changed",
@@ -160,6 +172,21 @@ class CaseworkCore:
                 CasePriorityChanged(
                     **self._refs(case),
                     priority_tier=case.tier,
+                    expected_decision_date=case.expected_decision_date,
+                ),
+            )
+        if transition.action == "acknowledge":
+            # No state moves, but the applicant's dates do: the statutory clock starts.
+            assert case.acknowledged_on is not None
+            self._emit(
+                session,
+                "case.acknowledged",
+                case,
+                CaseAcknowledged(
+                    **self._refs(case),
+                    state=case.state,
+                    accepted_on=case.acknowledged_on,
+                    statutory_due_date=self.statutory_due(case),
                     expected_decision_date=case.expected_decision_date,
                 ),
             )

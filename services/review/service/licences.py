@@ -15,6 +15,7 @@ from services.review.domain.errors import CaseConflict
 from services.review.service.core import CaseworkCore
 from services.review.service.who import Who
 from services.review.store import Case, LicenceRecord, ShipmentRecord, shipments_of
+from shared.events import LicenceRevoked
 
 __all__ = ["Licences"]
 
@@ -143,9 +144,19 @@ class Licences(CaseworkCore):
             raise CaseConflict(f"Licence {record.number} was revoked on {record.revoked_on}.")
         record.revoked_on = self.today()
         session.add(record)
-        self._audit_on_case(
+        case = self._audit_on_case(
             session, record, who, "licence_revoked", {"licence": record.number, "reason": reason}
         )
+        if case is not None:
+            # The reason is China's own wording for the case file: the event does not carry it.
+            self._emit(
+                session,
+                "licence.revoked",
+                case,
+                LicenceRevoked(
+                    **self._refs(case), number=record.number, revoked_on=record.revoked_on
+                ),
+            )
         return record
 
     def _audit_on_case(
@@ -155,13 +166,14 @@ class Licences(CaseworkCore):
         who: Who,
         action: str,
         payload: Mapping[str, Any],
-    ) -> None:
+    ) -> Case | None:
         case = session.get(Case, record.case_id)
         if case is None:
-            return
+            return None
         self._lock_case(session, case)
         self._audit(session, case, who, action, case.state, case.state, payload)
         session.add(case)
+        return case
 
     def _lock_licence(self, session: Session, record: LicenceRecord) -> None:
         """Lock the licence row and read it again: two shipments cannot both draw the last

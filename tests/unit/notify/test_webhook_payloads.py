@@ -107,7 +107,36 @@ LICENCE = event(
         ],
     },
 )
-ALL_SENT = [SUBMITTED, STATE_CHANGED, INFORMATION_REQUESTED, APPROVED, REFUSED, LICENCE]
+REMINDER = event(
+    "case.information_reminder",
+    request={"id": "ir-1", "question": "End-user certificate?", "due": "2026-03-16", "by": "CN"},
+)
+ACKNOWLEDGED = event(
+    "case.acknowledged",
+    case_id="case-1",
+    state="cn_review",
+    accepted_on="2026-03-02",
+    statutory_due_date="2026-05-05",
+    expected_decision_date="2026-03-30",
+)
+REVOKED = event(
+    "licence.revoked",
+    case_id="case-1",
+    number="LIC-2026-0042",
+    revoked_on="2026-05-01",
+    reason="diversion to a listed entity",
+)
+ALL_SENT = [
+    SUBMITTED,
+    STATE_CHANGED,
+    INFORMATION_REQUESTED,
+    REMINDER,
+    ACKNOWLEDGED,
+    APPROVED,
+    REFUSED,
+    LICENCE,
+    REVOKED,
+]
 
 
 def body_of(internal: dict[str, Any]) -> dict[str, Any]:
@@ -122,9 +151,12 @@ def body_of(internal: dict[str, Any]) -> dict[str, Any]:
         (SUBMITTED, "application.received"),
         (STATE_CHANGED, "application.status_changed"),
         (INFORMATION_REQUESTED, "application.information_requested"),
+        (REMINDER, "application.information_reminder"),
+        (ACKNOWLEDGED, "application.status_changed"),
         (APPROVED, "application.approved"),
         (REFUSED, "application.refused"),
         (LICENCE, "licence.issued"),
+        (REVOKED, "licence.revoked"),
     ],
 )
 def test_internal_event_types_map_to_webhook_types(
@@ -201,6 +233,32 @@ def test_information_requested_carries_the_request_id_question_and_due_date() ->
     }
 
 
+def test_a_reminder_repeats_the_open_request_as_it_was_asked() -> None:
+    assert body_of(REMINDER)["data"] == body_of(INFORMATION_REQUESTED)["data"]
+
+
+def test_an_acknowledgement_is_a_status_change_with_the_statutory_and_expected_dates() -> None:
+    assert body_of(ACKNOWLEDGED)["data"] == {
+        "application_id": "app-1",
+        "reference": "REC-2026-000123",
+        "previous_status": "cn_review",
+        "status": "cn_review",
+        "accepted_on": "2026-03-02",
+        "statutory_due_date": "2026-05-05",
+        "expected_decision_date": "2026-03-30",
+    }
+
+
+def test_a_revocation_carries_the_licence_number_and_day_but_not_chinas_reason() -> None:
+    data = body_of(REVOKED)["data"]
+    assert data == {
+        "application_id": "app-1",
+        "reference": "REC-2026-000123",
+        "licence": {"number": "LIC-2026-0042", "status": "revoked", "revoked_on": "2026-05-01"},
+    }
+    assert "diversion" not in json.dumps(data)
+
+
 def test_decisions_carry_decision_and_reason_but_not_the_officials_detail() -> None:
     assert body_of(REFUSED)["data"] == {
         "application_id": "app-1",
@@ -251,6 +309,9 @@ def test_a_nested_object_where_a_plain_value_belongs_is_refused_not_forwarded() 
         ({**SUBMITTED, "id": None}, "id"),
         ({**SUBMITTED, "data": None}, "data"),
         (event("case.information_requested"), "request"),
+        (event("case.information_reminder"), "request"),
+        (event("case.acknowledged", state="cn_review"), "accepted_on"),
+        (event("licence.revoked", revoked_on="2026-05-01"), "number"),
         (event("licence.issued", licence={"number": "L-1", "lines": "all"}), "lines"),
     ],
 )
@@ -304,14 +365,16 @@ def test_test_message_is_a_webhook_test_for_one_endpoint() -> None:
     ).message_id("ep-1")
 
 
-def test_endpoints_subscribe_to_the_six_public_types_only() -> None:
+def test_endpoints_subscribe_to_the_eight_public_types_only() -> None:
     assert {
         "application.received",
         "application.status_changed",
         "application.information_requested",
+        "application.information_reminder",
         "application.approved",
         "application.refused",
         "licence.issued",
+        "licence.revoked",
     } == PUBLIC_EVENT_TYPES
     assert validate_event_types(["licence.issued", "licence.issued"]) == {"licence.issued"}
 

@@ -12,9 +12,12 @@ from services.review.domain.priority import (
     InvalidRuleSet,
     RuleSet,
     SimulationCase,
+    production_stop_date,
     score,
     simulate,
+    stops_before_decision,
 )
+from services.review.service.rescoring import rescore_reason
 from tests.support import sample_application
 
 TODAY = date(2026, 11, 20)
@@ -295,3 +298,61 @@ def test_simulating_the_current_rules_changes_nothing() -> None:
         )
     ]
     assert simulate(cases, RULES, TODAY) == []
+
+
+# --- live priority: the same application scored on later days ------------------------------
+
+
+def test_the_production_stop_is_counted_from_the_day_scored() -> None:
+    stop = date(2027, 1, 4)
+    body = application(urgency={"stock_days": 20, "production_stop_date": stop.isoformat()})
+    early, late = score(body, RULES, date(2026, 11, 20)), score(body, RULES, date(2026, 12, 10))
+    assert "in 45 days" in fired(early)["production_stop_soon"]
+    assert "in 25 days" in fired(late)["production_stop_near"]
+    assert "production_stop_near" not in fired(early)
+    assert late.score - early.score == 10
+
+
+def test_the_reason_of_a_rescore_names_the_day_the_rules_and_what_fired() -> None:
+    stop = date(2027, 1, 4).isoformat()
+    body = application(urgency={"stock_days": 20, "production_stop_date": stop})
+    before = score(body, RULES, date(2026, 11, 20))
+    after = score(body, RULES, date(2026, 12, 10))
+    reason = rescore_reason(
+        before.score, {f.rule_id for f in before.fired}, "2025.9", after, date(2026, 12, 10)
+    )
+    assert reason.startswith(
+        f"Scored again on 2026-12-10 under rules {RULES.version} (was 2025.9): "
+        f"{before.score} → {after.score}."
+    )
+    assert "Now: production_stop_near (" in reason and "in 25 days" in reason
+    assert reason.endswith("No longer: production_stop_soon.")
+
+
+@pytest.mark.parametrize(
+    ("stop", "expected", "flagged"),
+    [
+        (date(2026, 12, 1), date(2026, 12, 2), True),
+        (date(2026, 12, 2), date(2026, 12, 2), False),
+        (date(2026, 12, 3), date(2026, 12, 2), False),
+        (None, date(2026, 12, 2), False),
+        (date(2026, 12, 1), None, False),
+    ],
+)
+def test_a_case_is_flagged_when_production_stops_before_the_expected_decision(
+    stop: date | None, expected: date | None, flagged: bool
+) -> None:
+    assert stops_before_decision(stop, expected) is flagged
+
+
+def test_the_production_stop_date_is_read_from_the_application() -> None:
+    assert production_stop_date(application()) == date(2026, 12, 15)
+    assert production_stop_date(application(urgency=None)) is None
+    assert production_stop_date(application(urgency={"production_stop_date": "soon"})) is None
+
+
+def test_a_version_longer_than_a_case_can_record_is_refused() -> None:
+    draft = {**RULES.as_dict(), "version": "v" * 41}
+    with pytest.raises(InvalidRuleSet) as refused:
+        RuleSet.from_dict(draft)
+    assert [e.field for e in refused.value.errors] == ["version"]

@@ -61,6 +61,7 @@ TABLE: dict[str, tuple[set[tuple[str, str | None]], set[str], str]] = {
     "refuse": ({("CN", "officer")}, {"cn_review", "joint_review"}, "refused"),
     "withdraw": ({("applicant", None)}, NON_TERMINAL, "withdrawn"),
     "lapse": ({("system", None)}, {"awaiting_applicant"}, "lapsed"),
+    "rescore": ({("system", None)}, NON_TERMINAL, "same"),
 }
 P1_ONLY = {"fast_track"}
 
@@ -69,6 +70,7 @@ VALID_PARAMS: dict[str, dict[str, Any]] = {
     "answer": {"answer": "Bosch GmbH, Stuttgart"},
     "decline": {"reason": "goods_not_controlled"},
     "set_priority": {"tier": "P1", "reason": "line stops on Monday"},
+    "rescore": {"tier": "P2", "reason": "production stop 20 days away"},
     "issue_priority_list": {"list_number": 9, "position": 3},
     "fast_track": {"reason": "line stops on Monday"},
     "acknowledge": {"accepted_on": "2026-03-02"},

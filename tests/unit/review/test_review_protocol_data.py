@@ -26,6 +26,7 @@ PERMISSIONS: dict[str, set[tuple[str, str]]] = {
     "assign_other_official": SUPERVISORS,
     "read_priority_rules": EU,
     "simulate_priority_rules": {("EU", "supervisor")},
+    "adopt_priority_rules": {("EU", "supervisor")},
     "issue_priority_list": {("EU", "supervisor")},
     "read_priority_lists": BOTH,
     "read_metrics": BOTH,
