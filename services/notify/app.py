@@ -7,12 +7,14 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.notify.api import install_errors, router
-from services.notify.handlers import INTAKE_HANDLERS, REVIEW_HANDLERS, write
+from services.notify.email import Mailer
+from services.notify.handlers import INTAKE_HANDLERS, REVIEW_HANDLERS, writer
 from services.notify.settings import NotifySettings
 from services.notify.store.log_retention import delivery_log_rules
 from services.notify.worker import DeliveryWorker
 from shared.events import INTAKE_STREAM, REVIEW_STREAM, CloudEvent
 from shared.http import create_app
+from shared.mail import MailSettings
 from shared.runtime import ServiceRuntime
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -21,7 +23,10 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def build(settings: NotifySettings | None = None) -> FastAPI:
     settings = settings or NotifySettings()
     runtime = ServiceRuntime(settings, MIGRATIONS)
-    worker = DeliveryWorker(runtime.engine, settings, runtime.redis)
+    mail = MailSettings()
+    worker = DeliveryWorker(runtime.engine, settings, runtime.redis, Mailer(mail))
+    # E-mail to people only where SMTP is configured: otherwise no e-mail endpoint is kept.
+    write = writer(runtime.directory_engine if mail.enabled else None)
 
     def new_messages(_event: CloudEvent) -> None:
         worker.wake()
@@ -50,6 +55,7 @@ def build(settings: NotifySettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.runtime = runtime
     app.state.worker = worker
+    app.state.mail = mail
     app.include_router(router)
     install_errors(app)
     return app

@@ -84,6 +84,10 @@ INFORMATION_REQUESTED = event(
     "case.information_requested",
     request={"id": "ir-1", "question": "End-user certificate?", "due": "2026-03-16", "by": "CN"},
 )
+REMINDER = event(
+    "case.information_reminder",
+    request={"id": "ir-1", "question": "End-user certificate?", "due": "2026-03-16", "by": "CN"},
+)
 APPROVED = event("case.decided", decision="approved", reason=None)
 REFUSED = event("case.decided", decision="refused", reason="military_end_use")
 LICENCE = event(
@@ -122,6 +126,7 @@ def body_of(internal: dict[str, Any]) -> dict[str, Any]:
         (SUBMITTED, "application.received"),
         (STATE_CHANGED, "application.status_changed"),
         (INFORMATION_REQUESTED, "application.information_requested"),
+        (REMINDER, "application.information_reminder"),
         (APPROVED, "application.approved"),
         (REFUSED, "application.refused"),
         (LICENCE, "licence.issued"),
@@ -304,11 +309,12 @@ def test_test_message_is_a_webhook_test_for_one_endpoint() -> None:
     ).message_id("ep-1")
 
 
-def test_endpoints_subscribe_to_the_six_public_types_only() -> None:
+def test_endpoints_subscribe_to_the_seven_public_types_only() -> None:
     assert {
         "application.received",
         "application.status_changed",
         "application.information_requested",
+        "application.information_reminder",
         "application.approved",
         "application.refused",
         "licence.issued",
