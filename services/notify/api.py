@@ -25,6 +25,10 @@ from shared.problems import documented_errors, invalid, problem_response
 
 router = APIRouter(prefix="/v1", tags=["webhooks"], responses=documented_errors())
 Applicant = Annotated[Principal, Depends(current_applicant)]
+# The query parameters of a delivery log (an endpoint's, a person's).
+StatusFilter = Annotated[str | None, Query(description="Only deliveries in this status")]
+PageSize = Annotated[int | None, Query(description="Page size (1 to 200)")]
+Cursor = Annotated[str | None, Query(max_length=200)]
 
 
 # --- request and response shapes -------------------------------------------------------------
@@ -293,9 +297,9 @@ def list_deliveries(
     endpoint_id: str,
     request: Request,
     applicant: Applicant,
-    status: Annotated[str | None, Query(description="Only deliveries in this status")] = None,
-    limit: Annotated[int | None, Query(description="Page size (1 to 200)")] = None,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    status: StatusFilter = None,
+    limit: PageSize = None,
+    cursor: Cursor = None,
 ) -> DeliveryPage:
     size = _log_params(request, status, limit)
     log = service.deliveries(
@@ -424,9 +428,9 @@ def list_email_deliveries(
     person_id: str,
     request: Request,
     applicant: Applicant,
-    status: Annotated[str | None, Query(description="Only deliveries in this status")] = None,
-    limit: Annotated[int | None, Query(description="Page size (1 to 200)")] = None,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    status: StatusFilter = None,
+    limit: PageSize = None,
+    cursor: Cursor = None,
 ) -> DeliveryPage:
     size = _log_params(request, status, limit)
     log = service.email_deliveries(

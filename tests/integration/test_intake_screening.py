@@ -170,14 +170,20 @@ def _race(
     return [a for a in answers if a is not None]
 
 
+def _race_one_number(
+    intake: ServiceProcess, infra: Infra, headers: dict[str, str]
+) -> tuple[dict[str, Any], list[httpx.Response]]:
+    """Eight submissions of one body at once (with these headers): the body and the answers."""
+    if not infra.database_url:
+        pytest.skip("the race is the unique indexes' on PostgreSQL")
+    body = application()
+    return body, _race(intake, new_company(infra)["api_key"], [(body, headers)] * 8)
+
+
 def test_racing_submissions_of_one_number_register_it_once(
     intake: ServiceProcess, infra: Infra
 ) -> None:
-    if not infra.database_url:
-        pytest.skip("the race is the unique index's on PostgreSQL")
-    company = new_company(infra)
-    body = application()
-    answers = _race(intake, company["api_key"], [(body, {})] * 8)
+    body, answers = _race_one_number(intake, infra, {})
     made = [a for a in answers if a.status_code == 201]
     assert len(made) == 1, [a.text for a in answers]
     for refused in (a for a in answers if a.status_code != 201):
@@ -188,12 +194,7 @@ def test_racing_submissions_of_one_number_register_it_once(
 def test_racing_retries_with_one_idempotency_key_all_get_the_one_application(
     intake: ServiceProcess, infra: Infra
 ) -> None:
-    if not infra.database_url:
-        pytest.skip("the race is the unique indexes' on PostgreSQL")
-    company = new_company(infra)
-    body = application()
-    headers = {"Idempotency-Key": str(uuid.uuid4())}
-    answers = _race(intake, company["api_key"], [(body, headers)] * 8)
+    body, answers = _race_one_number(intake, infra, {"Idempotency-Key": str(uuid.uuid4())})
     assert {a.status_code for a in answers} == {201}, [a.text for a in answers]
     assert len({a.json()["id"] for a in answers}) == 1
     assert len(_submitted(infra, body["mofcom_application_number"])) == 1
