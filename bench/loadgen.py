@@ -34,11 +34,13 @@ ELEMENTS = [("Dy", "metal", "2805.30"), ("Tb", "oxide", "2846.90"), ("Nd", "magn
 CATEGORIES = ["automotive", "wind_energy", "semiconductors", "robotics", "medical"]
 
 
-def application_body(n: int) -> dict[str, Any]:
-    """A valid application (API.md), varied a little so priority rules and groups differ."""
+def application_body(n: int, run: str = "") -> dict[str, Any]:
+    """A valid application (API.md), varied a little so priority rules and groups differ;
+    `run` keeps the MOFCOM numbers of one run apart from another's (a company registers a
+    number once)."""
     element, form, hs = ELEMENTS[n % len(ELEMENTS)]
     return {
-        "mofcom_application_number": f"MOFCOM-2026-{n:07d}",
+        "mofcom_application_number": f"MOFCOM-2026-{run}{n:07d}",
         "licence_type": "three_month" if n % 4 else "annual",
         "exporter": {"name": "Baotou Magnet Co.", "uscc": "91150200MA0N1X2Y3Z"},
         "consignee": {"name": "Bosch GmbH", "country": "DE"},
@@ -91,6 +93,8 @@ class Requests:
         self.body = spec.get("body", "application")
         self.idempotency = bool(spec.get("idempotency", True))
         self.counter = itertools.count(int(spec.get("first_number", 1)))
+        # Runs against one deployment reuse its companies and start counting again at 1.
+        self.run = uuid.uuid4().hex[:8].upper() + "-"
 
     def next(self) -> Request:
         n = next(self.counter)
@@ -100,7 +104,7 @@ class Requests:
             headers["authorization"] = f"Bearer {key}"
         content = None
         if self.method == "POST" and self.body == "application":
-            content = json.dumps(application_body(n)).encode()
+            content = json.dumps(application_body(n, self.run)).encode()
             if self.idempotency:
                 headers["idempotency-key"] = uuid.uuid4().hex
         return self.method, self.paths[n % len(self.paths)], headers, content, n

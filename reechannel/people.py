@@ -14,11 +14,12 @@ import typer
 from shared.accounts import audit
 from shared.accounts.errors import AccountError
 from shared.accounts.invitations import Invitations, Link, LinkSettings
-from shared.accounts.mail import MailSettings, send_blocking
+from shared.accounts.mail import send_link_blocking
 from shared.accounts.passwords import Passwords
 from shared.accounts.people import People
 from shared.accounts.sessions import Sessions
 from shared.directory import open_directory
+from shared.mail import MailSettings
 
 people_app = typer.Typer(help="The audit of people's accounts.", no_args_is_help=True)
 person_app = typer.Typer(help="One person's account.", no_args_is_help=True)
@@ -87,7 +88,7 @@ def _deliver(link: Link, as_json: bool) -> None:
             f"{invitation.role}. Open this link to set your password (and second factor):\n\n"
             f"{url}\n\nIt works once, until {invitation.expires_at:%Y-%m-%d %H:%M} UTC.\n"
         )
-        send_blocking(mail, invitation.email, "Your REE Channel invitation", text)
+        send_link_blocking(mail, invitation.email, "Your REE Channel invitation", text)
         sent = True
     payload = {
         "invitation_id": invitation.id,

@@ -7,7 +7,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from shared.countries import ISO_3166_ALPHA_2
 from shared.text import MultilineText, OneLineText
@@ -32,7 +32,8 @@ class EndUseCategory(StrEnum):
 
 
 class Element(StrEnum):
-    """Rare earths under China's export control (DOMAIN.md, controlled goods)."""
+    """Rare earths under China's export control (DOMAIN.md, controlled goods); in which
+    forms and since when is data: shared/controlled_goods.yaml."""
 
     Sm = "Sm"
     Gd = "Gd"
@@ -56,10 +57,6 @@ class Form(StrEnum):
     oxide = "oxide"
     compound = "compound"
     magnet = "magnet"
-
-
-# Nd and Pr are controlled only inside magnets that contain Dy or Tb.
-MAGNET_ONLY_ELEMENTS = {Element.Nd, Element.Pr}
 
 
 def _country(value: str) -> str:
@@ -129,12 +126,6 @@ class GoodsLine(_Strict):
         if not HS_CODE_AS_TYPED.fullmatch(value) or not 6 <= len(digits) <= 10:
             raise ValueError("must be 6 to 10 digits (dots allowed)")
         return digits
-
-    @model_validator(mode="after")
-    def _magnet_only(self) -> GoodsLine:
-        if self.element in MAGNET_ONLY_ELEMENTS and self.form != Form.magnet:
-            raise ValueError(f"{self.element} is controlled only in magnets (form 'magnet')")
-        return self
 
 
 class Urgency(_Strict):

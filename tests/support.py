@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -33,10 +34,12 @@ EXAMPLE_STOP_AHEAD = timedelta(days=25)
 def sample_application(today: date | None = None, **changes: Any) -> dict[str, Any]:
     """The sample application of docs/examples/application.json, the one source every test
     uses: its production stop moved to `EXAMPLE_STOP_AHEAD` after `today` (by default today,
-    UTC) and its top-level fields replaced by `changes`."""
+    UTC), a MOFCOM number of its own (a company registers a number once) and its top-level
+    fields replaced by `changes`. A retry that must send the same body keeps the one it got."""
     body: dict[str, Any] = json.loads(EXAMPLE_APPLICATION.read_text(encoding="utf-8"))
     day = today or datetime.now(UTC).date()
     body["urgency"]["production_stop_date"] = (day + EXAMPLE_STOP_AHEAD).isoformat()
+    body["mofcom_application_number"] = f"MOFCOM-{day.year}-{uuid.uuid4().hex[:12].upper()}"
     body.update(changes)
     return body
 

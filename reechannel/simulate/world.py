@@ -164,7 +164,8 @@ def make_application(rng: random.Random, company: DemoCompany, today: date) -> d
     buyer = {"name": company.name, "country": company.country}
     chain_words = company.value_chain.replace("_", " ")
     return {
-        "mofcom_application_number": f"MOFCOM-{today.year}-{rng.randrange(10**6):06d}",
+        # Wide enough that one company's numbers never repeat (it registers a number once).
+        "mofcom_application_number": f"MOFCOM-{today.year}-{rng.randrange(10**12):012d}",
         "licence_type": rng.choices(["three_month", "annual", "general"], [70, 22, 8])[0],
         "exporter": {"name": rng.choice(EXPORTERS), "uscc": uscc(rng)},
         "consignee": buyer,

@@ -125,6 +125,12 @@ async def submit_application(
             if idempotency_key is None:
                 raise
             continue
+        except service.NumberRegistered:
+            # Racing with the same key, the loser may meet the number's index before the
+            # key's: once more, and the key (if the winner's) replays the winner's answer.
+            if idempotency_key is None or _attempt:
+                raise
+            continue
         if isinstance(written, EarlierRequest):
             return await run_blocking(_replay, _engine(request), written, new.fingerprint)
         _committed(request)
@@ -209,11 +215,9 @@ async def _read_submission(request: Request) -> Response:
             body = ApplicationBody.model_validate(raw)  # refused, with pydantic's own message
     except ValidationError as exc:
         errors += _located(exc, "body")
-    if body is not None and body.urgency and body.urgency.production_stop_date:
-        problem = domain.production_stop_problem(body.urgency.production_stop_date, utcnow().date())
-        if problem is not None:
-            loc = ("body", "urgency", "production_stop_date")
-            errors.append({"type": "value_error", "loc": loc, "msg": problem})
+    if body is not None:
+        goods = request.app.state.controlled_goods
+        errors += domain.screening_problems(body, utcnow().date(), goods)
     if errors or body is None:
         await run_blocking(authenticated_applicant, request, credentials)
         raise RequestValidationError(errors)
@@ -235,7 +239,12 @@ router.add_api_route(
     status_code=201,
     response_model=ApplicationView,
     summary="Register a pending MOFCOM licence application",
-    responses={409: {"description": "Idempotency-Key reused with another body"}},
+    responses={
+        409: {
+            "description": "Idempotency-Key reused with another body, or the MOFCOM number "
+            "registered already (`existing_reference` names its application)"
+        }
+    },
     route_class_override=_SubmissionRoute,
 )
 
@@ -388,6 +397,10 @@ def withdraw_application(
 def _error_response(exc: service.IntakeError) -> JSONResponse:
     if isinstance(exc, service.NotFound):
         return problem_response(404, "Not found", str(exc))
+    if isinstance(exc, service.NumberRegistered):
+        return problem_response(
+            409, "Conflict", str(exc), exc.kind, existing_reference=exc.reference
+        )
     if isinstance(exc, service.StateConflict):
         return problem_response(409, "Conflict", str(exc), exc.kind)
     if isinstance(exc, service.InvalidField):

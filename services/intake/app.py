@@ -36,6 +36,8 @@ def build(settings: IntakeSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.runtime = runtime
     app.state.references = References(settings.references_key())
+    # Validated here: a broken list stops intake at start, not at the first application.
+    app.state.controlled_goods = settings.controlled_goods()
     # POST /v1/applications writes through plain psycopg connections on PostgreSQL.
     postgres = runtime.engine.dialect.name == "postgresql"
     app.state.writer = RawConnections(runtime.engine, size=16) if postgres else None

@@ -1,4 +1,5 @@
-"""Intake's pure rules: references, the applicant's statuses, documents and idempotency."""
+"""Intake's pure rules: references, the applicant's statuses, screening at the door,
+documents and idempotency."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ from typing import Any
 
 import filetype
 
+from shared.applications import ApplicationBody
+from shared.controlled_goods import ControlledGoods
+
 # The applicant sees the case's state under the protocol's own names (PROTOCOL.md, states).
 INITIAL_STATUS = "submitted"
 TERMINAL_STATUSES = frozenset({"approved", "refused", "not_admitted", "withdrawn", "lapsed"})
@@ -28,6 +32,11 @@ STATUSES = (
     "joint_review",
     *sorted(TERMINAL_STATUSES),
 )
+# A company registers a MOFCOM application number once while its application is live. An
+# application that ended without a decision on its merits releases the number, so the
+# company may register it again (corrected, say); an approved or refused one keeps it, since
+# MOFCOM decided that number (a new filing there gets a new number).
+RELEASING_STATUSES = frozenset({"withdrawn", "not_admitted", "lapsed"})
 
 
 class DocumentKind(StrEnum):
@@ -99,6 +108,29 @@ def production_stop_problem(stop: date, today: date) -> str | None:
     if stop > today + timedelta(days=PRODUCTION_STOP_MAX_DAYS_AHEAD):
         return f"must be at most {PRODUCTION_STOP_MAX_DAYS_AHEAD} days ahead"
     return None
+
+
+ScreeningError = dict[str, Any]
+
+
+def screening_problems(
+    body: ApplicationBody, today: date, goods: ControlledGoods
+) -> list[ScreeningError]:
+    """What refuses a valid body at the door on `today` (UTC), as validation errors: a
+    production stop date out of range, goods that need no licence that day."""
+    errors: list[ScreeningError] = []
+    if body.urgency and body.urgency.production_stop_date:
+        problem = production_stop_problem(body.urgency.production_stop_date, today)
+        if problem is not None:
+            where = ("body", "urgency", "production_stop_date")
+            errors.append({"type": "value_error", "loc": where, "msg": problem})
+    for index, line in enumerate(body.goods):
+        problem = goods.problem(line.element, line.form, today)
+        if problem is not None:
+            field = "form" if line.form not in goods.forms_of(line.element) else "element"
+            loc = ("body", "goods", index, field)
+            errors.append({"type": "value_error", "loc": loc, "msg": problem})
+    return errors
 
 
 def is_terminal(status: str) -> bool:

@@ -66,6 +66,8 @@ def _set_status(app: Application, event: CloudEvent, status: str) -> bool:
         # Withdrawn at intake wins over review's later view of a still-open case.
         return False
     app.status, app.status_changed_at = status, event.time
+    if status in domain.RELEASING_STATUSES:
+        app.mofcom_released = True
     return True
 
 

@@ -29,10 +29,12 @@ from services.intake.store import (
     Application,
     Document,
     InformationRequest,
+    NumberTaken,
     add_timeline,
     company_document_bytes,
     document_totals,
     documents_of,
+    holder_of_number,
     list_applications,
     new_id,
     own_application,
@@ -88,6 +90,19 @@ class StateConflict(IntakeError):
     def __init__(self, detail: str, kind: str | None = None) -> None:
         super().__init__(detail)
         self.kind = kind
+
+
+class NumberRegistered(StateConflict):
+    """The company registered this MOFCOM application number already, and holds it."""
+
+    def __init__(self, mofcom_number: str, reference: str, status: str) -> None:
+        super().__init__(
+            f"MOFCOM application number {mofcom_number} is registered already as "
+            f"{reference} ({status}). A number is registered again only after its "
+            "application was withdrawn, not admitted or lapsed.",
+            kind="mofcom-number-registered",
+        )
+        self.reference = reference
 
 
 class InvalidField(IntakeError):
@@ -170,8 +185,22 @@ def register(
         idempotency_key=idempotency_key,
         fingerprint=fingerprint,
     )
-    written = register_application(engine, writer, new, submitted_event_fields(new), references)
+    try:
+        written = register_application(engine, writer, new, submitted_event_fields(new), references)
+    except NumberTaken:
+        raise _registered_already(
+            engine, new.company_id, content["mofcom_application_number"]
+        ) from None
     return new, written
+
+
+def _registered_already(engine: Engine, company_id: str, mofcom_number: str) -> StateConflict:
+    with Session(engine) as session:
+        holder = holder_of_number(session, company_id, mofcom_number)
+    if holder is None:
+        # Released between the refusal and this read (withdrawn meanwhile): try again.
+        return StateConflict("The request could not be completed; retry it.")
+    return NumberRegistered(mofcom_number, holder.reference, holder.status)
 
 
 def replay(engine: Engine, earlier: EarlierRequest, fingerprint: str) -> ApplicationView:
@@ -554,7 +583,7 @@ def withdraw(
                 col(Application.id) == app.id,
                 col(Application.status).not_in(domain.TERMINAL_STATUSES),
             )
-            .values(status="withdrawn", status_changed_at=now, updated_at=now)
+            .values(status="withdrawn", status_changed_at=now, updated_at=now, mofcom_released=True)
         )
         if _rowcount(claimed) != 1:
             session.rollback()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 
 from shared.config import ServiceSettings
+from shared.controlled_goods import ControlledGoods
 
 
 class IntakeSettings(ServiceSettings):
@@ -20,6 +23,13 @@ class IntakeSettings(ServiceSettings):
     # Key of the permutation that turns application numbers into references; without it,
     # one derived from REE_TOKEN_SECRET (which production requires to be set).
     reference_secret: str | None = Field(None, alias="REE_REFERENCE_SECRET")
+    # China's controlled-goods list (shared/controlled_goods.yaml when unset), read at start.
+    controlled_goods_file: Path | None = Field(None, alias="REE_CONTROLLED_GOODS_FILE")
 
     def references_key(self) -> str:
         return self.reference_secret or f"references:{self.token_secret}"
+
+    def controlled_goods(self) -> ControlledGoods:
+        if self.controlled_goods_file is None:
+            return ControlledGoods.packaged()
+        return ControlledGoods.load(self.controlled_goods_file)

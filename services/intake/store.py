@@ -8,7 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 import psycopg
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, false, text
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -32,6 +32,13 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+LIVE_NUMBER_INDEX = "ux_applications_company_live_mofcom_number"
+
+
+class NumberTaken(Exception):
+    """The company holds this MOFCOM application number with another application."""
+
+
 class ReferenceNumber(SQLModel, table=True):
     """One row per application: its autoincrement id is the application's number, which the
     human reference is a keyed permutation of (`domain.References`)."""
@@ -48,6 +55,16 @@ class Application(SQLModel, table=True):
     __table_args__ = (
         Index("ix_applications_company_seq", "company_id", "number"),
         Index("ix_applications_company_status_seq", "company_id", "status", "number"),
+        # A company's MOFCOM number is registered once while it is held (domain.py,
+        # RELEASING_STATUSES): the database refuses the second of two racing submissions.
+        Index(
+            LIVE_NUMBER_INDEX,
+            "company_id",
+            "mofcom_application_number",
+            unique=True,
+            postgresql_where=text("NOT mofcom_released"),
+            sqlite_where=text("NOT mofcom_released"),
+        ),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
@@ -57,6 +74,9 @@ class Application(SQLModel, table=True):
     status: str = Field(max_length=30)
     status_changed_at: datetime = Field(default_factory=utcnow)
     mofcom_application_number: str = Field(max_length=64)
+    # Set once the application ends without a decision on its merits; never unset (a
+    # withdrawal found too late returns the status to the decision, not the number).
+    mofcom_released: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     licence_type: str = Field(max_length=20)
     body: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     submitted_at: datetime = Field(default_factory=utcnow)
@@ -147,6 +167,16 @@ def own_application(session: Session, company_id: str, application_id: str) -> A
     if application is None or application.company_id != company_id:
         return None
     return application
+
+
+def holder_of_number(session: Session, company_id: str, mofcom_number: str) -> Application | None:
+    """The company's application that holds this MOFCOM number, if one does."""
+    query = select(Application).where(
+        Application.company_id == company_id,
+        Application.mofcom_application_number == mofcom_number,
+        col(Application.mofcom_released).is_(False),
+    )
+    return session.exec(query).first()
 
 
 def list_applications(
@@ -284,7 +314,9 @@ def register_application(
 
     With an Idempotency-Key already used by the company, nothing is written and the earlier
     request is returned. Two requests racing with one key: the loser's COMMIT fails with
-    IntegrityError (the key's primary key) and the caller replays the winner's answer.
+    IntegrityError (the key's primary key) and the caller replays the winner's answer. A
+    MOFCOM number the company holds already: NumberTaken (the unique index's refusal), with
+    nothing written.
     `connections` are plain psycopg connections to the engine's database (PostgreSQL); without
     them the rows go through SQLAlchemy Core.
     """
@@ -344,8 +376,10 @@ def _register_pg(
             committing = True
             pg.commit()
     except psycopg.IntegrityError as exc:
-        # The Idempotency-Key's primary key: another request with the key committed first.
         pg.rollback()
+        if exc.diag.constraint_name == LIVE_NUMBER_INDEX:
+            raise NumberTaken() from exc
+        # The Idempotency-Key's primary key: another request with the key committed first.
         raise IntegrityError(_PG_ROWS, None, exc) from exc
     except psycopg.OperationalError as exc:
         # A connection that failed before COMMIT was sent committed nothing: safe to retry.
@@ -359,6 +393,18 @@ def _register_core(
     engine: Engine, new: NewApplication, event_fields: EventFields, references: domain.References
 ) -> tuple[int, str] | EarlierRequest:
     """The same rows through SQLAlchemy Core (SQLite, the embedded mode)."""
+    try:
+        return _insert_core(engine, new, event_fields, references)
+    except IntegrityError as exc:
+        # SQLite names the index's columns, not the index.
+        if "applications.mofcom_application_number" in str(exc.orig):
+            raise NumberTaken() from exc
+        raise
+
+
+def _insert_core(
+    engine: Engine, new: NewApplication, event_fields: EventFields, references: domain.References
+) -> tuple[int, str] | EarlierRequest:
     tables = SQLModel.metadata.tables
     with engine.begin() as conn:
         if new.idempotency_key is not None:

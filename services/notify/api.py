@@ -25,6 +25,10 @@ from shared.problems import documented_errors, invalid, problem_response
 
 router = APIRouter(prefix="/v1", tags=["webhooks"], responses=documented_errors())
 Applicant = Annotated[Principal, Depends(current_applicant)]
+# The query parameters of a delivery log (an endpoint's, a person's).
+StatusFilter = Annotated[str | None, Query(description="Only deliveries in this status")]
+PageSize = Annotated[int | None, Query(description="Page size (1 to 200)")]
+Cursor = Annotated[str | None, Query(max_length=200)]
 
 
 # --- request and response shapes -------------------------------------------------------------
@@ -293,19 +297,28 @@ def list_deliveries(
     endpoint_id: str,
     request: Request,
     applicant: Applicant,
-    status: Annotated[str | None, Query(description="Only deliveries in this status")] = None,
-    limit: Annotated[int | None, Query(description="Page size (1 to 200)")] = None,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    status: StatusFilter = None,
+    limit: PageSize = None,
+    cursor: Cursor = None,
 ) -> DeliveryPage:
+    size = _log_params(request, status, limit)
+    log = service.deliveries(
+        _engine(request), _company(applicant), endpoint_id, status, _from_cursor(cursor), size + 1
+    )
+    return _log_page(log, size)
+
+
+def _log_params(request: Request, status: str | None, limit: int | None) -> int:
+    """The page size of a delivery log, once the status asked for is checked."""
     settings = _settings(request)
-    size = page_params(limit, settings.default_page_size, settings.max_page_size)
     if status is not None and status not in store.DELIVERY_STATUSES:
         raise invalid(
             [{"field": "status", "message": "must be one of " + ", ".join(store.DELIVERY_STATUSES)}]
         )
-    log = service.deliveries(
-        _engine(request), _company(applicant), endpoint_id, status, _from_cursor(cursor), size + 1
-    )
+    return page_params(limit, settings.default_page_size, settings.max_page_size)
+
+
+def _log_page(log: service.DeliveryLog, size: int) -> DeliveryPage:
     more = len(log.rows) > size
     rows = log.rows[:size]
     last = rows[-1][0] if rows else None
@@ -350,6 +363,86 @@ def recover(
     )
     _wake_worker(request)
     return RecoverResult(endpoint_id=endpoint_id, since=body.since, scheduled=scheduled)
+
+
+# --- people's e-mail -------------------------------------------------------------------------
+
+
+class EmailChoiceBody(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    event_types: list[str] = Field(
+        max_length=len(payloads.PUBLIC_EVENT_TYPES),
+        description="What the person is e-mailed about; an empty list: nothing",
+        examples=[sorted(payloads.DEFAULT_EMAIL_TYPES)],
+    )
+
+
+class EmailChoiceView(BaseModel):
+    person_id: str
+    email: str
+    event_types: list[str] = Field(
+        description="Until the person chooses: " + ", ".join(sorted(payloads.DEFAULT_EMAIL_TYPES))
+    )
+
+
+def _directory(request: Request) -> Engine:
+    return request.app.state.runtime.directory_engine
+
+
+@router.get(
+    "/people/{person_id}/notifications",
+    response_model=EmailChoiceView,
+    tags=["e-mail"],
+    summary="What one of your company's people is e-mailed about",
+)
+def get_email_choice(person_id: str, request: Request, applicant: Applicant) -> EmailChoiceView:
+    choice = service.email_choice(
+        _engine(request), _directory(request), _company(applicant), person_id
+    )
+    return EmailChoiceView.model_validate(choice, from_attributes=True)
+
+
+@router.put(
+    "/people/{person_id}/notifications",
+    response_model=EmailChoiceView,
+    tags=["e-mail"],
+    summary="Choose what one of your company's people is e-mailed about",
+)
+def put_email_choice(
+    person_id: str, body: EmailChoiceBody, request: Request, applicant: Applicant
+) -> EmailChoiceView:
+    choice = service.choose_email(
+        _engine(request), _directory(request), _company(applicant), person_id, body.event_types
+    )
+    return EmailChoiceView.model_validate(choice, from_attributes=True)
+
+
+@router.get(
+    "/people/{person_id}/notifications/deliveries",
+    response_model=DeliveryPage,
+    tags=["e-mail"],
+    summary="The e-mail delivery log of one of your company's people, newest first",
+)
+def list_email_deliveries(
+    person_id: str,
+    request: Request,
+    applicant: Applicant,
+    status: StatusFilter = None,
+    limit: PageSize = None,
+    cursor: Cursor = None,
+) -> DeliveryPage:
+    size = _log_params(request, status, limit)
+    log = service.email_deliveries(
+        _engine(request),
+        _directory(request),
+        _company(applicant),
+        person_id,
+        status,
+        _from_cursor(cursor),
+        size + 1,
+    )
+    return _log_page(log, size)
 
 
 # --- the service's errors, as problem details ------------------------------------------------

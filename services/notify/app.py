@@ -7,13 +7,15 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.notify.api import install_errors, router
-from services.notify.handlers import INTAKE_HANDLERS, REVIEW_HANDLERS, write
+from services.notify.email import Mailer
+from services.notify.handlers import INTAKE_HANDLERS, REVIEW_HANDLERS, writer
 from services.notify.settings import NotifySettings
 from services.notify.store import sealed
 from services.notify.store.log_retention import delivery_log_rules
 from services.notify.worker import DeliveryWorker
 from shared.events import INTAKE_STREAM, REVIEW_STREAM, CloudEvent
 from shared.http import create_app
+from shared.mail import MailSettings
 from shared.runtime import ServiceRuntime
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -26,7 +28,10 @@ def build(settings: NotifySettings | None = None) -> FastAPI:
     # Secrets stored before sealing are sealed now; a secret sealed with a key not configured
     # stops the service before it signs anything.
     runtime.after_migrations.append(lambda: sealed.reseal(runtime.engine, only_plain=True))
-    worker = DeliveryWorker(runtime.engine, settings, runtime.redis)
+    mail = MailSettings()
+    worker = DeliveryWorker(runtime.engine, settings, runtime.redis, Mailer(mail))
+    # E-mail to people only where SMTP is configured: otherwise no e-mail endpoint is kept.
+    write = writer(runtime.directory_engine if mail.enabled else None)
 
     def new_messages(_event: CloudEvent) -> None:
         worker.wake()
@@ -55,6 +60,7 @@ def build(settings: NotifySettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.runtime = runtime
     app.state.worker = worker
+    app.state.mail = mail
     app.include_router(router)
     install_errors(app)
     return app

@@ -1,20 +1,24 @@
 """Notify's subscribers: each applicant-relevant event becomes one message and its deliveries.
 
 The handler runs in the consumer's transaction, the one that also records the event id, so
-an event read twice schedules its deliveries once. It only builds the message; `write`, the
-consumer's finish hook, stores every message of the read and schedules their deliveries in
-a few statements (a priority list moves thousands of cases at once).
+an event read twice schedules its deliveries once. It only builds the message; the
+consumer's finish hook (`writer`) stores every message of the read and schedules their
+deliveries in a few statements (a priority list moves thousands of cases at once), to the
+companies' webhook endpoints and, with e-mail on, to their people's e-mail endpoints.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from services.notify import store
 from services.notify.domain import payloads
+from services.notify.store import recipients
 from shared import tracing
 from shared.consumer import Handler
 from shared.db import utcnow
@@ -34,11 +38,23 @@ def record_event(session: Session, event: CloudEvent) -> None:
     pending.append((replace(message, traceparent=tracing.current_traceparent()), event.time))
 
 
-def write(session: Session) -> None:
-    """Store the messages the handlers built in this transaction, with their deliveries."""
-    pending = session.info.pop(_PENDING, [])
-    if pending:
-        store.add_messages(session, pending, utcnow())
+def writer(directory: Engine | None) -> Callable[[Session], None]:
+    """The finish hook: store the messages the handlers built in this transaction, with
+    their deliveries. With e-mail on (`directory`, whose people it reads), the companies'
+    e-mail endpoints are first kept in step with their staff (store/recipients.py)."""
+
+    def write(session: Session) -> None:
+        pending: list[tuple[payloads.WebhookMessage, datetime]] = session.info.pop(_PENDING, [])
+        if not pending:
+            return
+        now = utcnow()
+        if directory is not None:
+            companies = {message.company_id for message, _time in pending}
+            staff = recipients.staff_of(directory, companies)
+            recipients.keep_in_step(session, companies, staff, now)
+        store.add_messages(session, pending, now, email=directory is not None)
+
+    return write
 
 
 INTAKE_HANDLERS: dict[str, Handler] = {"application.submitted": record_event}

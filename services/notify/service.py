@@ -1,6 +1,7 @@
 """Notify's service layer: what applicants do with their webhook endpoints, beyond HTTP.
 
-Registering endpoints, rotating their secrets, test sends, redelivery and recovery. The
+Registering endpoints, rotating their secrets, test sends, redelivery and recovery; what
+each of the company's people is e-mailed about. The
 functions take the engine and plain values and raise the errors below; the routes in
 `services.notify.api` parse, call them and render, and `install_errors` there turns the errors
 into problem details in one place.
@@ -18,6 +19,7 @@ from sqlmodel import Session
 from services.notify import store
 from services.notify.domain import payloads, signing, ssrf
 from services.notify.settings import NotifySettings
+from services.notify.store import recipients
 from shared.db import session_scope, utcnow
 
 # --- errors ----------------------------------------------------------------------------------
@@ -220,8 +222,18 @@ def deliveries(
 ) -> DeliveryLog:
     with Session(engine) as session:
         found = _own_endpoint(session, company_id, endpoint_id)
-        rows = store.list_deliveries(session, found.id, status, after, limit)
-        return DeliveryLog(rows, store.attempts_of(session, [d.id for d, _m in rows]))
+        return _log(session, found.id, status, after, limit)
+
+
+def _log(
+    session: Session,
+    endpoint_id: str,
+    status: str | None,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> DeliveryLog:
+    rows = store.list_deliveries(session, endpoint_id, status, after, limit)
+    return DeliveryLog(rows, store.attempts_of(session, [d.id for d, _m in rows]))
 
 
 def _scheduled(session: Session, delivery: store.Delivery) -> Scheduled:
@@ -290,3 +302,61 @@ def recover(
                 session.add(earlier)
             scheduled += 1
     return scheduled
+
+
+# --- people's e-mail -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EmailChoice:
+    """What a company's staff member is e-mailed about."""
+
+    person_id: str
+    email: str
+    event_types: list[str]
+
+
+def _staff_member(directory: Engine, company_id: str, person_id: str) -> recipients.Recipient:
+    person = recipients.staff_member(directory, company_id, person_id)
+    if person is None:
+        raise NotFound("No such person in your company.")
+    return person
+
+
+def email_choice(engine: Engine, directory: Engine, company_id: str, person_id: str) -> EmailChoice:
+    """The person's choice, or the defaults while they have made none."""
+    person = _staff_member(directory, company_id, person_id)
+    with Session(engine) as session:
+        row = recipients.email_endpoint(session, person.person_id)
+    chosen = sorted(row.event_types) if row is not None else sorted(payloads.DEFAULT_EMAIL_TYPES)
+    return EmailChoice(person.person_id, person.email, chosen)
+
+
+def choose_email(
+    engine: Engine, directory: Engine, company_id: str, person_id: str, event_types: list[str]
+) -> EmailChoice:
+    """Set what the person is e-mailed about (none at all: an empty list)."""
+    person = _staff_member(directory, company_id, person_id)
+    try:
+        types = payloads.validate_event_types(event_types, allow_none=True)
+    except payloads.InvalidEventTypes as exc:
+        raise EndpointRefused([("event_types", str(exc))]) from exc
+    with session_scope(engine) as session:
+        row = recipients.choose(session, person, sorted(types), utcnow())
+        return EmailChoice(person.person_id, person.email, sorted(row.event_types))
+
+
+def email_deliveries(
+    engine: Engine,
+    directory: Engine,
+    company_id: str,
+    person_id: str,
+    status: str | None,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> DeliveryLog:
+    """The person's e-mail deliveries with their attempts (the SMTP replies), newest first."""
+    person = _staff_member(directory, company_id, person_id)
+    with Session(engine) as session:
+        row = recipients.email_endpoint(session, person.person_id)
+        return DeliveryLog([], {}) if row is None else _log(session, row.id, status, after, limit)

@@ -6,7 +6,8 @@ schedule the next attempt and judge the endpoint's health.
   flight the loop claims again once a quarter of its slots are free (or 50 ms have
   passed), not after every attempt.
 - **Send** (`transport.py`): the URL checked again (DNS rebinding), the request to the
-  checked address, over kept-alive connections of the receiver's own host.
+  checked address, over kept-alive connections of the receiver's own host; or, for a
+  person's e-mail endpoint, the e-mail written and handed to the SMTP server (`email.py`).
 - **Record** (`store/records.py`): the attempts that ended meanwhile, together, in one
   transaction of a fixed number of statements (one by one if that fails), by `Recorder`.
 - **Schedule next / endpoint health**: each attempt's outcome (`domain/retry.py`) decides
@@ -44,6 +45,7 @@ from services.notify import store
 from services.notify.backlog import UNKNOWN, Backlog, BacklogReader
 from services.notify.domain import retry
 from services.notify.domain.health import EndpointHealth
+from services.notify.email import Mailer, is_email
 from services.notify.settings import NotifySettings
 from services.notify.store import claims, records
 from services.notify.store.claims import Job
@@ -51,6 +53,7 @@ from services.notify.transport import Clients, Response, Transport
 from shared import tracing
 from shared.consumer import consumer_name
 from shared.db import session_scope, utcnow
+from shared.mail import MailSettings
 from shared.metrics import WEBHOOK_DELIVERIES, WEBHOOK_LATENCY
 
 log = logging.getLogger(__name__)
@@ -70,10 +73,17 @@ RECORD_BATCH = 200
 class DeliveryWorker:
     """Sends due deliveries, at most `delivery_concurrency` at a time."""
 
-    def __init__(self, engine: Engine, settings: NotifySettings, redis: aioredis.Redis) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        settings: NotifySettings,
+        redis: aioredis.Redis,
+        mailer: Mailer | None = None,
+    ) -> None:
         self.engine = engine
         self.settings = settings
         self.redis = redis
+        self.mailer = mailer or Mailer(MailSettings())
         self.streams: list[tuple[str, str]] = []
         self.event_types: frozenset[str] = frozenset()
         self.retry_policy = settings.retry_policy()
@@ -184,7 +194,7 @@ class DeliveryWorker:
         started = time.perf_counter()
         try:
             with tracing.span(
-                "webhook send",
+                "email send" if is_email(job) else "webhook send",
                 parent=job.traceparent,
                 kind=SpanKind.CLIENT,
                 attributes={
@@ -193,7 +203,10 @@ class DeliveryWorker:
                     "webhook.attempt": job.attempt_number,
                 },
             ) as span:
-                response = await self.transport.send(clients, job)
+                if is_email(job):
+                    response = await self.mailer.send(job)
+                else:
+                    response = await self.transport.send(clients, job)
                 tracing.answered(span, response.status_code, response.error)
         except asyncio.CancelledError:
             # Shutting down mid-request: give the delivery back so another worker sends it now.

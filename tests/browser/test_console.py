@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import uuid
 from datetime import date, timedelta
 from typing import Any
 
@@ -49,7 +50,10 @@ APPLICATION: dict[str, Any] = {
 
 def submit(intake: ServiceProcess, api_key: str) -> dict[str, Any]:
     with intake.client(api_key) as c:
-        r = c.post("/v1/applications", json=copy.deepcopy(APPLICATION))
+        body = copy.deepcopy(APPLICATION)
+        # A company registers a MOFCOM number once: each submission a number of its own.
+        body["mofcom_application_number"] = f"MOFCOM-2026-{uuid.uuid4().hex[:10].upper()}"
+        r = c.post("/v1/applications", json=body)
         assert r.status_code == 201, r.text
         return dict(r.json())
 

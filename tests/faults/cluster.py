@@ -137,12 +137,11 @@ class Cluster:
     # --- the workload ----------------------------------------------------------------------
 
     def submit(self, key: str) -> str:
+        body = application()  # the same body on every retry of the key
         r = self.call(
             "intake",
             self.company["api_key"],
-            lambda c: c.post(
-                "/v1/applications", json=application(), headers={"Idempotency-Key": key}
-            ),
+            lambda c: c.post("/v1/applications", json=body, headers={"Idempotency-Key": key}),
         )
         return str(r.json()["id"])
 

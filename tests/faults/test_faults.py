@@ -22,12 +22,11 @@ def submit_many(system: System, keys: list[str]) -> dict[str, str]:
     accepted: dict[str, str] = {}
     intake = system.services["intake"]
     for key in keys:
+        body = application()  # the same body on every retry of a key
         for _attempt in range(200):
             try:
                 with intake.client(system.company["api_key"]) as c:
-                    r = c.post(
-                        "/v1/applications", json=application(), headers={"Idempotency-Key": key}
-                    )
+                    r = c.post("/v1/applications", json=body, headers={"Idempotency-Key": key})
                 if r.status_code == 201:
                     accepted[key] = r.json()["id"]
                     break

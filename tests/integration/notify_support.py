@@ -18,10 +18,11 @@ import httpx
 import standardwebhooks
 from pydantic import BaseModel
 
+from shared.accounts.models import Person, PersonKind, StaffRole
 from shared.applications import ApplicationBody
 from shared.config import CommonSettings
-from shared.db import utcnow
-from shared.directory import open_directory
+from shared.db import session_scope, utcnow
+from shared.directory import Directory, open_directory
 from shared.events import (
     EVENT_STREAMS,
     STREAM_SOURCES,
@@ -53,19 +54,44 @@ def notify_env(infra: Infra, **extra: str) -> dict[str, str]:
     return infra.env(**{**LOOPBACK, **FAST, **extra})
 
 
+def _directory(infra: Infra) -> Directory:
+    return open_directory(
+        CommonSettings(
+            DATABASE_URL=infra.database_url,
+            REE_DATA_DIR=infra.data_dir,
+            REE_SCHEMA_PREFIX=infra.prefix,
+        )
+    )
+
+
 def new_company(infra: Infra, name: str = "Company") -> dict[str, Any]:
     """A company and its API key, issued in this process (the operator command is slower)."""
-    settings = CommonSettings(
-        DATABASE_URL=infra.database_url,
-        REE_DATA_DIR=infra.data_dir,
-        REE_SCHEMA_PREFIX=infra.prefix,
-    )
-    directory = open_directory(settings)
+    directory = _directory(infra)
     try:
         company, key = directory.create_company(name, "DE" + uuid.uuid4().hex[:12].upper())
     finally:
         directory.engine.dispose()
     return {"id": company.id, "name": company.name, "api_key": key}
+
+
+def staff_member(infra: Infra, company: dict[str, Any], name: str) -> dict[str, str]:
+    """A person of the company's staff, written to the directory as an accepted invitation
+    would leave them (the invitation itself is the accounts tests' concern)."""
+    person = Person(
+        kind=PersonKind.staff.value,
+        email=f"{name.lower()}.{uuid.uuid4().hex[:8]}@company.example",
+        name=name,
+        company_id=company["id"],
+        role=StaffRole.member.value,
+        password_hash="not used: this person never signs in",
+    )
+    directory = _directory(infra)
+    try:
+        with session_scope(directory.engine) as session:
+            session.add(person)
+    finally:
+        directory.engine.dispose()
+    return {"id": person.id, "email": person.email, "name": name}
 
 
 @dataclass(frozen=True)

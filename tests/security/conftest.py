@@ -30,6 +30,7 @@ from tests.integration.notify_support import (
     Receiver,
     register,
     running_receiver,
+    staff_member,
     wait_for_log,
 )
 from tests.support import Infra, ServiceProcess, wait_until
@@ -87,6 +88,9 @@ def _issue_credentials(world: World) -> None:
             company, key = directory.create_company(name, "DE" + uuid.uuid4().hex[:12].upper())
             world.credentials[kind] = key
             world.ids[kind] = company.id
+        world.ids["person"] = staff_member(world.infra, {"id": world.ids["applicant_a"]}, "Ada")[
+            "id"
+        ]
         for side in ("EU", "CN"):
             for role in ("officer", "supervisor"):
                 kind = f"{side.lower()}_{role}"

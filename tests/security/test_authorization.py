@@ -145,6 +145,7 @@ CASE_CN = {"case_id": "case_cn"}
 CASE_SCREENING = {"case_id": "case_main"}
 APP = {"application_id": "app_main"}
 ENDPOINT = {"endpoint_id": "endpoint"}
+PERSON = {"person_id": "person"}
 
 BUILDERS: dict[str, Builder] = {
     **{f"{s} GET {p}": _path(p) for s in SERVICES for p in ("/healthz", "/readyz", "/metrics")},
@@ -258,6 +259,15 @@ BUILDERS: dict[str, Builder] = {
     "notify POST /v1/webhook-endpoints/{endpoint_id}/recover": lambda w, f: Call(
         f"/v1/webhook-endpoints/{w.ids['endpoint']}/recover",
         json={"since": (date.today() - timedelta(days=1)).isoformat() + "T00:00:00Z"},
+    ),
+    "notify GET /v1/people/{person_id}/notifications": _path(
+        "/v1/people/{person_id}/notifications", **PERSON
+    ),
+    "notify PUT /v1/people/{person_id}/notifications": _with(
+        "/v1/people/{person_id}/notifications", {"event_types": ["licence.issued"]}, **PERSON
+    ),
+    "notify GET /v1/people/{person_id}/notifications/deliveries": _path(
+        "/v1/people/{person_id}/notifications/deliveries", **PERSON
     ),
     "notify GET /v1/deliveries/{delivery_id}": _path("/v1/deliveries/{d}", d="delivery"),
     "notify POST /v1/deliveries/{delivery_id}/redeliver": _path(

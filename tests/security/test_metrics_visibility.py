@@ -29,13 +29,15 @@ EU_ONLY_STATES = ("submitted", "eu_screening", "queued")
 
 @pytest.fixture(scope="module")
 def eu_only_cases(world: World) -> list[str]:
-    body = application(
-        end_use={"category": CATEGORY, "description": "cooling for a data centre"},
-        goods=[{"element": ELEMENT, "form": "oxide", "hs_code": "2846.90", "quantity_kg": 40}],
-    )
     with world.client("intake", "applicant_a") as c:
         apps = []
         for _ in range(2):
+            body = application(
+                end_use={"category": CATEGORY, "description": "cooling for a data centre"},
+                goods=[
+                    {"element": ELEMENT, "form": "oxide", "hs_code": "2846.90", "quantity_kg": 40}
+                ],
+            )
             r = c.post("/v1/applications", json=body)
             assert r.status_code == 201, r.text
             apps.append(r.json())

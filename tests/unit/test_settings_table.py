@@ -44,6 +44,10 @@ EFFECT_TESTS: dict[str, tuple[str, str | None]] = {
         "tests/integration/accounts/test_accounts.py::test_a_session_expires_when_idle_and_after_its_absolute_lifetime",
         None,
     ),
+    "REE_CONTROLLED_GOODS_FILE": (
+        "tests/integration/test_intake_screening.py::test_goods_not_controlled_on_the_day_are_422_and_nothing_is_stored_or_sent",
+        None,
+    ),
     "REE_SMTP_URL": (
         "tests/integration/accounts/test_people_cli.py::test_a_company_invitation_is_e_mailed_where_smtp_is_set_and_people_are_audited",
         None,

@@ -19,6 +19,7 @@ from typing import Any
 APPLICATION_RECEIVED = "application.received"
 APPLICATION_STATUS_CHANGED = "application.status_changed"
 APPLICATION_INFORMATION_REQUESTED = "application.information_requested"
+# The answer to a request for information is due soon (review's reminder day).
 APPLICATION_INFORMATION_REMINDER = "application.information_reminder"
 APPLICATION_APPROVED = "application.approved"
 APPLICATION_REFUSED = "application.refused"
@@ -33,6 +34,19 @@ PUBLIC_EVENT_TYPES: frozenset[str] = frozenset(
     {
         APPLICATION_RECEIVED,
         APPLICATION_STATUS_CHANGED,
+        APPLICATION_INFORMATION_REQUESTED,
+        APPLICATION_INFORMATION_REMINDER,
+        APPLICATION_APPROVED,
+        APPLICATION_REFUSED,
+        LICENCE_ISSUED,
+        LICENCE_REVOKED,
+    }
+)
+
+# What a company's staff member is e-mailed about until they choose (docs/notify.md): what
+# asks something of them or decides their case; not every receipt and status change.
+DEFAULT_EMAIL_TYPES: frozenset[str] = frozenset(
+    {
         APPLICATION_INFORMATION_REQUESTED,
         APPLICATION_INFORMATION_REMINDER,
         APPLICATION_APPROVED,
@@ -102,10 +116,11 @@ def encode_body(body: Mapping[str, Any]) -> bytes:
     ).encode()
 
 
-def validate_event_types(event_types: Iterable[str]) -> frozenset[str]:
-    """The event types an endpoint subscribes to; raises on unknown names or an empty list."""
+def validate_event_types(event_types: Iterable[str], allow_none: bool = False) -> frozenset[str]:
+    """The event types an endpoint subscribes to; raises on unknown names or an empty list
+    (which a person's e-mail choice may be: `allow_none`)."""
     wanted = frozenset(event_types)
-    if not wanted or wanted - PUBLIC_EVENT_TYPES:
+    if (not wanted and not allow_none) or wanted - PUBLIC_EVENT_TYPES:
         raise InvalidEventTypes(wanted - PUBLIC_EVENT_TYPES)
     return wanted
 

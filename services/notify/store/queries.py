@@ -21,6 +21,7 @@ from services.notify.store.tables import (
     CANCELLED,
     DISABLED,
     PENDING,
+    WEBHOOK,
     Attempt,
     Delivery,
     Message,
@@ -31,9 +32,15 @@ from shared.db import utcnow
 
 
 def own_endpoint(session: Session, company_id: str, endpoint_id: str) -> WebhookEndpoint | None:
-    """The endpoint if it belongs to the company and is not deleted; else as if absent."""
+    """The webhook endpoint if it belongs to the company and is not deleted; else as if
+    absent (a person's e-mail endpoint is the person's, kept by store/recipients.py)."""
     endpoint = session.get(WebhookEndpoint, endpoint_id)
-    if endpoint is None or endpoint.company_id != company_id or endpoint.deleted_at is not None:
+    if (
+        endpoint is None
+        or endpoint.company_id != company_id
+        or endpoint.deleted_at is not None
+        or endpoint.channel != WEBHOOK
+    ):
         return None
     return endpoint
 
@@ -46,19 +53,23 @@ def own_delivery(session: Session, company_id: str, delivery_id: str) -> Deliver
     return delivery if endpoint is not None else None
 
 
-def count_endpoints(session: Session, company_id: str) -> int:
-    query = select(WebhookEndpoint.id).where(
-        WebhookEndpoint.company_id == company_id, col(WebhookEndpoint.deleted_at).is_(None)
+def _webhooks_of(company_id: str) -> Any:
+    return (
+        WebhookEndpoint.company_id == company_id,
+        WebhookEndpoint.channel == WEBHOOK,
+        col(WebhookEndpoint.deleted_at).is_(None),
     )
+
+
+def count_endpoints(session: Session, company_id: str) -> int:
+    query = select(WebhookEndpoint.id).where(*_webhooks_of(company_id))
     return len(session.exec(query).all())
 
 
 def list_endpoints(
     session: Session, company_id: str, after: tuple[datetime, str] | None, limit: int
 ) -> list[WebhookEndpoint]:
-    query = select(WebhookEndpoint).where(
-        WebhookEndpoint.company_id == company_id, col(WebhookEndpoint.deleted_at).is_(None)
-    )
+    query = select(WebhookEndpoint).where(*_webhooks_of(company_id))
     if after is not None:
         at, last_id = after
         query = query.where(
@@ -78,12 +89,17 @@ _ENDPOINTS_OF = sa_select(_ENDPOINTS.c.id, _ENDPOINTS.c.company_id, _ENDPOINTS.c
     _ENDPOINTS.c.status == ACTIVE,
     _ENDPOINTS.c.deleted_at.is_(None),
 )
+_WEBHOOK_ENDPOINTS_OF = _ENDPOINTS_OF.where(_ENDPOINTS.c.channel == WEBHOOK)
 
 
 def add_messages(
-    session: Session, items: Sequence[tuple[payloads.WebhookMessage, datetime]], now: datetime
+    session: Session,
+    items: Sequence[tuple[payloads.WebhookMessage, datetime]],
+    now: datetime,
+    email: bool = True,
 ) -> None:
-    """Store messages and schedule each for its company's active, subscribed endpoints.
+    """Store messages and schedule each for its company's active, subscribed endpoints
+    (the webhook endpoints only, without `email`: SMTP is not configured).
 
     Three statements whatever the number of messages: the companies' endpoints, the
     messages (their numbers returned in order), the deliveries. A message is kept even when
@@ -91,9 +107,10 @@ def add_messages(
     """
     companies = sorted({message.company_id for message, _time in items})
     endpoints: dict[str, list[tuple[str, list[str]]]] = {}
+    query = _ENDPOINTS_OF if email else _WEBHOOK_ENDPOINTS_OF
     for start in range(0, len(companies), CHUNK):
         chunk = {"companies": companies[start : start + CHUNK]}
-        for endpoint_id, company_id, event_types in session.execute(_ENDPOINTS_OF, chunk):
+        for endpoint_id, company_id, event_types in session.execute(query, chunk):
             endpoints.setdefault(company_id, []).append((endpoint_id, event_types))
     messages, deliveries_table = Message.__table__, Delivery.__table__  # type: ignore[attr-defined]
     rows = [_message_row(message, event_time, now) for message, event_time in items]

@@ -1,5 +1,9 @@
 """Notify's tables: endpoints, the messages of each company, deliveries, attempts.
 
+An endpoint is a company's webhook URL, or one of its people's e-mail address (channel
+`email`, a `mailto:` URL, one per person: services/notify/email.py), so that both channels
+share the deliveries' persisted retries, ordering and log.
+
 A `Message` is one webhook body for one company, stored once whatever the number of
 endpoints. A `Delivery` is that message for one endpoint: its status and the schedule of
 its next attempt live here, in the database, so a restart loses no retry. An `Attempt` is
@@ -28,6 +32,10 @@ FAILED = "failed"
 # Stopped without an answer: its endpoint was disabled or deleted before it could be sent.
 CANCELLED = "cancelled"
 DELIVERY_STATUSES = (PENDING, SUCCEEDED, FAILED, CANCELLED)
+PERSON_INDEX = "ux_webhook_endpoints_person"
+# An endpoint's channel.
+WEBHOOK = "webhook"
+EMAIL = "email"
 
 
 def new_id() -> str:
@@ -38,15 +46,24 @@ class WebhookEndpoint(SQLModel, table=True):
     """A company's URL that receives webhooks of the types it subscribed to."""
 
     __tablename__ = "webhook_endpoints"
-    __table_args__ = (Index("ix_webhook_endpoints_company", "company_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_webhook_endpoints_company", "company_id", "created_at", "id"),
+        Index(PERSON_INDEX, "person_id", unique=True),
+    )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     company_id: str = Field(max_length=36)
+    channel: str = Field(
+        default=WEBHOOK, max_length=10, sa_column_kwargs={"server_default": WEBHOOK}
+    )
+    # The person an e-mail endpoint writes to (shared/accounts/ people); None for a webhook.
+    person_id: str | None = Field(default=None, max_length=36)
     url: str = Field(max_length=2048)
     description: str | None = Field(default=None, max_length=500)
     event_types: list[str] = Field(sa_column=Column(JSON, nullable=False))
     # Sealed at rest (AES-256-GCM, store/sealed.py): every delivery is signed with it, so it
-    # is kept, but never in clear; see docs/notify.md, "Secrets at rest".
+    # is kept, but never in clear; see docs/notify.md, "Secrets at rest". (An e-mail
+    # endpoint has one too, unused: the column is required.)
     secret: str = Field(sa_column=Column(SealedSecret(), nullable=False))
     previous_secret: str | None = Field(default=None, sa_column=Column(SealedSecret()))
     previous_secret_expires_at: datetime | None = None

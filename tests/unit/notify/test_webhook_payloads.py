@@ -84,6 +84,10 @@ INFORMATION_REQUESTED = event(
     "case.information_requested",
     request={"id": "ir-1", "question": "End-user certificate?", "due": "2026-03-16", "by": "CN"},
 )
+REMINDER = event(
+    "case.information_reminder",
+    request={"id": "ir-1", "question": "End-user certificate?", "due": "2026-03-16", "by": "CN"},
+)
 APPROVED = event("case.decided", decision="approved", reason=None)
 REFUSED = event("case.decided", decision="refused", reason="military_end_use")
 LICENCE = event(

@@ -1,0 +1,97 @@
+"""A person's e-mail is written from the webhook body alone, for every type they may choose,
+as plain text and escaped HTML, with nothing an internal event carries beyond it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from services.notify.domain.payloads import PUBLIC_EVENT_TYPES, to_webhook_message
+from services.notify.email import Writer, email_message
+from tests.unit.notify.test_webhook_payloads import (
+    APPROVED,
+    INFORMATION_REQUESTED,
+    LEAK_MARKERS,
+    ACKNOWLEDGED,
+    LICENCE,
+    REFUSED,
+    REMINDER,
+    REVOKED,
+    STATE_CHANGED,
+    SUBMITTED,
+    event,
+)
+
+EVENTS = [
+    SUBMITTED,
+    STATE_CHANGED,
+    INFORMATION_REQUESTED,
+    REMINDER,
+    APPROVED,
+    REFUSED,
+    LICENCE,
+    REVOKED,
+]
+WRITER = Writer()
+
+
+def _body(internal: dict[str, Any]) -> dict[str, Any]:
+    message = to_webhook_message(internal)
+    assert message is not None
+    parsed: dict[str, Any] = json.loads(message.encoded())
+    return parsed
+
+
+def test_every_type_a_person_may_choose_has_its_e_mail() -> None:
+    assert {_body(e)["type"] for e in EVENTS} == PUBLIC_EVENT_TYPES
+
+
+@pytest.mark.parametrize("internal", EVENTS, ids=lambda e: e["type"])
+def test_an_e_mail_says_what_happened_and_carries_nothing_hidden(internal: dict[str, Any]) -> None:
+    written = WRITER.write(_body(internal))
+    assert "REC-2026-000123" in written.subject
+    assert written.text.startswith("Hello,")
+    mail = email_message(written, "channel@ree.example", "eva@company.example", "msg_1")
+    raw = mail.as_string()
+    for marker in LEAK_MARKERS:
+        assert marker not in raw, marker
+    assert mail["Message-ID"] == "<msg_1@reechannel>"
+    assert [p.get_content_type() for p in mail.iter_parts()] == ["text/plain", "text/html"]
+
+
+def test_the_subjects_and_the_words_of_each_type() -> None:
+    subjects = {_body(e)["type"]: WRITER.write(_body(e)).subject for e in EVENTS}
+    assert subjects == {
+        "application.received": "Application REC-2026-000123 received",
+        "application.status_changed": "Application REC-2026-000123: queued",
+        "application.information_requested": "Application REC-2026-000123: information requested",
+        "application.information_reminder": (
+            "Reminder: application REC-2026-000123 awaits your answer"
+        ),
+        "application.approved": "Application REC-2026-000123 approved",
+        "application.refused": "Application REC-2026-000123 refused",
+        "licence.issued": "Licence LIC-2026-0042 issued for application REC-2026-000123",
+        "licence.revoked": "Licence LIC-2026-0042 for application REC-2026-000123 revoked",
+    }
+    refused = WRITER.write(_body(REFUSED)).text
+    assert "(reason: military end use)" in refused
+    changed = WRITER.write(_body(STATE_CHANGED)).text
+    assert "from eu screening to queued" in changed
+    assert "Your point of contact: Anna Novak (anna.novak@ec.example)." in changed
+    acknowledged = WRITER.write(_body(ACKNOWLEDGED)).text
+    assert "MOFCOM accepted the file of application REC-2026-000123 on" in acknowledged
+    assert "45 working days ends on" in acknowledged
+
+
+def test_what_officials_wrote_is_escaped_in_the_html() -> None:
+    asked = event(
+        "case.information_requested",
+        request={"id": "ir-2", "question": "<script>alert(1)</script> & more?", "due": None},
+    )
+    written = WRITER.write(_body(asked))
+    assert "<script>" not in written.html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more?" in written.html
+    assert "<script>alert(1)</script> & more?" in written.text
+    assert "Please answer by" not in written.text
