@@ -126,7 +126,7 @@ def test_an_eu_supervisor_and_a_cn_officer_walk_a_case_to_approval(
     assert "EU-only remark" not in page_text
     assert "90,000" not in page_text and "jobs" not in page_text.lower()
     take(cn, "acknowledge")
-    assert "Acknowledge: done." in cn.content()
+    assert "Acknowledge (MOFCOM accepted): done." in cn.content(), "the action's label"
     shot(cn, "04-cn-case-acknowledged")
     panel = cn.locator("details[data-action='approve']")
     panel.locator("summary").click()
