@@ -12,7 +12,14 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import ARTIFACTS
-from tests.browser.test_console import opened, sign_in, submit, take
+from tests.browser.test_console import (
+    approve_form,
+    approved_at_30_kg,
+    opened,
+    sign_in,
+    submit,
+    take,
+)
 from tests.support import ROOT, ServiceProcess
 
 pytestmark = pytest.mark.browser
@@ -83,11 +90,9 @@ def test_a_cn_officer_walks_a_case_to_approval_in_chinese(
     assert "确认受理（商务部已接收）：已完成。" in cn.content()
     shot(cn, "zh-Hans-03-cn-case-acknowledged")
 
-    panel = cn.locator("details[data-action='approve']")
-    panel.locator("summary").click()
+    panel = approve_form(cn)
     assert "批准并签发许可证" in panel.inner_text()
     assert "年度出口许可证" in panel.locator("select[name='licence.type']").inner_text()
-    cn.fill("input[name='licence.lines.2.approved_quantity_kg']", "30")
     shot(cn, "zh-Hans-04-cn-approve-form")
     panel.locator("button[type=submit]").click()
     cn.wait_for_load_state()
@@ -95,10 +100,7 @@ def test_a_cn_officer_walks_a_case_to_approval_in_chinese(
     assert f"许可证 LIC-{app['reference']}" in cn.content()
     shot(cn, "zh-Hans-05-cn-case-approved")
 
-    with review.client(people["eu_supervisor"]["token"]) as c:
-        final = c.get(f"/v1/cases/{case['id']}").json()
-    assert final["state"] == "approved"
-    assert float(final["licence"]["lines"][1]["approved_quantity_kg"]) == 30
+    approved_at_30_kg(review, people["eu_supervisor"]["token"], case["id"])
     cn.context.close()
 
     # The choice is the official's: a new browser, signed in again, opens in Chinese.
