@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install specs run test lint format asyncapi bench clean
+.PHONY: install specs run test lint format asyncapi i18n bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,16 @@ format: install
 
 asyncapi: install
 	$(BIN)/reechannel events asyncapi --out docs/asyncapi.json
+
+## The console's languages (docs/console.md): extract its messages (babel.cfg) into the
+## template, merge them into each catalogue, then check that none is missing or untranslated.
+CATALOGUES := services/review/translations
+i18n: install
+	PYTHONPATH=. $(BIN)/pybabel -q extract -F babel.cfg -k N_ --no-location --sort-output \
+		--project "REE Channel console" -o $(CATALOGUES)/console.pot .
+	$(BIN)/pybabel -q update -i $(CATALOGUES)/console.pot -d $(CATALOGUES) -D console \
+		--no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pytest -q tests/unit/test_console_languages.py
 
 ## Measure the system against its baselines on PostgreSQL and Redis; writes docs/benchmarks.md
 ## (about 15 minutes; BENCH_ARGS="--quick" for a short run, see docs/benchmarks.md).

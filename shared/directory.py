@@ -122,6 +122,9 @@ class Official(SQLModel, table=True):
     side: str = Field(max_length=2)
     role: str = Field(max_length=20)
     created_at: datetime = Field(default_factory=utcnow)
+    # The language the official reads the console in (BCP 47, e.g. zh-Hans); None: the
+    # browser's Accept-Language decides (shared/i18n.py).
+    language: str | None = Field(default=None, max_length=35)
 
 
 class Credential(SQLModel, table=True):
@@ -402,6 +405,20 @@ class Directory:
     def official(self, official_id: str) -> Official | None:
         row = self._lookup(Official, official_id)
         return None if row is None else Official(**row)
+
+    def language_of(self, official_id: str) -> str | None:
+        """The official's chosen language, None if they chose none (or are unknown)."""
+        official = self._lookup(Official, official_id)
+        return None if official is None else official["language"]
+
+    def set_language(self, official_id: str, language: str | None) -> bool:
+        """Store the official's language; False if there is no such official."""
+        table = Official.__table__  # type: ignore[attr-defined]
+        with self.engine.begin() as conn:
+            changed = conn.execute(
+                table.update().where(table.c.id == official_id).values(language=language)
+            )
+        return changed.rowcount == 1
 
     def can_sign_in(self, subject_id: str) -> bool:
         """Whether the company or official holds a credential that is not revoked.

@@ -86,6 +86,22 @@ def take(page: Any, action: str) -> None:
     page.wait_for_load_state()
 
 
+def approve_form(page: Any) -> Any:
+    """The approve panel opened, line 2 approved at 30 kg of the 40 asked; not yet sent."""
+    panel = page.locator("details[data-action='approve']")
+    panel.locator("summary").click()
+    page.fill("input[name='licence.lines.2.approved_quantity_kg']", "30")
+    return panel
+
+
+def approved_at_30_kg(review: ServiceProcess, token: str, case_id: str) -> None:
+    """The API sees what the console did: approved, line 2 at 30 kg."""
+    with review.client(token) as c:
+        final = c.get(f"/v1/cases/{case_id}").json()
+    assert final["state"] == "approved"
+    assert float(final["licence"]["lines"][1]["approved_quantity_kg"]) == 30
+
+
 def shot(page: Any, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
@@ -130,11 +146,9 @@ def test_an_eu_supervisor_and_a_cn_officer_walk_a_case_to_approval(
     assert "EU-only remark" not in page_text
     assert "90,000" not in page_text and "jobs" not in page_text.lower()
     take(cn, "acknowledge")
-    assert "Acknowledge: done." in cn.content()
+    assert "Acknowledge (MOFCOM accepted): done." in cn.content(), "the action's label"
     shot(cn, "04-cn-case-acknowledged")
-    panel = cn.locator("details[data-action='approve']")
-    panel.locator("summary").click()
-    cn.fill("input[name='licence.lines.2.approved_quantity_kg']", "30")
+    panel = approve_form(cn)
     shot(cn, "05-cn-approve-form")
     panel.locator("button[type=submit]").click()
     cn.wait_for_load_state()
@@ -142,10 +156,7 @@ def test_an_eu_supervisor_and_a_cn_officer_walk_a_case_to_approval(
     assert f"Licence LIC-{app['reference']}" in cn.content()
     shot(cn, "06-cn-case-approved")
 
-    with review.client(people["eu_supervisor"]["token"]) as c:
-        final = c.get(f"/v1/cases/{case['id']}").json()
-    assert final["state"] == "approved"
-    assert float(final["licence"]["lines"][1]["approved_quantity_kg"]) == 30
+    approved_at_30_kg(review, people["eu_supervisor"]["token"], case["id"])
     eu.context.close()
     cn.context.close()
 

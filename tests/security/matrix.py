@@ -319,6 +319,16 @@ ROWS: tuple[Row, ...] = (
         note="without a session cookie the CSRF check fails; with one, the cookie is cleared",
         success=(),
     ),
+    Row(
+        "review",
+        "POST",
+        "/language",
+        console_page(303),
+        "the official's own language",
+        console=True,
+        note="stored with the official (their id); 303 back to the page",
+        success=(303,),
+    ),
     Row("review", "GET", "/", console_page(200), "the side's queue", console=True),
     Row(
         "review", "GET", "/cases/{case_id}", console_page(200), "a case sent to China", console=True

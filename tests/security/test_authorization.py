@@ -219,6 +219,7 @@ BUILDERS: dict[str, Builder] = {
     "review GET /sign-in": _path("/sign-in"),
     "review POST /sign-in": _path("/sign-in"),
     "review POST /sign-out": lambda w, f: Call("/sign-out", data={}),
+    "review POST /language": lambda w, f: Call("/language", data={"lang": "en", "next": "/"}),
     "review GET /": _path("/"),
     "review GET /cases/{case_id}": _path("/cases/{case_id}", **CASE_CN),
     "review GET /cases/{case_id} [not sent to China]": _path("/cases/{case_id}", **CASE_SCREENING),

@@ -27,6 +27,7 @@ from services.review.service import Who
 from shared.db import session_scope
 from shared.directory import Principal
 from shared.http import current_principal, page_params
+from shared.i18n import accepted_languages, match_language
 from shared.problems import Problem, invalid
 
 # --- protocol ------------------------------------------------------------------------------
@@ -34,9 +35,35 @@ from shared.problems import Problem, invalid
 
 @router.get("/protocol", tags=["protocol"], summary="The case-handling protocol, as data")
 def get_protocol(
-    request: Request, _principal: Annotated[Principal, Depends(current_principal)]
+    request: Request,
+    _principal: Annotated[Principal, Depends(current_principal)],
+    lang: Annotated[
+        str | None,
+        Query(
+            max_length=35,
+            description="Add every code's label in this language (e.g. zh-Hans); "
+            "without it, the Accept-Language header's first language the protocol has",
+        ),
+    ] = None,
+    accept_language: Annotated[str | None, Header(max_length=500)] = None,
 ) -> dict[str, Any]:
-    return casework_of(request).protocol.as_document()
+    protocol = casework_of(request).protocol
+    if lang is not None:
+        chosen = match_language(lang, protocol.languages)
+        if chosen is None:
+            raise invalid(
+                [{"field": "lang", "message": f"must be one of {', '.join(protocol.languages)}"}]
+            )
+    else:
+        chosen = next(
+            (
+                found
+                for tag in accepted_languages(accept_language)
+                if (found := match_language(tag, protocol.languages))
+            ),
+            None,
+        )
+    return protocol.as_document(chosen)
 
 
 # --- cases ---------------------------------------------------------------------------------

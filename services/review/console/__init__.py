@@ -1,7 +1,8 @@
 """The officials' web console at `/`: server-rendered pages over the same Casework engine.
 
 One module per page's concern, each adding its routes to one router (console/pages.py):
-`sign_in` (sign-in and out; the session, its cookie and CSRF tokens, in `session`), `queue`,
+`sign_in` (sign-in and out; the session, its cookie and CSRF tokens, in `session`),
+`language` (the official's language; pages are rendered in it, pages.language_of), `queue`,
 `case` (a case's page and its forms, built and read back by `forms`), `lists` (priority
 lists), `dashboard` and `priority` (the rules: simulate a draft, adopt it); `pages`
 renders them. What a page shows is the side's view (visibility.view_for via
@@ -19,7 +20,7 @@ from fastapi.staticfiles import StaticFiles
 
 # Each module adds its routes to the one router: the order of this import is theirs.
 # isort: off
-from services.review.console import sign_in, queue, case, lists, dashboard, priority
+from services.review.console import sign_in, language, queue, case, lists, dashboard, priority
 
 # isort: on
 from services.review.console.pages import (
@@ -37,7 +38,7 @@ __all__ = ["install", "is_console_path", "router"]
 
 API_ROOTS = frozenset({"/healthz", "/readyz", "/metrics"})
 
-PAGES = (sign_in, queue, case, lists, dashboard, priority)
+PAGES = (sign_in, language, queue, case, lists, dashboard, priority)
 
 
 def install(app: FastAPI) -> None:

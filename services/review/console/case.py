@@ -14,7 +14,14 @@ from services.review.api.bodies import NoteBody
 from services.review.api.common import casework_of, committed, engine_of, parse_number, side_of
 from services.review.api.views import side_view
 from services.review.console.forms import action_forms, parse_params
-from services.review.console.pages import as_problem, problem_text, redirect, render, router
+from services.review.console.pages import (
+    as_problem,
+    problem_text,
+    redirect,
+    render,
+    router,
+    words_of,
+)
 from services.review.console.session import posted_form, signed_in
 from services.review.domain import errors as domain_errors
 from services.review.metrics.facts import STAGE_LABELS
@@ -38,7 +45,13 @@ def _case_page(
         case = casework.get_for(session, case_id, side_of(principal))
         view = jsonable_encoder(side_view(session, casework, case, principal))
         overdue = case.due_on is not None and case.due_on < casework.today()
-    forms = action_forms(casework, view.get("allowed_actions", []), view, casework.today())
+    forms = action_forms(
+        casework,
+        view.get("allowed_actions", []),
+        view,
+        casework.today(),
+        words_of(request, principal),
+    )
     if form and error:
         # Keep what the official typed, so a refused form need not be filled in again.
         for action_form in forms:

@@ -7,18 +7,42 @@ from urllib.parse import urlencode
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
-from services.review.console.pages import SECURITY_HEADERS, problem_text, render, router
+from services.review.api.common import casework_of
+from services.review.console.pages import (
+    SECURITY_HEADERS,
+    problem_text,
+    render,
+    router,
+    words_of,
+)
 from services.review.console.session import signed_in
+from services.review.console.wording import Words
+from services.review.domain.protocol import Protocol
 from services.review.metrics.api import audience_of, compute, period_of
-from services.review.metrics.facts import GROUPINGS, STAGE_LABELS
+from services.review.metrics.facts import GROUPINGS, NO_GROUP, NOT_LISTED, STAGE_LABELS
 from services.review.metrics.reports import summary_csv
+from shared.i18n import N_
 from shared.problems import Problem
+
+# The groups that are not a code of the protocol, as the figures name them.
+GROUP_NAMES = {NO_GROUP: N_("(none)"), NOT_LISTED: N_("not listed"), "fast track": N_("fast track")}
 
 
 def _dashboard_query(request: Request) -> tuple[str, str, str]:
     q = request.query_params
     group_by = q.get("group_by") if q.get("group_by") in GROUPINGS else "form"
     return str(group_by), q.get("from", ""), q.get("to", "")
+
+
+def group_name(protocol: Protocol, group_by: str, group: str, words: Words) -> str:
+    """A group of the figures as people read it: the protocol's label of its code."""
+    if group in GROUP_NAMES:
+        return words.gettext(GROUP_NAMES[group])
+    if group_by == "priority_list" and group.startswith("list "):
+        return words.gettext(N_("List %(number)s")) % {"number": group.removeprefix("list ")}
+    if group_by in ("form", "element", "value_chain", "licence_type"):
+        return protocol.label(group_by, group, words.lang)  # type: ignore[arg-type]
+    return group
 
 
 @router.get("/dashboard", response_class=HTMLResponse)
@@ -35,22 +59,30 @@ def dashboard(request: Request) -> HTMLResponse:
         error = None
     result = compute(request, group_by, period, audience_of(principal))
     groups = result["groups"]
+    words = words_of(request, principal)
+    protocol = casework_of(request).protocol
+
+    stage_names = {stage: words.gettext(label) for stage, label in STAGE_LABELS.items()}
+
+    def named(group: str) -> str:
+        return group_name(protocol, group_by, group, words)
+
     charts = {
         "approval": [
             {
-                "label": g["group"],
+                "label": named(g["group"]),
                 "rate": g["approval_rate"],
                 "n": g["outcomes"]["approved"] + g["outcomes"]["refused"],
             }
             for g in groups
         ],
         "processing": [
-            {"label": g["group"], **g["processing_days"]["total"]}
+            {"label": named(g["group"]), **g["processing_days"]["total"]}
             for g in groups
             if g["processing_days"]["total"]["cases"]
         ],
         "stages": [
-            {**s, "label": STAGE_LABELS[s["stage"]]} for s in result["bottlenecks"]["stages"]
+            {**s, "label": stage_names[s["stage"]]} for s in result["bottlenecks"]["stages"]
         ],
         "months": result["by_month"][-18:],
     }
@@ -68,6 +100,7 @@ def dashboard(request: Request) -> HTMLResponse:
         csv_link=csv_link,
         error=error,
         stage_labels=result["stages"],
+        group_name=named,
     )
 
 

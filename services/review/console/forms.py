@@ -2,7 +2,8 @@
 
 What a page offers are exactly the actions Casework.allowed_actions returns, each with the
 fields its protocol parameters need; what is posted is rebuilt into those parameters, which
-the engine then validates as it validates the API's.
+the engine then validates as it validates the API's. Labels are in the page's language:
+the protocol's for actions and codes, the catalogue's for parameters (wording.py).
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from services.review.console.wording import ENGLISH, Words
 from services.review.domain.protocol import ParamSpec
+from services.review.domain.protocol_file import LabelKind
 from services.review.service import Casework
+from shared.i18n import N_
 
 
 @dataclass
@@ -48,10 +52,6 @@ PRIMARY = {"admit", "approve", "acknowledge", "issue_priority_list", "fast_track
 ENGINE_PARAMS = {"issue_priority_list": {"list_number", "position"}}
 
 
-def _label(name: str) -> str:
-    return name.replace("_", " ").capitalize().replace(" kg", " (kg)")
-
-
 def _scalar_field(
     name: str,
     key: str,
@@ -59,15 +59,19 @@ def _scalar_field(
     casework: Casework,
     action: str,
     defaults: Mapping[str, str],
+    words: Words,
 ) -> FormField:
-    label = _label(key)
+    label = words.param(key)
     value = defaults.get(name, "")
     if spec.type == "enum":
-        descriptions = (
-            casework.protocol.spec.reason_codes.get(action, {}) if key == "reason" else {}
+        protocol = casework.protocol
+        # A reason code or a licence type by its label; tiers are shown as they are.
+        kind: LabelKind | None = (
+            "reason" if key == "reason" else "licence_type" if key == "type" else None
         )
         options = [
-            (v, f"{v} — {descriptions[v]}" if v in descriptions else v) for v in spec.values or ()
+            (v, protocol.label(kind, v, words.lang, of=action) if kind else v)
+            for v in spec.values or ()
         ]
         if not spec.required:
             options.insert(0, ("", "—"))
@@ -88,9 +92,10 @@ def _scalar_field(
     if spec.type == "bool":
         return FormField(name, label, "checkbox", spec.required, value)
     if spec.type == "list":
-        return FormField(name, label, "text", spec.required, value, hint="comma-separated")
+        hint = words.gettext(N_("comma-separated"))
+        return FormField(name, label, "text", spec.required, value, hint=hint)
     long = spec.max_length is None or spec.max_length > 300
-    hint = "required when the reason is 'other'" if spec.required_when else ""
+    hint = words.gettext(N_("required when the reason is “other”")) if spec.required_when else ""
     return FormField(name, label, "textarea" if long else "text", spec.required, value, hint=hint)
 
 
@@ -101,6 +106,7 @@ def _fields(
     action: str,
     goods: Sequence[Mapping[str, Any]],
     defaults: Mapping[str, str],
+    words: Words,
 ) -> list[FormField]:
     out: list[FormField] = []
     for key, spec in params.items():
@@ -108,7 +114,7 @@ def _fields(
             continue
         name = f"{prefix}{key}"
         if spec.type == "object" and spec.fields:
-            out += _fields(spec.fields, name + ".", casework, action, goods, defaults)
+            out += _fields(spec.fields, name + ".", casework, action, goods, defaults, words)
         elif (
             spec.type == "list" and spec.items and spec.items.fields and "line" in spec.items.fields
         ):
@@ -119,20 +125,32 @@ def _fields(
                 for sub, sub_spec in spec.items.fields.items():
                     if sub == "line":
                         continue
-                    item = _scalar_field(row + sub, sub, sub_spec, casework, action, defaults)
-                    item.label = (
-                        f"Line {number}: {line.get('element', '')} {line.get('form', '')}, "
-                        f"{line.get('quantity_kg', '')} kg asked — {_label(sub).lower()}"
+                    item = _scalar_field(
+                        row + sub, sub, sub_spec, casework, action, defaults, words
                     )
+                    label = casework.protocol.label
+                    item.label = words.gettext(
+                        N_("Line %(line)s: %(element)s %(form)s, %(asked)s kg asked — %(field)s")
+                    ) % {
+                        "line": number,
+                        "element": label("element", str(line.get("element", "")), words.lang),
+                        "form": label("form", str(line.get("form", "")), words.lang),
+                        "asked": line.get("quantity_kg", ""),
+                        "field": words.param(sub).lower(),
+                    }
                     item.value = item.value or str(line.get("quantity_kg", ""))
                     out.append(item)
         else:
-            out.append(_scalar_field(name, key, spec, casework, action, defaults))
+            out.append(_scalar_field(name, key, spec, casework, action, defaults, words))
     return out
 
 
 def action_forms(
-    casework: Casework, allowed: Sequence[str], view: Mapping[str, Any], today: date
+    casework: Casework,
+    allowed: Sequence[str],
+    view: Mapping[str, Any],
+    today: date,
+    words: Words = ENGLISH,
 ) -> list[ActionForm]:
     application = view.get("application") or {}
     goods = [g for g in application.get("goods") or [] if isinstance(g, Mapping)]
@@ -148,9 +166,9 @@ def action_forms(
         forms.append(
             ActionForm(
                 name=name,
-                label=casework.protocol.label("action", name),
-                description=action.description,
-                fields=_fields(action.params, "", casework, name, goods, defaults),
+                label=casework.protocol.label("action", name, words.lang),
+                description=words.gettext(action.description),
+                fields=_fields(action.params, "", casework, name, goods, defaults, words),
                 tone="danger" if name in DANGER else "primary" if name in PRIMARY else "neutral",
             )
         )

@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
 from services.review.api.common import casework_of, side_of
 from services.review.console.session import SESSION_COOKIE, csrf_token
+from services.review.console.wording import (
+    CONSOLE_DETAILS,
+    DOCUMENT_KINDS,
+    PROBLEM_SENTENCES,
+    UNFORESEEN,
+    Words,
+    field_message,
+)
 from services.review.domain import errors as domain_errors
-from services.review.domain.errors import UnknownState
+from services.review.domain.errors import UnknownAction, UnknownState
 from services.review.domain.protocol import Protocol
+from services.review.domain.protocol_file import DEFAULT_LANGUAGE
 from services.review.problems import problem_for
 from shared.directory import Principal
+from shared.i18n import Languages, match_language
 from shared.problems import Problem
 
 REVIEW = Path(__file__).parent.parent
+# The console's gettext domain: services/review/translations/<locale>/LC_MESSAGES/console.po.
+CATALOGUE = "console"
 SECURITY_HEADERS = {
     # No inline script or style anywhere: charts are SVG with presentation attributes.
     "Content-Security-Policy": (
@@ -34,20 +46,95 @@ SECURITY_HEADERS = {
 router = APIRouter(include_in_schema=False)
 
 
-def templates_for(protocol: Protocol) -> Jinja2Templates:
-    """The console's templates, naming states in the protocol's words (its `label`s)."""
-    templates = Jinja2Templates(directory=str(REVIEW / "templates"))
-    templates.env.filters["state_label"] = lambda s: state_label(protocol, s)
-    templates.env.filters["humanize"] = lambda s: str(s).replace("_", " ").capitalize()
-    return templates
+def templates_for(protocol: Protocol) -> Languages:
+    """The console's templates in each of the protocol's languages, naming codes in the
+    protocol's words (its labels) in that language."""
+    return Languages(
+        REVIEW / "templates",
+        REVIEW / "translations",
+        CATALOGUE,
+        protocol.languages,
+        filters=lambda lang, gettext: (
+            _label_filters(protocol, lang)
+            | _problem_filters(lang, gettext)
+            | _word_filters(lang, gettext)
+        ),
+    )
 
 
-def state_label(protocol: Protocol, state: object) -> str:
+def _label_filters(protocol: Protocol, lang: str) -> dict[str, Any]:
+    return {
+        "state_label": lambda s: state_label(protocol, s, lang),
+        "action_label": lambda a: action_label(protocol, a, lang),
+        # `code|label("element")`, `code|label("reason", "refuse")`: the protocol's names.
+        "label": lambda code, kind, of=None: protocol.label(kind, str(code), lang, of),
+        "humanize": lambda s: str(s).replace("_", " ").capitalize(),
+    }
+
+
+def _problem_filters(lang: str, gettext: Callable[[str], str]) -> dict[str, Any]:
+    """How a page says a refusal: English as the API words it, other languages by its kind
+    (wording.py), their field messages translated."""
+    if lang == DEFAULT_LANGUAGE:
+        return {"problem": str, "field_problem": str}
+
+    def problem(message: object) -> str:
+        sentence = getattr(message, "kind_sentence", str(message))
+        return gettext(sentence)
+
+    return {"problem": problem, "field_problem": lambda line: field_message(str(line), gettext)}
+
+
+def _word_filters(lang: str, gettext: Callable[[str], str]) -> dict[str, Any]:
+    """Names the console gives to codes the protocol does not label (wording.py)."""
+    words = Words(lang, gettext)
+    return {
+        "param_label": words.param,
+        "document_kind": lambda kind: (
+            gettext(DOCUMENT_KINDS[kind])
+            if kind in DOCUMENT_KINDS
+            else str(kind).replace("_", " ").capitalize()
+        ),
+    }
+
+
+def state_label(protocol: Protocol, state: object, lang: str = DEFAULT_LANGUAGE) -> str:
     """A state's label; a code the protocol does not know is shown as it is."""
     try:
-        return protocol.label("state", str(state))
+        return protocol.label("state", str(state), lang)
     except UnknownState:
         return str(state)
+
+
+def action_label(protocol: Protocol, action: object, lang: str = DEFAULT_LANGUAGE) -> str:
+    """An action's label; a code the protocol does not know is shown as it is."""
+    try:
+        return protocol.label("action", str(action), lang)
+    except UnknownAction:
+        return str(action)
+
+
+def language_of(request: Request, principal: Principal | None) -> str:
+    """The page's language: `?lang=` (the signed-out pages' switch), else the official's
+    stored choice, else the browser's Accept-Language, else English."""
+    known: str | None = getattr(request.state, "console_language", None)
+    if known is not None:
+        return known
+    languages: Languages = request.app.state.console_templates
+    asked = match_language(request.query_params.get("lang", "")[:35], languages.supported)
+    if asked is None:
+        directory = request.app.state.directory
+        chosen = directory.language_of(principal.subject_id) if principal else None
+        asked = languages.negotiate(chosen, request.headers.get("accept-language"))
+    request.state.console_language = asked
+    return asked
+
+
+def words_of(request: Request, principal: Principal | None) -> Words:
+    """The page's language, for text built in Python (the action forms)."""
+    lang = language_of(request, principal)
+    languages: Languages = request.app.state.console_templates
+    return Words(lang, languages.gettext(lang))
 
 
 def render(
@@ -58,18 +145,27 @@ def render(
     **context: Any,
 ) -> HTMLResponse:
     token = request.cookies.get(SESSION_COOKIE, "")
+    lang = language_of(request, principal)
     context.update(
+        request=request,
         me=principal,
         side=side_of(principal) if principal else None,
         role=principal.role.value if principal and principal.role else None,
         csrf=csrf_token(request, token) if principal else "",
         today=casework_of(request).today(),
         path=request.url.path,
+        # Where the language switch returns to: this page, if it can be fetched again.
+        here=str(request.url.path) + (f"?{request.url.query}" if request.url.query else "")
+        if request.method == "GET"
+        else "/",
     )
-    # One set per app (console.install), so that the labels are its protocol's.
-    templates: Jinja2Templates = request.app.state.console_templates
-    response = templates.TemplateResponse(request, template, context, status_code=status)
+    # One set per app (console.install), so that the labels are its protocol's; one
+    # environment per language, so a request never changes another's translations.
+    languages: Languages = request.app.state.console_templates
+    page = languages.environments[lang].get_template(template).render(context)
+    response = HTMLResponse(page, status_code=status)
     response.headers.update(SECURITY_HEADERS)
+    response.headers["Content-Language"] = lang
     return response
 
 
@@ -84,11 +180,25 @@ def as_problem(exc: Problem | domain_errors.ReviewDomainError) -> Problem:
     return exc if isinstance(exc, Problem) else problem_for(exc)
 
 
+class ProblemMessage(str):
+    """A problem's sentence as the API words it (English, with its particulars), carrying
+    the sentence of its kind that a page in another language shows in its place."""
+
+    kind_sentence: str
+
+    def __new__(cls, detail: str, kind_sentence: str) -> ProblemMessage:
+        message = super().__new__(cls, detail)
+        message.kind_sentence = kind_sentence
+        return message
+
+
 def problem_text(exc: Problem | domain_errors.ReviewDomainError) -> tuple[int, str, list[str]]:
     """A domain error or problem as (status, sentence, field messages) for a person to read."""
     problem = as_problem(exc)
     fields = [f"{e.get('field')}: {e.get('message')}" for e in problem.extra.get("errors", [])]
-    return problem.status, problem.detail or problem.title, fields
+    detail = problem.detail or problem.title
+    sentence = detail if detail in CONSOLE_DETAILS else PROBLEM_SENTENCES.get(problem.type)
+    return problem.status, ProblemMessage(detail, sentence or UNFORESEEN), fields
 
 
 def invalid_fields(exc: ValidationError) -> list[str]:

@@ -92,6 +92,7 @@ class Protocol:
     def __init__(self, spec: ProtocolFile) -> None:
         self.spec = spec
         self.version = spec.version
+        self.languages = spec.languages
         self.states: Mapping[str, StateSpec] = spec.states
         self.deadlines: Mapping[str, DeadlineSpec] = spec.deadlines
         self.licence_types: Mapping[str, LicenceTypeSpec] = spec.licence_types
@@ -137,10 +138,40 @@ class Protocol:
         """Whose working days count while the case is in `state` (None: no clock)."""
         return self.state(state).calendar
 
-    def label(self, kind: LabelKind, code: str, lang: str = DEFAULT_LANGUAGE) -> str:
-        """The name of a state or an action in `lang`, else in the default language."""
-        labels = self.state(code).label if kind == "state" else self._action_spec(code).label
+    def label(
+        self, kind: LabelKind, code: str, lang: str = DEFAULT_LANGUAGE, of: str | None = None
+    ) -> str:
+        """The name of a code in `lang`, else in the default language.
+
+        States and actions must exist (a typo fails); the other codes (a reason code `of` an
+        action, licence types, elements, forms, value chains) come from applications and
+        decisions already stored, so one without a label is shown as its code.
+        """
+        if kind == "state":
+            labels: Mapping[str, str] | None = self.state(code).label
+        elif kind == "action":
+            labels = self._action_spec(code).label
+        else:
+            labels = self.spec.labels.of(kind, of).get(code)
+        if labels is None:
+            return code
         return labels.get(lang) or labels[DEFAULT_LANGUAGE]
+
+    def labels_in(self, lang: str) -> dict[str, Any]:
+        """Every label of the protocol in one language, by kind of code (GET /v1/protocol)."""
+        named = self.spec.labels
+        return {
+            "states": {s: self.label("state", s, lang) for s in self.states},
+            "actions": {a: self.label("action", a, lang) for a in self.actions},
+            "reason_codes": {
+                action: {code: self.label("reason", code, lang, of=action) for code in codes}
+                for action, codes in self.spec.reason_codes.items()
+            },
+            "licence_types": {t: self.label("licence_type", t, lang) for t in self.licence_types},
+            "elements": {c: self.label("element", c, lang) for c in named.elements},
+            "forms": {c: self.label("form", c, lang) for c in named.forms},
+            "value_chains": {c: self.label("value_chain", c, lang) for c in named.value_chains},
+        }
 
     def clock(self, state: str) -> Clock:
         """Whether the case's clock runs, is paused (the applicant holds it) or there is none."""
@@ -248,9 +279,22 @@ class Protocol:
             and not (spec.once and name in taken)
         ]
 
-    def as_document(self) -> dict[str, Any]:
-        """The protocol as plain data for GET /v1/protocol, selectors resolved to state lists."""
-        spec = self.spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+    def as_document(self, lang: str | None = None) -> dict[str, Any]:
+        """The protocol as plain data for GET /v1/protocol, selectors resolved to state lists.
+
+        Codes only, with the states' and actions' labels in the default language, as it has
+        always been; with `lang`, those labels also in that language, and `labels`: every
+        code's name in it.
+        """
+        spec = self.spec.model_dump(
+            mode="json", by_alias=True, exclude_none=True, exclude={"labels"}
+        )
+        wanted = {DEFAULT_LANGUAGE} | ({lang} if lang else set())
+        for kind in ("states", "actions"):
+            for entry in spec[kind].values():
+                entry["label"] = {k: v for k, v in entry["label"].items() if k in wanted}
+        if lang:
+            spec["labels"] = {"language": lang, **self.labels_in(lang)}
         for name, action in self.actions.items():
             entry = spec["actions"][name]
             entry["from"] = list(action.from_states)
@@ -375,8 +419,29 @@ class Protocol:
             for name, permission in self.spec.permissions.items()
             if name in self.actions and permission.by != self.actions[name].by
         ]
+        problems += self._unknown_labelled_codes()
         if problems:
             raise InvalidProtocol("; ".join(problems))
+
+    def _unknown_labelled_codes(self) -> list[str]:
+        """Labels of reason codes or licence types the protocol does not have (a typo)."""
+        named = self.spec.labels
+        problems = [
+            f"labels: reason codes of unknown action {a!r}"
+            for a in named.reason_codes
+            if a not in self.spec.reason_codes
+        ]
+        problems += [
+            f"labels: unknown reason code {a}.{code}"
+            for a, codes in named.reason_codes.items()
+            for code in codes
+            if code not in self.spec.reason_codes.get(a, {})
+        ]
+        return problems + [
+            f"labels: unknown licence type {t!r}"
+            for t in named.licence_types
+            if t not in self.spec.licence_types
+        ]
 
 
 @cache

@@ -17,7 +17,7 @@ CalendarSide = Literal["EU", "CN", "joint"]
 Role = Literal["officer", "supervisor"]
 Clock = Literal["running", "paused", "none"]
 ClockStart = Literal["stage_start", "acknowledgement"]
-LabelKind = Literal["state", "action"]
+LabelKind = Literal["state", "action", "reason", "licence_type", "element", "form", "value_chain"]
 DEFAULT_LANGUAGE = "en"
 SAME = "same"
 PREVIOUS = "previous"
@@ -180,8 +180,40 @@ class LicenceTypeSpec(_Model):
     quantity_basis: Literal["line", "element"]
 
 
+class CodeLabels(_Model):
+    """Names of the other codes people read: a decision's reasons (per action), licence types,
+    and an application's elements, forms and value chains (its end-use categories)."""
+
+    reason_codes: dict[str, dict[str, Label]] = Field(default_factory=dict)
+    licence_types: dict[str, Label] = Field(default_factory=dict)
+    elements: dict[str, Label] = Field(default_factory=dict)
+    forms: dict[str, Label] = Field(default_factory=dict)
+    value_chains: dict[str, Label] = Field(default_factory=dict)
+
+    def of(self, kind: LabelKind, group: str | None = None) -> Mapping[str, Label]:
+        """The labels of one kind of code (reason codes: of the action `group`)."""
+        if kind == "reason":
+            return self.reason_codes.get(group or "", {})
+        return dict(
+            licence_type=self.licence_types,
+            element=self.elements,
+            form=self.forms,
+            value_chain=self.value_chains,
+        ).get(kind, {})
+
+
+def _default_language_first(languages: tuple[str, ...]) -> tuple[str, ...]:
+    if not languages or languages[0] != DEFAULT_LANGUAGE:
+        raise ValueError(f"the languages start with {DEFAULT_LANGUAGE!r}, the labels' fallback")
+    return languages
+
+
 class ProtocolFile(_Model):
     version: str
+    # The languages people read the labels in (BCP 47 tags), and the console is offered in.
+    languages: Annotated[tuple[str, ...], AfterValidator(_default_language_first)] = (
+        DEFAULT_LANGUAGE,
+    )
     sides: tuple[str, ...]
     roles: tuple[str, ...]
     supervisors_act_as_officers: bool
@@ -193,6 +225,7 @@ class ProtocolFile(_Model):
     deadlines: dict[str, DeadlineSpec]
     decision_path: tuple[str, ...]
     licence_types: dict[str, LicenceTypeSpec]
+    labels: CodeLabels = Field(default_factory=CodeLabels)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from services.review.domain.protocol import CalendarSide, Protocol
 from services.review.domain.statistics import WorkingDays
 from services.review.store import CaseFact
+from shared.i18n import N_
 
 GroupBy = Literal["form", "element", "value_chain", "licence_type", "priority_list"]
 GROUPINGS: tuple[str, ...] = ("form", "element", "value_chain", "licence_type", "priority_list")
@@ -28,12 +29,13 @@ STAGES: tuple[str, ...] = (
     "awaiting_applicant",
     "joint_review",
 )
+# In English; the console shows them translated (the catalogue has them, marked N_).
 STAGE_LABELS: Mapping[str, str] = {
-    "eu_screening": "EU screening",
-    "queued": "Queue (waiting for a list)",
-    "cn_review": "CN review",
-    "awaiting_applicant": "Waiting for the applicant",
-    "joint_review": "Joint review",
+    "eu_screening": N_("EU screening"),
+    "queued": N_("Queue (waiting for a list)"),
+    "cn_review": N_("CN review"),
+    "awaiting_applicant": N_("Waiting for the applicant"),
+    "joint_review": N_("Joint review"),
 }
 OUTCOMES: tuple[str, ...] = ("approved", "refused", "not_admitted", "withdrawn", "lapsed")
 # Overall processing time is reported in the Commission's (EU) working days.

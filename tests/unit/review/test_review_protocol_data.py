@@ -97,10 +97,49 @@ def test_labels_are_the_consoles_wording() -> None:
 
 
 def test_a_missing_language_falls_back_to_english_and_a_present_one_is_used() -> None:
-    assert PROTOCOL.label("state", "cn_review", "zh-Hans") == "CN review"
+    assert PROTOCOL.label("state", "cn_review", "zh-Hans") == "中方审查"
+    diversion = PROTOCOL.label("reason", "diversion_risk", "zh-Hans", of="refuse")
+    assert diversion == "存在转用或再出口风险"
     data = _data()
-    data["states"]["cn_review"]["label"]["zh-Hans"] = "中方审查"
-    assert Protocol.from_dict(data).label("state", "cn_review", "zh-Hans") == "中方审查"
+    del data["states"]["cn_review"]["label"]["zh-Hans"]
+    del data["labels"]["elements"]["Dy"]["zh-Hans"]
+    fallback = Protocol.from_dict(data)
+    assert fallback.label("state", "cn_review", "zh-Hans") == "CN review"
+    assert fallback.label("element", "Dy", "zh-Hans") == "Dysprosium (Dy)"
+
+
+def test_a_code_without_a_label_is_shown_as_its_code() -> None:
+    data = _data()
+    del data["labels"]["forms"]["magnet"]
+    assert Protocol.from_dict(data).label("form", "magnet", "zh-Hans") == "magnet"
+
+
+def test_a_label_of_a_reason_code_or_licence_type_the_protocol_lacks_does_not_load() -> None:
+    data = _data()
+    data["labels"]["reason_codes"]["refuse"]["diversion"] = {"en": "Diversion"}
+    with pytest.raises(InvalidProtocol, match=r"unknown reason code refuse\.diversion"):
+        Protocol.from_dict(data)
+    data = _data()
+    data["labels"]["licence_types"]["six_month"] = {"en": "Six-month licence"}
+    with pytest.raises(InvalidProtocol, match="unknown licence type"):
+        Protocol.from_dict(data)
+
+
+def test_the_languages_start_with_english() -> None:
+    data = _data()
+    data["languages"] = ["zh-Hans", "en"]
+    with pytest.raises(InvalidProtocol, match="start with 'en'"):
+        Protocol.from_dict(data)
+
+
+def test_the_document_has_labels_in_a_language_only_when_asked() -> None:
+    plain = PROTOCOL.as_document()
+    assert "labels" not in plain
+    assert plain["actions"]["admit"]["label"] == {"en": "Admit"}
+    chinese = PROTOCOL.as_document("zh-Hans")
+    assert chinese["actions"]["admit"]["label"] == {"en": "Admit", "zh-Hans": "予以受理"}
+    assert chinese["labels"]["licence_types"]["annual"] == "年度出口许可证"
+    assert chinese["labels"]["value_chains"]["wind_energy"] == "风能"
 
 
 def test_a_label_without_english_does_not_load() -> None:
