@@ -2,7 +2,9 @@
 
 The visibility rule is PROTOCOL.md's: the EU side sees every case, the CN side only the cases
 sent to China (on a priority list or fast-tracked). `GET /v1/cases` and the console's queue
-page both build their query, their count and their rows here.
+page both build their query, their count and their rows here, searches included: a term is
+looked for in the side's own search column (domain/search.py), so a side finds a case only by
+what it may see of it. The rows of a priority list are read here too, in the same shape.
 """
 
 from __future__ import annotations
@@ -60,6 +62,10 @@ def queue_order(sort: str, descending: bool = False) -> list[Any]:
     return [column.desc() if descending else column, _CASES.c.opened_at]
 
 
+# A search (or "assigned to me") is counted, up to this many: past it, a total would cost a
+# scan of every match (the answer says "more than").
+COUNT_CAP = 10_000
+
 # What a queue row shows, read as plain columns: no ORM object per case, and not the fired
 # rules, flags or audit head of each case, which a page does not show.
 _QUEUE_COLUMNS = tuple(
@@ -67,6 +73,8 @@ _QUEUE_COLUMNS = tuple(
     for name in (
         "id",
         "reference",
+        "company_id",
+        "company_name",
         "version",
         "state",
         "submitted_at",
@@ -97,7 +105,7 @@ class QueueFilter:
     tier: str | None = None
     # The official whose cases these are (their side's point of contact), or anyone's.
     contact_id: str | None = None
-    # A reference fragment or an exact case id (the console's search box).
+    # A search term (domain/search.search_term: trimmed, lower-cased) or an exact case id.
     text: str = ""
 
     @property
@@ -123,8 +131,16 @@ def queue_query(wanted: QueueFilter) -> Select[Any]:
         contact = c.eu_contact_id if wanted.side == "EU" else c.cn_contact_id
         query = query.where(contact == wanted.contact_id)
     if wanted.text:
-        query = query.where(or_(c.reference.ilike(f"%{wanted.text}%"), c.id == wanted.text))
+        searched = c.search_eu if wanted.side == "EU" else c.search_cn
+        # The column is lower-cased already: LIKE, which the trigram index serves, not ILIKE.
+        pattern = "%" + _escaped(wanted.text) + "%"
+        query = query.where(or_(searched.like(pattern, escape="\\"), c.id == wanted.text))
     return query
+
+
+def _escaped(term: str) -> str:
+    """`term` as LIKE matches it literally: its own % and _ are not wildcards."""
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def counted(
@@ -166,31 +182,46 @@ def queue_page(
 ) -> list[dict[str, Any]]:
     """One page of the queue, each row as the side may see it, marked when overdue."""
     rows = session.execute(queue_query(wanted).order_by(*order).offset(offset).limit(size)).all()
-    items = []
-    for case in rows:
-        summary = view_for(
-            wanted.side,
-            {
-                "id": case.id,
-                "reference": case.reference,
-                "version": case.version,
-                "state": case.state,
-                "submitted_at": case.submitted_at,
-                "updated_at": case.updated_at,
-                "application": case.application,
-                "priority": {
-                    "tier": case.tier,
-                    "score": case.score,
-                    "list_number": case.list_number,
-                    "list_position": case.list_position,
-                },
-                "deadlines": {"stage_due": case.due_on},
-                "expected_decision_date": case.expected_decision_date,
+    return [_row_view(wanted.side, case, today) for case in rows]
+
+
+def listed_cases(
+    session: Session, side: Side, case_ids: Sequence[str], today: date
+) -> dict[str, dict[str, Any]]:
+    """The cases named (a priority list's), each as a queue row the side may see, by id; a
+    case the side may not see is left out."""
+    query = sa_select(*_QUEUE_COLUMNS).where(_CASES.c.id.in_(list(case_ids)))
+    seen = visible_to(side)
+    if seen is not None:
+        query = query.where(seen)
+    return {case.id: _row_view(side, case, today) for case in session.execute(query)}
+
+
+def _row_view(side: Side, case: Any, today: date) -> dict[str, Any]:
+    """One queue row as the side may see it (visibility.view_for), marked when overdue."""
+    summary = view_for(
+        side,
+        {
+            "id": case.id,
+            "reference": case.reference,
+            "version": case.version,
+            "state": case.state,
+            "submitted_at": case.submitted_at,
+            "updated_at": case.updated_at,
+            "applicant": {"company_id": case.company_id, "name": case.company_name},
+            "application": case.application,
+            "priority": {
+                "tier": case.tier,
+                "score": case.score,
+                "list_number": case.list_number,
+                "list_position": case.list_position,
             },
-        )
-        summary["overdue"] = case.due_on is not None and case.due_on < today
-        items.append(summary)
-    return items
+            "deadlines": {"stage_due": case.due_on},
+            "expected_decision_date": case.expected_decision_date,
+        },
+    )
+    summary["overdue"] = case.due_on is not None and case.due_on < today
+    return summary
 
 
 def awaiting_a_list(session: Session, protocol: Protocol) -> Sequence[Case]:
