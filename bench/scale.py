@@ -130,6 +130,11 @@ WHERE c.reference IN (SELECT 'BLK-' || g
                       FROM generate_series(CAST(:first AS integer), CAST(:last AS integer)) AS g)
 """
 
+# The search columns' indexes (migration 7a2c5a8ebea1), as PostgreSQL would write them again.
+SEARCH_INDEXES = """SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema()
+AND tablename = 'cases' AND indexname LIKE 'ix_cases_search_%'"""
+SEARCH_INDEX_NAMES = SEARCH_INDEXES.replace("SELECT indexdef", "SELECT indexname")
+
 COUNTS = """
 INSERT INTO case_counts (state, tier, sent_to_cn, cases)
 SELECT state, tier, sent_to_cn_at IS NOT NULL, count(*) FROM cases
@@ -356,7 +361,14 @@ def bulk_load(engine: Engine, already: int, total: int) -> None:
         return
     params = {"first": already + 1, "last": total}
     with engine.begin() as conn:
+        # The search columns' trigram indexes are built once after the rows, as a restore
+        # would, rather than kept up row by row through the whole load.
+        search_indexes = conn.execute(text(SEARCH_INDEXES)).scalars().all()
+        for name in conn.execute(text(SEARCH_INDEX_NAMES)).scalars().all():
+            conn.execute(text(f'DROP INDEX "{name}"'))
         conn.execute(text(CASES), params)
+        for definition in search_indexes:
+            conn.execute(text(definition))
         conn.execute(text(AUDIT), params)
         # Rows written behind the service's back: its case_counts is recounted, as the
         # migration that created it did.

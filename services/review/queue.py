@@ -9,6 +9,7 @@ what it may see of it. The rows of a priority list are read here too, in the sam
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -131,16 +132,36 @@ def queue_query(wanted: QueueFilter) -> Select[Any]:
         contact = c.eu_contact_id if wanted.side == "EU" else c.cn_contact_id
         query = query.where(contact == wanted.contact_id)
     if wanted.text:
-        searched = c.search_eu if wanted.side == "EU" else c.search_cn
-        # The column is lower-cased already: LIKE, which the trigram index serves, not ILIKE.
-        pattern = "%" + _escaped(wanted.text) + "%"
-        query = query.where(or_(searched.like(pattern, escape="\\"), c.id == wanted.text))
+        query = query.where(or_(_matches(wanted.side, wanted.text), c.id == wanted.text))
     return query
 
 
-def _escaped(term: str) -> str:
-    """`term` as LIKE matches it literally: its own % and _ are not wildcards."""
-    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def _matches(side: Side, term: str) -> ColumnElement[bool]:
+    """The side's search column holds `term` (the column is lower-cased already: LIKE).
+
+    The trigram index is asked only for the term's anchor; the whole term is checked on the
+    rows it finds, through an expression the index does not serve. Every MOFCOM number
+    shares the trigrams of "mofcom-2025-", so asking the index for them all would read the
+    posting lists of every case (docs/review.md, "Search").
+    """
+    searched = _CASES.c.search_eu if side == "EU" else _CASES.c.search_cn
+    anchor = search_anchor(term)
+    found = searched.like(_pattern(anchor), escape="\\")
+    if anchor == term:
+        return found
+    return found & (searched + "").like(_pattern(term), escape="\\")
+
+
+def search_anchor(term: str) -> str:
+    """The part of a term the index is asked for: its longest run of 3 or more digits (the
+    rarest part of numbers, codes and references), else the whole term."""
+    runs = sorted(re.findall(r"[0-9]{3,}", term), key=len, reverse=True)
+    return runs[0] if runs else term
+
+
+def _pattern(term: str) -> str:
+    """`%term%`, with the term's own %, _ and \\ matched literally."""
+    return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def counted(

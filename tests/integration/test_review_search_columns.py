@@ -118,6 +118,9 @@ def test_bulk_loaded_cases_are_searched_as_the_service_writes_them_through_the_i
             ("EU", "mofcom-2025-0000020", ["BLK-20"]),
             ("CN", "mofcom-2025-0000020", ["BLK-20"]),
             ("EU", "0000020", ["BLK-20"]),
+            # The index is asked for the serial; the whole term is still what must match.
+            ("EU", "mofcom-2024-0000020", []),
+            ("CN", "blk-20", ["BLK-20"]),
             ("EU", "bulk company 43", ["BLK-43"]),
             ("CN", "bulk company 43", []),
         ):

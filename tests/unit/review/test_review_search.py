@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from services.review.domain.search import InvalidSearchTerm, search_term, searched_text
+from services.review.queue import search_anchor
 
 APPLICATION: dict[str, Any] = {
     "mofcom_application_number": "MOFCOM-2026-004211",
@@ -78,3 +79,21 @@ def test_a_term_is_trimmed_and_lower_cased(raw: str, term: str) -> None:
 def test_a_term_too_short_too_long_or_unprintable_is_refused(raw: str, why: str) -> None:
     with pytest.raises(InvalidSearchTerm, match=why):
         search_term(raw)
+
+
+@pytest.mark.parametrize(
+    ("term", "anchor"),
+    [
+        ("mofcom-2025-0500000", "0500000"),
+        ("bulk company 4321", "4321"),
+        ("91150200ma0n1x2y3z", "91150200"),
+        ("rec-2026-000123", "000123"),
+        ("280530", "280530"),
+        ("baotou magnet", "baotou magnet"),
+        ("ab-12", "ab-12"),
+    ],
+)
+def test_the_index_is_asked_for_the_longest_run_of_digits_else_the_whole_term(
+    term: str, anchor: str
+) -> None:
+    assert search_anchor(term) == anchor
