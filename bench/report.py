@@ -48,8 +48,10 @@ How it was measured (all of it by `python -m bench`, bench/ in the repository):
   columns are each process's CPU time from the list to the last webhook, per case.
 - Scale: cases (and their state-changing audit entries) are generated into review's tables
   by PostgreSQL (`INSERT … SELECT` over `generate_series`, `bench/scale.py`), then
-  `VACUUM ANALYZE`. Queue pages are read by two concurrent clients for the step's duration;
-  the metrics summary by one client for the step's duration. RSS is each process's VmRSS.
+  `VACUUM ANALYZE`. Queue pages and searches (`q=`: a MOFCOM number whole, its serial
+  alone, a company's name shared by 1 in 5,000 cases; `bench/scenarios.py: search_checks`)
+  are read by two concurrent clients for the step's duration; the metrics summary by one
+  client for the step's duration. RSS is each process's VmRSS.
 - Replicas: a backlog of applications is submitted with review and notify stopped, then
   intake is stopped too; then 1 (or 2) replicas of review are started and the rate at which
   cases open is taken from the first to the last case; the same for notify with webhooks
@@ -143,6 +145,9 @@ during each step; the figures above come from a run without it):
   `case_counts`, a table of counts per state, tier and side that review keeps exact in
   each transaction that changes a case (counting a million rows took 75-140 ms alone).
   Offset pages cost in proportion to the offset.
+- **Search** at a million cases: each side's search text is a column of `cases`, written
+  when the case opens, with a trigram GIN index (`pg_trgm`) that serves `LIKE '%term%'`
+  for any part of a field; a search's `total` is counted up to 10,000.
 - **Metrics summary** loaded every case and every state-changing audit entry into Python
   on each request (127 s and 1.2 GB at a million cases). Now the figures are kept as the
   cases move: one `case_facts` row per case and day/month count tables with histograms of

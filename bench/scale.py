@@ -38,6 +38,13 @@ STATE = """(ARRAY['approved','approved','approved','approved','approved','approv
  'eu_screening','queued','cn_review','cn_review','joint_review','awaiting_applicant'
  ])[g % 20 + 1]"""
 
+# What each side searches a case by (domain/search.py): the searched fields, one a line,
+# lower-cased; the company's name only in the EU's. tests/integration/test_review_search.py
+# checks these equal the service's own.
+SEARCHED = """lower(concat_ws(E'\\n', 'BLK-' || g, a.app ->> 'mofcom_application_number',
+  a.app -> 'exporter' ->> 'name', a.app -> 'exporter' ->> 'uscc', {company}
+  (SELECT string_agg(x ->> 'hs_code', E'\\n') FROM json_array_elements(a.app -> 'goods') AS x)))"""
+
 CASES = f"""
 INSERT INTO cases (
   id, application_id, reference, company_id, company_name, company_eori, state, previous_state,
@@ -45,14 +52,26 @@ INSERT INTO cases (
   submitted_at, opened_at, stage_started_on, stage_started_at, paused_since,
   paused_working_days, acknowledged_on, due_on, expected_decision_date, list_number,
   list_position, sent_to_cn_at, eu_contact_id, cn_contact_id, decision, decision_reason,
-  decision_detail, decided_at, audit_seq, audit_head, updated_at)
+  decision_detail, decided_at, audit_seq, audit_head, updated_at, search_eu, search_cn)
 SELECT
   md5('case' || g)::uuid::text, md5('app' || g)::uuid::text, 'BLK-' || g,
-  md5('company' || (g % 5000))::uuid::text, 'Bulk Company ' || (g % 5000), 'DE' || (g % 5000),
+  md5('company' || (g % 5000))::uuid::text, a.company, 'DE' || (g % 5000),
   s.state, CASE WHEN s.state = 'awaiting_applicant' THEN 'eu_screening' END,
   s.seq, CASE WHEN g % 7 = 0 THEN 'P1' WHEN g % 7 < 3 THEN 'P2' ELSE 'P3' END,
-  g % 60, '[]'::json, '[]'::json, 'bulk', false,
-  json_build_object(
+  g % 60, '[]'::json, '[]'::json, 'bulk', false, a.app,
+  t.opened, t.opened, t.opened::date, t.opened, NULL, 0, NULL,
+  CASE WHEN s.open THEN current_date + (g % 30 + 1) END,
+  CASE WHEN s.open THEN current_date + (g % 60) END,
+  CASE WHEN s.cn THEN g % 8 + 1 END, CASE WHEN s.cn THEN g % 2000 + 1 END,
+  CASE WHEN s.cn THEN t.opened + interval '3 days' END,
+  NULL, NULL, CASE WHEN NOT s.open THEN s.state END, NULL, NULL,
+  CASE WHEN NOT s.open THEN t.opened + (g % 40 + 5) * interval '1 day' END,
+  s.seq, md5('head' || g) || md5('head' || g), t.opened,
+  {SEARCHED.format(company="a.company,")}, {SEARCHED.format(company="")}
+FROM generate_series(CAST(:first AS integer), CAST(:last AS integer)) AS g
+CROSS JOIN LATERAL (SELECT now() - (g % 240) * interval '1 day' - (g % 86400) * interval '1 second'
+                    AS opened) AS t
+CROSS JOIN LATERAL (SELECT 'Bulk Company ' || (g % 5000) AS company, json_build_object(
     'mofcom_application_number', 'MOFCOM-2025-' || lpad(g::text, 7, '0'),
     'licence_type', (ARRAY['three_month','annual','general'])[g % 3 + 1],
     'exporter', json_build_object('name', 'Baotou Magnet Co.', 'uscc', '91150200MA0N1X2Y3Z'),
@@ -68,18 +87,7 @@ SELECT
       'hs_code', '280530', 'quantity_kg', 100 + g % 500, 'value_eur', 50000)),
     'urgency', json_build_object('stock_days', g % 90, 'production_stop_date', '2026-12-15',
                                  'jobs_at_risk', g % 1000),
-    'sme', g % 3 = 0),
-  t.opened, t.opened, t.opened::date, t.opened, NULL, 0, NULL,
-  CASE WHEN s.open THEN current_date + (g % 30 + 1) END,
-  CASE WHEN s.open THEN current_date + (g % 60) END,
-  CASE WHEN s.cn THEN g % 8 + 1 END, CASE WHEN s.cn THEN g % 2000 + 1 END,
-  CASE WHEN s.cn THEN t.opened + interval '3 days' END,
-  NULL, NULL, CASE WHEN NOT s.open THEN s.state END, NULL, NULL,
-  CASE WHEN NOT s.open THEN t.opened + (g % 40 + 5) * interval '1 day' END,
-  s.seq, md5('head' || g) || md5('head' || g), t.opened
-FROM generate_series(CAST(:first AS integer), CAST(:last AS integer)) AS g
-CROSS JOIN LATERAL (SELECT now() - (g % 240) * interval '1 day' - (g % 86400) * interval '1 second'
-                    AS opened) AS t
+    'sme', g % 3 = 0) AS app) AS a
 CROSS JOIN LATERAL (
   SELECT st AS state,
          st IN ('eu_screening','queued','cn_review','joint_review','awaiting_applicant') AS open,
@@ -121,6 +129,11 @@ JOIN (VALUES
 WHERE c.reference IN (SELECT 'BLK-' || g
                       FROM generate_series(CAST(:first AS integer), CAST(:last AS integer)) AS g)
 """
+
+# The search columns' indexes (migration 7a2c5a8ebea1), as PostgreSQL would write them again.
+SEARCH_INDEXES = """SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema()
+AND tablename = 'cases' AND indexname LIKE 'ix_cases_search_%'"""
+SEARCH_INDEX_NAMES = SEARCH_INDEXES.replace("SELECT indexdef", "SELECT indexname")
 
 COUNTS = """
 INSERT INTO case_counts (state, tier, sent_to_cn, cases)
@@ -348,7 +361,14 @@ def bulk_load(engine: Engine, already: int, total: int) -> None:
         return
     params = {"first": already + 1, "last": total}
     with engine.begin() as conn:
+        # The search columns' trigram indexes are built once after the rows, as a restore
+        # would, rather than kept up row by row through the whole load.
+        search_indexes = conn.execute(text(SEARCH_INDEXES)).scalars().all()
+        for name in conn.execute(text(SEARCH_INDEX_NAMES)).scalars().all():
+            conn.execute(text(f'DROP INDEX "{name}"'))
         conn.execute(text(CASES), params)
+        for definition in search_indexes:
+            conn.execute(text(definition))
         conn.execute(text(AUDIT), params)
         # Rows written behind the service's back: its case_counts is recounted, as the
         # migration that created it did.

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 from sqlalchemy import text
@@ -585,6 +586,20 @@ def _count(engine: Any, sql: str) -> int:
 # --- scale ---------------------------------------------------------------------------------------
 
 
+def search_checks(size: int, eu: str, cn: str) -> list[tuple[str, str, str]]:
+    """The searches measured at `size` bulk-loaded cases (bench/scale.py's numbering): a MOFCOM
+    number whole and in part (its serial), and a company's name (200 cases at a million)."""
+    # A case in the middle that China has too: a number that is a multiple of 20 is approved.
+    serial = f"{max(20, size // 40 * 20):07d}"
+    whole = urlencode({"q": f"MOFCOM-2025-{serial}"})
+    return [
+        ("search, EU, MOFCOM number", eu, f"/v1/cases?{whole}"),
+        ("search, EU, part of a MOFCOM number", eu, f"/v1/cases?{urlencode({'q': serial})}"),
+        ("search, EU, company name", eu, f"/v1/cases?{urlencode({'q': 'Bulk Company 4321'})}"),
+        ("search, CN, MOFCOM number", cn, f"/v1/cases?{whole}"),
+    ]
+
+
 def scale(servers: Servers, plan: Plan, results: Results) -> None:
     dep = Deployment(servers)
     try:
@@ -610,6 +625,7 @@ def scale(servers: Servers, plan: Plan, results: Results) -> None:
                 ("queue, EU, tier=P1", eu, "/v1/cases?tier=P1"),
                 ("queue, EU, page 21 (offset 1000)", eu, "/v1/cases?offset=1000"),
                 ("queue, CN, first page", cn, "/v1/cases"),
+                *search_checks(size, eu, cn),
             ]
             for label, token, path in checks:
                 with profiled(plan, f"scale-{size}-{label.replace(' ', '')}", [review]):

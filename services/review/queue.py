@@ -2,11 +2,14 @@
 
 The visibility rule is PROTOCOL.md's: the EU side sees every case, the CN side only the cases
 sent to China (on a priority list or fast-tracked). `GET /v1/cases` and the console's queue
-page both build their query, their count and their rows here.
+page both build their query, their count and their rows here, searches included: a term is
+looked for in the side's own search column (domain/search.py), so a side finds a case only by
+what it may see of it. The rows of a priority list are read here too, in the same shape.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -61,6 +64,10 @@ def queue_order(sort: str, descending: bool = False) -> list[Any]:
     return [column.desc() if descending else column, _CASES.c.opened_at]
 
 
+# A search (or "assigned to me") is counted, up to this many: past it, a total would cost a
+# scan of every match (the answer says "more than").
+COUNT_CAP = 10_000
+
 # What a queue row shows, read as plain columns: no ORM object per case, and not the fired
 # rules, flags or audit head of each case, which a page does not show.
 _QUEUE_COLUMNS = tuple(
@@ -68,6 +75,8 @@ _QUEUE_COLUMNS = tuple(
     for name in (
         "id",
         "reference",
+        "company_id",
+        "company_name",
         "version",
         "state",
         "submitted_at",
@@ -99,7 +108,7 @@ class QueueFilter:
     tier: str | None = None
     # The official whose cases these are (their side's point of contact), or anyone's.
     contact_id: str | None = None
-    # A reference fragment or an exact case id (the console's search box).
+    # A search term (domain/search.search_term: trimmed, lower-cased) or an exact case id.
     text: str = ""
 
     @property
@@ -125,8 +134,36 @@ def queue_query(wanted: QueueFilter) -> Select[Any]:
         contact = c.eu_contact_id if wanted.side == "EU" else c.cn_contact_id
         query = query.where(contact == wanted.contact_id)
     if wanted.text:
-        query = query.where(or_(c.reference.ilike(f"%{wanted.text}%"), c.id == wanted.text))
+        query = query.where(or_(_matches(wanted.side, wanted.text), c.id == wanted.text))
     return query
+
+
+def _matches(side: Side, term: str) -> ColumnElement[bool]:
+    """The side's search column holds `term` (the column is lower-cased already: LIKE).
+
+    The trigram index is asked only for the term's anchor; the whole term is checked on the
+    rows it finds, through an expression the index does not serve. Every MOFCOM number
+    shares the trigrams of "mofcom-2025-", so asking the index for them all would read the
+    posting lists of every case (docs/review.md, "Search").
+    """
+    searched = _CASES.c.search_eu if side == "EU" else _CASES.c.search_cn
+    anchor = search_anchor(term)
+    found = searched.like(_pattern(anchor), escape="\\")
+    if anchor == term:
+        return found
+    return found & (searched + "").like(_pattern(term), escape="\\")
+
+
+def search_anchor(term: str) -> str:
+    """The part of a term the index is asked for: its longest run of 3 or more digits (the
+    rarest part of numbers, codes and references), else the whole term."""
+    runs = sorted(re.findall(r"[0-9]{3,}", term), key=len, reverse=True)
+    return runs[0] if runs else term
+
+
+def _pattern(term: str) -> str:
+    """`%term%`, with the term's own %, _ and \\ matched literally."""
+    return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def counted(
@@ -168,34 +205,49 @@ def queue_page(
 ) -> list[dict[str, Any]]:
     """One page of the queue, each row as the side may see it, marked when overdue."""
     rows = session.execute(queue_query(wanted).order_by(*order).offset(offset).limit(size)).all()
-    items = []
-    for case in rows:
-        summary = view_for(
-            wanted.side,
-            {
-                "id": case.id,
-                "reference": case.reference,
-                "version": case.version,
-                "state": case.state,
-                "submitted_at": case.submitted_at,
-                "updated_at": case.updated_at,
-                "application": case.application,
-                "priority": {
-                    "tier": case.tier,
-                    "score": case.score,
-                    "list_number": case.list_number,
-                    "list_position": case.list_position,
-                },
-                "deadlines": {"stage_due": case.due_on},
-                "expected_decision_date": case.expected_decision_date,
-                "production_stops_before_decision": stops_before_decision(
-                    case.production_stop_date, case.expected_decision_date
-                ),
+    return [_row_view(wanted.side, case, today) for case in rows]
+
+
+def listed_cases(
+    session: Session, side: Side, case_ids: Sequence[str], today: date
+) -> dict[str, dict[str, Any]]:
+    """The cases named (a priority list's), each as a queue row the side may see, by id; a
+    case the side may not see is left out."""
+    query = sa_select(*_QUEUE_COLUMNS).where(_CASES.c.id.in_(list(case_ids)))
+    seen = visible_to(side)
+    if seen is not None:
+        query = query.where(seen)
+    return {case.id: _row_view(side, case, today) for case in session.execute(query)}
+
+
+def _row_view(side: Side, case: Any, today: date) -> dict[str, Any]:
+    """One queue row as the side may see it (visibility.view_for), marked when overdue."""
+    summary = view_for(
+        side,
+        {
+            "id": case.id,
+            "reference": case.reference,
+            "version": case.version,
+            "state": case.state,
+            "submitted_at": case.submitted_at,
+            "updated_at": case.updated_at,
+            "applicant": {"company_id": case.company_id, "name": case.company_name},
+            "application": case.application,
+            "priority": {
+                "tier": case.tier,
+                "score": case.score,
+                "list_number": case.list_number,
+                "list_position": case.list_position,
             },
-        )
-        summary["overdue"] = case.due_on is not None and case.due_on < today
-        items.append(summary)
-    return items
+            "deadlines": {"stage_due": case.due_on},
+            "expected_decision_date": case.expected_decision_date,
+            "production_stops_before_decision": stops_before_decision(
+                case.production_stop_date, case.expected_decision_date
+            ),
+        },
+    )
+    summary["overdue"] = case.due_on is not None and case.due_on < today
+    return summary
 
 
 def stopping_before_decision(session: Session, protocol: Protocol) -> int:

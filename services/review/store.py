@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from shared.db import RowsByKey, empty_dict, empty_list, utcnow
@@ -85,6 +85,11 @@ class Case(SQLModel, table=True):
     # HMAC over all the heads above (REE_AUDIT_KEY): moving them back needs the key.
     audit_head_mac: str = Field(default="", max_length=64)
     updated_at: datetime = Field(default_factory=utcnow)
+    # What each side finds the case by (domain/search.py), written when the case is opened.
+    # On PostgreSQL each has a trigram index (migration 7a2c5a8ebea1), declared only there:
+    # its operator class lives in pg_trgm's schema, which the migration looks up.
+    search_eu: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    search_cn: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
 
 
 class PriorityRuleSet(SQLModel, table=True):

@@ -261,6 +261,15 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         "review",
+        "GET",
+        "/v1/priority-lists/{number}",
+        officials(200),
+        "an issued list, `?format=csv`",
+        variant="CSV",
+        note="each side's view of the cases, as a spreadsheet",
+    ),
+    Row(
+        "review",
         "POST",
         "/v1/priority/simulate",
         officials(403, eu_supervisor=200),
@@ -371,6 +380,22 @@ ROWS: tuple[Row, ...] = (
         success=(303,),
     ),
     Row("review", "GET", "/priority-lists", console_page(200), "-", console=True),
+    Row(
+        "review",
+        "GET",
+        "/priority-lists/{number}",
+        console_page(200),
+        "an issued list",
+        console=True,
+    ),
+    Row(
+        "review",
+        "GET",
+        "/priority-lists/{number}.csv",
+        console_page(200),
+        "an issued list",
+        console=True,
+    ),
     Row(
         "review",
         "POST",

@@ -205,6 +205,9 @@ BUILDERS: dict[str, Builder] = {
     "review POST /v1/priority-lists": _issue_list,
     "review GET /v1/priority-lists": _path("/v1/priority-lists"),
     "review GET /v1/priority-lists/{number}": _path("/v1/priority-lists/{n}", n="list"),
+    "review GET /v1/priority-lists/{number} [CSV]": _path(
+        "/v1/priority-lists/{n}?format=csv", n="list"
+    ),
     "review POST /v1/priority/simulate": lambda w, f: Call(
         "/v1/priority/simulate", json=w.objects["rules"]
     ),
@@ -231,6 +234,8 @@ BUILDERS: dict[str, Builder] = {
         f"/cases/{w.ids['case_cn']}/assign", data={}
     ),
     "review GET /priority-lists": _path("/priority-lists"),
+    "review GET /priority-lists/{number}": _path("/priority-lists/{n}", n="list"),
+    "review GET /priority-lists/{number}.csv": _path("/priority-lists/{n}.csv", n="list"),
     "review POST /priority-lists": _console_list,
     "review GET /priority-rules": _path("/priority-rules"),
     "review POST /priority-rules": _console_simulate,

@@ -239,6 +239,10 @@ def _cn_api_answers(story: Story, kind: str) -> list[tuple[str, str]]:
             _get(c, f"/v1/cases/{case}/audit/verify"),
             _get(c, "/v1/priority-lists"),
             _get(c, f"/v1/priority-lists/{story.list_number}"),
+            _get(c, f"/v1/priority-lists/{story.list_number}", format="csv"),
+            _get(c, "/v1/cases", q=story.app["reference"]),
+            _get(c, "/v1/cases", q=story.body["mofcom_application_number"]),
+            *(_get(c, "/v1/cases", q=value[:100]) for value in story.hidden_from_cn()),
             *(
                 _get(c, "/v1/metrics/summary", group_by=g, format=f)
                 for g in ("form", "element", "value_chain", "licence_type", "priority_list")
@@ -275,6 +279,9 @@ def _console_pages(story: Story, kind: str) -> list[tuple[str, str]]:
             _get(c, "/", show="all"),
             _get(c, f"/cases/{story.case_id}"),
             _get(c, "/priority-lists"),
+            _get(c, f"/priority-lists/{story.list_number}"),
+            _get(c, f"/priority-lists/{story.list_number}.csv"),
+            _get(c, "/", q=story.body["mofcom_application_number"], show="all"),
             _get(c, "/dashboard"),
             _get(c, "/dashboard", group_by="value_chain"),
             _get(c, "/dashboard.csv", group_by="value_chain"),
@@ -297,6 +304,22 @@ def test_the_chinese_side_sees_nothing_the_protocol_hides_in_any_answer_or_page(
         view = c.get(f"/v1/cases/{story.case_id}").json()
     assert [d["filename"] for d in view["documents"]] == [story.shared_doc]
     assert story.joint_note in [n["text"] for n in view["notes"]], "the scan saw real data"
+
+
+def test_china_finds_no_case_by_a_value_hidden_from_it(story: Story) -> None:
+    company = "Alpha Magnets AG"  # applicant A's name: China never sees who applied
+    searched = [company, *(v for v in story.hidden_from_cn() if len(v.strip()) >= 2)]
+    with story.client("review", "cn_officer") as c:
+        q = story.body["mofcom_application_number"]
+        mofcom = c.get("/v1/cases", params={"q": q, "limit": 200})
+        assert story.case_id in [i["id"] for i in mofcom.json()["items"]], "China searches"
+        for value in searched:
+            r = c.get("/v1/cases", params={"q": value[:100], "limit": 200})
+            assert r.status_code == 200, (value, r.text)
+            assert story.case_id not in [i["id"] for i in r.json()["items"]], value
+    with story.client("review", "eu_officer") as c:
+        r = c.get("/v1/cases", params={"q": company, "limit": 200})
+        assert r.json()["total"] >= 1, "the EU finds applicant A's cases by its name"
 
 
 def test_the_eu_side_never_sees_the_chinese_sides_own_notes(story: Story) -> None:

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Body, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from services.review.api.common import (
@@ -22,7 +22,8 @@ from services.review.api.common import (
     side_of,
 )
 from services.review.api.views import side_view
-from services.review.queue import QUEUE_ORDER, QueueFilter, queue_page, queue_total
+from services.review.domain.search import InvalidSearchTerm, search_term
+from services.review.queue import COUNT_CAP, QUEUE_ORDER, QueueFilter, queue_page, queue_total
 from services.review.service import Who
 from shared.db import session_scope
 from shared.directory import Principal
@@ -74,12 +75,15 @@ class CasePage(BaseModel):
     total: int
     limit: int
     offset: int
+    capped: bool = Field(
+        False, description=f"A search matched more than `total` ({COUNT_CAP:,}) cases"
+    )
 
 
 @router.get(
     "/cases",
     tags=["cases"],
-    summary="Your side's queue: tier, then deadline, then age",
+    summary="Your side's queue: tier, then deadline, then age; or a search of it",
     response_model=CasePage,
 )
 def list_cases(
@@ -88,6 +92,13 @@ def list_cases(
     state: Annotated[str | None, Query()] = None,
     tier: Annotated[Literal["P1", "P2", "P3"] | None, Query()] = None,
     assigned: Annotated[Literal["me"] | None, Query()] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            description="Reference, MOFCOM application number (or a part), exporter name or "
+            "USCC, company name (EU only), HS code: 2 to 100 characters"
+        ),
+    ] = None,
     limit: Annotated[int | None, Query()] = None,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> JSONResponse:
@@ -96,17 +107,30 @@ def list_cases(
     casework = casework_of(request)
     if state is not None and state not in casework.protocol.states:
         raise invalid([{"field": "state", "message": "unknown state"}])
+    try:
+        text = search_term(q) if q is not None else ""
+    except InvalidSearchTerm as exc:
+        raise invalid([{"field": "q", "message": str(exc)}]) from None
     wanted = QueueFilter(
         side=side_of(official),
         states=state,
         tier=tier,
         contact_id=official.subject_id if assigned == "me" else None,
+        text=text,
     )
     with Session(engine_of(request)) as session:
-        total = queue_total(session, wanted)
+        total = queue_total(session, wanted, cap=COUNT_CAP if text else None)
         items = queue_page(session, wanted, QUEUE_ORDER, offset, size, casework.today())
     # A CasePage, answered directly: FastAPI would validate and serialise the page again.
-    return respond({"items": items, "total": total, "limit": size, "offset": offset})
+    return respond(
+        {
+            "items": items,
+            "total": min(total, COUNT_CAP) if text else total,
+            "limit": size,
+            "offset": offset,
+            "capped": bool(text) and total > COUNT_CAP,
+        }
+    )
 
 
 @router.get(

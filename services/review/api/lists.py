@@ -1,12 +1,14 @@
-"""Priority lists: issuing one (the queued cases sent to China, best first) and reading them."""
+"""Priority lists: issuing one (the queued cases sent to China, best first) and reading them,
+each case as the caller's side sees it in the queue, as JSON or as a CSV file."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
@@ -23,8 +25,10 @@ from services.review.api.common import (
     shape,
     side_of,
 )
+from services.review.queue import Side, listed_cases
 from services.review.service import Who
-from services.review.store import Case, PriorityList
+from services.review.spreadsheet import csv_document
+from services.review.store import PriorityList
 from shared.db import session_scope
 from shared.http import jsonable, page_params
 from shared.problems import not_found
@@ -39,6 +43,7 @@ class ListedCase(BaseModel):
     mofcom_application_number: str | None
     tier: str | None
     state: str | None
+    case: dict[str, Any] | None = None
 
 
 class PriorityListView(BaseModel):
@@ -60,30 +65,73 @@ class PriorityListPage(BaseModel):
     offset: int
 
 
-def _list_view(session: Session, plist: PriorityList, side: str) -> dict[str, Any]:
-    cases = {
-        c.id: c for c in session.exec(select(Case).where(col(Case.id).in_(plist.case_ids))).all()
-    }
+def list_view(session: Session, plist: PriorityList, side: Side, today: date) -> dict[str, Any]:
+    """The list with its cases in list order, each as a queue row of the side (`case`)."""
+    rows = listed_cases(session, side, plist.case_ids, today)
+    entries = []
+    for position, case_id in enumerate(plist.case_ids, start=1):
+        row = rows.get(case_id)
+        entries.append(
+            {
+                "position": position,
+                "case_id": case_id,
+                "reference": row["reference"] if row else None,
+                "mofcom_application_number": (
+                    row["application"].get("mofcom_application_number") if row else None
+                ),
+                "tier": row["priority"]["tier"] if row else None,
+                "state": row["state"] if row else None,
+                "case": row,
+            }
+        )
     return {
         "number": plist.number,
         "issued_at": plist.issued_at,
         "issued_by": plist.issued_by,
-        "cases": [
-            {
-                "position": position,
-                "case_id": cid,
-                "reference": cases[cid].reference if cid in cases else None,
-                "mofcom_application_number": (
-                    cases[cid].application.get("mofcom_application_number")
-                    if cid in cases
-                    else None
-                ),
-                "tier": cases[cid].tier if cid in cases else None,
-                "state": cases[cid].state if cid in cases else None,
-            }
-            for position, cid in enumerate(plist.case_ids, start=1)
-        ],
+        "cases": entries,
     }
+
+
+def _goods(case: Mapping[str, Any]) -> str:
+    lines = case.get("application", {}).get("goods", [])
+    fields = ("element", "form", "hs_code")
+    return "; ".join(" ".join(str(g.get(k, "")) for k in fields) for g in lines)
+
+
+# The file's columns: (header, what of a listed case's view it shows).
+_COLUMNS: tuple[tuple[str, Any], ...] = (
+    ("position", lambda e: e["position"]),
+    ("reference", lambda e: e["reference"]),
+    ("mofcom_application_number", lambda e: e["mofcom_application_number"]),
+    ("tier", lambda e: e["tier"]),
+    ("state", lambda e: e["state"]),
+    ("stage_due", lambda e: e["case"].get("deadlines", {}).get("stage_due")),
+    ("expected_decision_date", lambda e: e["case"].get("expected_decision_date")),
+    ("exporter", lambda e: e["case"].get("application", {}).get("exporter", {}).get("name")),
+    ("exporter_uscc", lambda e: e["case"].get("application", {}).get("exporter", {}).get("uscc")),
+    ("goods", lambda e: _goods(e["case"])),
+)
+# The EU also sees who applied; China's view has no applicant, so its file has no such column.
+_EU_COLUMNS = (("company", lambda e: e["case"].get("applicant", {}).get("name")),)
+
+
+def list_csv(view: Mapping[str, Any], side: Side) -> str:
+    """The list as a spreadsheet: one row per case the side may see, in list order."""
+    columns = _COLUMNS + (_EU_COLUMNS if side == "EU" else ())
+    shown = [e for e in view["cases"] if e["case"] is not None]
+    return csv_document([h for h, _ in columns], ([cell(e) for _, cell in columns] for e in shown))
+
+
+def csv_answer(
+    view: Mapping[str, Any], side: Side, headers: Mapping[str, str] | None = None
+) -> Response:
+    """The list's CSV as a download."""
+    name = f"ree-priority-list-{view['number']}.csv"
+    return Response(
+        list_csv(view, side),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"', **(headers or {})},
+    )
 
 
 @router.post(
@@ -103,7 +151,7 @@ def issue_priority_list(
             session, Who.official(official), body.case_ids, body.max_cases
         )
         session.flush()
-        view = _list_view(session, plist, side_of(official))
+        view = list_view(session, plist, side_of(official), casework.today())
     committed(request)
     return JSONResponse(
         content=jsonable(view),
@@ -143,15 +191,20 @@ def list_priority_lists(
 @router.get(
     "/priority-lists/{number}",
     tags=["priority lists"],
-    summary="One priority list",
-    responses=shape(PriorityListView),
+    summary="One priority list, its cases in list order as your side sees them",
+    responses={200: {"model": PriorityListView, "content": {"text/csv": {}}}},
 )
 def get_priority_list(
-    number: Annotated[int, Path(ge=1, le=MAX_NUMBER)], request: Request, official: Official
-) -> JSONResponse:
+    number: Annotated[int, Path(ge=1, le=MAX_NUMBER)],
+    request: Request,
+    official: Official,
+    format: Annotated[Literal["json", "csv"], Query()] = "json",
+) -> Response:
     require(request, official, "read_priority_lists", READ_REFUSAL)
+    side = side_of(official)
     with Session(engine_of(request)) as session:
         plist = session.get(PriorityList, number)
         if plist is None:
             raise not_found("priority list")
-        return respond(_list_view(session, plist, side_of(official)))
+        view = list_view(session, plist, side, casework_of(request).today())
+    return csv_answer(view, side) if format == "csv" else respond(view)

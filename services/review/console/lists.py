@@ -1,6 +1,9 @@
-"""The priority lists page: the lists issued and, for an EU supervisor, issuing the next."""
+"""The priority lists pages: the lists issued and, for an EU supervisor, issuing the next; one
+list's page with its cases in list order, and its CSV."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
@@ -17,8 +20,15 @@ from services.review.api.common import (
     require,
     side_of,
 )
-from services.review.api.lists import READ_REFUSAL
-from services.review.console.pages import invalid_fields, problem_text, redirect, render, router
+from services.review.api.lists import READ_REFUSAL, csv_answer, list_view
+from services.review.console.pages import (
+    SECURITY_HEADERS,
+    invalid_fields,
+    problem_text,
+    redirect,
+    render,
+    router,
+)
 from services.review.console.session import posted, signed_in
 from services.review.domain import errors as domain_errors
 from services.review.queue import awaiting_a_list
@@ -26,7 +36,7 @@ from services.review.service import Who
 from services.review.store import PriorityList
 from shared.db import session_scope
 from shared.directory import Principal
-from shared.problems import Problem
+from shared.problems import Problem, not_found
 
 
 def _lists_page(
@@ -76,6 +86,32 @@ def lists_page(request: Request) -> HTMLResponse:
     require(request, principal, "read_priority_lists", READ_REFUSAL)
     issued = request.query_params.get("issued")
     return _lists_page(request, principal, issued=parse_number(issued) if issued else None)
+
+
+def _issued_list(request: Request, principal: Principal, number: str) -> dict[str, Any]:
+    """The list numbered `number` as the official's side reads it; a 404 page if none."""
+    require(request, principal, "read_priority_lists", READ_REFUSAL)
+    wanted = parse_number(number)
+    with Session(engine_of(request)) as session:
+        plist = session.get(PriorityList, wanted) if wanted else None
+        if plist is None:
+            raise not_found("priority list")
+        return list_view(session, plist, side_of(principal), casework_of(request).today())
+
+
+# Before the page's route: `{number}` alone would take "7.csv" as a number.
+@router.get("/priority-lists/{number}.csv")
+def list_csv_file(number: str, request: Request) -> Response:
+    principal = signed_in(request)
+    view = _issued_list(request, principal, number)
+    return csv_answer(view, side_of(principal), SECURITY_HEADERS)
+
+
+@router.get("/priority-lists/{number}", response_class=HTMLResponse)
+def list_page(number: str, request: Request) -> HTMLResponse:
+    principal = signed_in(request)
+    plist = _issued_list(request, principal, number)
+    return render(request, "list.html", principal, plist=plist)
 
 
 @router.post("/priority-lists", response_class=HTMLResponse)

@@ -11,6 +11,7 @@ from services.review.domain import deadlines
 from services.review.domain.errors import CaseNotFound
 from services.review.domain.priority import production_stop_date, score
 from services.review.domain.protocol import Transition
+from services.review.domain.search import searched_text
 from services.review.service.core import submitted_on, taken
 from services.review.service.licences import Licences
 from services.review.service.lists import PriorityLists
@@ -67,11 +68,12 @@ class CaseActions(PriorityLists, Licences):
         application = data.application.model_dump(mode="json")
         result = score(application, self.rules, today)
         company = self.directory.company(data.company_id)
+        company_name = company.name if company else ""
         case = Case(
             application_id=data.application_id,
             reference=data.reference,
             company_id=data.company_id,
-            company_name=company.name if company else "",
+            company_name=company_name,
             company_eori=company.eori if company else "",
             state=self.protocol.initial_state(),
             tier=result.tier,
@@ -86,6 +88,8 @@ class CaseActions(PriorityLists, Licences):
             opened_at=now,
             stage_started_on=today,
             stage_started_at=now,
+            search_eu=searched_text("EU", data.reference, company_name, application),
+            search_cn=searched_text("CN", data.reference, company_name, application),
         )
         add_case(session, case)
         transition = self.protocol.decide("open", SYSTEM, case.state)
