@@ -23,7 +23,7 @@ class FormField:
 
     name: str
     label: str
-    kind: str  # text | textarea | number | date | select | checkbox | hidden
+    kind: str  # text | textarea | number | date | select | checkbox | checklist | hidden
     required: bool = False
     value: str = ""
     options: list[tuple[str, str]] = field(default_factory=list)
@@ -40,6 +40,7 @@ class ActionForm:
     description: str
     fields: list[FormField]
     tone: str  # primary | danger | neutral
+    proposal: bool = False  # four eyes: the form proposes, a second official countersigns
 
 
 DANGER = {"decline", "refuse", "escalate"}
@@ -50,6 +51,12 @@ ENGINE_PARAMS = {"issue_priority_list": {"list_number", "position"}}
 
 def _label(name: str) -> str:
     return name.replace("_", " ").capitalize().replace(" kg", " (kg)")
+
+
+# The first option of a required choice: nothing is chosen for the official (a refusal's
+# reason defaulted to the first code, military end use, when the form was sent untouched).
+CHOOSE = ("", "Choose…")
+CHOOSE_REASON = ("", "Choose a reason")
 
 
 def _scalar_field(
@@ -71,6 +78,8 @@ def _scalar_field(
         ]
         if not spec.required:
             options.insert(0, ("", "—"))
+        else:
+            options.insert(0, CHOOSE_REASON if key == "reason" else CHOOSE)
         return FormField(name, label, "select", spec.required, value, options)
     if spec.type in ("int", "number"):
         return FormField(
@@ -87,6 +96,11 @@ def _scalar_field(
         return FormField(name, label, "date", spec.required, value)
     if spec.type == "bool":
         return FormField(name, label, "checkbox", spec.required, value)
+    if spec.type == "list" and spec.officials_of_both_sides:
+        # A joint meeting's participants: every official of both sides, to tick.
+        officials = sorted(casework.directory.officials(), key=lambda o: (o.side, o.name))
+        options = [(o.id, f"{o.name} ({o.side} {o.role})") for o in officials]
+        return FormField(name, label, "checklist", spec.required, value, options)
     if spec.type == "list":
         return FormField(name, label, "text", spec.required, value, hint="comma-separated")
     long = spec.max_length is None or spec.max_length > 300
@@ -101,14 +115,22 @@ def _fields(
     action: str,
     goods: Sequence[Mapping[str, Any]],
     defaults: Mapping[str, str],
+    state: str,
 ) -> list[FormField]:
     out: list[FormField] = []
     for key, spec in params.items():
         if prefix == "" and key in ENGINE_PARAMS.get(action, set()):
             continue
+        if spec.required_in is not None and state not in spec.required_in:
+            continue  # asked only in those states (the joint meeting's record)
         name = f"{prefix}{key}"
         if spec.type == "object" and spec.fields:
-            out += _fields(spec.fields, name + ".", casework, action, goods, defaults)
+            nested = _fields(spec.fields, name + ".", casework, action, goods, defaults, state)
+            for item in nested:
+                # The object's own fields say whose they are ("Meeting: held on").
+                if item.kind != "hidden" and item.name.count(".") == name.count(".") + 1:
+                    item.label = f"{_label(key)}: {item.label[:1].lower()}{item.label[1:]}"
+            out += nested
         elif (
             spec.type == "list" and spec.items and spec.items.fields and "line" in spec.items.fields
         ):
@@ -136,22 +158,29 @@ def action_forms(
 ) -> list[ActionForm]:
     application = view.get("application") or {}
     goods = [g for g in application.get("goods") or [] if isinstance(g, Mapping)]
+    # No licence number: MOFCOM's own number is typed in, never made up from the reference.
     defaults = {
         "accepted_on": today.isoformat(),
         "licence.valid_from": today.isoformat(),
         "licence.type": str(application.get("licence_type") or ""),
-        "licence.number": f"LIC-{view.get('reference', '')}",
     }
+    state = str(view.get("state", ""))
     forms = []
     for name in allowed:
         action = casework.protocol.actions[name]
+        description = action.description
+        if action.countersign is not None:
+            description += (
+                f" A proposal until a {action.countersign.by.role} of your side countersigns it."
+            )
         forms.append(
             ActionForm(
                 name=name,
                 label=casework.protocol.label("action", name),
-                description=action.description,
-                fields=_fields(action.params, "", casework, name, goods, defaults),
+                description=description,
+                fields=_fields(action.params, "", casework, name, goods, defaults, state),
                 tone="danger" if name in DANGER else "primary" if name in PRIMARY else "neutral",
+                proposal=action.countersign is not None,
             )
         )
     return forms
@@ -199,8 +228,22 @@ def parse_params(
             rows = [r for r in rows if len(r) > 1 or (r and "line" not in r)]
             if rows:
                 out[key] = rows
+        elif spec.type == "list" and spec.officials_of_both_sides:
+            # A checklist: one box per official, posted as name.1, name.2, ...
+            ticked = [v.strip() for k, v in form.items() if _ticked(k, name) and v.strip()]
+            if ticked:
+                out[key] = ticked
         else:
             raw = form.get(name, "").strip()
             if raw != "":
                 out[key] = _convert(spec, raw)
     return out
+
+
+def _ticked(posted: str, name: str) -> bool:
+    return posted.startswith(name + ".") and bool(_INDEX.match(posted[len(name) + 1 :]))
+
+
+def checklist_value(form: Mapping[str, str], name: str) -> str:
+    """The ids ticked in a checklist as posted, comma-separated (kept on a refused form)."""
+    return ",".join(v for k, v in form.items() if _ticked(k, name))

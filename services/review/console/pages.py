@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from services.review.api.common import casework_of, side_of
 from services.review.console.session import SESSION_COOKIE, csrf_token
 from services.review.domain import errors as domain_errors
-from services.review.domain.errors import UnknownState
+from services.review.domain.errors import UnknownAction, UnknownState
 from services.review.domain.protocol import Protocol
 from services.review.problems import problem_for
 from shared.directory import Principal
@@ -38,6 +38,7 @@ def templates_for(protocol: Protocol) -> Jinja2Templates:
     """The console's templates, naming states in the protocol's words (its `label`s)."""
     templates = Jinja2Templates(directory=str(REVIEW / "templates"))
     templates.env.filters["state_label"] = lambda s: state_label(protocol, s)
+    templates.env.filters["action_label"] = lambda a: action_label(protocol, a)
     templates.env.filters["humanize"] = lambda s: str(s).replace("_", " ").capitalize()
     return templates
 
@@ -48,6 +49,15 @@ def state_label(protocol: Protocol, state: object) -> str:
         return protocol.label("state", str(state))
     except UnknownState:
         return str(state)
+
+
+def action_label(protocol: Protocol, action: object) -> str:
+    """An action's label; an audit entry that is no protocol action (a note, an assignment)
+    is named from its code."""
+    try:
+        return protocol.label("action", str(action))
+    except UnknownAction:
+        return str(action).replace("_", " ").capitalize()
 
 
 def render(

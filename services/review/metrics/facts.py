@@ -28,13 +28,8 @@ STAGES: tuple[str, ...] = (
     "awaiting_applicant",
     "joint_review",
 )
-STAGE_LABELS: Mapping[str, str] = {
-    "eu_screening": "EU screening",
-    "queued": "Queue (waiting for a list)",
-    "cn_review": "CN review",
-    "awaiting_applicant": "Waiting for the applicant",
-    "joint_review": "Joint review",
-}
+# The stages' names are the protocol's labels: one set for the console, the API and the CSV.
+STAGE_LABELS: Mapping[str, str] = {s: Protocol.load().label("state", s) for s in STAGES}
 OUTCOMES: tuple[str, ...] = ("approved", "refused", "not_admitted", "withdrawn", "lapsed")
 # Overall processing time is reported in the Commission's (EU) working days.
 TOTAL_CALENDAR: CalendarSide = "EU"
