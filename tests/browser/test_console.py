@@ -206,13 +206,13 @@ def test_a_cn_officer_proposes_a_refusal_and_a_cn_supervisor_countersigns_it(
     panel.locator("summary").click()
     assert cn.input_value("select[name=reason]") == "", "no reason is chosen in advance"
     cn.select_option("select[name=reason]", "listed_entity")
-    shot(cn, "09-cn-refusal-proposed-form")
+    shot(cn, "12-cn-refusal-proposed-form")
     panel.locator("button[type=submit]").click()
     cn.wait_for_load_state()
     assert "Awaiting countersignature" in cn.locator(".casehead").inner_text()
     assert "CN review" in cn.locator(".casehead").inner_text(), "nothing has taken effect"
     assert cn.locator("form[data-verb='countersign']").count() == 0, "not by its proposer"
-    shot(cn, "10-cn-awaiting-countersignature")
+    shot(cn, "13-cn-awaiting-countersignature")
 
     supervisor = sign_in(browser, review, people["cn_supervisor"]["token"])
     supervisor.goto(f"{review.url}/cases/{case['id']}")
@@ -222,7 +222,7 @@ def test_a_cn_officer_proposes_a_refusal_and_a_cn_supervisor_countersigns_it(
     supervisor.wait_for_load_state()
     assert "Refused" in supervisor.locator(".casehead").inner_text()
     assert "Countersigned" in supervisor.content()
-    shot(supervisor, "11-cn-refusal-countersigned")
+    shot(supervisor, "14-cn-refusal-countersigned")
     with review.client(people["eu_supervisor"]["token"]) as c:
         final = c.get(f"/v1/cases/{case['id']}").json()
     assert final["state"] == "refused"
