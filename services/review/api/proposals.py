@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Header, Request
@@ -56,36 +57,34 @@ def countersign(
     return respond(view, version=view.get("version"))
 
 
-@router.post(
-    "/cases/{case_id}/proposals/{proposal_id}/reject",
-    tags=["cases"],
-    summary="Reject a proposal; nothing else changes",
-    responses=_ANSWERS,
-)
-def reject(
-    case_id: str,
-    proposal_id: str,
-    request: Request,
-    official: Official,
-    body: ProposalClosingBody | None = None,
-) -> JSONResponse:
-    return _close(request, official, case_id, proposal_id, "reject", body)
+def _closing(verb: str) -> Callable[..., JSONResponse]:
+    """The route that rejects or withdraws a proposal; nothing else changes."""
+
+    def close(
+        case_id: str,
+        proposal_id: str,
+        request: Request,
+        official: Official,
+        body: ProposalClosingBody | None = None,
+    ) -> JSONResponse:
+        return _close(request, official, case_id, proposal_id, verb, body)
+
+    close.__name__ = f"{verb}_proposal"
+    return close
 
 
-@router.post(
-    "/cases/{case_id}/proposals/{proposal_id}/withdraw",
-    tags=["cases"],
-    summary="Withdraw a proposal; nothing else changes",
-    responses=_ANSWERS,
-)
-def withdraw(
-    case_id: str,
-    proposal_id: str,
-    request: Request,
-    official: Official,
-    body: ProposalClosingBody | None = None,
-) -> JSONResponse:
-    return _close(request, official, case_id, proposal_id, "withdraw", body)
+for _verb, _summary in (
+    ("reject", "Reject a proposal; nothing else changes"),
+    ("withdraw", "Withdraw a proposal; nothing else changes"),
+):
+    router.add_api_route(
+        f"/cases/{{case_id}}/proposals/{{proposal_id}}/{_verb}",
+        _closing(_verb),
+        methods=["POST"],
+        tags=["cases"],
+        summary=_summary,
+        responses=_ANSWERS,
+    )
 
 
 def _close(

@@ -73,6 +73,20 @@ def _case_page(
     )
 
 
+def _refused(
+    request: Request,
+    principal: Principal,
+    case_id: str,
+    exc: domain_errors.ReviewDomainError | Problem,
+    form: Mapping[str, str] | None = None,
+) -> HTMLResponse:
+    """The case page with the refusal's message (a 404 stays a 404: the case is not there)."""
+    if as_problem(exc).status == 404:
+        raise exc
+    status, message, fields = problem_text(exc)
+    return _case_page(request, principal, case_id, status, (message, fields), form)
+
+
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
 def case_page(case_id: str, request: Request) -> HTMLResponse:
     principal = signed_in(request)
@@ -119,10 +133,7 @@ async def case_action(case_id: str, request: Request) -> Response:
             else:
                 casework.act(session, case, who, action, params, version)
     except (domain_errors.ReviewDomainError, Problem) as exc:
-        if as_problem(exc).status == 404:
-            raise
-        status, message, fields = problem_text(exc)
-        return _case_page(request, principal, case_id, status, (message, fields), form)
+        return _refused(request, principal, case_id, exc, form)
     committed(request)
     proposed = spec.countersign is not None
     return redirect(f"/cases/{case_id}?done={'proposed' if proposed else action}")
@@ -161,10 +172,7 @@ async def case_assign(case_id: str, request: Request) -> Response:
             case = casework.get_for(session, case_id, side_of(principal))
             casework.assign(session, case, Who.official(principal), official_id)
     except (domain_errors.ReviewDomainError, Problem) as exc:
-        if as_problem(exc).status == 404:
-            raise
-        status, message, fields = problem_text(exc)
-        return _case_page(request, principal, case_id, status, (message, fields))
+        return _refused(request, principal, case_id, exc)
     committed(request)
     return redirect(f"/cases/{case_id}?done=assigned")
 
@@ -194,9 +202,6 @@ async def case_proposal(case_id: str, proposal_id: str, verb: str, request: Requ
             request, principal, case_id, 422, ("A reason is at most 2,000 characters.", [])
         )
     except (domain_errors.ReviewDomainError, Problem) as exc:
-        if as_problem(exc).status == 404:
-            raise
-        status, message, fields = problem_text(exc)
-        return _case_page(request, principal, case_id, status, (message, fields))
+        return _refused(request, principal, case_id, exc)
     committed(request)
     return redirect(f"/cases/{case_id}?done=proposal-{verb}")
