@@ -254,3 +254,33 @@ def test_a_supervisor_assigns_the_case_to_another_official_of_the_side_in_the_co
     with review.client(token(officials, "eu_supervisor")) as api:
         contact = api.get(f"/v1/cases/{case['id']}").json()["points_of_contact"]["EU"]
     assert contact["id"] == officer
+
+
+def test_the_joint_meeting_is_recorded_from_the_console_with_participants_ticked(
+    intake: ServiceProcess, review: ServiceProcess, officials: Officials, company_a: dict[str, Any]
+) -> None:
+    case = _in_cn_review(intake, review, officials, company_a)
+    escalated = act(review, token(officials, "cn_supervisor"), case, "escalate", reason="stuck")
+    assert escalated.status_code == 200, escalated.text
+    eu_id, cn_id = officials["eu_officer"]["id"], officials["cn_supervisor"]["id"]
+    with _console(review, officials, "cn_supervisor") as console:
+        page = console.get(f"/cases/{case['id']}")
+        boxes = dict(re.findall(r'name="(meeting\.participants\.\d+)" value="([^"]+)"', page.text))
+        assert {eu_id, cn_id} <= set(boxes.values()), "officials of both sides to tick"
+        ticked = {name: value for name, value in boxes.items() if value in (eu_id, cn_id)}
+        fields = {
+            "action": "return_to_review",
+            "meeting.held_on": date.today().isoformat(),
+            "meeting.outcome": "MOFCOM decides within ten days",
+        }
+        _, one_side = _post_action(
+            console, case["id"], **fields, **{n: v for n, v in ticked.items() if v == cn_id}
+        )
+        assert one_side.status_code == 422 and "both sides" in one_side.text
+        _, done = _post_action(console, case["id"], **fields, **ticked)
+        assert done.status_code == 303, done.text[:500]
+        shown = console.get(done.headers["location"]).text
+    assert "Joint meetings" in shown and "MOFCOM decides within ten days" in shown
+    with review.client(token(officials, "eu_officer")) as api:
+        (meeting,) = api.get(f"/v1/cases/{case['id']}").json()["joint_meetings"]
+    assert {p["id"] for p in meeting["participants"]} == {eu_id, cn_id}
