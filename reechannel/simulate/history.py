@@ -166,8 +166,32 @@ class History:
             if action not in self.casework.allowed_actions(case, who):
                 self.skipped += 1
                 return None
+            meeting = self.casework.protocol.actions[action].params.get("meeting")
+            if meeting is not None and case.state in (meeting.required_in or ()):
+                params = {**params, "meeting": self._meeting(self.clock.now())}
             self.casework.act(session, case, who, action, params, case.version)
+            if case.pending_proposal_id is not None:
+                # Four eyes: a supervisor of the side, not the proposer, countersigns.
+                self.casework.countersign(
+                    session, case, self._countersigner(side, who.id), case.pending_proposal_id
+                )
             return str(case.state)
+
+    def _countersigner(self, side: str, proposer_id: str) -> Any:
+        from services.review.service import Who
+
+        others = [o for o in self.world.of(side, "supervisor") if o.id != proposer_id]
+        o = self.rng.choice(others)
+        return Who(o.id, side, "supervisor", o.name)
+
+    def _meeting(self, now: datetime) -> dict[str, Any]:
+        """The joint meeting's record a case carries out of joint review."""
+        eu, cn = self._who("EU", "supervisor"), self._who("CN", "supervisor")
+        return {
+            "held_on": now.date().isoformat(),
+            "participants": [eu.id, cn.id],
+            "outcome": "Discussed at the joint meeting; MOFCOM to decide on the file.",
+        }
 
     def _open(self, step: Step) -> None:
         from shared.events import ApplicationSubmitted

@@ -135,12 +135,29 @@ class Live:
             )
             if r.status_code == 200:
                 case.version = r.json()["version"]
-                return True
+                return self._countersign(case, side, r.json())
             if r.status_code == 409:
                 case.version = api.call("GET", f"/v1/cases/{case.case_id}").json()["version"]
                 continue
             break
         return False
+
+    def _countersign(self, case: LiveCase, side: str, view: dict[str, Any]) -> bool:
+        """Four eyes: a proposal (a decline, a refusal) is countersigned by a supervisor of
+        the side who did not propose it; an action that took effect is left as it is."""
+        for proposal in view.get("proposals", []):
+            proposer = proposal["proposed_by"]["id"]
+            others = [o for o in self.world.of(side, "supervisor") if o.id != proposer]
+            api = self.review[self.rng.choice(others).id]
+            r = api.call(
+                "POST",
+                f"/v1/cases/{case.case_id}/proposals/{proposal['id']}/countersign",
+                headers={"If-Match": str(case.version)},
+            )
+            if r.status_code != 200:
+                return False
+            case.version = r.json()["version"]
+        return True
 
     def handle(self, cases: list[LiveCase]) -> None:
         opened = [c for c in cases if c.case_id]

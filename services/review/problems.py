@@ -49,12 +49,13 @@ def _unknown_action(exc: errors.ReviewDomainError) -> Problem:
 
 # First match wins: subclasses (ActionNotAllowedForTier, InvalidLicence) before their bases.
 _RULES: tuple[tuple[type[errors.ReviewDomainError] | tuple[type, ...], _Make], ...] = (
-    (errors.CaseNotFound, _as(404, "Not found", "not-found")),
+    ((errors.CaseNotFound, errors.ProposalNotFound), _as(404, "Not found", "not-found")),
     (errors.ActionForbidden, _as(403, "Forbidden", "action-forbidden")),
     (errors.NotPermitted, _as(403, "Forbidden", "forbidden")),
     (errors.ActionNotAllowedInState, _as(409, "Conflict", "action-not-allowed-in-state")),
     (errors.StaleCase, _as(409, "Conflict", "stale-version")),
     (errors.CaseConflict, _as(409, "Conflict", "conflict")),
+    (errors.ProposalClosed, _as(409, "Conflict", "proposal-closed")),
     ((errors.LicenceNotActive, errors.QuantityExceeded), _as(409, "Conflict", "licence-limit")),
     (
         (

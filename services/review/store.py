@@ -75,6 +75,8 @@ class Case(SQLModel, table=True):
     decision_reason: str | None = Field(default=None, max_length=40)
     decision_detail: str | None = None
     decided_at: datetime | None = None
+    # The proposal awaiting countersignature (four eyes), if one is pending.
+    pending_proposal_id: str | None = Field(default=None, max_length=36)
     audit_seq: int = 0
     audit_head: str = Field(default="0" * 64, max_length=64)
     # Each side's view chain (services/review/domain/audit.py): its length and last link.
@@ -162,6 +164,32 @@ class Note(SQLModel, table=True):
     visibility: str = Field(max_length=5)  # joint | eu | cn
     text: str
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class Proposal(SQLModel, table=True):
+    """An action the protocol says needs a countersignature, as proposed (four eyes).
+
+    `params` are the validated parameters (JSON); the action takes effect with them when
+    countersigned. `status`: pending, countersigned, rejected, withdrawn, or superseded (the
+    case moved on before anyone countersigned).
+    """
+
+    __tablename__ = "proposals"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    case_id: str = Field(max_length=36, index=True)
+    action: str = Field(max_length=40)
+    params: dict[str, Any] = Field(
+        default_factory=empty_dict, sa_column=Column(JSON, nullable=False)
+    )
+    side: str = Field(max_length=2)
+    proposed_by_id: str = Field(max_length=36)
+    proposed_by_role: str = Field(max_length=20)
+    proposed_by_name: str = Field(default="", max_length=200)
+    proposed_at: datetime
+    status: str = Field(default="pending", max_length=20)
+    closed_by_id: str | None = Field(default=None, max_length=64)
+    closed_at: datetime | None = None
 
 
 class PriorityList(SQLModel, table=True):
@@ -347,6 +375,7 @@ REVIEW_TABLES = (
     "information_requests",
     "documents",
     "notes",
+    "proposals",
     "priority_lists",
     "priority_rule_sets",
     "licences",
@@ -411,6 +440,14 @@ def notes_of(session: Session, case_id: str) -> list[Note]:
 def audit_of(session: Session, case_id: str) -> list[AuditRecord]:
     query = select(AuditRecord).where(AuditRecord.case_id == case_id).order_by(col(AuditRecord.seq))
     return list(session.exec(query).all())
+
+
+def pending_proposal(session: Session, case: Case) -> Proposal | None:
+    """The case's proposal awaiting countersignature, read afresh (a concurrent writer may
+    have closed it since the session last read it)."""
+    if case.pending_proposal_id is None:
+        return None
+    return session.get(Proposal, case.pending_proposal_id, populate_existing=True)
 
 
 def licence_of(session: Session, case_id: str) -> LicenceRecord | None:

@@ -86,10 +86,13 @@ def take(page: Any, action: str) -> None:
     page.wait_for_load_state()
 
 
-def approve_form(page: Any) -> Any:
-    """The approve panel opened, line 2 approved at 30 kg of the 40 asked; not yet sent."""
+def approve_form(page: Any, number: str) -> Any:
+    """The approve panel opened, licence `number` typed (none is made up), line 2 approved at
+    30 kg of the 40 asked; not yet sent."""
     panel = page.locator("details[data-action='approve']")
     panel.locator("summary").click()
+    assert page.input_value("input[name='licence.number']") == "", "no number is made up"
+    page.fill("input[name='licence.number']", number)
     page.fill("input[name='licence.lines.2.approved_quantity_kg']", "30")
     return panel
 
@@ -148,7 +151,7 @@ def test_an_eu_supervisor_and_a_cn_officer_walk_a_case_to_approval(
     take(cn, "acknowledge")
     assert "Acknowledge (MOFCOM accepted): done." in cn.content(), "the action's label"
     shot(cn, "04-cn-case-acknowledged")
-    panel = approve_form(cn)
+    panel = approve_form(cn, f"LIC-{app['reference']}")
     shot(cn, "05-cn-approve-form")
     panel.locator("button[type=submit]").click()
     cn.wait_for_load_state()
@@ -195,6 +198,55 @@ def test_refused_actions_show_a_readable_message_and_change_nothing(
     with review.client(people["eu_supervisor"]["token"]) as c:
         assert c.get(f"/v1/cases/{case['id']}").json()["state"] == "eu_screening"
     eu.context.close()
+
+
+def test_a_cn_officer_proposes_a_refusal_and_a_cn_supervisor_countersigns_it(
+    browser: Any, services: dict[str, ServiceProcess], people: dict[str, Any]
+) -> None:
+    intake, review = services["intake"], services["review"]
+    app = submit(intake, people["company"]["api_key"])
+    case = opened(review, people["eu_supervisor"]["token"], app["reference"])
+    with review.client(people["eu_supervisor"]["token"]) as c:
+        version = c.get(f"/v1/cases/{case['id']}").json()["version"]
+        admitted = c.post(
+            f"/v1/cases/{case['id']}/actions",
+            json={"action": "admit"},
+            headers={"If-Match": str(version)},
+        )
+        assert admitted.status_code == 200, admitted.text
+        assert c.post("/v1/priority-lists", json={"case_ids": [case["id"]]}).status_code == 201
+
+    cn = sign_in(browser, review, people["cn_officer"]["token"])
+    cn.goto(f"{review.url}/cases/{case['id']}")
+    panel = cn.locator("details[data-action='refuse']")
+    panel.locator("summary").click()
+    assert cn.input_value("select[name=reason]") == "", "no reason is chosen in advance"
+    cn.select_option("select[name=reason]", "listed_entity")
+    shot(cn, "12-cn-refusal-proposed-form")
+    panel.locator("button[type=submit]").click()
+    cn.wait_for_load_state()
+    assert "Awaiting countersignature" in cn.locator(".casehead").inner_text()
+    assert "CN review" in cn.locator(".casehead").inner_text(), "nothing has taken effect"
+    assert cn.locator("form[data-verb='countersign']").count() == 0, "not by its proposer"
+    shot(cn, "13-cn-awaiting-countersignature")
+
+    supervisor = sign_in(browser, review, people["cn_supervisor"]["token"])
+    supervisor.goto(f"{review.url}/cases/{case['id']}")
+    card = supervisor.locator("#proposal")
+    assert "Listed entity" in card.inner_text() or "listed_entity" in card.inner_text()
+    card.locator("form[data-verb='countersign'] button[type=submit]").click()
+    supervisor.wait_for_load_state()
+    assert "Refused" in supervisor.locator(".casehead").inner_text()
+    assert "Countersigned" in supervisor.content()
+    shot(supervisor, "14-cn-refusal-countersigned")
+    with review.client(people["eu_supervisor"]["token"]) as c:
+        final = c.get(f"/v1/cases/{case['id']}").json()
+    assert final["state"] == "refused"
+    refusal = next(e for e in final["history"] if e["action"] == "refuse")
+    assert refusal["actor"]["id"] == people["cn_supervisor"]["id"]
+    assert refusal["payload"]["proposed_by"] == people["cn_officer"]["id"]
+    cn.context.close()
+    supervisor.context.close()
 
 
 def test_the_console_session_is_protected(

@@ -90,7 +90,7 @@ def test_a_cn_officer_walks_a_case_to_approval_in_chinese(
     assert "确认受理（商务部已接收）：已完成。" in cn.content()
     shot(cn, "zh-Hans-03-cn-case-acknowledged")
 
-    panel = approve_form(cn)
+    panel = approve_form(cn, f"LIC-{app['reference']}")
     assert "批准并签发许可证" in panel.inner_text()
     assert "年度出口许可证" in panel.locator("select[name='licence.type']").inner_text()
     shot(cn, "zh-Hans-04-cn-approve-form")

@@ -36,7 +36,7 @@ from shared.config import DEV_AUDIT_KEY, CommonSettings
 from shared.db import make_engine
 from tests.integration.conftest import new_company
 from tests.integration.test_review_audit_leaks import HEX64, get, sent_to_china
-from tests.integration.test_review_flow import _settings_env, act, token
+from tests.integration.test_review_flow import _settings_env, decide_with_four_eyes, token
 from tests.support import ROOT, Infra, ServiceProcess, create_officials, running, wait_until
 
 
@@ -186,7 +186,7 @@ def refused_case_with_kept_checkpoints(
 
 
 def refuse(review: ServiceProcess, officials: dict[str, Any], case: dict[str, Any]) -> None:
-    r = act(review, token(officials, "cn_officer"), case, "refuse", reason="listed_entity")
+    r = decide_with_four_eyes(review, officials, case, "refuse", reason="listed_entity")
     assert r.status_code == 200, r.text
 
 

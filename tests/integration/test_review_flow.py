@@ -66,6 +66,36 @@ def act(
         )
 
 
+def countersign(
+    review: ServiceProcess, credential: str, case: dict[str, Any], proposal_id: str
+) -> httpx.Response:
+    with review.client(credential) as c:
+        current = c.get(f"/v1/cases/{case['id']}").json()
+        return c.post(
+            f"/v1/cases/{case['id']}/proposals/{proposal_id}/countersign",
+            headers={"If-Match": str(current["version"])},
+        )
+
+
+def decide_with_four_eyes(
+    review: ServiceProcess,
+    officials: dict[str, Any],
+    case: dict[str, Any],
+    action: str,
+    proposer: str | None = None,
+    **params: Any,
+) -> httpx.Response:
+    """A decline or a refusal as the protocol has it: proposed by an officer of the side
+    (`proposer`, by default `<side>_officer`), countersigned by that side's supervisor. The
+    proposal's answer is checked; the countersignature's is returned."""
+    side = "eu" if action == "decline" else "cn"
+    proposed = act(review, token(officials, proposer or f"{side}_officer"), case, action, **params)
+    assert proposed.status_code == 200, proposed.text
+    (proposal,) = proposed.json()["proposals"]
+    assert proposal["action"] == action and proposal["status"] == "pending"
+    return countersign(review, token(officials, f"{side}_supervisor"), case, proposal["id"])
+
+
 def applicant_view(intake: ServiceProcess, company: dict[str, Any], app_id: str) -> dict[str, Any]:
     with intake.client(company["api_key"]) as c:
         return dict(c.get(f"/v1/applications/{app_id}").json())

@@ -16,6 +16,7 @@ from tests.integration.conftest import application
 from tests.integration.test_review_flow import (
     act,
     case_of,
+    decide_with_four_eyes,
     submit,
     token,
     wait_status,
@@ -214,11 +215,16 @@ def test_a_breached_chinese_review_escalates_to_joint_review_and_can_end_in_refu
         what="breach event relayed from the outbox",
     )
     assert breaches and breaches[0]["stage"] == "cn_review"
-    assert act(review, cn, case, "return_to_review", outcome="x").status_code == 403
-    back = act(review, cn_supervisor, case, "return_to_review", outcome="MOFCOM to decide")
+    meeting = {
+        "held_on": date.today().isoformat(),
+        "participants": [officials["eu_supervisor"]["id"], officials["cn_supervisor"]["id"]],
+        "outcome": "MOFCOM to decide",
+    }
+    assert act(review, cn, case, "return_to_review", meeting=meeting).status_code == 403
+    back = act(review, cn_supervisor, case, "return_to_review", meeting=meeting)
     assert back.status_code == 200 and back.json()["state"] == "cn_review"
     assert act(review, cn, case, "refuse", reason="other").status_code == 422, "other needs detail"
-    refused = act(review, cn, case, "refuse", reason="listed_entity")
+    refused = decide_with_four_eyes(review, officials, case, "refuse", reason="listed_entity")
     assert refused.status_code == 200, refused.text
     wait_status(intake, company_a, app["id"], "refused")
     view = wait_until(
@@ -236,7 +242,7 @@ def test_an_eu_officer_can_decline_a_case_out_of_scope(
 ) -> None:
     app = submit(intake, company_a, **CALM)
     case = case_of(review, officials, app["reference"])
-    r = act(review, token(officials, "eu_officer"), case, "decline", reason="goods_not_controlled")
+    r = decide_with_four_eyes(review, officials, case, "decline", reason="goods_not_controlled")
     assert r.status_code == 200, r.text
     assert r.json()["allowed_actions"] == []
     wait_status(intake, company_a, app["id"], "not_admitted")

@@ -151,6 +151,25 @@ def act(world: World, kind: str, case_id: str, action: str, **params: Any) -> di
     return dict(r.json())
 
 
+def propose_decline(world: World, case_id: str) -> str:
+    """The EU officer proposes to decline the case (four eyes); the proposal's id."""
+    view = act(world, "eu_officer", case_id, "decline", reason="out_of_scope")
+    (proposal,) = view["proposals"]
+    return str(proposal["id"])
+
+
+def decline(world: World, case_id: str) -> None:
+    """The case declined as the protocol has it: proposed, then countersigned (four eyes)."""
+    proposal_id = propose_decline(world, case_id)
+    with world.client("review", "eu_supervisor") as c:
+        version = c.get(f"/v1/cases/{case_id}").json()["version"]
+        r = c.post(
+            f"/v1/cases/{case_id}/proposals/{proposal_id}/countersign",
+            headers={"If-Match": str(version)},
+        )
+    assert r.status_code == 200, r.text
+
+
 def send_to_china(world: World, case_ids: list[str]) -> int:
     for case_id in case_ids:
         act(world, "eu_officer", case_id, "admit")
@@ -178,8 +197,9 @@ def approve(world: World, case_id: str, number: str) -> None:
 
 def _build(world: World) -> None:
     _issue_credentials(world)
-    names = ["main", "asked", "withdraw", "cn", "licence", "licence_revoke"]
-    pools = {"screening": 4, "queued": 2, "cn_review": 2}
+    names = ["main", "asked", "withdraw", "cn", "licence", "licence_revoke", "proposal"]
+    # screening: admit (API and console) and the proposal routes' successful callers.
+    pools = {"screening": 9, "queued": 2, "cn_review": 2}
     apps = _submit(world, len(names) + sum(pools.values()))
     cases = _cases(world, apps)
     for name, app, case_id in zip(names, apps, cases, strict=False):
@@ -201,6 +221,7 @@ def _build(world: World) -> None:
         world.ids[name] = f"LIC-SEC-{uuid.uuid4().hex[:8]}"
         approve(world, world.ids[f"case_{name}"], world.ids[name])
     act(world, "eu_officer", world.ids["case_asked"], "request_information", question="Why?")
+    world.ids["proposal"] = propose_decline(world, world.ids["case_proposal"])
     with world.client("intake", "applicant_a") as c:
         doc = c.post(
             f"/v1/applications/{world.ids['app_main']}/documents",

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from tests.integration.conftest import application
-from tests.security.conftest import CONSOLE_COOKIE, World, _cases, act
+from tests.security.conftest import CONSOLE_COOKIE, World, _cases, act, send_to_china
 from tests.support import wait_until
 
 pytestmark = pytest.mark.slow
@@ -383,3 +383,36 @@ def test_the_applicant_sees_no_score_rules_notes_or_override_in_views_or_webhook
         answers + bodies, HIDDEN_KEYS_APPLICANT, [*story.hidden_from_applicant(), *cn_names]
     )
     assert story.question in json.dumps(view), "the applicant sees the question asked of it"
+
+
+def test_a_pending_proposal_never_reaches_the_other_side_or_the_applicant(world: World) -> None:
+    """A refusal China proposes (four eyes) is China's until countersigned: its planted
+    detail and its id reach neither the EU (API, audit, queue, console) nor the applicant."""
+    with world.client("intake", "applicant_a") as c:
+        r = c.post("/v1/applications", json=application())
+        assert r.status_code == 201, r.text
+        app = r.json()
+    (case_id,) = _cases(world, [app])
+    send_to_china(world, [case_id])
+    detail = f"CN-PROPOSED-REFUSAL-{uuid.uuid4().hex[:10]}"
+    view = act(world, "cn_officer", case_id, "refuse", reason="other", detail=detail)
+    (proposal,) = view["proposals"]
+    with world.client("review", "cn_supervisor") as c:
+        assert detail in c.get(f"/v1/cases/{case_id}/audit").text, "the scan sees real data"
+    with world.client("review", "eu_officer") as c:
+        answers = [
+            _get(c, f"/v1/cases/{case_id}"),
+            _get(c, f"/v1/cases/{case_id}/audit"),
+            _get(c, f"/v1/cases/{case_id}/audit/verify"),
+            _get(c, "/v1/cases", limit=200),
+        ]
+    token = world.credentials["eu_supervisor"]
+    with httpx.Client(base_url=world.services["review"].url, cookies={CONSOLE_COOKIE: token}) as c:
+        answers.append(_get(c, f"/cases/{case_id}"))
+    with world.client("intake", "applicant_a") as c:
+        answers.append(_get(c, f"/v1/applications/{app['id']}"))
+    assert_hidden(answers, frozenset(), [detail, proposal["id"]])
+    assert "Awaiting countersignature" not in answers[4][1]
+    with world.client("review", "cn_officer") as c:
+        withdrawn = c.post(f"/v1/cases/{case_id}/proposals/{proposal['id']}/withdraw")
+        assert withdrawn.status_code == 200, withdrawn.text

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from tests.integration.conftest import application
-from tests.security.conftest import CONSOLE_COOKIE, World, _cases, act
+from tests.security.conftest import CONSOLE_COOKIE, World, _cases, decline
 
 pytestmark = pytest.mark.slow
 
@@ -42,7 +42,7 @@ def eu_only_cases(world: World) -> list[str]:
             assert r.status_code == 201, r.text
             apps.append(r.json())
     cases = _cases(world, apps)
-    act(world, "eu_officer", cases[1], "decline", reason="out_of_scope")
+    decline(world, cases[1])
     return cases
 
 

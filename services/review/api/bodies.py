@@ -21,6 +21,14 @@ class AssignBody(BaseModel):
     official_id: str | None = Field(None, description="Omit to take the case yourself")
 
 
+class ProposalClosingBody(BaseModel):
+    """Why a proposal is rejected or withdrawn (optional; audited)."""
+
+    model_config = {"extra": "forbid"}
+
+    reason: str | None = Field(None, min_length=1, max_length=2000)
+
+
 class PriorityListBody(BaseModel):
     model_config = {"extra": "forbid"}
 

@@ -15,7 +15,7 @@ from services.review.api.common import (
     casework_of,
     committed,
     engine_of,
-    parse_number,
+    expected_version,
     respond,
     router,
     shape,
@@ -29,7 +29,7 @@ from shared.db import session_scope
 from shared.directory import Principal
 from shared.http import current_principal, page_params
 from shared.i18n import accepted_languages, match_language
-from shared.problems import Problem, invalid
+from shared.problems import invalid
 
 # --- protocol ------------------------------------------------------------------------------
 
@@ -146,19 +146,6 @@ def get_case(case_id: str, request: Request, official: Official) -> JSONResponse
         return respond(side_view(session, casework, case, official), version=case.version)
 
 
-def _expected_version(if_match: str | None) -> int:
-    if if_match is None:
-        raise Problem(
-            428,
-            "Precondition required",
-            "Send If-Match with the case's version (from GET /v1/cases/{id}).",
-        )
-    value = parse_number(if_match.strip().removeprefix("W/").strip('"'))
-    if value is None:
-        raise invalid([{"field": "If-Match", "message": "must be the case's version number"}])
-    return value
-
-
 @router.post(
     "/cases/{case_id}/actions",
     tags=["cases"],
@@ -182,7 +169,7 @@ def take_action(
     if not isinstance(action, str) or not action:
         raise invalid([{"field": "action", "message": "required: the name of a protocol action"}])
     params = {k: v for k, v in body.items() if k != "action"}
-    expected = _expected_version(if_match)
+    expected = expected_version(if_match)
     casework = casework_of(request)
     with session_scope(engine_of(request)) as session:
         case = casework.get_for(session, case_id, side_of(official))

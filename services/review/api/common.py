@@ -14,7 +14,7 @@ from services.review.audit_service import AuditKeys
 from services.review.service import Casework
 from shared.directory import Principal
 from shared.http import current_official, jsonable
-from shared.problems import documented_errors, forbidden
+from shared.problems import Problem, documented_errors, forbidden, invalid
 
 # The one router of /v1: each concern's module adds its routes to it (api/__init__.py imports
 # them in the order the document lists them). A router included in another is kept apart by
@@ -106,3 +106,17 @@ def parse_number(raw: str) -> int | None:
         return None
     value = int(raw)
     return value if value <= MAX_NUMBER else None
+
+
+def expected_version(if_match: str | None) -> int:
+    """The case version an If-Match header names (428 without one, 422 for a bad one)."""
+    if if_match is None:
+        raise Problem(
+            428,
+            "Precondition required",
+            "Send If-Match with the case's version (from GET /v1/cases/{id}).",
+        )
+    value = parse_number(if_match.strip().removeprefix("W/").strip('"'))
+    if value is None:
+        raise invalid([{"field": "If-Match", "message": "must be the case's version number"}])
+    return value

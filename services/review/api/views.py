@@ -18,6 +18,7 @@ from services.review.store import (
     documents_of,
     licence_of,
     notes_of,
+    pending_proposal,
     requests_of,
 )
 from shared.directory import Principal
@@ -47,6 +48,8 @@ def full_case(
             lapse_due=open_requests[0].lapse_on,
         )
     licence = licence_of(session, case.id)
+    records = history if history is not None else audit_of(session, case.id)
+    proposal = pending_proposal(session, case)
     return {
         "id": case.id,
         "reference": case.reference,
@@ -118,7 +121,52 @@ def full_case(
             for n in notes_of(session, case.id)
         ],
         "licence": casework.licence_view(session, licence) if licence else None,
-        "history": [_entry(a) for a in (history or audit_of(session, case.id))],
+        "proposals": [
+            {
+                "id": proposal.id,
+                "action": proposal.action,
+                "side": proposal.side,
+                "params": proposal.params,
+                "status": proposal.status,
+                "proposed_at": proposal.proposed_at,
+                "proposed_by": {
+                    "id": proposal.proposed_by_id,
+                    "name": proposal.proposed_by_name,
+                    "role": proposal.proposed_by_role,
+                },
+            }
+        ]
+        if proposal is not None and proposal.status == "pending"
+        else [],
+        "joint_meetings": [_meeting(casework, a) for a in records if _meeting_of(a)],
+        "history": [_entry(a) for a in records],
+    }
+
+
+def _meeting_of(a: AuditRecord) -> dict[str, Any] | None:
+    meeting = a.payload.get("meeting")
+    return meeting if isinstance(meeting, dict) else None
+
+
+def _meeting(casework: Casework, a: AuditRecord) -> dict[str, Any]:
+    """The joint meeting recorded by the action that took the case out of joint review."""
+    meeting = _meeting_of(a) or {}
+    participants = []
+    for official_id in meeting.get("participants") or []:
+        official = casework.directory.official(str(official_id))
+        participants.append(
+            {
+                "id": official_id,
+                "name": official.name if official else "",
+                "side": official.side if official else "",
+            }
+        )
+    return {
+        "action": a.action,
+        "at": a.at,
+        "held_on": meeting.get("held_on"),
+        "outcome": meeting.get("outcome"),
+        "participants": participants,
     }
 
 
@@ -142,5 +190,10 @@ def side_view(
     view = view_for(side_of(principal), full_case(session, casework, case, records))
     # The history a side is shown is its own view chain: its seq, its hashes (F1, F6).
     view["history"] = history_for(side_of(principal), records)
-    view["allowed_actions"] = casework.allowed_actions(case, Who.official(principal))
+    who = Who.official(principal)
+    view["allowed_actions"] = casework.allowed_actions(case, who)
+    proposal = pending_proposal(session, case)
+    for shown in view.get("proposals", []):
+        # What the caller may do with a proposal of their side (the other side sees none).
+        shown["allowed"] = casework.proposal_verbs(proposal, who) if proposal else []
     return view

@@ -27,7 +27,7 @@ class FormField:
 
     name: str
     label: str
-    kind: str  # text | textarea | number | date | select | checkbox | hidden
+    kind: str  # text | textarea | number | date | select | checkbox | checklist | hidden
     required: bool = False
     value: str = ""
     options: list[tuple[str, str]] = field(default_factory=list)
@@ -44,12 +44,21 @@ class ActionForm:
     description: str
     fields: list[FormField]
     tone: str  # primary | danger | neutral
+    proposal: bool = False  # four eyes: the form proposes, a second official countersigns
 
 
 DANGER = {"decline", "refuse", "escalate"}
 PRIMARY = {"admit", "approve", "acknowledge", "issue_priority_list", "fast_track"}
 # Filled in by the engine when a case goes on a list, never typed by an official.
 ENGINE_PARAMS = {"issue_priority_list": {"list_number", "position"}}
+
+
+# The first option of a required choice: nothing is chosen for the official (a refusal's
+# reason defaulted to the first code, military end use, when the form was sent untouched).
+CHOOSE = N_("Choose…")
+CHOOSE_REASON = N_("Choose a reason")
+# Said of an action that needs a second official's countersignature (four eyes).
+PROPOSAL_NOTE = N_("A proposal until a second official of your side countersigns it.")
 
 
 def _scalar_field(
@@ -75,6 +84,8 @@ def _scalar_field(
         ]
         if not spec.required:
             options.insert(0, ("", "—"))
+        else:
+            options.insert(0, ("", words.gettext(CHOOSE_REASON if key == "reason" else CHOOSE)))
         return FormField(name, label, "select", spec.required, value, options)
     if spec.type in ("int", "number"):
         return FormField(
@@ -91,6 +102,11 @@ def _scalar_field(
         return FormField(name, label, "date", spec.required, value)
     if spec.type == "bool":
         return FormField(name, label, "checkbox", spec.required, value)
+    if spec.type == "list" and spec.officials_of_both_sides:
+        # A joint meeting's participants: every official of both sides, to tick.
+        officials = sorted(casework.directory.officials(), key=lambda o: (o.side, o.name))
+        options = [(o.id, f"{o.name} ({o.side} {o.role})") for o in officials]
+        return FormField(name, label, "checklist", spec.required, value, options)
     if spec.type == "list":
         hint = words.gettext(N_("comma-separated"))
         return FormField(name, label, "text", spec.required, value, hint=hint)
@@ -107,14 +123,24 @@ def _fields(
     goods: Sequence[Mapping[str, Any]],
     defaults: Mapping[str, str],
     words: Words,
+    state: str,
 ) -> list[FormField]:
     out: list[FormField] = []
     for key, spec in params.items():
         if prefix == "" and key in ENGINE_PARAMS.get(action, set()):
             continue
+        if spec.required_in is not None and state not in spec.required_in:
+            continue  # asked only in those states (the joint meeting's record)
         name = f"{prefix}{key}"
         if spec.type == "object" and spec.fields:
-            out += _fields(spec.fields, name + ".", casework, action, goods, defaults, words)
+            nested = _fields(
+                spec.fields, name + ".", casework, action, goods, defaults, words, state
+            )
+            for item in nested:
+                # The object's own fields say whose they are ("Meeting: held on").
+                if item.kind != "hidden" and item.name.count(".") == name.count(".") + 1:
+                    item.label = f"{words.param(key)}: {item.label[:1].lower()}{item.label[1:]}"
+            out += nested
         elif (
             spec.type == "list" and spec.items and spec.items.fields and "line" in spec.items.fields
         ):
@@ -154,22 +180,27 @@ def action_forms(
 ) -> list[ActionForm]:
     application = view.get("application") or {}
     goods = [g for g in application.get("goods") or [] if isinstance(g, Mapping)]
+    # No licence number: MOFCOM's own number is typed in, never made up from the reference.
     defaults = {
         "accepted_on": today.isoformat(),
         "licence.valid_from": today.isoformat(),
         "licence.type": str(application.get("licence_type") or ""),
-        "licence.number": f"LIC-{view.get('reference', '')}",
     }
+    state = str(view.get("state", ""))
     forms = []
     for name in allowed:
         action = casework.protocol.actions[name]
+        description = words.gettext(action.description)
+        if action.countersign is not None:
+            description += " " + words.gettext(PROPOSAL_NOTE)
         forms.append(
             ActionForm(
                 name=name,
                 label=casework.protocol.label("action", name, words.lang),
-                description=words.gettext(action.description),
-                fields=_fields(action.params, "", casework, name, goods, defaults, words),
+                description=description,
+                fields=_fields(action.params, "", casework, name, goods, defaults, words, state),
                 tone="danger" if name in DANGER else "primary" if name in PRIMARY else "neutral",
+                proposal=action.countersign is not None,
             )
         )
     return forms
@@ -217,8 +248,22 @@ def parse_params(
             rows = [r for r in rows if len(r) > 1 or (r and "line" not in r)]
             if rows:
                 out[key] = rows
+        elif spec.type == "list" and spec.officials_of_both_sides:
+            # A checklist: one box per official, posted as name.1, name.2, ...
+            ticked = [v.strip() for k, v in form.items() if _ticked(k, name) and v.strip()]
+            if ticked:
+                out[key] = ticked
         else:
             raw = form.get(name, "").strip()
             if raw != "":
                 out[key] = _convert(spec, raw)
     return out
+
+
+def _ticked(posted: str, name: str) -> bool:
+    return posted.startswith(name + ".") and bool(_INDEX.match(posted[len(name) + 1 :]))
+
+
+def checklist_value(form: Mapping[str, str], name: str) -> str:
+    """The ids ticked in a checklist as posted, comma-separated (kept on a refused form)."""
+    return ",".join(v for k, v in form.items() if _ticked(k, name))

@@ -111,7 +111,8 @@ def action_label(protocol: Protocol, action: object, lang: str = DEFAULT_LANGUAG
     try:
         return protocol.label("action", str(action), lang)
     except UnknownAction:
-        return str(action)
+        # An audit entry that is no protocol action (a note, an assignment): named from its code.
+        return str(action).replace("_", " ").capitalize()
 
 
 def language_of(request: Request, principal: Principal | None) -> str:

@@ -186,3 +186,30 @@ class InvalidAssignee(ReviewDomainError):
 
     def as_dicts(self) -> list[dict[str, str]]:
         return [e.as_dict() for e in self.errors]
+
+
+class ProposalNotFound(ReviewDomainError):
+    """No such proposal on the case, or one of the other side's: the two look alike (HTTP 404)."""
+
+    def __init__(self) -> None:
+        super().__init__("No such proposal on this case.")
+
+
+class ProposalClosed(ReviewDomainError):
+    """The proposal was countersigned, rejected, withdrawn or superseded already (HTTP 409)."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(f"The proposal is {status} already; nothing was done.")
+        self.status = status
+
+
+class ProposalPending(ActionNotAllowedInState):
+    """A proposal awaits countersignature on the case; a second one waits for it (HTTP 409)."""
+
+    def __init__(self, action: str, state: str) -> None:
+        super().__init__(
+            action,
+            state,
+            "A proposal awaits countersignature on this case; "
+            "countersign, reject or withdraw it first.",
+        )

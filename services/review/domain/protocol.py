@@ -6,12 +6,12 @@ answers every question about the protocol: who may act, what an action does, lab
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, get_args
 
 import yaml
 from pydantic import ValidationError
@@ -40,6 +40,8 @@ from services.review.domain.protocol_file import (
     LicenceTypeSpec,
     ParamSpec,
     PermissionSpec,
+    ProposalVerb,
+    ProposalVerbSpec,
     ProtocolFile,
     StateSelector,
     StateSpec,
@@ -98,6 +100,9 @@ class Protocol:
         self.licence_types: Mapping[str, LicenceTypeSpec] = spec.licence_types
         self.tiers = spec.tiers
         self.permissions: Mapping[str, PermissionSpec] = spec.permissions
+        self.proposals: Mapping[str, ProposalVerbSpec] = {
+            str(verb): verb_spec for verb, verb_spec in spec.proposals.items()
+        }
         self.decision_path = spec.decision_path
         self.actions: Mapping[str, Action] = {
             name: self._resolve_action(name, action) for name, action in spec.actions.items()
@@ -151,6 +156,8 @@ class Protocol:
             labels: Mapping[str, str] | None = self.state(code).label
         elif kind == "action":
             labels = self._action_spec(code).label
+        elif kind == "proposal":
+            labels = self.proposals[code].label
         else:
             labels = self.spec.labels.of(kind, of).get(code)
         if labels is None:
@@ -238,6 +245,8 @@ class Protocol:
         today: date | None = None,
         submitted_on: date | None = None,
         taken: Collection[str] = (),
+        stage_started_on: date | None = None,
+        official_side: Callable[[str], str | None] | None = None,
     ) -> Transition:
         """Check `actor` may take `action` on a case in `state`; return what it does.
 
@@ -260,8 +269,21 @@ class Protocol:
             raise ActionNotAllowedInState(
                 action, state, f"{action} was taken on this case already; it is taken once"
             )
+        missing = [before for before in spec.after if before not in taken]
+        if missing:
+            raise ActionNotAllowedInState(
+                action, state, f"{action} comes after {', '.join(missing)}, not yet taken"
+            )
         to_state = self._target(spec, state, previous_state)
-        validated, extra = validate_params(spec, params or {}, today, submitted_on=submitted_on)
+        validated, extra = validate_params(
+            spec,
+            params or {},
+            today,
+            submitted_on=submitted_on,
+            state=state,
+            stage_started_on=stage_started_on,
+            official_side=official_side,
+        )
         return Transition(action, actor, state, to_state, validated, extra)
 
     def allowed_actions(
@@ -277,7 +299,41 @@ class Protocol:
             and state in spec.from_states
             and (spec.tiers is None or tier in spec.tiers)
             and not (spec.once and name in taken)
+            and all(before in taken for before in spec.after)
         ]
+
+    # four eyes
+
+    def needs_countersignature(self, action: str) -> bool:
+        """Whether the action is only a proposal until a second official countersigns it."""
+        return self._action(action).countersign is not None
+
+    def countersigner_refusal(
+        self, action: str, proposer: Actor, proposer_id: str, actor: Actor, actor_id: str
+    ) -> str | None:
+        """Why `actor` may not countersign (or reject) a proposal of `action`; None: they may."""
+        countersign = self._action(action).countersign
+        if countersign is None:
+            return f"{action} needs no countersignature"
+        rule = countersign.by
+        if actor_id == proposer_id:
+            return "A proposal is countersigned by a second official, not by its proposer."
+        if rule.same_side and actor.side != proposer.side:
+            return f"Only an official of the {proposer.side} side countersigns this proposal."
+        if actor.role != rule.role:
+            return f"Only a {rule.role} countersigns a proposal to {action}."
+        return None
+
+    def withdrawal_refusal(
+        self, action: str, proposer: Actor, proposer_id: str, actor: Actor, actor_id: str
+    ) -> str | None:
+        """Why `actor` may not withdraw a proposal of `action`: its proposer may, and whoever
+        may countersign it; None: they may."""
+        if actor_id == proposer_id:
+            return None
+        if self.countersigner_refusal(action, proposer, proposer_id, actor, actor_id) is None:
+            return None
+        return "Only the proposer or an official who may countersign withdraws a proposal."
 
     def as_document(self, lang: str | None = None) -> dict[str, Any]:
         """The protocol as plain data for GET /v1/protocol, selectors resolved to state lists.
@@ -355,6 +411,8 @@ class Protocol:
             params=params,
             supervisors_act_as_officers=self.spec.supervisors_act_as_officers,
             once=action.once,
+            after=action.after,
+            countersign=action.countersign,
         )
 
     def _resolve_param(self, spec: ParamSpec) -> ParamSpec:
@@ -395,6 +453,22 @@ class Protocol:
                 for s in action.from_states
                 if s in states and states[s].terminal
             ]
+            problems += [
+                f"action {name}: after {before!r}, which is no once-only action"
+                for before in action.after
+                if before not in self.actions or not self.actions[before].once
+            ]
+            if action.countersign and not all(r.side in ("EU", "CN") for r in action.by):
+                problems.append(f"action {name}: only officials' actions are countersigned")
+            problems += [
+                f"action {name}: parameter {param} required in unknown state {s!r}"
+                for param, p in action.params.items()
+                for s in p.required_in or ()
+                if s not in states
+            ]
+        verbs = set(get_args(ProposalVerb))
+        if any(a.countersign for a in self.actions.values()) and set(self.proposals) != verbs:
+            problems.append(f"proposals: countersigned actions need {', '.join(sorted(verbs))}")
         for stage, deadline in self.spec.deadlines.items():
             if stage not in states:
                 problems.append(f"deadline for unknown state {stage!r}")

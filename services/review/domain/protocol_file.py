@@ -17,7 +17,10 @@ CalendarSide = Literal["EU", "CN", "joint"]
 Role = Literal["officer", "supervisor"]
 Clock = Literal["running", "paused", "none"]
 ClockStart = Literal["stage_start", "acknowledgement"]
-LabelKind = Literal["state", "action", "reason", "licence_type", "element", "form", "value_chain"]
+LabelKind = Literal[
+    "state", "action", "proposal", "reason", "licence_type", "element", "form", "value_chain"
+]
+ProposalVerb = Literal["countersign", "reject", "withdraw"]
 DEFAULT_LANGUAGE = "en"
 SAME = "same"
 PREVIOUS = "previous"
@@ -64,6 +67,16 @@ class ParamSpec(_Model):
     # Not before the day the application was submitted (MOFCOM cannot have accepted a file
     # the channel has not yet seen registered: a date in year 1 moved every deadline there).
     not_before_submission: bool = False
+    # Not before the day the case entered its present stage (a joint meeting is held after
+    # the escalation that called it).
+    not_before_stage_start: bool = False
+    # Required while the case is in one of these states (the joint meeting's record, on
+    # every action that takes a case out of joint review).
+    required_in: tuple[str, ...] | None = None
+    # A list of official ids: each must name an official, and both sides must be among them
+    # (the service looks them up; the engine checks what it is told).
+    officials_of_both_sides: bool = False
+    min_items: int | None = None
     fields: dict[str, ParamSpec] | None = None
     items: ParamSpec | None = None
     max_items: int | None = None
@@ -128,6 +141,18 @@ class TierCondition(_Model):
     tier: tuple[str, ...]
 
 
+class CountersignerRule(_Model):
+    """Who countersigns: an official of the proposer's own side with this role, never the
+    proposer (four eyes)."""
+
+    same_side: Literal[True] = True
+    role: Role = "supervisor"
+
+
+class CountersignSpec(_Model):
+    by: CountersignerRule = Field(default_factory=CountersignerRule)
+
+
 class ActionSpec(_Model):
     description: str
     label: Label
@@ -138,6 +163,10 @@ class ActionSpec(_Model):
     # Taken at most once per case: it records a fact that a second time would rewrite
     # (acknowledge: a second acceptance date moved the statutory due date).
     once: bool = False
+    # Only after these once-only actions were taken (correct_acceptance_date: acknowledge).
+    after: tuple[str, ...] = ()
+    # Four eyes: the action is a proposal until a second official countersigns it.
+    countersign: CountersignSpec | None = None
     params: dict[str, ParamSpec] = Field(default_factory=dict)
 
 
@@ -147,6 +176,13 @@ class TierLimit(_Model):
 
 
 Limit = int | TierLimit
+
+
+class ProposalVerbSpec(_Model):
+    """What may be done with a pending proposal: countersign, reject or withdraw it."""
+
+    description: str
+    label: Label
 
 
 class PermissionSpec(_Model):
@@ -221,6 +257,7 @@ class ProtocolFile(_Model):
     states: dict[str, StateSpec]
     reason_codes: dict[str, dict[str, str]]
     actions: dict[str, ActionSpec]
+    proposals: dict[ProposalVerb, ProposalVerbSpec]
     permissions: dict[str, PermissionSpec]
     deadlines: dict[str, DeadlineSpec]
     decision_path: tuple[str, ...]
@@ -242,6 +279,8 @@ class Action:
 
     supervisors_act_as_officers: bool
     once: bool = False
+    after: tuple[str, ...] = ()
+    countersign: CountersignSpec | None = None
 
     def permits(self, actor: Actor) -> bool:
         return any(rule.permits(actor, self.supervisors_act_as_officers) for rule in self.by)

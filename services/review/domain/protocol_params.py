@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -21,10 +21,15 @@ _INVALID = object()
 
 @dataclass(frozen=True)
 class _Days:
-    """The days date parameters are checked against; None: not known, not checked."""
+    """What parameters are checked against: days, the case's state, who the officials are.
+
+    None: not known, not checked."""
 
     today: date | None = None
     submitted_on: date | None = None
+    stage_started_on: date | None = None
+    state: str | None = None
+    official_side: Callable[[str], str | None] | None = None
 
 
 def validate_params(
@@ -33,12 +38,16 @@ def validate_params(
     today: date | None = None,
     *,
     submitted_on: date | None = None,
+    state: str | None = None,
+    stage_started_on: date | None = None,
+    official_side: Callable[[str], str | None] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Validate declared parameters (all errors at once); return (validated, extra)."""
     if not isinstance(params, Mapping):
         raise InvalidActionParameters(action.name, [FieldError("", "parameters must be an object")])
     errors: list[FieldError] = []
-    validated = _check_fields(action.params, params, "", _Days(today, submitted_on), errors)
+    days = _Days(today, submitted_on, stage_started_on, state, official_side)
+    validated = _check_fields(action.params, params, "", days, errors)
     if errors:
         raise InvalidActionParameters(action.name, errors)
     extra = {k: v for k, v in params.items() if k not in action.params}
@@ -67,6 +76,8 @@ def _check_fields(
             continue
         if spec.required:
             errors.append(FieldError(f"{prefix}{name}", "is required"))
+        elif spec.required_in and days.state in spec.required_in:
+            errors.append(FieldError(f"{prefix}{name}", f"is required in {days.state}"))
         elif spec.required_when and all(out.get(k) == v for k, v in spec.required_when.items()):
             condition = ", ".join(f"{k} is {v}" for k, v in spec.required_when.items())
             errors.append(FieldError(f"{prefix}{name}", f"is required when {condition}"))
@@ -125,18 +136,39 @@ def _check_value(
         return fail("must be a list")
     if spec.max_items is not None and len(value) > spec.max_items:
         return fail(f"must have at most {spec.max_items} items")
+    if spec.min_items is not None and len(value) < spec.min_items:
+        return fail(f"must have at least {spec.min_items} items")
     assert spec.items is not None
     before = len(errors)
     items = [
         _check_value(spec.items, item, f"{path}[{i}]", days, errors) for i, item in enumerate(value)
     ]
-    return items if len(errors) == before else _INVALID
+    if len(errors) != before:
+        return _INVALID
+    if spec.officials_of_both_sides and days.official_side is not None:
+        return _check_officials(items, path, days.official_side, fail)
+    return items
+
+
+def _check_officials(
+    ids: list[Any], path: str, official_side: Callable[[str], str | None], fail: Any
+) -> Any:
+    sides = [official_side(str(i)) for i in ids]
+    unknown = [str(i) for i, side in zip(ids, sides, strict=True) if side is None]
+    if unknown:
+        return fail(f"names no official: {', '.join(unknown)}")
+    if not {"EU", "CN"} <= set(sides):
+        return fail("must name officials of both sides")
+    return list(dict.fromkeys(ids))
 
 
 def _check_date(spec: ParamSpec, parsed: date, days: _Days, fail: Any) -> Any:
     today, submitted_on = days.today, days.submitted_on
     if spec.not_before_submission and submitted_on is not None and parsed < submitted_on:
         return fail(f"must not be before the application's submission ({submitted_on.isoformat()})")
+    stage_start = days.stage_started_on
+    if spec.not_before_stage_start and stage_start is not None and parsed < stage_start:
+        return fail(f"must not be before the stage began ({stage_start.isoformat()})")
     if today is None:
         return parsed
     if spec.not_after_today and parsed > today:

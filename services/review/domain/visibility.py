@@ -23,6 +23,9 @@ A full case, as the review service assembles it, is a dict with these keys (all 
     licence:          {number, type, status, valid_from, valid_until, quantity_basis,
                        lines: [{line, element, form, hs_code, requested_quantity_kg,
                                 approved_quantity_kg}]}
+    proposals:        [{id, action, side, params, status, proposed_at,
+                        proposed_by: {id, name, role}}]   (pending, awaiting countersignature)
+    joint_meetings:   [{action, at, held_on, outcome, participants: [{id, name, side}]}]
     history:          [{id, seq, actor: {id, side, role}, action, at, from_state, to_state,
                         payload}]
 
@@ -31,8 +34,10 @@ prev_hash, hash) are computed over that side's view of each entry (`history_entr
 services/review/audit_service.py, so no hash over a hidden field ever reaches a side.
 
 History payloads are the validated action parameters (Transition.payload()); `open` carries
-{"priority": <PriorityResult.as_dict()>}, a note carries {"note_id", "visibility", "text"}.
-Anything not named in a side's allow-list below is dropped, at every depth.
+{"priority": <PriorityResult.as_dict()>}, a note carries {"note_id", "visibility", "text"}, an
+entry about a proposal {"proposal_id", "action", "visibility", ...}. Notes and proposal
+entries are shown by their visibility (a side's own, or joint). Anything not named in a
+side's allow-list below is dropped, at every depth.
 """
 
 from __future__ import annotations
@@ -43,10 +48,17 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal, TypeAlias
 
-__all__ = ["NOTE_ACTION", "Viewer", "history_entry_view", "view_for"]
+__all__ = ["NOTE_ACTION", "PROPOSAL_ACTIONS", "Viewer", "history_entry_view", "view_for"]
 
 Viewer = Literal["EU", "CN", "applicant"]
 NOTE_ACTION = "note_added"
+# Audit entries about a proposal awaiting countersignature: the proposing side's alone.
+PROPOSAL_ACTIONS = (
+    "proposed",
+    "proposal_rejected",
+    "proposal_withdrawn",
+    "proposal_superseded",
+)
 
 
 class _Leaf:
@@ -161,24 +173,65 @@ def _notes_of(*visibilities: str) -> Callable[[Mapping[str, Any]], bool]:
     return lambda note: note.get("visibility") in visibilities
 
 
+_MEETING_RECORD: dict[str, Spec] = _keep("action", "at", "held_on", "outcome") | {
+    "participants": Each(_keep("id", "name", "side"))
+}
+
+
+def _proposals_of(side: str, payloads: Mapping[str, Spec]) -> Each:
+    """A side's own pending proposals, their parameters as that side sees the action's."""
+    return Each(
+        Chosen(
+            lambda p: (
+                _keep("id", "action", "side", "status", "proposed_at")
+                | {
+                    "proposed_by": _keep("id", "name", "role"),
+                    "params": payloads.get(str(p.get("action")), {}),
+                }
+            )
+        ),
+        only=lambda p: p.get("side") == side,
+    )
+
+
 # --- history payloads, per action and side -------------------------------------------------
 
 _REASONED = _keep("reason", "detail")
+_MEETING = _keep("held_on", "participants", "outcome")
+# A decision that took effect on a countersignature names the proposal and its proposer.
+_COUNTERSIGNED = _keep("proposal_id", "proposed_by")
+_PROPOSAL_REF = _keep("proposal_id", "action", "visibility")
+
+
+def _proposal_entry(payloads: Mapping[str, Spec]) -> Spec:
+    """A proposal's audit payload: its reference, and its parameters as the action's own
+    history entry would show them to the same side."""
+    return Chosen(
+        lambda payload: (
+            _PROPOSAL_REF
+            | _keep("reason", "by_action")
+            | {"params": payloads.get(str(payload.get("action")), {})}
+        )
+    )
+
+
 _PAYLOADS_EU: dict[str, Spec] = {
     "open": {"priority": _PRIORITY_EU},
     "request_information": _keep("request_id", "question", "due_in_working_days", "due"),
     "answer": _keep("request_id", "answer", "document_ids"),
     "admit": {},
-    "decline": _REASONED,
+    "decline": _REASONED | _COUNTERSIGNED,
     "set_priority": _keep("tier", "reason"),
     "rescore": _keep("tier", "reason", "from_tier", "score", "from_score", "rules_version"),
     "issue_priority_list": _keep("list_number", "position"),
     "fast_track": _keep("reason"),
     "acknowledge": _keep("accepted_on"),
+    "correct_acceptance_date": _keep("accepted_on", "previous_accepted_on", "reason"),
     "escalate": _keep("reason"),
-    "return_to_review": _keep("outcome"),
-    "approve": {"licence": _LICENCE},
-    "refuse": _REASONED,
+    # `outcome` alone: entries written before the joint meeting was recorded in full.
+    "return_to_review": _keep("outcome") | {"meeting": _MEETING},
+    "approve": {"licence": _LICENCE, "meeting": _MEETING},
+    "refuse": _REASONED | _COUNTERSIGNED | {"meeting": _MEETING},
     "withdraw": _keep("reason"),
     "lapse": {},
     "assigned": _keep("side", "official_id"),
@@ -189,6 +242,7 @@ _PAYLOADS_EU: dict[str, Spec] = {
     | {"lines": Each(_keep("key", "quantity_kg"))},
     NOTE_ACTION: _keep("note_id", "visibility", "text"),
 }
+_PAYLOADS_EU |= dict.fromkeys(PROPOSAL_ACTIONS, _proposal_entry(_PAYLOADS_EU))
 # The EU side's own reasons for ranking (set_priority, fast_track) cite the applicant's
 # commercial urgency, so China sees the tier and the fact of a fast track, not the reason.
 _PAYLOADS_CN: dict[str, Spec] = _PAYLOADS_EU | {
@@ -200,6 +254,7 @@ _PAYLOADS_CN: dict[str, Spec] = _PAYLOADS_EU | {
     "request_information": _keep("request_id", "due_in_working_days", "due"),
     "answer": _keep("request_id"),
 }
+_PAYLOADS_CN |= dict.fromkeys(PROPOSAL_ACTIONS, _proposal_entry(_PAYLOADS_CN))
 _PAYLOADS_APPLICANT: dict[str, Spec] = {
     "open": {"priority": _keep("tier")},
     "request_information": _keep("request_id", "question", "due_in_working_days", "due"),
@@ -210,6 +265,7 @@ _PAYLOADS_APPLICANT: dict[str, Spec] = {
     "fast_track": {},
     "rescore": _keep("tier"),
     "acknowledge": _keep("accepted_on"),
+    "correct_acceptance_date": _keep("accepted_on"),
     "approve": {"licence": _LICENCE},
     "refuse": _REASONED,
     "withdraw": _keep("reason"),
@@ -227,7 +283,7 @@ def _history(payloads: Mapping[str, Spec], hidden_notes: str | None, with_offici
         if action not in payloads:
             # Unknown actions are still shown to officials (without payload), never to applicants.
             return with_officials
-        if action == NOTE_ACTION:
+        if action == NOTE_ACTION or action in PROPOSAL_ACTIONS:
             payload = entry.get("payload")
             return isinstance(payload, Mapping) and payload.get("visibility") != hidden_notes
         return True
@@ -254,6 +310,8 @@ _EU_VIEW: dict[str, Spec] = _CASE_IDS | {
     "documents": Each(_DOCUMENT | _keep("shareable")),
     "notes": Each(_NOTE, only=_notes_of("joint", "eu")),
     "licence": _LICENCE,
+    "proposals": _proposals_of("EU", _PAYLOADS_EU),
+    "joint_meetings": Each(_MEETING_RECORD),
     "history": _history(_PAYLOADS_EU, hidden_notes="cn", with_officials=True),
 }
 
@@ -268,6 +326,8 @@ _CN_VIEW: dict[str, Spec] = _CASE_IDS | {
     "documents": Each(_DOCUMENT, only=lambda d: d.get("shareable") is True),
     "notes": Each(_NOTE, only=_notes_of("joint", "cn")),
     "licence": _LICENCE,
+    "proposals": _proposals_of("CN", _PAYLOADS_CN),
+    "joint_meetings": Each(_MEETING_RECORD),
     "history": _history(_PAYLOADS_CN, hidden_notes="eu", with_officials=True),
 }
 

@@ -11,10 +11,12 @@ from services.review.domain import deadlines
 from services.review.domain.errors import CaseNotFound
 from services.review.domain.priority import production_stop_date, score
 from services.review.domain.protocol import Transition
+from services.review.domain.protocol_params import jsonable
 from services.review.domain.search import searched_text
 from services.review.service.core import submitted_on, taken
 from services.review.service.licences import Licences
 from services.review.service.lists import PriorityLists
+from services.review.service.proposals import Proposals, proposer_of
 from services.review.service.who import APPLICANT, SYSTEM, SYSTEM_WHO, Who, applicant_who
 from services.review.store import (
     Case,
@@ -40,9 +42,9 @@ __all__ = ["DECISION_ACTIONS", "CaseActions"]
 DECISION_ACTIONS = ("approve", "refuse", "decline")
 
 
-class CaseActions(PriorityLists, Licences):
-    """Reading cases and every protocol action on them (a list's and a licence's part from
-    PriorityLists and Licences)."""
+class CaseActions(PriorityLists, Licences, Proposals):
+    """Reading cases and every protocol action on them (a list's, a licence's and a
+    proposal's part from PriorityLists, Licences and Proposals)."""
 
     # --- reading -------------------------------------------------------------------------
 
@@ -57,7 +59,11 @@ class CaseActions(PriorityLists, Licences):
         return case
 
     def allowed_actions(self, case: Case, who: Who) -> list[str]:
-        return self.protocol.allowed_actions(who.actor, case.state, case.tier, taken(case))
+        """What `who` may do now; no second proposal while one awaits countersignature."""
+        allowed = self.protocol.allowed_actions(who.actor, case.state, case.tier, taken(case))
+        if case.pending_proposal_id is None:
+            return allowed
+        return [a for a in allowed if not self.protocol.needs_countersignature(a)]
 
     # --- events from intake --------------------------------------------------------------
 
@@ -183,8 +189,47 @@ class CaseActions(PriorityLists, Licences):
         params: Mapping[str, Any],
         expected_version: int,
     ) -> Case:
-        """Run one protocol action for an official; raises the domain's errors unchanged."""
-        transition = self.protocol.decide(
+        """Run one protocol action for an official; raises the domain's errors unchanged.
+
+        An action the protocol marks `countersign` only becomes a proposal (four eyes)."""
+        transition = self._decide(case, who, action, params)
+        if self.protocol.needs_countersignature(action):
+            self._propose(session, case, who, transition, expected_version)
+            return case
+        self._claim_version(session, case, expected_version)
+        if action == "issue_priority_list":
+            self._put_on_list(session, [case], who, list_number=None)
+            return case
+        extra = self._effects(session, case, transition, who)
+        self._apply(session, case, transition, who, extra, version_claimed=True)
+        return case
+
+    def countersign(
+        self,
+        session: Session,
+        case: Case,
+        who: Who,
+        proposal_id: str,
+        expected_version: int | None = None,
+    ) -> Case:
+        """A second official countersigns the pending proposal: its action takes effect now,
+        decided again by the engine as the proposer's, on the case as it is."""
+        self._claim_version(
+            session, case, case.version if expected_version is None else expected_version
+        )
+        proposal = self._open_proposal(session, case, who, proposal_id)
+        self._require_verb("countersign", proposal, who)
+        proposer = proposer_of(proposal)
+        transition = self._decide(case, proposer, proposal.action, proposal.params)
+        self._close_proposal(session, case, proposal, who, "countersigned")
+        payload = self._effects(session, case, transition, proposer)
+        payload.update(proposal_id=proposal.id, proposed_by=proposer.id)
+        self._apply(session, case, transition, who, payload, version_claimed=True)
+        return case
+
+    def _decide(self, case: Case, who: Who, action: str, params: Mapping[str, Any]) -> Transition:
+        """The engine's decision on `who` taking `action` on the case as it stands."""
+        return self.protocol.decide(
             action,
             who.actor,
             case.state,
@@ -194,14 +239,9 @@ class CaseActions(PriorityLists, Licences):
             today=self.today(),
             submitted_on=submitted_on(case),
             taken=taken(case),
+            stage_started_on=case.stage_started_on,
+            official_side=self.official_side,
         )
-        self._claim_version(session, case, expected_version)
-        if action == "issue_priority_list":
-            self._put_on_list(session, [case], who, list_number=None)
-            return case
-        extra = self._effects(session, case, transition, who)
-        self._apply(session, case, transition, who, extra, version_claimed=True)
-        return case
 
     def _effects(
         self, session: Session, case: Case, transition: Transition, who: Who
@@ -214,6 +254,10 @@ class CaseActions(PriorityLists, Licences):
         elif transition.action == "set_priority":
             case.tier, case.tier_overridden = params["tier"], True
         elif transition.action == "acknowledge":
+            case.acknowledged_on = params["accepted_on"]
+        elif transition.action == "correct_acceptance_date":
+            # The statutory clock counts from the corrected day (_apply refreshes deadlines).
+            payload["previous_accepted_on"] = jsonable(case.acknowledged_on)
             case.acknowledged_on = params["accepted_on"]
         elif transition.action == "approve":
             payload["licence"] = self._issue_licence(session, case, who, params["licence"])

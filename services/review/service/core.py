@@ -28,7 +28,15 @@ from services.review.domain.protocol import Protocol, Transition
 from services.review.projection import note_change, note_taken
 from services.review.service.clock import SYSTEM_CLOCK, Clock, today_on
 from services.review.service.who import Who
-from services.review.store import AuditRecord, Case, LicenceRecord, licence_of, open_request
+from services.review.store import (
+    AuditRecord,
+    Case,
+    LicenceRecord,
+    Proposal,
+    licence_of,
+    open_request,
+    pending_proposal,
+)
 from shared.config import AuditSettings
 from shared.directory import Directory
 from shared.events import (
@@ -45,7 +53,7 @@ from shared.events import (
 )
 from shared.outbox import add_event
 
-__all__ = ["SOURCE", "CaseworkCore", "submitted_on", "taken"]
+__all__ = ["SOURCE", "CaseworkCore", "proposal_ref", "submitted_on", "taken"]
 
 SOURCE = "reechannel/review"
 # Cases whose versions one statement claims (two bound values each; SQLite allows 32,766).
@@ -103,6 +111,12 @@ class CaseworkCore:
         if not self.may(who, permission):
             raise NotPermitted(permission, refusal)
 
+    def official_side(self, official_id: str) -> str | None:
+        """The side of the official with this id; None when there is none (the engine checks
+        a joint meeting's participants with it)."""
+        official = self.directory.official(official_id)
+        return None if official is None else official.side
+
     # --- the one place a case changes -------------------------------------------------------
 
     def _apply(
@@ -120,6 +134,8 @@ class CaseworkCore:
         from_state = case.state
         if not version_claimed and transition.action not in ("open",):
             self._claim_version(session, case, case.version)
+        if transition.changes_state and case.pending_proposal_id is not None:
+            self._supersede_proposal(session, case, who, transition.action)
         if transition.changes_state:
             self._move_clocks(case, from_state, transition.to_state, today, now)
             case.state = transition.to_state
@@ -261,6 +277,34 @@ class CaseworkCore:
             previous_state=case.previous_state,
             answer_due=answer_due,
             protocol=self.protocol,
+        )
+
+    # --- proposals awaiting countersignature (four eyes) -----------------------------------
+
+    def _close_proposal(
+        self, session: Session, case: Case, proposal: Proposal, who: Who, status: str
+    ) -> None:
+        proposal.status, proposal.closed_by_id, proposal.closed_at = status, who.id, self.now()
+        case.pending_proposal_id = None
+        session.add(proposal)
+        session.add(case)
+
+    def _supersede_proposal(self, session: Session, case: Case, who: Who, action: str) -> None:
+        """The case moves on before its proposal was countersigned: the proposal was made on
+        a state the case has left, so it closes (audited, for the proposing side only)."""
+        proposal = pending_proposal(session, case)
+        if proposal is None:
+            case.pending_proposal_id = None
+            return
+        self._close_proposal(session, case, proposal, who, "superseded")
+        self._audit(
+            session,
+            case,
+            who,
+            "proposal_superseded",
+            case.state,
+            case.state,
+            {**proposal_ref(proposal), "by_action": action},
         )
 
     # --- serialising the writers of a case --------------------------------------------------
@@ -422,6 +466,16 @@ class CaseworkCore:
                 for line in record.lines
             ],
         )
+
+
+def proposal_ref(proposal: Proposal) -> dict[str, str]:
+    """What every audit entry about a proposal carries; `visibility` keeps it on the
+    proposing side, as a side's note (domain/visibility.py)."""
+    return {
+        "proposal_id": proposal.id,
+        "action": proposal.action,
+        "visibility": proposal.side.lower(),
+    }
 
 
 def taken(case: Case) -> frozenset[str]:

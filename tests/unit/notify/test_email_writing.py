@@ -11,10 +11,10 @@ import pytest
 from services.notify.domain.payloads import PUBLIC_EVENT_TYPES, to_webhook_message
 from services.notify.email import Writer, email_message
 from tests.unit.notify.test_webhook_payloads import (
+    ACKNOWLEDGED,
     APPROVED,
     INFORMATION_REQUESTED,
     LEAK_MARKERS,
-    ACKNOWLEDGED,
     LICENCE,
     REFUSED,
     REMINDER,

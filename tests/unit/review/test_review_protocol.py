@@ -51,6 +51,8 @@ TABLE: dict[str, tuple[set[tuple[str, str | None]], set[str], str]] = {
     "issue_priority_list": ({("EU", "supervisor")}, {"queued"}, "cn_review"),
     "fast_track": ({("EU", "supervisor")}, {"queued"}, "cn_review"),
     "acknowledge": ({("CN", "officer")}, {"cn_review"}, "same"),
+    # Issue 18: a mistyped acceptance date is corrected by its own action, after acknowledge.
+    "correct_acceptance_date": ({("CN", "supervisor")}, {"cn_review", "joint_review"}, "same"),
     "escalate": (
         {("EU", "supervisor"), ("CN", "supervisor"), ("system", None)},
         {"cn_review"},
@@ -64,6 +66,9 @@ TABLE: dict[str, tuple[set[tuple[str, str | None]], set[str], str]] = {
     "rescore": ({("system", None)}, NON_TERMINAL, "same"),
 }
 P1_ONLY = {"fast_track"}
+# Actions taken only after these once-only ones (the matrix passes them as taken).
+AFTER = {"correct_acceptance_date": {"acknowledge"}}
+MEETING = {"held_on": "2026-05-20", "participants": ["eu-1", "cn-1"], "outcome": "agreed"}
 
 VALID_PARAMS: dict[str, dict[str, Any]] = {
     "request_information": {"question": "Who is the end user of the magnets?"},
@@ -74,12 +79,14 @@ VALID_PARAMS: dict[str, dict[str, Any]] = {
     "issue_priority_list": {"list_number": 9, "position": 3},
     "fast_track": {"reason": "line stops on Monday"},
     "acknowledge": {"accepted_on": "2026-03-02"},
+    "correct_acceptance_date": {"accepted_on": "2026-03-03", "reason": "typed 2 for 3"},
     "escalate": {"reason": "no answer for 20 working days"},
-    "return_to_review": {"outcome": "end user confirmed"},
+    "return_to_review": {"meeting": MEETING},
     "approve": {
-        "licence": {"type": "three_month", "number": "L-2026-1", "valid_from": "2026-03-10"}
+        "licence": {"type": "three_month", "number": "L-2026-1", "valid_from": "2026-03-10"},
+        "meeting": MEETING,
     },
-    "refuse": {"reason": "listed_entity"},
+    "refuse": {"reason": "listed_entity", "meeting": MEETING},
 }
 
 
@@ -121,6 +128,7 @@ def test_engine_matches_the_actions_table(action: str, actor: Actor) -> None:
                     params=VALID_PARAMS.get(action, {}),
                     previous_state="cn_review",
                     today=date(2026, 6, 1),
+                    taken=AFTER.get(action, ()),
                 )
 
             if not may_act(actor, allowed_actors):
@@ -138,7 +146,9 @@ def test_engine_matches_the_actions_table(action: str, actor: Actor) -> None:
             transition = decide()
             assert transition.to_state == expected_target(action, state), where
             assert transition.from_state == state, where
-            in_list = action in PROTOCOL.allowed_actions(actor, state, tier)
+            in_list = action in PROTOCOL.allowed_actions(
+                actor, state, tier, taken=AFTER.get(action, ())
+            )
             assert in_list, f"{where}: decide allows it but allowed_actions omits it"
 
 
@@ -152,6 +162,7 @@ def test_allowed_actions_agree_with_decide_everywhere() -> None:
                     if may_act(actor, who)
                     and state in states
                     and (action not in P1_ONLY or tier == "P1")
+                    and action not in AFTER  # nothing taken yet
                 ]
                 assert sorted(PROTOCOL.allowed_actions(actor, state, tier)) == sorted(expected)
 

@@ -35,6 +35,8 @@ ENGINE = {"services/review/domain/protocol.py", "services/review/domain/protocol
 NOT_STATES = {
     # An information request's status (store.InformationRequest.status).
     ("services/review/service/ticker.py", "lapsed"),
+    # A proposal's status (store.Proposal.status: four eyes), not the case's.
+    ("services/review/service/proposals.py", "withdrawn"),
     # The status of intake's application in the event the simulator writes.
     ("reechannel/simulate/history.py", "submitted"),
     # A sort order of the queue named after the column it sorts by (submitted_at).

@@ -47,6 +47,7 @@ EDGES = {
     ("joint_review", "refused"),
 } | {(state, "withdrawn") for state in NON_TERMINAL}
 
+MEETING = {"held_on": "2026-01-20", "participants": ["eu-1", "cn-1"], "outcome": "agreed"}
 PARAMS: dict[str, dict[str, Any]] = {
     "request_information": {"question": "Which plant?"},
     "answer": {"answer": "Plant 3"},
@@ -56,9 +57,13 @@ PARAMS: dict[str, dict[str, Any]] = {
     "fast_track": {"reason": "urgent"},
     "acknowledge": {"accepted_on": "2026-01-05"},
     "escalate": {"reason": "late"},
-    "return_to_review": {"outcome": "agreed"},
-    "approve": {"licence": {"type": "annual", "number": "L1", "valid_from": "2026-02-01"}},
-    "refuse": {"reason": "listed_entity"},
+    "correct_acceptance_date": {"accepted_on": "2026-01-06", "reason": "typo"},
+    "return_to_review": {"meeting": MEETING},
+    "approve": {
+        "licence": {"type": "annual", "number": "L1", "valid_from": "2026-02-01"},
+        "meeting": MEETING,
+    },
+    "refuse": {"reason": "listed_entity", "meeting": MEETING},
 }
 
 ALL_ACTIONS = sorted(PROTOCOL.actions)
