@@ -55,7 +55,7 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Engine, 
     directory = open_directory(settings)
     world = create_world(directory, 5, rng)
     played = History(settings, directory, world, rng, NOW)
-    played.plan(110, NOW - timedelta(days=120), 3)
+    played.plan(110)
     played.run()
     engine = make_engine(settings, "review", pool_size=2)
     yield engine, NOW.date()
