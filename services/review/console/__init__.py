@@ -3,11 +3,11 @@
 One module per page's concern, each adding its routes to one router (console/pages.py):
 `sign_in` (sign-in and out; the session, its cookie and CSRF tokens, in `session`), `queue`,
 `case` (a case's page and its forms, built and read back by `forms`), `lists` (priority
-lists) and `dashboard`; `pages` renders them. What a page shows is the side's view
-(visibility.view_for via api.views.side_view); what it offers are exactly the actions
-Casework.allowed_actions returns. The session is authenticated and rate-limited as the API's
-bearer is, forms are checked with the API's request models, and the queue is the API's query
-(services/review/queue.py).
+lists), `dashboard` and `reports` (the Commission's monthly report); `pages` renders them.
+What a page shows is the side's view (visibility.view_for via api.views.side_view); what
+it offers are exactly the actions Casework.allowed_actions returns. The session is
+authenticated and rate-limited as the API's bearer is, forms are checked with the API's
+request models, and the queue is the API's query (services/review/queue.py).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 
 # Each module adds its routes to the one router: the order of this import is theirs.
 # isort: off
-from services.review.console import sign_in, queue, case, lists, dashboard
+from services.review.console import sign_in, queue, case, lists, dashboard, reports
 
 # isort: on
 from services.review.console.pages import (
@@ -36,7 +36,7 @@ __all__ = ["install", "is_console_path", "router"]
 
 API_ROOTS = frozenset({"/healthz", "/readyz", "/metrics"})
 
-PAGES = (sign_in, queue, case, lists, dashboard)
+PAGES = (sign_in, queue, case, lists, dashboard, reports)
 
 
 def install(app: FastAPI) -> None:
