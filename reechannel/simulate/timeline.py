@@ -23,7 +23,7 @@ from services.review.domain.calendar import add_working_days, is_working_day
 from services.review.domain.calendar import working_days_between as wd_between
 from services.review.domain.deadlines import information_request_schedule
 from services.review.domain.priority import RuleSet, score
-from services.review.domain.protocol import CalendarSide
+from services.review.domain.protocol import CalendarSide, Protocol
 
 HISTORY_PREFIX = "HIS"
 CONTROLS = date(2025, 4, 4)
@@ -139,6 +139,11 @@ def list_days(end: date) -> list[date]:
     return sorted(d for d in days if d <= end)
 
 
+def ends(action: str) -> str:
+    """The state an ending action leaves a case in, as protocol.yaml says."""
+    return Protocol.load().target_of(action)
+
+
 def _working_on_or_after(side: CalendarSide, day: date) -> date:
     return day if is_working_day(side, day) else add_working_days(side, day, 1)
 
@@ -247,7 +252,7 @@ class Planner:
             return
         self.steps = [s for s in self.steps if s.case_ref != plan.ref or s.at < withdraw_at]
         self.at(withdraw_at, "withdraw", plan.ref)
-        plan.outcome, plan.decided = "withdrawn", withdraw_at
+        plan.outcome, plan.decided = ends("withdraw"), withdraw_at
 
     def _eu_side(self, plan: CasePlan) -> None:
         """EU screening (with its request for information), then China."""
@@ -266,7 +271,7 @@ class Planner:
             # whose lapse comes before the end goes unanswered.
             if rng.random() < UNANSWERED or (not self.lapse_planned and lapsed < self.end):
                 self.lapse_planned = self.lapse_planned or lapsed < self.end
-                self._end(plan, "lapsed", lapsed)
+                self._end(plan, ends("lapse"), lapsed)
                 return
             answered = self.later("EU", asked, rng.randrange(2, 12))
             self.at(answered, "answer", ref, side="EU")
@@ -276,7 +281,7 @@ class Planner:
         ):
             reason = "military_end_use" if defence else rng.choice(DECLINE_REASONS)
             if self.at(screened, "decline", ref, reason=reason):
-                self._end(plan, "not_admitted", screened)
+                self._end(plan, ends("decline"), screened)
             return
         if not self.at(screened, "admit", ref):
             return
@@ -317,7 +322,7 @@ class Planner:
         else:
             kind, reason = "approve", ""
         if self.at(decided, kind, ref, reason=reason):
-            self._end(plan, "approved" if kind == "approve" else "refused", decided)
+            self._end(plan, ends(kind), decided)
 
     def _review_days(self, plan: CasePlan) -> int:
         mean = max(FORMS[g["form"]]["cn_days"] for g in plan.application["goods"])
@@ -346,25 +351,24 @@ def plan_history(
 def record_figures(plan: HistoryPlan) -> dict[str, Any]:
     """What the Commission reports, as the plan produces it (docs/metrics.md compares)."""
     cases = list(plan.cases.values())
+    approved, refused = ends("approve"), ends("refuse")
 
     def filed_by(day: date) -> list[CasePlan]:
         return [c for c in cases if c.submitted.date() <= day]
 
     def approved_share(day: date) -> float:
         filed = filed_by(day)
-        approved = [
-            c for c in filed if c.outcome == "approved" and c.decided and c.decided.date() <= day
-        ]
-        return len(approved) / max(len(filed), 1)
+        done = [c for c in filed if c.outcome == approved and c.decided and c.decided.date() <= day]
+        return len(done) / max(len(filed), 1)
 
-    approved = [c for c in cases if c.outcome == "approved" and c.decided is not None]
+    approvals = [c for c in cases if c.outcome == approved and c.decided is not None]
     times = sorted(
         wd_between("EU", c.submitted.date(), c.decided.date())
-        for c in approved
+        for c in approvals
         if c.decided is not None
     )
     decided = [c for c in cases if c.outcome is not None]
-    outcomes = {o: sum(c.outcome == o for c in cases) for o in _OUTCOMES}
+    outcomes = {o: sum(c.outcome == o for c in cases) for o in map(ends, ENDING_ACTIONS)}
     return {
         "filed_by_5_nov_2025": len(filed_by(SPECIAL_CHANNEL)),
         "approved_share_5_nov_2025": round(approved_share(SPECIAL_CHANNEL), 3),
@@ -376,13 +380,14 @@ def record_figures(plan: HistoryPlan) -> dict[str, Any]:
         "decided_past_statutory": sum(
             wd_between("CN", c.accepted.date(), c.decided.date()) > 45
             for c in cases
-            if c.outcome in ("approved", "refused") and c.accepted and c.decided
+            if c.outcome in (approved, refused) and c.accepted and c.decided
         ),
-        "refused_share_of_decided": round(outcomes["refused"] / max(len(decided), 1), 3),
+        "refused_share_of_decided": round(outcomes[refused] / max(len(decided), 1), 3),
         "outcomes": outcomes,
         "information_requests": sum(c.asked for c in cases),
         "filed": len(cases),
     }
 
 
-_OUTCOMES = ("approved", "refused", "not_admitted", "withdrawn", "lapsed")
+# The actions that end a case in the history, in the order the figures list their states.
+ENDING_ACTIONS = ("approve", "refuse", "decline", "withdraw", "lapse")
