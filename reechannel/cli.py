@@ -226,7 +226,7 @@ def dlq_replay(
 
 @app.command("simulate")
 def simulate(
-    count: Annotated[int, typer.Option(help="Applications in all")] = 2000,
+    count: Annotated[int, typer.Option(help="Applications in all")] = 3400,
     companies: Annotated[int, typer.Option(help="Demo companies to create")] = 30,
     intake_url: Annotated[
         str | None, typer.Option(help="The running intake [default: from REE_HOST, INTAKE_PORT]")
@@ -236,9 +236,7 @@ def simulate(
     ] = None,
     history: Annotated[
         float, typer.Option(help="Share played out back-dated (demo only; 0 = all live)")
-    ] = 0.85,
-    months: Annotated[int, typer.Option(help="How far back the history goes")] = 8,
-    lists: Annotated[int, typer.Option(help="Priority lists issued in the history")] = 7,
+    ] = 0.95,
     seed: Annotated[int | None, typer.Option(help="Random seed, for a repeatable demo")] = None,
 ) -> None:
     """Generate a realistic demo past through the real services (see docs/metrics.md)."""
@@ -249,7 +247,7 @@ def simulate(
     settings = OperatorSettings()
     intake_url = intake_url or settings.url_of("intake")
     review_url = review_url or settings.url_of("review")
-    options = Options(count, companies, intake_url, review_url, history, months, lists, seed)
+    options = Options(count, companies, intake_url, review_url, history, seed)
     raise typer.Exit(simulate_run(options, settings))
 
 

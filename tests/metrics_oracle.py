@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 from services.review.domain.protocol import Protocol
 from services.review.domain.statistics import (
     AGE_BANDS,
+    MIN_PROCESSING_DAYS,
     WorkingDays,
     age_band,
     approval_rate,
@@ -146,13 +147,17 @@ def _months(
         for case in buckets[month]:
             outcomes[case.outcome or ""] += 1
         totals = [float(c.total_days) for c in buckets[month] if c.total_days is not None]
+        kept = [t for t in totals if t >= MIN_PROCESSING_DAYS]
         series.append(
             {
                 "month": month,
                 "decided": len(buckets[month]),
                 "outcomes": outcomes,
                 "approval_rate": approval_rate(outcomes),
-                "processing_days": distribution(totals),
+                "processing_days": {
+                    **distribution(kept),
+                    "under_floor": len(totals) - len(kept),
+                },
             }
         )
     return series

@@ -3,10 +3,11 @@
 Two parts, both through the real engine (docs/metrics.md explains the choice):
 
 * **History** (demo only, refused when REE_ENV=production): most applications are played
-  out over the past months through the review service's own `Casework`, in this process,
-  on the simulator's clock set to each step's moment, one transaction per step, into the
-  review database. Their audit entries carry the simulated times, so processing times are real
-  working-day figures from the audit trail. Their events go through review's outbox, which
+  out on the public timeline from 4 April 2025 (timeline.py plans it) through the review
+  service's own `Casework`, in this process, on the simulator's clock set to each step's
+  moment, one transaction per step, into the review database. Their audit entries carry
+  the simulated times, in order, so processing times are real working-day figures from
+  the audit trail. Their events go through review's outbox, which
   the running review service relays. Their references start with `HIS-`: they exist on the
   review side only (intake never saw them and ignores their events).
 * **Live**: the rest are submitted now to the running intake service over HTTP with demo
@@ -43,8 +44,6 @@ class Options:
     intake_url: str
     review_url: str
     history_share: float
-    months: int
-    lists: int
     seed: int | None
 
 
@@ -89,10 +88,10 @@ def run(options: Options, settings: CommonSettings | None = None) -> int:
     if history_count:
         now = datetime.now(UTC) - timedelta(minutes=5)
         history = History(settings, directory, world, rng, now)
-        history.plan(history_count, now - timedelta(days=30 * options.months), options.lists)
+        plan = history.plan(history_count)
         say(
-            f"history: {len(history.cases)} applications over {options.months} months, "
-            f"{options.lists} lists"
+            f"history: {len(plan.cases)} applications from {plan.start:%d %B %Y}, "
+            f"{len(plan.lists)} priority lists"
         )
         history.run()
     live_count = options.count - history_count

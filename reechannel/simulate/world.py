@@ -60,14 +60,15 @@ EXPORTERS: tuple[str, ...] = (
     "Jiangxi Dysprosium Alloys Co.",
     "Shandong Samarium Cobalt Co.",
 )
-# Forms, what they contain, their HS codes, and how readily China approves them: the seeds
-# name oxides, metals and magnet alloys as the product categories with bottlenecks.
+# Forms, what they contain, their HS codes, how readily China approves them (refusals are
+# rare: DOMAIN.md), and MOFCOM's usual review in CN working days: the seeds name oxides,
+# metals and magnet alloys as the product categories with bottlenecks.
 FORMS: dict[str, dict[str, Any]] = {
-    "magnet": {"weight": 38, "hs": "8505.11", "approve": 0.64, "cn_days": 14},
-    "oxide": {"weight": 20, "hs": "2846.90", "approve": 0.47, "cn_days": 24},
-    "metal": {"weight": 17, "hs": "2805.30", "approve": 0.50, "cn_days": 21},
-    "alloy": {"weight": 15, "hs": "3824.99", "approve": 0.53, "cn_days": 19},
-    "compound": {"weight": 10, "hs": "2846.90", "approve": 0.60, "cn_days": 12},
+    "magnet": {"weight": 38, "hs": "8505.11", "approve": 0.98, "cn_days": 18},
+    "oxide": {"weight": 20, "hs": "2846.90", "approve": 0.96, "cn_days": 26},
+    "metal": {"weight": 17, "hs": "2805.30", "approve": 0.97, "cn_days": 24},
+    "alloy": {"weight": 15, "hs": "3824.99", "approve": 0.97, "cn_days": 22},
+    "compound": {"weight": 10, "hs": "2846.90", "approve": 0.98, "cn_days": 16},
 }
 ELEMENTS = ("Dy", "Tb", "Sm", "Gd", "Y", "Lu", "Sc")
 ELEMENT_WEIGHTS = (30, 22, 16, 12, 10, 4, 6)

@@ -42,10 +42,6 @@ def simulated(
             "80",
             "--companies",
             "6",
-            "--months",
-            "4",
-            "--lists",
-            "3",
             "--seed",
             "11",
             "--intake-url",
@@ -218,7 +214,7 @@ def test_processing_times_are_realistic_after_the_simulation(
     total = body["overall"]["processing_days"]["total"]
     assert total["median"] and total["median"] >= 5, "back-dated history takes working days"
     rate = body["overall"]["approval_rate"]
-    assert 0.3 < rate < 0.85
+    assert 0.8 <= rate <= 1.0, "refusals are rare (DOMAIN.md)"
     assert body["by_month"], "decisions spread over past months"
     assert len({m["month"] for m in body["by_month"]}) >= 3
 

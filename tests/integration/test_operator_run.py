@@ -110,7 +110,7 @@ def test_run_serves_each_service_on_the_ports_of_the_settings_and_simulate_finds
         assert answer.status_code == 200
 
         # No --intake-url / --review-url: simulate reads them from the same settings.
-        small = ["--count", "4", "--companies", "2", "--months", "1", "--lists", "1", "--seed", "3"]
+        small = ["--count", "4", "--history", "0.5", "--companies", "2", "--seed", "3"]
         simulated = subprocess.run(
             [sys.executable, "-m", "reechannel.cli", "simulate", *small],
             env=env,

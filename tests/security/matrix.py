@@ -329,6 +329,22 @@ ROWS: tuple[Row, ...] = (
         "-",
         note="aggregates built only from fields both sides may see",
     ),
+    Row(
+        "review",
+        "GET",
+        "/v1/metrics/commission",
+        officials(200),
+        "-",
+        note="each side's figures; the statutory list names only cases sent to China",
+    ),
+    Row(
+        "review",
+        "GET",
+        "/v1/metrics/monthly/{month}",
+        officials(200),
+        "the current month",
+        note="each side's figures",
+    ),
     # --- review (web console; cookie session, CSRF token on every form) ------------------
     Row("review", "GET", "/sign-in", everyone(), "-", console=True),
     Row(
@@ -450,6 +466,9 @@ ROWS: tuple[Row, ...] = (
     ),
     Row("review", "GET", "/dashboard", console_page(200), "-", console=True),
     Row("review", "GET", "/dashboard.csv", console_page(200), "-", console=True),
+    Row("review", "GET", "/dashboard/commission.csv", console_page(200), "-", console=True),
+    Row("review", "GET", "/reports/monthly", console_page(200), "-", console=True),
+    Row("review", "GET", "/reports/monthly.csv", console_page(200), "-", console=True),
     Row("review", "GET", "/static/{path}", everyone(), "the stylesheet", console=True),
     # --- notify -----------------------------------------------------------------------------
     Row("notify", "POST", "/v1/webhook-endpoints", applicants(201), "a new endpoint"),

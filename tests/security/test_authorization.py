@@ -246,6 +246,10 @@ BUILDERS: dict[str, Builder] = {
         "/v1/licences/{n}/revoke", {"reason": "matrix"}, n="licence_revoke"
     ),
     "review GET /v1/metrics/summary": _path("/v1/metrics/summary"),
+    "review GET /v1/metrics/commission": _path("/v1/metrics/commission"),
+    "review GET /v1/metrics/monthly/{month}": lambda w, f: Call(
+        f"/v1/metrics/monthly/{date.today():%Y-%m}"
+    ),
     "review GET /sign-in": _path("/sign-in"),
     "review POST /sign-in": _path("/sign-in"),
     "review POST /sign-out": lambda w, f: Call("/sign-out", data={}),
@@ -268,6 +272,9 @@ BUILDERS: dict[str, Builder] = {
     "review POST /priority-rules": _console_simulate,
     "review GET /dashboard": _path("/dashboard"),
     "review GET /dashboard.csv": _path("/dashboard.csv"),
+    "review GET /dashboard/commission.csv": _path("/dashboard/commission.csv"),
+    "review GET /reports/monthly": _path("/reports/monthly"),
+    "review GET /reports/monthly.csv": _path("/reports/monthly.csv"),
     "review GET /static/{path}": _path("/static/console.css"),
     "notify POST /v1/webhook-endpoints": _endpoint_body,
     "notify GET /v1/webhook-endpoints": _path("/v1/webhook-endpoints"),

@@ -113,3 +113,29 @@ def test_china_s_dashboard_leaves_out_cases_never_sent_to_china(
     with httpx.Client(base_url=world.services["review"].url, cookies={CONSOLE_COOKIE: eu}) as c:
         seen = c.get("/dashboard", params={"group_by": "value_chain"}).text
     assert CATEGORY in seen, "the EU's dashboard shows the group, so the scan sees real data"
+
+
+@pytest.mark.parametrize("kind", ["cn_officer", "cn_supervisor"])
+def test_china_s_commission_figures_and_monthly_report_leave_out_cases_never_sent(
+    world: World, eu_only_cases: list[str], kind: str
+) -> None:
+    month = _summary(world, kind).json()["as_of"][:7]
+    with world.client("review", kind) as c:
+        figures = c.get("/v1/metrics/commission")
+        figures_csv = c.get("/v1/metrics/commission", params={"format": "csv"})
+        report = c.get(f"/v1/metrics/monthly/{month}")
+        report_csv = c.get(f"/v1/metrics/monthly/{month}", params={"format": "csv"})
+    for r in (figures, figures_csv, report, report_csv):
+        assert r.status_code == 200, r.text
+        assert not any(case_id in r.text for case_id in eu_only_cases)
+        assert "not_admitted" not in r.text
+    everything = _summary(world, kind).json()["overall"]["submitted"]
+    assert figures.json()["approved_share"][-1]["filed"] == everything
+    token = world.credentials[kind]
+    with httpx.Client(base_url=world.services["review"].url, cookies={CONSOLE_COOKIE: token}) as c:
+        pages = [c.get("/reports/monthly"), c.get("/reports/monthly.csv")]
+        pages.append(c.get("/dashboard/commission.csv"))
+    for page in pages:
+        assert page.status_code == 200, page.text[:300]
+        assert not any(case_id in page.text for case_id in eu_only_cases)
+        assert "not admitted" not in page.text.lower() and "EU screening" not in page.text

@@ -23,6 +23,7 @@ from services.review.audit_service.chain import (
 from services.review.audit_service.checkpoints import aware_utc, checkpoint_view
 from services.review.audit_service.keys import TREE_HEAD_FIELDS, AuditKeys
 from services.review.domain.audit import (
+    BACK_IN_TIME,
     SIDES,
     verify,
     verify_view,
@@ -263,7 +264,8 @@ def audit_verify_command(
     finally:
         engine.dispose()
     lines = [
-        f"ALTERED case {f.get('case_id')}"
+        ("BACK IN TIME" if str(f["reason"]).startswith(BACK_IN_TIME) else "ALTERED")
+        + f" case {f.get('case_id')}"
         + (f" ({f['reference']})" if f.get("reference") else "")
         + (f": entry {f['entry_id']} (index {f['first_bad_index']})" if f.get("entry_id") else "")
         + (f": checkpoint {f['checkpoint']} ({f['side']})" if "checkpoint" in f else "")

@@ -4,7 +4,8 @@ One module per page's concern, each adding its routes to one router (console/pag
 `sign_in` (sign-in and out; the session, its cookie and CSRF tokens, in `session`),
 `language` (the official's language; pages are rendered in it, pages.language_of), `queue`,
 `case` (a case's page and its forms, built and read back by `forms`), `lists` (priority
-lists), `dashboard` and `priority` (the rules: simulate a draft, adopt it); `pages`
+lists), `dashboard`, `priority` (the rules: simulate a draft, adopt it) and `reports`
+(the Commission's monthly report); `pages`
 renders them. What a page shows is the side's view (visibility.view_for via
 api.views.side_view); what it offers are exactly the actions Casework.allowed_actions
 returns. The session is authenticated and rate-limited as the API's
@@ -20,7 +21,16 @@ from fastapi.staticfiles import StaticFiles
 
 # Each module adds its routes to the one router: the order of this import is theirs.
 # isort: off
-from services.review.console import sign_in, language, queue, case, lists, dashboard, priority
+from services.review.console import (
+    sign_in,
+    language,
+    queue,
+    case,
+    lists,
+    dashboard,
+    priority,
+    reports,
+)
 
 # isort: on
 from services.review.console.pages import (
@@ -38,7 +48,7 @@ __all__ = ["install", "is_console_path", "router"]
 
 API_ROOTS = frozenset({"/healthz", "/readyz", "/metrics"})
 
-PAGES = (sign_in, language, queue, case, lists, dashboard, priority)
+PAGES = (sign_in, language, queue, case, lists, dashboard, priority, reports)
 
 
 def install(app: FastAPI) -> None:

@@ -1,4 +1,5 @@
-"""The dashboard: the metrics summary as charts and tables, and its CSV export."""
+"""The dashboard: the metrics summary and the Commission's figures as charts and tables, and
+their CSV exports."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from services.review.console.pages import (
 from services.review.console.session import signed_in
 from services.review.console.wording import Words
 from services.review.domain.protocol import Protocol
-from services.review.metrics.api import audience_of, compute, period_of
+from services.review.metrics.api import audience_of, commission_of, compute, period_of
+from services.review.metrics.commission import commission_csv
 from services.review.metrics.facts import GROUPINGS, NO_GROUP, NOT_LISTED, STAGE_LABELS
 from services.review.metrics.reports import summary_csv
 from shared.i18n import N_
@@ -58,6 +60,7 @@ def dashboard(request: Request) -> HTMLResponse:
     else:
         error = None
     result = compute(request, group_by, period, audience_of(principal))
+    commission = commission_of(request, audience_of(principal))
     groups = result["groups"]
     words = words_of(request, principal)
     protocol = casework_of(request).protocol
@@ -98,6 +101,7 @@ def dashboard(request: Request) -> HTMLResponse:
         start=start,
         end=end,
         csv_link=csv_link,
+        commission=commission,
         error=error,
         stage_labels=result["stages"],
         group_name=named,
@@ -114,6 +118,19 @@ def dashboard_csv(request: Request) -> Response:
         media_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": f'attachment; filename="ree-metrics-{group_by}.csv"',
+            **SECURITY_HEADERS,
+        },
+    )
+
+
+@router.get("/dashboard/commission.csv")
+def commission_dashboard_csv(request: Request) -> Response:
+    principal = signed_in(request)
+    return Response(
+        commission_csv(commission_of(request, audience_of(principal))),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": 'attachment; filename="ree-commission.csv"',
             **SECURITY_HEADERS,
         },
     )

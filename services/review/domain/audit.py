@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 __all__ = [
+    "BACK_IN_TIME",
     "GENESIS_HASH",
     "SIDES",
     "AuditEntry",
@@ -38,6 +39,8 @@ __all__ = [
 
 # The "previous hash" of a case's first entry, in every chain.
 GENESIS_HASH = "0" * 64
+# How verify() begins the reason for an entry dated before the one it follows.
+BACK_IN_TIME = "goes back in time"
 # The sides that each keep a view chain; the applicant's history is not chained.
 SIDES = ("EU", "CN")
 # Only for unit tests and development: the services pass the key from settings (REE_AUDIT_KEY).
@@ -145,8 +148,10 @@ def verify(
 ) -> VerificationResult:
     """Check a case's whole history, in order; report the first entry that does not fit.
 
-    Detects an altered entry (its hash no longer matches), and a removed, inserted or
-    reordered one (the link to the previous hash or the sequence breaks). Removing the last
+    Detects an altered entry (its hash no longer matches), a removed, inserted or
+    reordered one (the link to the previous hash or the sequence breaks), and an entry
+    dated before the one it follows (BACK_IN_TIME: an intact chain written out of time
+    order, e.g. by a back-dating simulator, is still not a true history). Removing the last
     entries leaves a valid shorter chain: pass the head hash recorded elsewhere (e.g. on the
     case row, or the other side's copy) as `expected_head` to catch that too.
     """
@@ -164,6 +169,11 @@ def verify(
             problem = "previous-hash link broken (an entry was removed, inserted or reordered)"
         elif not hmac.compare_digest(entry_hash(entry, entry.prev_hash, key), entry.hash):
             problem = "content does not match its hash (entry altered)"
+        elif index and _utc(entry.at) < _utc(entries[index - 1].at):
+            problem = (
+                f"{BACK_IN_TIME}: dated {_utc(entry.at).isoformat()}, before the entry it "
+                f"follows ({_utc(entries[index - 1].at).isoformat()})"
+            )
         if problem:
             return VerificationResult(False, index, entry.id, problem)
         prev_hash = entry.hash
@@ -176,6 +186,10 @@ def verify(
             "history does not end at the recorded head (entries removed or added)",
         )
     return VerificationResult(True)
+
+
+def _utc(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def head_mac(

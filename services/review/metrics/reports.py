@@ -23,6 +23,7 @@ from services.review.domain.statistics import (
     WorkingDays,
     age_band,
     approval_rate,
+    floored_distribution,
     hist_distribution,
 )
 from services.review.metrics.facts import (
@@ -304,7 +305,7 @@ def _months_from_counts(
                 "decided": sum(figures.values()),
                 "outcomes": figures,
                 "approval_rate": approval_rate(figures),
-                "processing_days": hist_distribution(totals[month]),
+                "processing_days": floored_distribution(totals[month]),
             }
         )
     return series

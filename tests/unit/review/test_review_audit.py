@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from services.review.domain.audit import (
+    BACK_IN_TIME,
     GENESIS_HASH,
     AuditEntry,
     append,
@@ -28,7 +29,9 @@ STEPS: list[tuple[str, str | None, str, str, str, dict[str, Any]]] = [
 ]
 
 
-def history() -> list[AuditEntry]:
+def history(hours: list[float] | None = None) -> list[AuditEntry]:
+    """The steps' entries, an hour apart (or at these hours after START), chained in order."""
+    hours = hours if hours is not None else list(range(len(STEPS)))
     entries: list[AuditEntry] = []
     for n, (side, role, action, before, after, payload) in enumerate(STEPS):
         entry = AuditEntry(
@@ -39,7 +42,7 @@ def history() -> list[AuditEntry]:
             actor_side=side,
             actor_role=role,
             action=action,
-            at=START + timedelta(hours=n),
+            at=START + timedelta(hours=hours[n]),
             from_state=before,
             to_state=after,
             payload=payload,
@@ -56,6 +59,16 @@ def test_an_untouched_history_verifies() -> None:
     assert all(later.prev_hash == earlier.hash for earlier, later in itertools.pairwise(entries))
     assert verify(entries, expected_head=entries[-1].hash).ok
     assert verify([]).ok
+
+
+def test_an_intact_chain_that_goes_back_in_time_is_named_at_the_entry() -> None:
+    """Admitted before it was opened (issue 23: the simulator's back-dated steps)."""
+    entries = history([5, 2, 6, 7, 8])
+    result = verify(entries)
+    assert not result.ok
+    assert (result.first_bad_index, result.entry_id) == (1, "e2")
+    assert str(result.reason).startswith(BACK_IN_TIME)
+    assert verify(history([0, 0, 1, 1, 2])).ok, "entries at the same moment are in order"
 
 
 def test_an_altered_payload_is_detected_at_that_entry() -> None:

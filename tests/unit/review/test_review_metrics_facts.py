@@ -13,12 +13,9 @@ SQLite by default; PostgreSQL in a throwaway schema when DATABASE_URL is set.
 
 from __future__ import annotations
 
-import os
 import random
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,41 +25,21 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from reechannel.simulate.history import History
-from reechannel.simulate.world import create_world
 from services.review.domain.protocol import Protocol
 from services.review.domain.statistics import hist_percentile, percentile
 from services.review.metrics.facts import GROUPINGS, OUTCOMES, Audience
 from services.review.metrics.projection import backfill
 from services.review.metrics.reports import Period, period_ranges, summary
-from shared.config import CommonSettings
-from shared.db import drop_schema, make_engine
-from shared.directory import open_directory
 from tests.metrics_oracle import summary_from_audit
+from tests.unit.review.simulated import simulated_history
 
 NOW = datetime.now(UTC) - timedelta(minutes=5)
 
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Engine, date]]:
-    data_dir: Path = tmp_path_factory.mktemp("metrics")
-    values: dict[str, Any] = {"REE_DATA_DIR": str(data_dir)}
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        values |= {"DATABASE_URL": url, "REE_SCHEMA_PREFIX": f"t{uuid.uuid4().hex[:8]}_"}
-    settings = CommonSettings(**values)
-    rng = random.Random(7)
-    directory = open_directory(settings)
-    world = create_world(directory, 5, rng)
-    played = History(settings, directory, world, rng, NOW)
-    played.plan(110, NOW - timedelta(days=120), 3)
-    played.run()
-    engine = make_engine(settings, "review", pool_size=2)
-    yield engine, NOW.date()
-    engine.dispose()
-    if url:
-        for component in ("review", "directory"):
-            drop_schema(make_engine(settings, component), settings.schema_for(component))
+    with simulated_history(tmp_path_factory.mktemp("metrics"), 7, 5, 110, NOW) as played:
+        yield played.engine, NOW.date()
 
 
 def test_the_history_exercises_every_kind_of_transition(history: tuple[Engine, date]) -> None:
