@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
-from reechannel import backup, people, redis_users
+from reechannel import backup, demo, people, redis_users
 from shared.config import CommonSettings
 from shared.directory import DirectoryError, open_directory
 
@@ -34,6 +34,7 @@ app.add_typer(events_app, name="events")
 app.add_typer(audit_app, name="audit")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(redis_users.cli, name="redis")
+app.add_typer(demo.totp_app, name="totp")
 people.register(app, official_app, company_app)
 # `reechannel backup DIR` and `reechannel restore DIR`, at the top level.
 app.add_typer(backup.cli)
@@ -108,6 +109,32 @@ def official_create(
             f"token:       {token}",
             f"expires at:  {expires_at:%Y-%m-%d %H:%M} UTC",
         ],
+    )
+
+
+@official_app.command("token")
+def official_token(
+    official_id: Annotated[str, typer.Argument(help="The official's id (an invited one's too)")],
+    expires_in: Annotated[
+        str, typer.Option(help="The token's lifetime: days (90d) or hours (12h)")
+    ] = "90d",
+    as_json: JsonFlag = False,
+) -> None:
+    """Issue another token for an official's programs (shown once), e.g. for an official who
+    joined by invitation and signs in to the console with a password."""
+    lifetime = people.parse_lifetime(expires_in)
+    directory = open_directory()
+    try:
+        token = directory.issue_official_token(official_id, lifetime)
+    except DirectoryError as exc:
+        _fail(exc)
+        return
+    expires_at = directory.expiry_of(token)
+    assert expires_at is not None
+    _emit(
+        as_json,
+        {"id": official_id, "token": token, "expires_at": expires_at.isoformat()},
+        [f"token:       {token}", f"expires at:  {expires_at:%Y-%m-%d %H:%M} UTC"],
     )
 
 
