@@ -142,20 +142,18 @@ _SESSIONS: dict[tuple[str, str], str] = {}
 
 
 def console(url: str, official: dict[str, Any], fresh: bool = False) -> httpx.Client:
-    """A browser's session of the console at `url`: signed in through the form the first
-    time (or when `fresh`), its session cookie kept for the next."""
-    client = httpx.Client(base_url=url, timeout=20)
-    kept = _SESSIONS.get((url, official["email"]))
-    if kept and not fresh:
-        client.cookies.set(COOKIE_NAME, kept)
-        if _still_in(client):
-            return client
-        client.cookies.clear()
-    answer = signed_in(client, official)
-    assert answer.status_code == 303, answer.text[:500]
-    _SESSIONS[(url, official["email"])] = str(client.cookies.get(COOKIE_NAME))
-    return client
+    """A browser's session of the console at `url` (a client not opened yet): signed in
+    through the form the first time (or when `fresh`), its session cookie kept for the next."""
+    key = (url, official["email"])
+    kept = None if fresh else _SESSIONS.get(key)
+    if kept is None or not _still_in(url, kept):
+        with httpx.Client(base_url=url, timeout=20) as browser:
+            answer = signed_in(browser, official)
+            assert answer.status_code == 303, answer.text[:500]
+            kept = _SESSIONS[key] = str(browser.cookies.get(COOKIE_NAME))
+    return httpx.Client(base_url=url, timeout=20, cookies={COOKIE_NAME: kept})
 
 
-def _still_in(client: httpx.Client) -> bool:
-    return client.get("/", follow_redirects=False).status_code == 200
+def _still_in(url: str, session: str) -> bool:
+    page = httpx.get(url + "/", cookies={COOKIE_NAME: session}, timeout=20)
+    return page.status_code == 200

@@ -11,7 +11,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
 from services.review.api.common import casework_of, side_of
-from services.review.console.session import SESSION_COOKIE, csrf_token
+from services.review.console.session import csrf_of
 from services.review.domain import errors as domain_errors
 from services.review.domain.errors import UnknownState
 from services.review.domain.protocol import Protocol
@@ -57,12 +57,11 @@ def render(
     status: int = 200,
     **context: Any,
 ) -> HTMLResponse:
-    token = request.cookies.get(SESSION_COOKIE, "")
     context.update(
         me=principal,
         side=side_of(principal) if principal else None,
         role=principal.role.value if principal and principal.role else None,
-        csrf=csrf_token(request, token) if principal else "",
+        csrf=csrf_of(request) if principal else "",
         today=casework_of(request).today(),
         path=request.url.path,
     )
