@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from reechannel import backup, demo, people, redis_users
 from shared.config import CommonSettings
-from shared.directory import DirectoryError, open_directory
+from shared.directory import Directory, DirectoryError, open_directory
 
 # No local variables in tracebacks: they hold API keys, tokens and the signing secret.
 app = typer.Typer(
@@ -92,20 +92,21 @@ def official_create(
     except DirectoryError as exc:
         _fail(exc)
         return
+    about = {"name": official.name, "side": official.side, "role": official.role}
+    _emit_token(as_json, directory, official.id, token, about)
+
+
+def _emit_token(
+    as_json: bool, directory: Directory, official_id: str, token: str, about: dict[str, str]
+) -> None:
+    """Print an official's new token (shown once) and when it expires."""
     expires_at = directory.expiry_of(token)
     assert expires_at is not None  # an official's token always has one
     _emit(
         as_json,
-        {
-            "id": official.id,
-            "name": official.name,
-            "side": official.side,
-            "role": official.role,
-            "token": token,
-            "expires_at": expires_at.isoformat(),
-        },
+        {"id": official_id, **about, "token": token, "expires_at": expires_at.isoformat()},
         [
-            f"official id: {official.id}",
+            f"official id: {official_id}",
             f"token:       {token}",
             f"expires at:  {expires_at:%Y-%m-%d %H:%M} UTC",
         ],
@@ -129,13 +130,7 @@ def official_token(
     except DirectoryError as exc:
         _fail(exc)
         return
-    expires_at = directory.expiry_of(token)
-    assert expires_at is not None
-    _emit(
-        as_json,
-        {"id": official_id, "token": token, "expires_at": expires_at.isoformat()},
-        [f"token:       {token}", f"expires at:  {expires_at:%Y-%m-%d %H:%M} UTC"],
-    )
+    _emit_token(as_json, directory, official_id, token, {})
 
 
 @operator_app.command("create")

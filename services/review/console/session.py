@@ -18,7 +18,7 @@ from shared.accounts.models import PersonKind
 from shared.accounts.sessions import SignedIn
 from shared.accounts.web import SignInRequired
 from shared.directory import CredentialKind, Principal, Role, Side
-from shared.problems import Problem
+from shared.http import within_rate_limit
 
 __all__ = ["SignInRequired", "accounts_of", "csrf_of", "posted", "posted_form", "signed_in"]
 
@@ -43,14 +43,7 @@ def _session(request: Request) -> SignedIn:
 def signed_in(request: Request) -> Principal:
     """The official whose session this is; SignInRequired when there is none that is valid."""
     person = _session(request)
-    wait = request.app.state.rate_limiter.hit(person.session_id)
-    if wait is not None:
-        raise Problem(
-            429,
-            "Too many requests",
-            "Rate limit exceeded for this session.",
-            headers={"Retry-After": str(wait)},
-        )
+    within_rate_limit(request, person.session_id)
     return Principal(
         CredentialKind.official,
         person.person_id,
