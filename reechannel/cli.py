@@ -9,9 +9,9 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
-from reechannel import backup, people, redis_users, webhook_secrets
+from reechannel import backup, demo, people, redis_users, webhook_secrets
 from shared.config import CommonSettings
-from shared.directory import DirectoryError, open_directory
+from shared.directory import Directory, DirectoryError, open_directory
 
 # No local variables in tracebacks: they hold API keys, tokens and the signing secret.
 app = typer.Typer(
@@ -34,6 +34,7 @@ app.add_typer(events_app, name="events")
 app.add_typer(audit_app, name="audit")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(redis_users.cli, name="redis")
+app.add_typer(demo.totp_app, name="totp")
 people.register(app, official_app, company_app)
 # `reechannel backup DIR` and `reechannel restore DIR`, at the top level.
 app.add_typer(backup.cli)
@@ -92,24 +93,45 @@ def official_create(
     except DirectoryError as exc:
         _fail(exc)
         return
+    about = {"name": official.name, "side": official.side, "role": official.role}
+    _emit_token(as_json, directory, official.id, token, about)
+
+
+def _emit_token(
+    as_json: bool, directory: Directory, official_id: str, token: str, about: dict[str, str]
+) -> None:
+    """Print an official's new token (shown once) and when it expires."""
     expires_at = directory.expiry_of(token)
     assert expires_at is not None  # an official's token always has one
     _emit(
         as_json,
-        {
-            "id": official.id,
-            "name": official.name,
-            "side": official.side,
-            "role": official.role,
-            "token": token,
-            "expires_at": expires_at.isoformat(),
-        },
+        {"id": official_id, **about, "token": token, "expires_at": expires_at.isoformat()},
         [
-            f"official id: {official.id}",
+            f"official id: {official_id}",
             f"token:       {token}",
             f"expires at:  {expires_at:%Y-%m-%d %H:%M} UTC",
         ],
     )
+
+
+@official_app.command("token")
+def official_token(
+    official_id: Annotated[str, typer.Argument(help="The official's id (an invited one's too)")],
+    expires_in: Annotated[
+        str, typer.Option(help="The token's lifetime: days (90d) or hours (12h)")
+    ] = "90d",
+    as_json: JsonFlag = False,
+) -> None:
+    """Issue another token for an official's programs (shown once), e.g. for an official who
+    joined by invitation and signs in to the console with a password."""
+    lifetime = people.parse_lifetime(expires_in)
+    directory = open_directory()
+    try:
+        token = directory.issue_official_token(official_id, lifetime)
+    except DirectoryError as exc:
+        _fail(exc)
+        return
+    _emit_token(as_json, directory, official_id, token, {})
 
 
 @operator_app.command("create")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import shutil
 import signal
@@ -15,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from reechannel.demo import demo_credentials
 from reechannel.settings import OperatorSettings
-from shared.config import CommonSettings
 from shared.redis_acl import provision_embedded
 
 SERVICES = ("intake", "review", "notify")
@@ -104,53 +103,6 @@ def start_embedded_redis(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     raise SystemExit("embedded Redis did not start; see " + str(folder / "redis.log"))
 
 
-def demo_credentials(settings: CommonSettings) -> Path:
-    """One company, and an officer and a supervisor per side; reused while they stay valid."""
-    from shared.directory import InvalidCredential, open_directory
-
-    directory = open_directory(settings)
-    path = (settings.data_dir / "demo-credentials.json").resolve()
-    if path.exists():
-        saved = json.loads(path.read_text())
-        try:
-            for secret in _secrets(saved):
-                directory.authenticate(secret)
-            return path
-        except InvalidCredential:
-            pass
-    suffix = str(int(time.time()))[-8:]
-    company, key = directory.create_company("Demo Magnetics GmbH", f"DE{suffix}DEMO")
-    creds: dict[str, object] = {
-        "applicant": {"company_id": company.id, "name": company.name, "api_key": key},
-        "officials": {},
-    }
-    for side, role, name in [
-        ("EU", "officer", "Eva Europa"),
-        ("EU", "supervisor", "Erik Supervisor"),
-        ("CN", "officer", "Chen Wei"),
-        ("CN", "supervisor", "Li Na"),
-    ]:
-        official, token = directory.create_official(name, side, role)
-        creds["officials"][f"{side.lower()}_{role}"] = {  # type: ignore[index]
-            "id": official.id,
-            "name": name,
-            "side": side,
-            "role": role,
-            "token": token,
-        }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(creds, indent=2) + "\n")
-    path.chmod(0o600)
-    return path
-
-
-def _secrets(saved: dict[str, object]) -> list[str]:
-    applicant = saved["applicant"]
-    officials = saved["officials"]
-    assert isinstance(applicant, dict) and isinstance(officials, dict)
-    return [applicant["api_key"], *(o["token"] for o in officials.values())]
-
-
 @dataclass
 class Child:
     """One service process, and when it is due to start again after it exited."""
@@ -236,6 +188,10 @@ def run_system(demo: bool, wanted: list[str]) -> int:
         path = demo_credentials(settings)
         _echo(f"demo credentials written to {path}")
         print(path.read_text(), flush=True)
+        _echo(
+            "sign in to the console with an official's e-mail and password from that file, "
+            "and the code of `reechannel totp code EMAIL`"
+        )
 
     children: list[Child] = []
     for name in wanted:

@@ -31,6 +31,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, select
 
+from shared.accounts.models import Person
 from shared.config import CommonSettings
 from shared.db import make_engine, migrate, session_scope, utcnow
 from shared.rawpg import RawConnections, RetrySafe
@@ -49,6 +50,8 @@ DIRECTORY_TABLES = (
 MIGRATIONS = Path(__file__).parent / "migrations" / "directory"
 
 API_KEY_PREFIX = "ree_ak_"
+# A person's session is a credential of this kind (shared/accounts/sessions.py), no bearer.
+SESSION_KIND = "session"
 TOKEN_PREFIX = "ree_tk."
 COMPANY_CACHE_SECONDS = 60.0
 COMPANY_CACHE_SIZE = 10_000
@@ -297,6 +300,25 @@ class Directory:
             )
         return official, token
 
+    def issue_official_token(
+        self, official_id: str, expires_in: timedelta = OFFICIAL_TOKEN_LIFETIME
+    ) -> str:
+        """Another token for an official's programs (an invited official has none at first)."""
+        if expires_in <= timedelta(0):
+            raise DirectoryError("a token's lifetime must be positive")
+        with session_scope(self.engine) as session:
+            official = session.get(Official, official_id)
+            if official is None:
+                raise DirectoryError(f"no official with id {official_id}")
+            return self._issue_token(
+                session,
+                CredentialKind.official,
+                official.id,
+                Side(official.side),
+                Role(official.role),
+                utcnow() + expires_in,
+            )
+
     def create_operator(self, name: str) -> str:
         with session_scope(self.engine) as session:
             return self._issue_token(session, CredentialKind.operator, f"operator:{name}")
@@ -421,19 +443,26 @@ class Directory:
         return changed.rowcount == 1
 
     def can_sign_in(self, subject_id: str) -> bool:
-        """Whether the company or official holds a credential that is not revoked.
+        """Whether the company or official holds a credential that is not revoked or expired,
+        or is a person who is not disabled (who signs in with password and code).
 
-        Revoking every credential of an official is how an operator takes them out of the
-        channel; review then no longer makes them a point of contact.
+        Revoking every credential of an official (for a person: disabling them) is how an
+        operator takes them out of the channel; review then no longer makes them a point of
+        contact.
         """
         table = Credential.__table__  # type: ignore[attr-defined]
-        query = sa_select(table.c.id).where(
+        people = Person.__table__  # type: ignore[attr-defined]
+        held = sa_select(table.c.id).where(
             table.c.subject_id == subject_id,
+            table.c.kind != SESSION_KIND,
             table.c.revoked_at.is_(None),
             table.c.expires_at.is_(None) | (table.c.expires_at > utcnow()),
         )
+        enabled = sa_select(people.c.id).where(
+            people.c.id == subject_id, people.c.disabled_at.is_(None)
+        )
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            return conn.execute(query.limit(1)).first() is not None
+            return any(conn.execute(q.limit(1)).first() is not None for q in (held, enabled))
 
     def officials(self, side: str | None = None) -> list[Official]:
         with Session(self.engine) as session:

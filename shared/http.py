@@ -172,7 +172,14 @@ def authenticated(request: Request, creds: HTTPAuthorizationCredentials | None) 
             "The credential is not valid.",
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         ) from exc
-    wait = request.app.state.rate_limiter.hit(principal.credential_id)
+    within_rate_limit(request, principal.credential_id)
+    request.state.principal = principal
+    return principal
+
+
+def within_rate_limit(request: Request, credential_id: str) -> None:
+    """Count a request of this credential (or a console session); 429 when over the limit."""
+    wait = request.app.state.rate_limiter.hit(credential_id)
     if wait is not None:
         raise Problem(
             429,
@@ -180,8 +187,6 @@ def authenticated(request: Request, creds: HTTPAuthorizationCredentials | None) 
             "Rate limit exceeded for this credential.",
             headers={"Retry-After": str(wait)},
         )
-    request.state.principal = principal
-    return principal
 
 
 P = ParamSpec("P")

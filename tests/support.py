@@ -234,15 +234,11 @@ def running(name: str, infra: Infra) -> Iterator[ServiceProcess]:
 
 
 def create_officials(infra: Infra) -> dict[str, dict[str, Any]]:
-    """An officer and a supervisor per side, keyed eu_officer, eu_supervisor, cn_officer, ..."""
-    made = {}
-    for side in ("EU", "CN"):
-        for role in ("officer", "supervisor"):
-            name = f"{side} {role}"
-            made[f"{side.lower()}_{role}"] = operator(
-                infra, "official", "create", "--name", name, "--side", side, "--role", role
-            )
-    return made
+    """An officer and a supervisor per side, keyed eu_officer, eu_supervisor, cn_officer, ...:
+    people (e-mail, password, TOTP secret: tests/people.py) with a token for the API."""
+    from tests.people import enrol_officials
+
+    return enrol_officials(infra)
 
 
 def operator(infra: Infra, *args: str) -> dict[str, Any]:

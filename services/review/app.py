@@ -13,9 +13,11 @@ from services.review.handlers import intake_handlers, prepare_read
 from services.review.metrics.api import router as metrics_router
 from services.review.service import Casework, rescore_open_cases
 from services.review.settings import ReviewSettings
+from shared.accounts.accounts import open_accounts
 from shared.db import session_scope, utcnow
 from shared.events import INTAKE_STREAM
 from shared.http import create_app
+from shared.redis import connect_blocking
 from shared.runtime import ServiceRuntime, every
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -81,6 +83,8 @@ def build(settings: ReviewSettings | None = None) -> FastAPI:
     app.state.runtime = runtime
     app.state.casework = casework
     app.state.audit_keys = audit_keys
+    # People sign in to the console (shared/accounts/): sessions, sign-in delays in Redis.
+    app.state.accounts = open_accounts(runtime.directory, connect_blocking(settings), settings)
     # Domain errors become problem details in one place (services/review/problems.py).
     problems.install(app)
     app.include_router(router)

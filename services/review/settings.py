@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from shared.accounts.sessions import SessionSettings
+from shared.accounts.web import LinkMailSettings
 from shared.config import AuditSettings, ServiceSettings
 
 
-class ReviewSettings(ServiceSettings, AuditSettings):
+class ReviewSettings(ServiceSettings, AuditSettings, SessionSettings, LinkMailSettings):
     service_name: str = "review"
     port: int = Field(8002, alias="REVIEW_PORT")
     # How often the deadline ticker looks for lapsed requests and breached stages.

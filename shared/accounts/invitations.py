@@ -25,6 +25,7 @@ from sqlmodel import Session, select
 from shared.accounts import audit, totp
 from shared.accounts.audit import Action
 from shared.accounts.errors import Conflict, InvalidInput, LinkRefused, NotAllowed, NotFound
+from shared.accounts.factor import CodeCheck, take_code
 from shared.accounts.models import Invitation, InvitationPurpose, Person, PersonKind, StaffRole
 from shared.accounts.passwords import Passwords, WeakPassword, check_new_password
 from shared.accounts.people import by_email, normalise_email
@@ -169,14 +170,15 @@ class Invitations:
             _check_password(password, invitation.email)
             if invitation.kind == PersonKind.official and not totp_secret:
                 raise InvalidInput("an official needs a second factor (TOTP)", field="code")
-            if totp_secret and not totp.code_matches(totp_secret, code):
-                raise InvalidInput("the code does not match the new second factor", field="code")
+            step = _new_factor_step(totp_secret, code)
             if by_email(session, invitation.email) is not None:
                 raise Conflict("someone has this e-mail address already", field="email")
             person = Person(
                 **_who(invitation),
                 password_hash=self.passwords.hash(password),
                 totp_secret=totp_secret or None,
+                # The code that confirmed the factor is used: it does not sign in after.
+                totp_last_step=step,
             )
             session.add(person)
             if invitation.kind == PersonKind.official:
@@ -240,7 +242,7 @@ class Invitations:
             if person is None or person.disabled_at is not None:
                 raise NotAllowed("this account is disabled")
             _check_password(password, person.email)
-            if person.totp_secret and not totp.code_matches(person.totp_secret, code or ""):
+            if person.totp_secret and take_code(session, person, code or "") != CodeCheck.accepted:
                 raise InvalidInput("the code is wrong", field="code")
             person.password_hash = self.passwords.hash(password)
             session.add(person)
@@ -276,6 +278,18 @@ def _use(session: Session, invitation: Invitation) -> None:
     )
     if done.rowcount != 1:  # type: ignore[attr-defined]
         raise LinkRefused("this link has been used already")
+
+
+def _new_factor_step(totp_secret: str | None, code: str) -> int | None:
+    """The time-step of the code that confirms a new factor (None: no factor chosen)."""
+    if not totp_secret:
+        return None
+    if not totp.is_secret(totp_secret):
+        raise InvalidInput("the second factor's secret is malformed; reload the page", "code")
+    step = totp.matched_step(totp_secret, code)
+    if step is None:
+        raise InvalidInput("the code does not match the new second factor", field="code")
+    return step
 
 
 def _check_password(password: str, email: str) -> None:

@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
+from sqlalchemy import BigInteger, Column
 from sqlmodel import Field, SQLModel
 
 from shared.db import utcnow
@@ -56,6 +57,8 @@ class Person(SQLModel, table=True):
     password_hash: str = Field(max_length=200)
     # Base32 TOTP secret; None: no second factor (allowed for company staff only).
     totp_secret: str | None = Field(default=None, max_length=64)
+    # The time-step of the last code accepted: that code, and every older one, is refused.
+    totp_last_step: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     created_at: datetime = Field(default_factory=utcnow)
     disabled_at: datetime | None = None
 

@@ -29,9 +29,8 @@ from starlette.responses import Response
 from shared.accounts.models import AccountSession, Person
 from shared.config import CommonSettings
 from shared.db import utcnow
-from shared.directory import Credential
+from shared.directory import SESSION_KIND, Credential
 
-SESSION_KIND = "session"
 SESSION_PREFIX = "ree_ss_"
 COOKIE_NAME = "ree_session"
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})

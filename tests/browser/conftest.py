@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.people import enrol_officials
 from tests.support import ROOT, Infra, ServiceProcess, operator
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -48,6 +49,7 @@ def services(infra: Infra) -> Iterator[dict[str, ServiceProcess]]:
 
 @pytest.fixture(scope="module")
 def people(infra: Infra) -> dict[str, dict[str, Any]]:
+    """A company, and officials who are people (they sign in with e-mail, password, code)."""
     made: dict[str, dict[str, Any]] = {
         "company": operator(
             infra,
@@ -59,12 +61,6 @@ def people(infra: Infra) -> dict[str, dict[str, Any]]:
             "DE" + uuid.uuid4().hex[:12].upper(),
         )
     }
-    for side, role, name in [
-        ("EU", "supervisor", "Claire Dubois"),
-        ("CN", "officer", "Chen Wei"),
-        ("CN", "supervisor", "Li Na"),
-    ]:
-        made[f"{side.lower()}_{role}"] = operator(
-            infra, "official", "create", "--name", name, "--side", side, "--role", role
-        )
-    return made
+    names = {"eu_supervisor": "Claire Dubois", "cn_officer": "Chen Wei", "cn_supervisor": "Li Na"}
+    officials = enrol_officials(infra, names)
+    return made | {key: officials[key] for key in names}

@@ -10,8 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
+from shared.accounts.sessions import COOKIE_NAME
 from tests.browser.conftest import ARTIFACTS
-from tests.support import ServiceProcess, wait_until
+from tests.people import AUTHENTICATOR
+from tests.support import Infra, ServiceProcess, operator, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -67,15 +69,39 @@ def opened(review: ServiceProcess, token: str, reference: str) -> dict[str, Any]
     return wait_until(find, timeout=30, what=f"case {reference} opened")
 
 
-def sign_in(browser: Any, review: ServiceProcess, token: str, width: int = 1280) -> Any:
-    context = browser.new_context(viewport={"width": width, "height": 900})
-    page = context.new_page()
+# Each official's signed-in browser state: the first page of a test signs in through the
+# form as a person does; later tests open their windows with that session's cookie.
+_STATES: dict[str, Any] = {}
+
+
+def sign_in(
+    browser: Any, review: ServiceProcess, official: dict[str, Any], width: int = 1280
+) -> Any:
+    viewport = {"width": width, "height": 900}
+    kept = _STATES.get(official["email"])
+    if kept is not None:
+        page = browser.new_context(viewport=viewport, storage_state=kept).new_page()
+        page.goto(review.url + "/")
+        if not page.url.endswith("/sign-in"):
+            return page
+        page.context.close()
+    page = browser.new_context(viewport=viewport).new_page()
     page.goto(review.url + "/")
-    assert page.url.endswith("/sign-in"), "the console asks for a token first"
-    page.fill("#token", token)
-    page.click("form[action='/sign-in'] button[type=submit]")
+    assert page.url.endswith("/sign-in"), "the console asks the official to sign in first"
+    fill_sign_in(page, official)
     page.wait_for_url(review.url + "/")
+    _STATES[official["email"]] = page.context.storage_state()
     return page
+
+
+def fill_sign_in(page: Any, official: dict[str, Any]) -> None:
+    """Type the e-mail, password and code, moving between the fields by keyboard."""
+    page.fill("#email", official["email"])
+    page.keyboard.press("Tab")
+    page.keyboard.type(official["password"])
+    page.keyboard.press("Tab")
+    page.keyboard.type(AUTHENTICATOR.code(official["totp_secret"]))
+    page.keyboard.press("Enter")
 
 
 def take(page: Any, action: str) -> None:
@@ -116,7 +142,7 @@ def test_an_eu_supervisor_and_a_cn_officer_walk_a_case_to_approval(
     app = submit(intake, people["company"]["api_key"])
     case = opened(review, people["eu_supervisor"]["token"], app["reference"])
 
-    eu = sign_in(browser, review, people["eu_supervisor"]["token"])
+    eu = sign_in(browser, review, people["eu_supervisor"])
     assert eu.locator("h1").inner_text() == "EU queue"
     eu.fill("input[name=q]", app["reference"])
     eu.click("form.filters button[type=submit]")
@@ -141,7 +167,7 @@ def test_an_eu_supervisor_and_a_cn_officer_walk_a_case_to_approval(
     assert "issued and sent to China" in eu.content()
     shot(eu, "03-eu-priority-list-issued")
 
-    cn = sign_in(browser, review, people["cn_officer"]["token"])
+    cn = sign_in(browser, review, people["cn_officer"])
     assert cn.locator("h1").inner_text() == "CN queue"
     cn.click(f"a.ref:text('{app['reference']}')")
     page_text = cn.content()
@@ -170,7 +196,7 @@ def test_refused_actions_show_a_readable_message_and_change_nothing(
     intake, review = services["intake"], services["review"]
     app = submit(intake, people["company"]["api_key"])
     case = opened(review, people["eu_supervisor"]["token"], app["reference"])
-    eu = sign_in(browser, review, people["eu_supervisor"]["token"])
+    eu = sign_in(browser, review, people["eu_supervisor"])
     eu.goto(f"{review.url}/cases/{case['id']}")
     # Someone else acts first: the version in the page is now stale.
     with review.client(people["eu_supervisor"]["token"]) as c:
@@ -253,8 +279,8 @@ def test_the_console_session_is_protected(
     browser: Any, services: dict[str, ServiceProcess], people: dict[str, Any]
 ) -> None:
     review = services["review"]
-    page = sign_in(browser, review, people["cn_supervisor"]["token"])
-    cookie = next(c for c in page.context.cookies() if c["name"] == "ree_console")
+    page = sign_in(browser, review, people["cn_supervisor"])
+    cookie = next(c for c in page.context.cookies() if c["name"] == COOKIE_NAME)
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
     response = page.goto(review.url + "/dashboard")
     headers = response.headers
@@ -266,7 +292,7 @@ def test_the_console_session_is_protected(
     forged = httpx.post(
         review.url + f"/cases/{'0' * 36}/notes",
         data={"text": "forged", "visibility": "joint"},
-        cookies={"ree_console": people["cn_supervisor"]["token"]},
+        cookies={COOKIE_NAME: cookie["value"]},
     )
     assert forged.status_code == 403
     page.context.close()
@@ -277,7 +303,7 @@ def test_the_dashboard_and_a_case_page_fit_wide_and_narrow_windows(
     browser: Any, services: dict[str, ServiceProcess], people: dict[str, Any], width: int
 ) -> None:
     review = services["review"]
-    page = sign_in(browser, review, people["eu_supervisor"]["token"], width=width)
+    page = sign_in(browser, review, people["eu_supervisor"], width=width)
     page.goto(review.url + "/dashboard?group_by=form")
     assert page.locator("#kpi-approval").is_visible()
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
@@ -289,4 +315,48 @@ def test_the_dashboard_and_a_case_page_fit_wide_and_narrow_windows(
     assert overflow <= 1
     shot(page, f"10-case-{width}")
     assert date.today().isoformat()[:4] in page.content()
+    page.context.close()
+
+
+def test_an_invited_official_sets_up_the_account_by_keyboard_signs_in_and_out(
+    browser: Any, services: dict[str, ServiceProcess], infra: Infra
+) -> None:
+    review = services["review"]
+    email = f"new.officer.{uuid.uuid4().hex[:8]}@example.eu"
+    invited = operator(
+        infra, "official", "invite", "--email", email, "--side", "EU", "--role", "officer"
+    )
+    token = invited["link"].partition("token=")[2]
+    page = browser.new_context().new_page()
+    page.goto(f"{review.url}/invitation?token={token}")
+    assert page.locator("figure.qr svg").count() == 1, "the QR code is drawn in the page"
+    for field in ("password", "repeat", "code"):
+        assert page.locator(f"label[for={field}]").count() == 1, f"{field} has a label"
+    secret = page.locator(".totp-key").inner_text()
+    page.focus("#password")
+    page.keyboard.type("short")
+    page.keyboard.press("Tab")
+    page.keyboard.type("short")
+    page.keyboard.press("Tab")
+    page.keyboard.type(AUTHENTICATOR.code(secret))
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.locator("#password-error").is_visible(), "the message is next to the field"
+    assert page.locator(".totp-key").inner_text() == secret, "the factor set up stays"
+    shot(page, "11-invitation-refused-password")
+    page.fill("#password", "a long enough passphrase")
+    page.fill("#repeat", "a long enough passphrase")
+    page.fill("#code", AUTHENTICATOR.code(secret))
+    page.click("form[action='/invitation'] button[type=submit]")
+    page.wait_for_url(f"{review.url}/sign-in?notice=welcome")
+    person = {"email": email, "password": "a long enough passphrase", "totp_secret": secret}
+    fill_sign_in(page, person)
+    page.wait_for_url(review.url + "/")
+    assert page.locator("h1").inner_text() == "EU queue"
+    copied = next(c for c in page.context.cookies() if c["name"] == COOKIE_NAME)["value"]
+    page.click("form[action='/sign-out'] button[type=submit]")
+    page.wait_for_url(f"{review.url}/sign-in?notice=out")
+    # The session ended on the server: a copy of the cookie no longer opens the console.
+    again = httpx.get(review.url + "/", cookies={COOKIE_NAME: copied})
+    assert again.status_code == 303 and again.headers["location"] == "/sign-in"
     page.context.close()

@@ -21,6 +21,7 @@ from services.review.domain.calendar import working_days_between
 from services.review.domain.protocol import Protocol
 from shared.config import CommonSettings
 from shared.db import make_engine
+from tests.people import console
 from tests.support import ROOT, Infra, ServiceProcess
 
 TERMINAL = ("approved", "refused", "not_admitted", "withdrawn", "lapsed")
@@ -320,17 +321,19 @@ def test_the_chinese_side_gets_its_own_aggregates_without_commercial_fields(
     ],
 )
 def test_a_period_outside_the_channel_s_years_is_refused_with_the_parameter_named(
-    review: ServiceProcess, simulated: dict[str, str], params: dict[str, str], field: str
+    review: ServiceProcess,
+    simulated: dict[str, str],
+    officials: dict[str, dict[str, Any]],
+    params: dict[str, str],
+    field: str,
 ) -> None:
     """F15: the summary and the dashboard answered 500 (or dropped the connection) here."""
     r = _summary(review, simulated["EU_officer"], **params)
     assert r.status_code == 422, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
     assert [e["field"] for e in r.json()["errors"]] == [field]
-    with httpx.Client(
-        base_url=review.url, cookies={"ree_console": simulated["EU_officer"]}, timeout=30
-    ) as c:
-        page = c.get("/dashboard", params=params)
+    with console(review.url, officials["eu_officer"]) as c:
+        page = c.get("/dashboard", params=params, timeout=30)
     assert page.status_code == 200, page.text[:300]
     assert "must be from 2020-01-01" in page.text
     assert 'id="kpi-decided"' in page.text, "the dashboard shows all time instead"

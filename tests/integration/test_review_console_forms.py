@@ -7,7 +7,6 @@ models (services/review/api/bodies.py) as `POST /v1/priority-lists` and `POST â€
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
@@ -17,24 +16,19 @@ import httpx
 import pytest
 
 from tests.integration.test_review_flow import act, case_of, submit, token
+from tests.people import console, form_nonce
 from tests.support import ServiceProcess
 
 Officials = dict[str, dict[str, Any]]
 
 
-def _csrf(page: httpx.Response) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert found is not None, page.text[:500]
-    return found.group(1)
+_csrf = form_nonce
 
 
 @contextmanager
 def _console(review: ServiceProcess, officials: Officials, who: str) -> Iterator[httpx.Client]:
     """A browser's session: signed in through the sign-in form, its cookie kept."""
-    with httpx.Client(base_url=review.url, timeout=20) as client:
-        nonce = _csrf(client.get("/sign-in"))
-        signed_in = client.post("/sign-in", data={"token": token(officials, who), "csrf": nonce})
-        assert signed_in.status_code == 303, signed_in.text
+    with console(review.url, officials[who]) as client:
         yield client
 
 

@@ -17,6 +17,7 @@ from services.review.domain.protocol import Protocol
 from shared.config import CommonSettings
 from shared.db import make_engine
 from tests.integration.conftest import application
+from tests.people import console as signed_in_console
 from tests.support import ROOT, Infra, ServiceProcess, wait_until
 
 HIDDEN_FROM_CN = (
@@ -430,7 +431,7 @@ def test_the_console_queue_counts_what_the_api_counts(
             "P1": api_total(tier="P1"),
             "open": sum(api_total(state=s) for s in protocol.states if not protocol.is_terminal(s)),
         }
-    with httpx.Client(base_url=review.url, cookies={"ree_console": credential}) as console:
+    with signed_in_console(review.url, officials["eu_officer"]) as console:
 
         def shown(**params: str) -> int:
             page = console.get("/", params=params)

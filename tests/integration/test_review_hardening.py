@@ -7,7 +7,6 @@ contact whose credentials are revoked, and the console's sign-in nonce.
 
 from __future__ import annotations
 
-import re
 import threading
 from datetime import date, timedelta
 from typing import Any
@@ -16,6 +15,7 @@ import httpx
 import pytest
 
 from tests.integration.test_review_flow import act, case_of, submit, token
+from tests.people import console, form_nonce, sign_in_form
 from tests.support import Infra, ServiceProcess, operator
 
 Officials = dict[str, dict[str, Any]]
@@ -235,15 +235,7 @@ def test_a_licence_valid_from_outside_a_year_of_today_is_refused(
 
 
 def _signed_in_console(review: ServiceProcess, officials: Officials) -> httpx.Client:
-    client = httpx.Client(base_url=review.url, timeout=20)
-    page = client.get("/sign-in")
-    nonce = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert nonce is not None, page.text
-    r = client.post(
-        "/sign-in", data={"token": token(officials, "eu_officer"), "csrf": nonce.group(1)}
-    )
-    assert r.status_code == 303, r.text
-    return client
+    return console(review.url, officials["eu_officer"])
 
 
 @pytest.mark.parametrize(
@@ -290,31 +282,23 @@ def test_an_official_whose_credentials_are_all_revoked_is_not_made_a_point_of_co
     assert "assigned" not in [e["action"] for e in after["history"]]
 
 
-def _nonce(page: httpx.Response) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert found is not None, page.text[:500]
-    return found.group(1)
-
-
 def test_a_failed_sign_in_reissues_a_nonce_on_the_sign_in_path_and_the_next_one_succeeds(
     review: ServiceProcess, officials: Officials
 ) -> None:
+    official = officials["cn_officer"]
     with httpx.Client(base_url=review.url, timeout=20) as browser:
         page = browser.get("/sign-in")
-        failed = browser.post("/sign-in", data={"token": "not-a-token", "csrf": _nonce(page)})
-        assert failed.status_code == 401
+        wrong = {**sign_in_form(official, form_nonce(page), "000000"), "password": "not it"}
+        failed = browser.post("/sign-in", data=wrong)
+        assert failed.status_code == 403
         cookie = failed.headers["set-cookie"]
         assert "Path=/sign-in" in cookie, cookie
-        good = browser.post(
-            "/sign-in", data={"token": token(officials, "eu_officer"), "csrf": _nonce(failed)}
-        )
+        good = browser.post("/sign-in", data=sign_in_form(official, form_nonce(failed)))
         assert good.status_code == 303, good.text[:500]
     with httpx.Client(base_url=review.url, timeout=20) as stale:
         # A form left open too long (no nonce cookie any more): refused, with a fresh nonce.
-        expired = stale.post("/sign-in", data={"token": "x", "csrf": "old"})
+        expired = stale.post("/sign-in", data=sign_in_form(official, "old", code="000000"))
         assert expired.status_code == 403
         assert "Path=/sign-in" in expired.headers["set-cookie"]
-        retry = stale.post(
-            "/sign-in", data={"token": token(officials, "eu_officer"), "csrf": _nonce(expired)}
-        )
+        retry = stale.post("/sign-in", data=sign_in_form(official, form_nonce(expired)))
         assert retry.status_code == 303, retry.text[:500]

@@ -8,8 +8,6 @@ Services log at DEBUG so that test_secrets can read every line they wrote.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,9 +17,15 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.engine import Engine
 
+from shared.accounts.invitations import Invitations
+from shared.accounts.passwords import Passwords
+from shared.accounts.sessions import COOKIE_NAME, Sessions
+from shared.accounts.web import csrf_token
 from shared.config import CommonSettings
-from shared.directory import open_directory
+from shared.db import make_engine, session_scope
+from shared.directory import DIRECTORY, open_directory
 from tests.integration.conftest import application
 from tests.integration.notify_support import (
     FAST,
@@ -33,10 +37,12 @@ from tests.integration.notify_support import (
     staff_member,
     wait_for_log,
 )
+from tests.people import enrol_official
+from tests.security.matrix import OFFICIALS
 from tests.support import Infra, ServiceProcess, wait_until
 
 SERVICES = ("intake", "review", "notify")
-CONSOLE_COOKIE = "ree_console"
+CONSOLE_COOKIE = COOKIE_NAME
 
 
 @dataclass(repr=False)
@@ -51,6 +57,12 @@ class World:
     objects: dict[str, Any] = field(default_factory=dict)
     pools: dict[str, list[str]] = field(default_factory=dict)
     secrets: list[str] = field(default_factory=list)
+    # kind -> the console session it calls with (officials, and "revoked": one ended by
+    # revoking its official), and each session secret's server-side id (for CSRF tokens).
+    sessions: dict[str, str] = field(default_factory=dict)
+    session_ids: dict[str, str] = field(default_factory=dict)
+    people: dict[str, dict[str, Any]] = field(default_factory=dict)
+    engine: Engine | None = None  # the credential directory's, to open sessions
 
     def credential(self, kind: str, service: str) -> str | None:
         if kind == "none":
@@ -68,9 +80,28 @@ class World:
         except (KeyError, IndexError):
             raise AssertionError(f"the world has no fresh {pool} left; enlarge the pool") from None
 
-    def csrf(self, token: str) -> str:
-        secret = CommonSettings.model_validate(self.infra.env()).token_secret.encode()
-        return hmac.new(secret, b"console-csrf|" + token.encode(), hashlib.sha256).hexdigest()
+    def console_cookie(self, kind: str) -> str | None:
+        """What a caller of this kind holds as the console's cookie: an official's session,
+        or anyone else's credential (which opens nothing there)."""
+        return self.sessions.get(kind) or self.credential(kind, "review")
+
+    def csrf(self, session_secret: str) -> str:
+        """The CSRF token of the console session of this secret (of none: a wrong one)."""
+        key = CommonSettings.model_validate(self.infra.env()).token_secret
+        return csrf_token(key, self.session_ids.get(session_secret, session_secret))
+
+    def open_session(self, kind: str) -> str:
+        """Another console session of an official, as a sign-in opens it."""
+        if self.engine is None:
+            self.engine = make_engine(_settings(self.infra), DIRECTORY, pool_size=2)
+        sessions = Sessions(self.engine)
+        with session_scope(self.engine) as session:
+            secret = sessions.open(session, self.ids[kind], "127.0.0.1")
+        found = sessions.lookup(secret)
+        assert found is not None
+        self.session_ids[secret] = found.session_id
+        self.secrets.append(secret)
+        return secret
 
 
 def _settings(infra: Infra) -> CommonSettings:
@@ -94,16 +125,33 @@ def _issue_credentials(world: World) -> None:
         for side in ("EU", "CN"):
             for role in ("officer", "supervisor"):
                 kind = f"{side.lower()}_{role}"
-                official, token = directory.create_official(f"{side} {role}", side, role)
-                world.credentials[kind] = token
-                world.ids[kind] = official.id
+                official = enrol_official(directory, f"{side} {role}", side, role)
+                world.people[kind] = official
+                world.credentials[kind] = official["token"]
+                world.ids[kind] = official["id"]
         world.credentials["operator"] = directory.create_operator("security tests")
         gone, key = directory.create_company("Gone GmbH", "DE" + uuid.uuid4().hex[:12].upper())
         directory.revoke(gone.id)
         world.credentials["revoked_key"] = key
-        official, token = directory.create_official("Former EU supervisor", "EU", "supervisor")
-        directory.revoke(official.id)
-        world.credentials["revoked_official"] = token
+        former = enrol_official(directory, "Former EU supervisor", "EU", "supervisor")
+        world.ids["revoked"] = former["id"]
+        world.credentials["revoked_official"] = former["token"]
+        # Links for the invitation and reset pages (their forms are refused, the links stay).
+        engine = directory.engine
+        links = Invitations(engine, Passwords(), Sessions(engine))
+        invited = f"invited.{uuid.uuid4().hex[:8]}@example.eu"
+        world.ids["invitation_token"] = links.invite_official(invited, "New", "EU", "officer").token
+        reset = links.request_reset(world.people["eu_officer"]["email"])
+        assert reset is not None
+        world.ids["reset_token"] = reset.token
+    finally:
+        directory.engine.dispose()
+    for kind in (*OFFICIALS, "revoked"):
+        world.sessions[kind] = world.open_session(kind)
+    # Revoking the former supervisor's credentials ends their token and session alike.
+    directory = open_directory(_settings(world.infra))
+    try:
+        directory.revoke(world.ids["revoked"])
     finally:
         directory.engine.dispose()
     world.secrets += list(world.credentials.values())
@@ -261,8 +309,12 @@ def world(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wo
             service.start()
         with running_receiver() as receiver:
             built = World(own, services, receiver, receiver.mailbox())
-            _build(built)
-            yield built
+            try:
+                _build(built)
+                yield built
+            finally:
+                if built.engine is not None:
+                    built.engine.dispose()
     finally:
         for service in services.values():
             service.stop()

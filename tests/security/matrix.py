@@ -351,21 +351,61 @@ ROWS: tuple[Row, ...] = (
         "review",
         "POST",
         "/sign-in",
-        _statuses(401, **dict.fromkeys(OFFICIALS, 303)),
-        "the caller's credential as the token",
+        _statuses(403, unauthenticated=403, **dict.fromkeys(OFFICIALS, 303)),
+        "an official's e-mail, password and code; anyone else's credential as the password",
         console=True,
-        note="only officials' tokens open a session; 303 to the queue",
+        note="only a person who is an official opens a session (303 to the queue); a token "
+        "no longer signs in; the form needs its page's nonce",
         success=(303,),
     ),
     Row(
         "review",
         "POST",
         "/sign-out",
-        _statuses(303, unauthenticated=303, none=403),
-        "-",
+        everyone(303),
+        "an official's own session",
         console=True,
-        note="without a session cookie the CSRF check fails; with one, the cookie is cleared",
-        success=(),
+        note="ends the server session (a copied cookie stops working) and clears the cookie; "
+        "without a session there is nothing to end",
+        success=(303,),
+    ),
+    Row(
+        "review",
+        "GET",
+        "/invitation",
+        everyone(),
+        "an open invitation's link",
+        console=True,
+        note="the link is the credential: password, QR code of a new TOTP factor",
+    ),
+    Row(
+        "review",
+        "POST",
+        "/invitation",
+        everyone(422),
+        "an open invitation's link",
+        console=True,
+        note="a weak password is refused next to its field; nothing is created",
+    ),
+    Row("review", "GET", "/forgot-password", everyone(), "-", console=True),
+    Row(
+        "review",
+        "POST",
+        "/forgot-password",
+        everyone(),
+        "an e-mail address",
+        console=True,
+        note="the same answer whether or not the address is anyone's",
+    ),
+    Row("review", "GET", "/reset", everyone(), "a reset link", console=True),
+    Row(
+        "review",
+        "POST",
+        "/reset",
+        everyone(422),
+        "a reset link",
+        console=True,
+        note="a weak password is refused next to its field; nothing changes",
     ),
     Row(
         "review",
@@ -527,7 +567,8 @@ def render() -> str:
         "route that has no row here (and when this file is not up to date).",
         "",
         "Callers: *no credential*; a *revoked* credential (an applicant key on intake and "
-        "notify, an EU supervisor's token on review); *applicant A* and *applicant B* (two "
+        "notify, on review an EU supervisor's token and, for the console, their session ended "
+        "by revoking them); *applicant A* and *applicant B* (two "
         "companies' API keys; the objects used belong to A, so B shows what another company "
         "gets); the four officials; an *operator* token (`reechannel operator create`). "
         "Operators administer through the `reechannel` command, which works on the database "

@@ -269,9 +269,9 @@ def _cn_api_answers(story: Story, kind: str) -> list[tuple[str, str]]:
 
 
 def _console_pages(story: Story, kind: str) -> list[tuple[str, str]]:
-    token = story.world.credentials[kind]
+    session = story.world.sessions[kind]
     with httpx.Client(
-        base_url=story.world.services["review"].url, cookies={CONSOLE_COOKIE: token}
+        base_url=story.world.services["review"].url, cookies={CONSOLE_COOKIE: session}
     ) as c:
         pages = [
             _get(c, "/"),
@@ -288,7 +288,7 @@ def _console_pages(story: Story, kind: str) -> list[tuple[str, str]]:
         ]
         refused = c.post(
             f"/cases/{story.case_id}/actions",
-            data={"action": "refuse", "version": "1", "csrf": story.world.csrf(token)},
+            data={"action": "refuse", "version": "1", "csrf": story.world.csrf(session)},
         )
     return [*pages, ("console refused action", refused.text)]
 

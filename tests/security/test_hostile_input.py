@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.integration.conftest import application
+from tests.people import form_nonce, sign_in_form
 from tests.security.conftest import CONSOLE_COOKIE, SERVICES, World
 from tests.support import ServiceProcess
 
@@ -210,8 +211,9 @@ def test_console_pages_carry_security_headers_and_strict_cookies(world: World) -
     review = world.services["review"].url
     with httpx.Client(base_url=review) as c:
         sign_in = c.get("/sign-in")
-        nonce = c.cookies.get("ree_login_csrf") or ""
-        signed = c.post("/sign-in", data={"csrf": nonce, "token": world.credentials["eu_officer"]})
+        signed = c.post(
+            "/sign-in", data=sign_in_form(world.people["eu_officer"], form_nonce(sign_in))
+        )
         queue = c.get("/")
     assert signed.status_code == 303
     cookie = signed.headers["set-cookie"].lower()
@@ -227,17 +229,19 @@ def test_console_pages_carry_security_headers_and_strict_cookies(world: World) -
 
 
 def test_console_forms_without_the_sessions_csrf_token_change_nothing(world: World) -> None:
-    token = world.credentials["eu_officer"]
+    session = world.sessions["eu_officer"]
     case_id = world.ids["case_cn"]
     api = world.client("review", "eu_officer")
     before = api.get(f"/v1/cases/{case_id}").json()
-    with httpx.Client(base_url=world.services["review"].url, cookies={CONSOLE_COOKIE: token}) as c:
+    with httpx.Client(
+        base_url=world.services["review"].url, cookies={CONSOLE_COOKIE: session}
+    ) as c:
         missing = c.post(f"/cases/{case_id}/notes", data={"text": "forged", "visibility": "joint"})
         wrong = c.post(
             f"/cases/{case_id}/notes",
             data={"text": "forged", "visibility": "joint", "csrf": world.csrf("another session")},
         )
-        sign_in = c.post("/sign-in", data={"token": token})
+        sign_in = c.post("/sign-in", data=sign_in_form(world.people["eu_officer"], "no nonce"))
     after = api.get(f"/v1/cases/{case_id}").json()
     api.close()
     assert missing.status_code == 403 and wrong.status_code == 403

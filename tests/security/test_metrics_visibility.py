@@ -99,8 +99,10 @@ def test_china_s_backlog_is_china_s_queue(world: World, eu_only_cases: list[str]
 def test_china_s_dashboard_leaves_out_cases_never_sent_to_china(
     world: World, eu_only_cases: list[str]
 ) -> None:
-    token = world.credentials["cn_officer"]
-    with httpx.Client(base_url=world.services["review"].url, cookies={CONSOLE_COOKIE: token}) as c:
+    session = world.sessions["cn_officer"]
+    with httpx.Client(
+        base_url=world.services["review"].url, cookies={CONSOLE_COOKIE: session}
+    ) as c:
         pages = [
             c.get("/dashboard", params={"group_by": g}) for g in ("element", "value_chain")
         ] + [c.get("/dashboard.csv", params={"group_by": g}) for g in ("element", "value_chain")]
@@ -109,7 +111,7 @@ def test_china_s_dashboard_leaves_out_cases_never_sent_to_china(
         assert f">{ELEMENT}<" not in page.text and f"{ELEMENT}," not in page.text
         assert CATEGORY not in page.text
         assert "not admitted" not in page.text and "EU screening" not in page.text
-    eu = world.credentials["eu_officer"]
+    eu = world.sessions["eu_officer"]
     with httpx.Client(base_url=world.services["review"].url, cookies={CONSOLE_COOKIE: eu}) as c:
         seen = c.get("/dashboard", params={"group_by": "value_chain"}).text
     assert CATEGORY in seen, "the EU's dashboard shows the group, so the scan sees real data"

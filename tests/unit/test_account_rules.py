@@ -82,6 +82,24 @@ def test_a_totp_code_matches_its_secret_one_step_either_side_only() -> None:
     assert not totp.code_matches(secret, "12345") and not totp.code_matches(secret, "abcdef")
 
 
+def test_a_code_is_matched_to_its_own_time_step_within_the_window() -> None:
+    secret = totp.new_secret()
+    clock = pyotp.TOTP(secret)
+    now = 1_800_000_000
+    step = now // 30
+    for offset in (-1, 0, 1):
+        code = clock.generate_otp(step + offset)
+        assert totp.matched_step(secret, code, now=now) == step + offset
+    assert totp.matched_step(secret, clock.generate_otp(step + 2), now=now) is None
+    assert totp.matched_step(secret, f" {clock.generate_otp(step)[:3]} ", now=now) is None
+
+
+def test_only_a_base32_secret_of_sensible_length_is_taken_back_from_a_form() -> None:
+    assert totp.is_secret(totp.new_secret())
+    for bad in ("", "SHORT", "not base32 at all!!", "A" * 65, "0189" * 8):
+        assert not totp.is_secret(bad), bad
+
+
 def test_the_provisioning_qr_code_is_an_svg_drawn_here() -> None:
     secret = totp.new_secret()
     svg = totp.qr_svg(secret, "eva@example.eu")

@@ -1,15 +1,15 @@
 """The officials' web console at `/`: server-rendered pages over the same Casework engine.
 
 One module per page's concern, each adding its routes to one router (console/pages.py):
-`sign_in` (sign-in and out; the session, its cookie and CSRF tokens, in `session`),
-`language` (the official's language; pages are rendered in it, pages.language_of), `queue`,
-`case` (a case's page and its forms, built and read back by `forms`), `lists` (priority
-lists), `dashboard`, `priority` (the rules: simulate a draft, adopt it) and `reports`
-(the Commission's monthly report); `pages`
+`sign_in` (sign-in and out; the session and its CSRF tokens, in `session`), `enrolment`
+(accepting an invitation, resetting a password), `language` (the official's language; pages
+are rendered in it, pages.language_of), `queue`, `case` (a case's page and its forms, built
+and read back by `forms`), `lists` (priority lists), `dashboard`, `priority` (the rules:
+simulate a draft, adopt it) and `reports` (the Commission's monthly report); `pages`
 renders them. What a page shows is the side's view (visibility.view_for via
 api.views.side_view); what it offers are exactly the actions Casework.allowed_actions
-returns. The session is authenticated and rate-limited as the API's
-bearer is, forms are checked with the API's request models, and the queue is the API's query
+returns. The session is a person's (shared/accounts/), rate-limited as the API's bearer
+is, forms are checked with the API's request models, and the queue is the API's query
 (services/review/queue.py).
 """
 
@@ -23,6 +23,7 @@ from fastapi.staticfiles import StaticFiles
 # isort: off
 from services.review.console import (
     sign_in,
+    enrolment,
     language,
     queue,
     case,
@@ -41,14 +42,15 @@ from services.review.console.pages import (
     router,
     templates_for,
 )
-from services.review.console.session import SESSION_COOKIE, SignInRequired
+from services.review.console.session import SignInRequired
+from shared.accounts.sessions import COOKIE_NAME, clear_session_cookie
 from shared.problems import Problem, problem_response
 
 __all__ = ["install", "is_console_path", "router"]
 
 API_ROOTS = frozenset({"/healthz", "/readyz", "/metrics"})
 
-PAGES = (sign_in, language, queue, case, lists, dashboard, priority, reports)
+PAGES = (sign_in, enrolment, language, queue, case, lists, dashboard, priority, reports)
 
 
 def install(app: FastAPI) -> None:
@@ -60,8 +62,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(SignInRequired)
     async def _sign_in(request: Request, _exc: SignInRequired) -> Response:
         response = redirect("/sign-in")
-        if request.cookies.get(SESSION_COOKIE):
-            response.delete_cookie(SESSION_COOKIE)
+        if request.cookies.get(COOKIE_NAME):
+            clear_session_cookie(response, request.url.hostname)
         return response
 
     @app.exception_handler(Problem)

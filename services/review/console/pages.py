@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 
 from services.review.api.common import casework_of, side_of
-from services.review.console.session import SESSION_COOKIE, csrf_token
+from services.review.console.session import csrf_of
 from services.review.console.wording import (
     CONSOLE_DETAILS,
     DOCUMENT_KINDS,
@@ -145,14 +145,13 @@ def render(
     status: int = 200,
     **context: Any,
 ) -> HTMLResponse:
-    token = request.cookies.get(SESSION_COOKIE, "")
     lang = language_of(request, principal)
     context.update(
         request=request,
         me=principal,
         side=side_of(principal) if principal else None,
         role=principal.role.value if principal and principal.role else None,
-        csrf=csrf_token(request, token) if principal else "",
+        csrf=csrf_of(request) if principal else "",
         today=casework_of(request).today(),
         path=request.url.path,
         # Where the language switch returns to: this page, if it can be fetched again.

@@ -1,76 +1,70 @@
-"""The console's session: the official's token in a cookie, checked as the API checks a bearer.
+"""The console's session: an official signed in with e-mail, password and code, looked up
+on every request (shared/accounts/web.py), and rate-limited as the API's bearer is.
 
-The token is authenticated by the same function as the API's `Authorization: Bearer` header
-(shared/http.py: the directory, then the credential's rate limit), so a revoked token, an
-invalid one and a busy credential are treated alike on both. Every form that changes
-something carries a CSRF token derived from the session (HMAC of the token), so a page of
-another site cannot post on the official's behalf.
+The session lives on the server: a request whose session ended (signed out, idle, too old,
+the person disabled, the credential revoked) is sent back to sign in, whichever replica
+answers. Every form that changes something carries the CSRF token of that server session,
+so a page of another site cannot post on the official's behalf.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-
 from fastapi import Request
-from fastapi.security import HTTPAuthorizationCredentials
 from starlette.datastructures import FormData
 
-from shared.directory import CredentialKind, Principal
-from shared.http import authenticated
-from shared.problems import Problem
+from shared.accounts import web
+from shared.accounts.accounts import Accounts
+from shared.accounts.models import PersonKind
+from shared.accounts.sessions import SignedIn
+from shared.accounts.web import SignInRequired
+from shared.directory import CredentialKind, Principal, Role, Side
+from shared.http import within_rate_limit
 
-SESSION_COOKIE = "ree_console"
-LOGIN_COOKIE = "ree_login_csrf"
-LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
-
-
-class SignInRequired(Exception):
-    """No valid console session: the official is sent to the sign-in page."""
+__all__ = ["SignInRequired", "accounts_of", "csrf_of", "posted", "posted_form", "signed_in"]
 
 
-def _secret(request: Request) -> bytes:
-    return str(request.app.state.settings.token_secret).encode()
+def accounts_of(request: Request) -> Accounts:
+    accounts: Accounts = request.app.state.accounts
+    return accounts
 
 
-def csrf_token(request: Request, session_token: str) -> str:
-    digest = hmac.new(_secret(request), b"console-csrf|" + session_token.encode(), hashlib.sha256)
-    return digest.hexdigest()
+def _key(request: Request) -> str:
+    return str(request.app.state.settings.token_secret)
 
 
-def secure_cookies(request: Request) -> bool:
-    """Cookies are Secure unless the console is reached over plain http on this machine."""
-    return not (request.url.scheme == "http" and (request.url.hostname or "") in LOCAL_HOSTS)
+def _session(request: Request) -> SignedIn:
+    known: SignedIn | None = getattr(request.state, "session", None)
+    if known is None:
+        known = web.session_of(request, accounts_of(request), PersonKind.official)
+        request.state.session = known
+    return known
 
 
 def signed_in(request: Request) -> Principal:
     """The official whose session this is; SignInRequired when there is none that is valid."""
-    token = request.cookies.get(SESSION_COOKIE)
-    if not token:
-        raise SignInRequired
-    bearer = HTTPAuthorizationCredentials(scheme="Bearer", credentials=token)
-    try:
-        principal = authenticated(request, bearer)
-    except Problem as exc:
-        if exc.status != 401:  # a 429 of the rate limit is shown as it is
-            raise
-        raise SignInRequired from exc
-    if principal.kind != CredentialKind.official:
-        raise SignInRequired
-    return principal
+    person = _session(request)
+    within_rate_limit(request, person.session_id)
+    return Principal(
+        CredentialKind.official,
+        person.person_id,
+        person.session_id,
+        person.name,
+        Side(person.side or ""),  # an official's person has a side (invitations.py)
+        Role(person.role),
+    )
+
+
+def csrf_of(request: Request) -> str:
+    """The CSRF token of this request's session ("" without one)."""
+    known: SignedIn | None = getattr(request.state, "session", None)
+    return web.csrf_token(_key(request), known.session_id) if known else ""
 
 
 async def posted(request: Request) -> FormData:
-    """The posted form, refused unless its CSRF token matches this session."""
+    """The posted form, refused (403) unless its CSRF token is this session's; without a
+    session, SignInRequired."""
     form = await request.form()
-    sent = form.get("csrf")
-    token = request.cookies.get(SESSION_COOKIE, "")
-    if (
-        not token
-        or not isinstance(sent, str)
-        or not hmac.compare_digest(sent, csrf_token(request, token))
-    ):
-        raise Problem(403, "Forbidden", "The form has expired or did not come from this console.")
+    web.check_csrf(_key(request), _session(request), form)
     return form
 
 

@@ -1,78 +1,73 @@
-"""Signing in (an official's token, checked by the directory) and out."""
+"""Signing in (e-mail, password and code: shared/accounts/web.py) and out."""
 
 from __future__ import annotations
-
-import hmac
-import secrets
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
 from services.review.console.pages import redirect, render, router
-from services.review.console.session import (
-    LOGIN_COOKIE,
-    SESSION_COOKIE,
-    posted_form,
-    secure_cookies,
-)
-from shared.directory import CredentialKind, InvalidCredential
+from services.review.console.session import accounts_of, posted
+from shared.accounts import web
+from shared.accounts.errors import AccountError
+from shared.accounts.models import PersonKind
+from shared.http import run_blocking
+
+NOTICES = {
+    "welcome": "Your account is ready: sign in with your e-mail, password and code.",
+    "reset": "Your password is changed, and every session of yours ended: sign in again.",
+    "out": "You are signed out.",
+}
 
 
-def _sign_in_form(request: Request, status: int = 200, error: str | None = None) -> HTMLResponse:
-    """The sign-in form with a fresh nonce, its cookie scoped to /sign-in.
-
-    Every answer that shows the form again (after a failed or expired sign-in too) gives a
-    new nonce on the same path: a second cookie of that name on another path would be sent
-    alongside, and the form would then be checked against the wrong one (a 403).
-    """
-    nonce = secrets.token_urlsafe(24)
-    extra = {"error": error} if error else {}
-    response = render(request, "sign_in.html", None, status=status, login_csrf=nonce, **extra)
-    response.set_cookie(
-        LOGIN_COOKIE,
-        nonce,
-        httponly=True,
-        samesite="strict",
-        secure=secure_cookies(request),
-        path="/sign-in",
-    )
+def form_page(
+    request: Request,
+    template: str,
+    status: int = 200,
+    error: AccountError | None = None,
+    **context: object,
+) -> HTMLResponse:
+    """A page with a form shown before sign-in: a fresh nonce in it and in its cookie; a
+    refusal's message next to its field (or above the form), Retry-After if delayed."""
+    nonce = web.new_nonce()
+    errors = {} if error is None else {error.field or "form": str(error)}
+    response = render(request, template, None, status=status, nonce=nonce, errors=errors, **context)
+    web.issue_nonce(request, response, nonce)
+    if error is not None:
+        response.headers.update(web.retry_headers(error))
     return response
 
 
+def expired_form(request: Request, template: str, **context: object) -> HTMLResponse:
+    refusal = AccountError("the form expired; please try again")
+    return form_page(request, template, 403, refusal, **context)
+
+
 @router.get("/sign-in", response_class=HTMLResponse)
-def sign_in_page(request: Request) -> HTMLResponse:
-    return _sign_in_form(request)
+def sign_in_page(request: Request, notice: str = "") -> HTMLResponse:
+    return form_page(request, "sign_in.html", notice=NOTICES.get(notice))
 
 
 @router.post("/sign-in", response_class=HTMLResponse)
 async def sign_in(request: Request) -> Response:
     form = await request.form()
-    token = str(form.get("token") or "").strip()
-    nonce = request.cookies.get(LOGIN_COOKIE, "")
-    if not nonce or not hmac.compare_digest(str(form.get("csrf") or ""), nonce):
-        return _sign_in_form(request, 403, "The sign-in form expired; please try again.")
-    try:
-        principal = request.app.state.directory.authenticate(token)
-    except InvalidCredential:
-        principal = None
-    if principal is None or principal.kind != CredentialKind.official:
-        return _sign_in_form(request, 401, "That token is not a valid official's token.")
+    email = web.field(form, "email")
+    if not web.nonce_matches(request, form):
+        return expired_form(request, "sign_in.html", email=email)
     signed_in = redirect("/")
-    signed_in.set_cookie(
-        SESSION_COOKIE,
-        token,
-        httponly=True,
-        samesite="strict",
-        secure=secure_cookies(request),
-        max_age=12 * 3600,
-    )
-    signed_in.delete_cookie(LOGIN_COOKIE, path="/sign-in")
+    try:
+        await run_blocking(
+            web.sign_in, request, accounts_of(request), form, PersonKind.official, signed_in
+        )
+    except AccountError as exc:
+        return form_page(request, "sign_in.html", exc.status, exc, email=email)
     return signed_in
 
 
 @router.post("/sign-out")
 async def sign_out(request: Request) -> Response:
-    await posted_form(request)
-    response = redirect("/sign-in")
-    response.delete_cookie(SESSION_COOKIE)
-    return response
+    """End the session (the form CSRF-checked) and clear its cookie; without a valid
+    session there is nothing to end (SignInRequired clears the cookie all the same)."""
+    await posted(request)
+    signed_out = redirect("/sign-in?notice=out")
+    await run_blocking(web.sign_out, request, accounts_of(request), signed_out)
+    return signed_out

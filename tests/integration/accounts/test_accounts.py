@@ -14,13 +14,14 @@ from shared.accounts.audit import Action, events
 from shared.accounts.errors import Conflict, InvalidInput, LinkRefused, NotAllowed
 from shared.accounts.invitations import Answer, LinkSettings
 from shared.accounts.models import Invitation, Person
-from shared.accounts.totp import current_code, new_secret
+from shared.accounts.totp import new_secret
 from shared.db import utcnow
 from shared.directory import Directory, InvalidCredential, Official
 from tests.integration.accounts.support import (
     PASSWORD,
     Kit,
     kit,
+    next_code,
     official,
     unique_email,
     wrong_code,
@@ -57,9 +58,7 @@ def test_an_invited_official_becomes_a_person_and_an_official_with_a_second_fact
         assert stored is not None and link.token not in stored.token_hash  # only a hash
     assert link.url(LinkSettings()).endswith(f":8002/invitation?token={link.token}")
     secret = new_secret()
-    person = k.accounts.invitations.accept(
-        link.token, Answer(PASSWORD, secret, current_code(secret))
-    )
+    person = k.accounts.invitations.accept(link.token, Answer(PASSWORD, secret, next_code(secret)))
     assert (person.email, person.side, person.role, person.kind) == (
         email,
         "EU",
@@ -76,15 +75,11 @@ def test_an_invited_official_becomes_a_person_and_an_official_with_a_second_fact
 def test_an_invitation_works_once(k: Kit) -> None:
     link = k.accounts.invitations.invite_official(unique_email(), "Eva", "EU", "officer")
     secret = new_secret()
-    k.accounts.invitations.accept(link.token, Answer(PASSWORD, secret, current_code(secret)))
+    k.accounts.invitations.accept(link.token, Answer(PASSWORD, secret, next_code(secret)))
     with pytest.raises(LinkRefused, match="used already"):
-        k.accounts.invitations.accept(
-            link.token, Answer(PASSWORD + "!", secret, current_code(secret))
-        )
+        k.accounts.invitations.accept(link.token, Answer(PASSWORD + "!", secret, "000000"))
     with pytest.raises(LinkRefused, match="not valid"):
-        k.accounts.invitations.accept(
-            link.token + "x", Answer(PASSWORD, secret, current_code(secret))
-        )
+        k.accounts.invitations.accept(link.token + "x", Answer(PASSWORD, secret, "000000"))
 
 
 def test_an_expired_invitation_is_refused_and_creates_nothing(k: Kit) -> None:
@@ -99,7 +94,7 @@ def test_an_expired_invitation_is_refused_and_creates_nothing(k: Kit) -> None:
         )
     secret = new_secret()
     with pytest.raises(LinkRefused, match="expired"):
-        k.accounts.invitations.accept(link.token, Answer(PASSWORD, secret, current_code(secret)))
+        k.accounts.invitations.accept(link.token, Answer(PASSWORD, secret, "000000"))
     assert count(k.directory, Person, email=email) == 0
 
 
@@ -120,7 +115,7 @@ def test_a_refused_acceptance_leaves_nothing_behind_and_the_link_open(
     secret = new_secret() if totp else None
     typed = code
     if secret is not None:
-        typed = current_code(secret) if code == "right" else wrong_code(secret)
+        typed = next_code(secret) if code == "right" else wrong_code(secret)
     with pytest.raises(InvalidInput, match=refusal):
         k.accounts.invitations.accept(link.token, Answer(password, secret, typed or ""))
     assert count(k.directory, Person, email=email) == 0
@@ -130,7 +125,7 @@ def test_a_refused_acceptance_leaves_nothing_behind_and_the_link_open(
         assert stored is not None and stored.used_at is None
     # The same link still works once the person gets it right.
     secret = new_secret()
-    assert k.accounts.invitations.accept(link.token, Answer(PASSWORD, secret, current_code(secret)))
+    assert k.accounts.invitations.accept(link.token, Answer(PASSWORD, secret, next_code(secret)))
 
 
 def test_an_e_mail_is_one_persons(k: Kit) -> None:
@@ -181,19 +176,19 @@ def test_an_invitation_by_an_admin_disabled_since_is_refused(k: Kit) -> None:
 
 def test_a_reset_link_sets_a_new_password_once_needs_the_code_and_ends_sessions(k: Kit) -> None:
     email, person_id, secret = official(k)
-    opened = k.accounts.sign_in.sign_in(email, PASSWORD, current_code(secret), "10.0.0.1")
+    opened = k.accounts.sign_in.sign_in(email, PASSWORD, next_code(secret), "10.0.0.1")
     assert k.accounts.invitations.request_reset("nobody." + email) is None
     link = k.accounts.invitations.request_reset(email)
     assert link is not None and link.url(LinkSettings()).endswith(f"/reset?token={link.token}")
     with pytest.raises(InvalidInput, match="code"):
         k.accounts.invitations.reset(link.token, "a new long passphrase", wrong_code(secret))
-    k.accounts.invitations.reset(link.token, "a new long passphrase", current_code(secret))
+    k.accounts.invitations.reset(link.token, "a new long passphrase", next_code(secret))
     assert k.accounts.sessions.lookup(opened.secret) is None
     with pytest.raises(LinkRefused, match="used already"):
-        k.accounts.invitations.reset(link.token, "another long passphrase", current_code(secret))
+        k.accounts.invitations.reset(link.token, "another long passphrase", "000000")
     assert (
         k.accounts.sign_in.sign_in(
-            email, "a new long passphrase", current_code(secret), "10.0.0.1"
+            email, "a new long passphrase", next_code(secret), "10.0.0.1"
         ).person.id
         == person_id
     )
@@ -219,7 +214,7 @@ def test_a_session_expires_when_idle_and_after_its_absolute_lifetime(
         REE_SESSION_MAX_HOURS=1,
     )
     email, person_id, secret = official(short)
-    opened = short.accounts.sign_in.sign_in(email, PASSWORD, current_code(secret), "10.0.0.2")
+    opened = short.accounts.sign_in.sign_in(email, PASSWORD, next_code(secret), "10.0.0.2")
     sessions = short.accounts.sessions
     start = utcnow()
     found = sessions.lookup(opened.secret, start)
@@ -240,7 +235,7 @@ def test_signing_out_disabling_and_revoking_end_sessions(k: Kit) -> None:
     email, person_id, secret = official(k)
 
     def signed_in() -> str:
-        return k.accounts.sign_in.sign_in(email, PASSWORD, current_code(secret), "10.0.0.3").secret
+        return k.accounts.sign_in.sign_in(email, PASSWORD, next_code(secret), "10.0.0.3").secret
 
     first, second = signed_in(), signed_in()
     assert k.accounts.sign_in.sign_out(first)
@@ -261,14 +256,14 @@ def test_signing_out_disabling_and_revoking_end_sessions(k: Kit) -> None:
 
 def test_a_role_change_ends_sessions_and_moves_the_officials_record(k: Kit) -> None:
     email, person_id, secret = official(k)
-    opened = k.accounts.sign_in.sign_in(email, PASSWORD, current_code(secret), "10.0.0.4")
+    opened = k.accounts.sign_in.sign_in(email, PASSWORD, next_code(secret), "10.0.0.4")
     k.accounts.people.change_role(person_id, "supervisor", by="operator:test")
     assert k.accounts.sessions.lookup(opened.secret) is None
     record = k.directory.official(person_id)
     assert record is not None and record.role == "supervisor"
     with pytest.raises(InvalidInput):
         k.accounts.people.change_role(person_id, "admin", by="operator:test")
-    again = k.accounts.sign_in.sign_in(email, PASSWORD, current_code(secret), "10.0.0.4")
+    again = k.accounts.sign_in.sign_in(email, PASSWORD, next_code(secret), "10.0.0.4")
     found = k.accounts.sessions.lookup(again.secret)
     assert found is not None and found.role == "supervisor"
     changed = [e for e in events(k.directory.engine) if e.person_id == person_id][-2]
@@ -277,6 +272,6 @@ def test_a_role_change_ends_sessions_and_moves_the_officials_record(k: Kit) -> N
 
 def test_a_session_secret_is_no_bearer_credential(k: Kit) -> None:
     email, _person_id, secret = official(k)
-    opened = k.accounts.sign_in.sign_in(email, PASSWORD, current_code(secret), "10.0.0.5")
+    opened = k.accounts.sign_in.sign_in(email, PASSWORD, next_code(secret), "10.0.0.5")
     with pytest.raises(InvalidCredential):
         k.directory.authenticate(opened.secret)

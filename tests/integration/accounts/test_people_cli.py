@@ -18,10 +18,10 @@ from aiosmtpd.smtp import Envelope, Session
 from sqlalchemy import update
 
 from shared.accounts.invitations import Answer
-from shared.accounts.totp import current_code, new_secret
+from shared.accounts.totp import new_secret
 from shared.db import utcnow
 from shared.directory import Credential, Directory
-from tests.integration.accounts.support import PASSWORD, kit, unique_email
+from tests.integration.accounts.support import PASSWORD, kit, next_code, unique_email
 from tests.integration.conftest import new_company
 from tests.support import ROOT, Infra, ServiceProcess, free_port, operator, running
 
@@ -131,7 +131,7 @@ def test_an_official_invited_at_the_command_line_accepts_the_printed_link(
     accounts = kit(directory, infra.redis(), infra).accounts
     secret = new_secret()
     token = link.partition("token=")[2]
-    person = accounts.invitations.accept(token, Answer(PASSWORD, secret, current_code(secret)))
+    person = accounts.invitations.accept(token, Answer(PASSWORD, secret, next_code(secret)))
     assert person.email == email and person.side == "EU"
     again = reechannel(
         infra, "official", "invite", "--email", email, "--side", "EU", "--role", "officer"

@@ -4,19 +4,23 @@ address kept in Redis, written and read as the services' own Redis users."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 import redis
 
 from shared.accounts.audit import Action, events
 from shared.accounts.errors import SignInDelayed, SignInDisabled, SignInRefused
+from shared.accounts.invitations import Answer
 from shared.accounts.throttle import ACCOUNT, ADDRESS, SignInThrottle
-from shared.accounts.totp import current_code
+from shared.accounts.totp import current_code, new_secret
 from shared.directory import Directory
 from tests.integration.accounts.support import (
     PASSWORD,
     Kit,
     address,
     kit,
+    next_code,
     official,
     unique_email,
     wrong_code,
@@ -26,7 +30,7 @@ from tests.support import Infra
 
 def test_the_right_password_and_code_open_a_session(k: Kit) -> None:
     email, person_id, secret = official(k)
-    opened = k.accounts.sign_in.sign_in(f" {email.upper()}", PASSWORD, current_code(secret), "::1")
+    opened = k.accounts.sign_in.sign_in(f" {email.upper()}", PASSWORD, next_code(secret), "::1")
     assert opened.person.id == person_id and opened.secret.startswith("ree_ss_")
     found = k.accounts.sessions.lookup(opened.secret)
     assert found is not None and found.person_id == person_id
@@ -64,11 +68,11 @@ def test_a_disabled_person_is_refused_even_with_the_right_password_and_code(k: K
     email, person_id, secret = official(k)
     k.accounts.people.disable(person_id, by="operator:test")
     with pytest.raises(SignInDisabled):
-        k.accounts.sign_in.sign_in(email, PASSWORD, current_code(secret), address())
+        k.accounts.sign_in.sign_in(email, PASSWORD, next_code(secret), address())
     with pytest.raises(SignInRefused):  # who lacks the password learns nothing more
         k.accounts.sign_in.sign_in(email, "wrong password here", current_code(secret), address())
     k.accounts.people.enable(person_id, by="operator:test")
-    assert k.accounts.sign_in.sign_in(email, PASSWORD, current_code(secret), address())
+    assert k.accounts.sign_in.sign_in(email, PASSWORD, next_code(secret), address())
 
 
 def test_failures_delay_the_account_more_each_time_for_every_replica(
@@ -113,9 +117,9 @@ def test_failures_from_one_address_delay_every_account_tried_from_it(
         with pytest.raises(SignInRefused):
             k.accounts.sign_in.sign_in(unique_email("guess"), PASSWORD, "123456", guesser)
     with pytest.raises(SignInDelayed):
-        k.accounts.sign_in.sign_in(email, PASSWORD, current_code(secret), guesser)
+        k.accounts.sign_in.sign_in(email, PASSWORD, next_code(secret), guesser)
     # From another address the person signs in at once.
-    assert k.accounts.sign_in.sign_in(email, PASSWORD, current_code(secret), address())
+    assert k.accounts.sign_in.sign_in(email, PASSWORD, next_code(secret), address())
 
 
 def test_a_success_clears_the_accounts_count(k: Kit) -> None:
@@ -125,7 +129,7 @@ def test_a_success_clears_the_accounts_count(k: Kit) -> None:
         with pytest.raises(SignInRefused):
             k.accounts.sign_in.sign_in(email, "wrong password here", "", where)
     assert k.accounts.throttle.failures(email) == ACCOUNT.free_failures
-    k.accounts.sign_in.sign_in(email, PASSWORD, current_code(secret), where)
+    k.accounts.sign_in.sign_in(email, PASSWORD, next_code(secret), where)
     assert k.accounts.throttle.failures(email) == 0
 
 
@@ -139,3 +143,54 @@ def test_notifys_redis_user_may_not_touch_the_sign_in_delays(
     foreign = SignInThrottle(service_redis["intake"], "other_" + infra.prefix)
     with pytest.raises(redis.exceptions.NoPermissionError):
         foreign.failed(unique_email(), address())
+
+
+def test_a_code_signs_in_once_and_an_older_one_never_after(k: Kit) -> None:
+    email, person_id, secret = official(k)
+    first = next_code(secret)
+    assert k.accounts.sign_in.sign_in(email, PASSWORD, first, address())
+    with pytest.raises(SignInRefused):  # the same code again, within its window
+        k.accounts.sign_in.sign_in(email, PASSWORD, first, address())
+    later = next_code(secret)
+    assert k.accounts.sign_in.sign_in(email, PASSWORD, later, address())
+    with pytest.raises(SignInRefused):  # nor one of the steps before the last taken
+        k.accounts.sign_in.sign_in(email, PASSWORD, first, address())
+    failed = [e for e in events(k.directory.engine) if e.person_id == person_id]
+    assert [e.detail for e in failed if e.action == Action.sign_in_failed] == [
+        "code used before",
+        "code used before",
+    ]
+
+
+def test_of_two_sign_ins_with_one_code_at_once_only_one_opens_a_session(k: Kit) -> None:
+    email, _person_id, secret = official(k)
+    code = next_code(secret)
+
+    def attempt() -> str:
+        try:
+            return k.accounts.sign_in.sign_in(email, PASSWORD, code, address()).secret
+        except SignInRefused:
+            return "refused"
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        answers = sorted(pool.map(lambda _i: attempt(), range(2)))
+    assert answers[-1] == "refused" and answers[0].startswith("ree_ss_"), answers
+
+
+def test_the_code_that_set_up_the_factor_does_not_sign_in(k: Kit) -> None:
+    email = unique_email()
+    link = k.accounts.invitations.invite_official(email, "Eva", "EU", "officer")
+    secret = new_secret()
+    enrolled = next_code(secret)
+    k.accounts.invitations.accept(link.token, Answer(PASSWORD, secret, enrolled))
+    with pytest.raises(SignInRefused):
+        k.accounts.sign_in.sign_in(email, PASSWORD, enrolled, address())
+    assert k.accounts.sign_in.sign_in(email, PASSWORD, next_code(secret), address())
+
+
+def test_an_enabled_person_can_sign_in_and_a_disabled_one_cannot(k: Kit) -> None:
+    _email, person_id, _secret = official(k)
+    # An invited official holds no token: being a person who is not disabled is enough.
+    assert k.directory.can_sign_in(person_id)
+    k.accounts.people.disable(person_id, by="operator:test")
+    assert not k.directory.can_sign_in(person_id)

@@ -5,7 +5,7 @@ kept with the official (keyed by the official's id, which a person's account sha
 follows them whether they sign in with a token or a personal account.
 
 Revision ID: b7d2e4f6a813
-Revises: 3f6c1a2b9d40
+Revises: 5b2e7d9c4a17
 Create Date: 2026-12-01 12:30:00.000000
 """
 
@@ -16,7 +16,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "b7d2e4f6a813"
-down_revision: str | None = "3f6c1a2b9d40"
+down_revision: str | None = "5b2e7d9c4a17"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
