@@ -14,6 +14,7 @@ from services.review.metrics.api import router as metrics_router
 from services.review.service import Casework
 from services.review.settings import ReviewSettings
 from shared.db import session_scope, utcnow
+from shared.documents import open_store
 from shared.events import INTAKE_STREAM
 from shared.http import create_app
 from shared.runtime import ServiceRuntime, every
@@ -71,6 +72,9 @@ def build(settings: ReviewSettings | None = None) -> FastAPI:
     app.state.runtime = runtime
     app.state.casework = casework
     app.state.audit_keys = audit_keys
+    # Intake writes the documents' bytes, review reads them: the same store (never intake's
+    # tables; which documents a case has comes from intake's events).
+    app.state.documents = open_store(settings)
     # Domain errors become problem details in one place (services/review/problems.py).
     problems.install(app)
     app.include_router(router)
