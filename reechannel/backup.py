@@ -43,6 +43,7 @@ from shared.config import CommonSettings
 from shared.db import drop_schema, make_engine, migrate
 from shared.directory import DIRECTORY
 from shared.directory import MIGRATIONS as DIRECTORY_MIGRATIONS
+from shared.documents import INCOMING_PREFIX
 
 MANIFEST = "manifest.json"
 CHECKSUMS = "SHA256SUMS"
@@ -195,9 +196,13 @@ def _sqlite_copy(source: Path, target: Path) -> None:
 
 def _copy_files(settings: CommonSettings, out: Path) -> list[str]:
     copied = []
-    documents = settings.data_dir / DOCUMENTS
+    # The document store's folder (REE_DOCUMENT_DIR, wherever it is) is `documents/` here.
+    documents = settings.document_folder()
     if documents.is_dir():
-        shutil.copytree(documents, out / DOCUMENTS)
+        # Not an upload still being written (shared/documents.py renames it when whole).
+        shutil.copytree(
+            documents, out / DOCUMENTS, ignore=shutil.ignore_patterns(f"{INCOMING_PREFIX}*")
+        )
         copied.append(DOCUMENTS)
     for name in KEY_FILES:
         if (settings.data_dir / name).is_file():
@@ -380,7 +385,7 @@ def _nonempty_targets(settings: CommonSettings, kind: str, done: dict[str, Any])
             rows = _sqlite_target_rows(settings.data_dir / f"{component}.db")
         if rows:
             found.append(f"{component} ({rows} rows)")
-    documents = settings.data_dir / DOCUMENTS
+    documents = settings.document_folder()
     if documents.is_dir() and any(p.is_file() for p in documents.rglob("*")):
         found.append(DOCUMENTS)
     return found
@@ -401,15 +406,15 @@ def restore(settings: CommonSettings, source: Path, force: bool = False) -> dict
         )
     # What is there was found empty or is to be replaced (--force): schemas, SQLite files
     # and documents are replaced whole.
-    shutil.rmtree(settings.data_dir / DOCUMENTS, ignore_errors=True)
+    shutil.rmtree(settings.document_folder(), ignore_errors=True)
     if kind == "postgresql":
         _restore_postgres(settings, source, done)
     else:
         _restore_sqlite(settings, source, done)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     for copied in manifest["copied"]:
-        if (source / copied).is_dir():
-            shutil.copytree(source / copied, settings.data_dir / copied)
+        if copied == DOCUMENTS:
+            shutil.copytree(source / copied, settings.document_folder())
         else:  # a key file, back at the top of the data folder
             shutil.copy2(source / copied, settings.data_dir / Path(copied).name)
     return manifest

@@ -26,6 +26,8 @@ class CommonSettings(BaseSettings):
 
     environment: str = Field("development", alias="REE_ENV")
     data_dir: Path = Field(Path(".data"), alias="REE_DATA_DIR")
+    # The document store's folder (shared/documents.py); unset: `documents` in the data dir.
+    document_dir: Path | None = Field(None, alias="REE_DOCUMENT_DIR")
     database_url: str | None = Field(None, alias="DATABASE_URL")
     redis_url: str = Field("redis://127.0.0.1:6379/0", alias="REDIS_URL")
     # Each service has its own Redis user (shared/redis_acl.py). The URL may carry
@@ -89,6 +91,9 @@ class CommonSettings(BaseSettings):
             return url
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{(self.data_dir / f'{component}.db').resolve()}"
+
+    def document_folder(self) -> Path:
+        return self.document_dir or self.data_dir / "documents"
 
     def schema_for(self, component: str) -> str:
         return f"{self.schema_prefix}{component}"

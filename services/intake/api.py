@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Header, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field, StringConstraints, TypeAdapter, ValidationError
@@ -32,6 +32,8 @@ from services.intake.views import (
 from shared.applications import ApplicationBody
 from shared.db import utcnow
 from shared.directory import Principal
+from shared.documents import DocumentStore
+from shared.downloads import ATTACHMENT, attachment, read_document
 from shared.http import (
     authenticated_applicant,
     bearer,
@@ -70,6 +72,10 @@ def _engine(request: Request) -> Engine:
 
 def _settings(request: Request) -> IntakeSettings:
     return request.app.state.settings
+
+
+def _documents(request: Request) -> DocumentStore:
+    return request.app.state.documents
 
 
 def _company(applicant: Principal) -> str:
@@ -307,6 +313,7 @@ def upload_document(
     view = service.add_document(
         _engine(request),
         _settings(request),
+        _documents(request),
         _company(applicant),
         application_id,
         file.file,
@@ -321,15 +328,17 @@ def upload_document(
 @router.get(
     "/applications/{application_id}/documents/{document_id}",
     summary="Download one of your documents",
-    response_class=FileResponse,
+    response_class=Response,
+    responses=ATTACHMENT,
 )
 def download_document(
     application_id: str, document_id: str, request: Request, applicant: Applicant
-) -> FileResponse:
+) -> Response:
     found = service.document_file(
-        _engine(request), _settings(request), _company(applicant), application_id, document_id
+        _engine(request), _company(applicant), application_id, document_id
     )
-    return FileResponse(found.path, media_type=found.content_type, filename=found.filename)
+    content = read_document(_documents(request), found.sha256)
+    return attachment(content, found.filename, found.content_type)
 
 
 @router.delete(
@@ -343,7 +352,7 @@ def delete_document(
     application_id: str, document_id: str, request: Request, applicant: Applicant
 ) -> Response:
     service.delete_document(
-        _engine(request), _settings(request), _company(applicant), application_id, document_id
+        _engine(request), _documents(request), _company(applicant), application_id, document_id
     )
     _committed(request)
     return Response(status_code=204)

@@ -10,6 +10,7 @@ from services.intake.api import install_errors, router
 from services.intake.domain import References
 from services.intake.handlers import REVIEW_HANDLERS, prepare
 from services.intake.settings import IntakeSettings
+from shared.documents import open_store
 from shared.events import REVIEW_STREAM
 from shared.http import create_app
 from shared.rawpg import RawConnections
@@ -38,6 +39,7 @@ def build(settings: IntakeSettings | None = None) -> FastAPI:
     app.state.references = References(settings.references_key())
     # Validated here: a broken list stops intake at start, not at the first application.
     app.state.controlled_goods = settings.controlled_goods()
+    app.state.documents = open_store(settings)
     # POST /v1/applications writes through plain psycopg connections on PostgreSQL.
     postgres = runtime.engine.dialect.name == "postgresql"
     app.state.writer = RawConnections(runtime.engine, size=16) if postgres else None

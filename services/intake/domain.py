@@ -12,13 +12,13 @@ import unicodedata
 import zipfile
 from datetime import date, timedelta
 from enum import StrEnum
-from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import filetype
 
 from shared.applications import ApplicationBody
 from shared.controlled_goods import ControlledGoods
+from shared.documents import DOCUMENT_TYPES
 
 # The applicant sees the case's state under the protocol's own names (PROTOCOL.md, states).
 INITIAL_STATUS = "submitted"
@@ -50,15 +50,7 @@ class DocumentKind(StrEnum):
 
 
 # Content types accepted for documents, decided from the bytes, never from the name.
-ALLOWED_DOCUMENT_TYPES = {
-    "application/pdf": ".pdf",
-    "image/png": ".png",
-    "image/jpeg": ".jpg",
-    "image/tiff": ".tif",
-    "text/plain": ".txt",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ".xlsx",
-}
+ALLOWED_DOCUMENT_TYPES = DOCUMENT_TYPES
 
 
 class References:
@@ -197,8 +189,9 @@ PDF_EOF_WINDOW = 1024
 PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 
 
-def structure_problem(path: Path, content_type: str) -> str | None:
-    """Why a stored upload is not whole as the type its first bytes claim, or None.
+def structure_problem(content: BinaryIO, content_type: str) -> str | None:
+    """Why an upload (a seekable file, read from its start) is not whole as the type its
+    first bytes claim, or None.
 
     Cheap checks of the binary types' structure (finding F18): a PDF ends with `%%EOF`
     (within its last KiB), a PNG with its IEND chunk, a JPEG with its end-of-image marker,
@@ -208,17 +201,16 @@ def structure_problem(path: Path, content_type: str) -> str | None:
     """
     if content_type in _ZIP_MAIN_PART:
         try:
-            with zipfile.ZipFile(path) as archive:
+            with zipfile.ZipFile(content) as archive:
                 names = set(archive.namelist())
         except (zipfile.BadZipFile, OSError):
             return "is not a readable Office (ZIP) file"
         if "[Content_Types].xml" not in names or _ZIP_MAIN_PART[content_type] not in names:
             return "is not a whole Office document"
         return None
-    size = path.stat().st_size
-    with path.open("rb") as file:
-        file.seek(max(0, size - PDF_EOF_WINDOW))
-        tail = file.read()
+    size = content.seek(0, 2)
+    content.seek(max(0, size - PDF_EOF_WINDOW))
+    tail = content.read()
     if content_type == "application/pdf" and b"%%EOF" not in tail:
         return "is not a whole PDF (no %%EOF at its end)"
     if content_type == "image/png" and not tail.endswith(PNG_END):

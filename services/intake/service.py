@@ -9,12 +9,9 @@ into problem details in one place.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 from pydantic import BaseModel
@@ -55,6 +52,7 @@ from services.intake.views import (
 )
 from shared.db import session_scope, utcnow
 from shared.directory import Principal
+from shared.documents import DocumentStore, download_name
 from shared.events import (
     ApplicationWithdrawn,
     DocumentAdded,
@@ -298,7 +296,7 @@ def _lock(session: Session, application_id: str) -> None:
 
 
 @dataclass(frozen=True)
-class StoredFile:
+class CheckedUpload:
     sha256: str
     size: int
     content_type: str
@@ -306,20 +304,17 @@ class StoredFile:
 
 @dataclass(frozen=True)
 class DocumentFile:
-    """Where a document's bytes are and how to hand them out."""
+    """Which stored bytes a document is and how to hand them out."""
 
-    path: Path
+    sha256: str
     content_type: str
     filename: str
-
-
-def _folder(settings: IntakeSettings) -> Path:
-    return Path(settings.data_dir) / "documents"
 
 
 def add_document(
     engine: Engine,
     settings: IntakeSettings,
+    store: DocumentStore,
     company_id: str,
     application_id: str,
     upload: BinaryIO,
@@ -327,30 +322,35 @@ def add_document(
     kind: domain.DocumentKind,
     shareable: bool,
 ) -> DocumentView:
-    """Store an uploaded document under the limits and announce `application.document_added`."""
+    """Store an uploaded document under the limits and announce `application.document_added`.
+
+    `upload` is a seekable file at its start (FastAPI's spooled upload): it is read once to
+    check it, then again into the store."""
     with Session(engine) as session:
         refusal = "The application is {status}; it takes no more documents."
         app = _undecided(session, company_id, application_id, refusal)
         room = _room_for_documents(session, settings, company_id, app.id)
     # Never more is read than the limits leave room for (413 as soon as it is exceeded).
-    stored = _store_file(upload, _folder(settings), min(room, settings.max_upload_bytes))
+    checked = _check_upload(upload, min(room, settings.max_upload_bytes))
+    upload.seek(0)
+    store.put(checked.sha256, upload)
     with session_scope(engine) as session:
         # The limits again, after the lock: concurrent uploads cannot pass them together.
         _lock(session, application_id)
         app = session.exec(select(Application).where(Application.id == application_id)).one()
         try:
-            if stored.size > _room_for_documents(session, settings, company_id, app.id):
+            if checked.size > _room_for_documents(session, settings, company_id, app.id):
                 raise _too_much(settings)
         except IntakeError:
-            _forget_unused(session, _folder(settings), stored.sha256)
+            _forget_unused(session, store, checked.sha256)
             raise
         document = Document(
             application_id=app.id,
             kind=kind.value,
             filename=domain.safe_filename(filename),
-            content_type=stored.content_type,
-            size=stored.size,
-            sha256=stored.sha256,
+            content_type=checked.content_type,
+            size=checked.size,
+            sha256=checked.sha256,
             shareable=shareable,
         )
         session.add(document)
@@ -368,25 +368,20 @@ def add_document(
 
 
 def document_file(
-    engine: Engine,
-    settings: IntakeSettings,
-    company_id: str,
-    application_id: str,
-    document_id: str,
+    engine: Engine, company_id: str, application_id: str, document_id: str
 ) -> DocumentFile:
     with Session(engine) as session:
         _app, document = _part_of(session, company_id, application_id, Document, document_id)
-    ext = domain.ALLOWED_DOCUMENT_TYPES.get(document.content_type, "")
     return DocumentFile(
-        path=_folder(settings) / document.sha256[:2] / document.sha256,
+        sha256=document.sha256,
         content_type=document.content_type,
-        filename=Path(document.filename).stem + ext,
+        filename=download_name(document.filename, document.content_type),
     )
 
 
 def delete_document(
     engine: Engine,
-    settings: IntakeSettings,
+    store: DocumentStore,
     company_id: str,
     application_id: str,
     document_id: str,
@@ -435,7 +430,7 @@ def delete_document(
     # same bytes to another application, stored but not yet committed at this moment, would
     # lose them: the bytes have no lock of their own.)
     if shared_bytes is None:
-        (_folder(settings) / sha256[:2] / sha256).unlink(missing_ok=True)
+        store.delete(sha256)
 
 
 def _room_for_documents(
@@ -457,10 +452,10 @@ def _room_for_documents(
     return room
 
 
-def _forget_unused(session: Session, folder: Path, sha256: str) -> None:
-    """Remove a stored file no document refers to (an upload refused after it was stored)."""
+def _forget_unused(session: Session, store: DocumentStore, sha256: str) -> None:
+    """Remove stored bytes no document refers to (an upload refused after it was stored)."""
     if session.exec(select(Document.id).where(Document.sha256 == sha256).limit(1)).first() is None:
-        (folder / sha256[:2] / sha256).unlink(missing_ok=True)
+        store.delete(sha256)
 
 
 def _too_much(settings: IntakeSettings) -> StorageLimit:
@@ -472,43 +467,31 @@ def _too_much(settings: IntakeSettings) -> StorageLimit:
     )
 
 
-def _store_file(upload: BinaryIO, folder: Path, limit: int) -> StoredFile:
-    """Copy the upload to content-addressed storage, checking its size, type and structure."""
-    folder.mkdir(parents=True, exist_ok=True)
+def _check_upload(upload: BinaryIO, limit: int) -> CheckedUpload:
+    """Read the upload through, checking its size, type and structure; its digest."""
     digest = hashlib.sha256()
     size = 0
     head = b""
     text = domain.TextCheck()
-    with tempfile.NamedTemporaryFile(dir=folder, delete=False) as tmp:
-        try:
-            while chunk := upload.read(1024 * 1024):
-                size += len(chunk)
-                if size > limit:
-                    raise StorageLimit(f"This document may have at most {limit} bytes.")
-                if len(head) < 8192:
-                    head += chunk[: 8192 - len(head)]
-                digest.update(chunk)
-                text.feed(chunk)
-                tmp.write(chunk)
-            text.feed(b"", final=True)
-            tmp.flush()
-            if size == 0:
-                raise EmptyDocument()
-            content_type = domain.sniff_content_type(head)
-            if content_type is None:
-                raise UnsupportedDocument()
-            if content_type == "text/plain" and not text.is_text:
-                raise UnsupportedDocument("starts as text but is not UTF-8 text throughout")
-            if problem := domain.structure_problem(Path(tmp.name), content_type):
-                raise UnsupportedDocument(problem)
-        except BaseException:
-            os.unlink(tmp.name)
-            raise
-    sha = digest.hexdigest()
-    target = folder / sha[:2] / sha
-    target.parent.mkdir(exist_ok=True)
-    os.replace(tmp.name, target)
-    return StoredFile(sha256=sha, size=size, content_type=content_type)
+    while chunk := upload.read(1024 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise StorageLimit(f"This document may have at most {limit} bytes.")
+        if len(head) < 8192:
+            head += chunk[: 8192 - len(head)]
+        digest.update(chunk)
+        text.feed(chunk)
+    text.feed(b"", final=True)
+    if size == 0:
+        raise EmptyDocument()
+    content_type = domain.sniff_content_type(head)
+    if content_type is None:
+        raise UnsupportedDocument()
+    if content_type == "text/plain" and not text.is_text:
+        raise UnsupportedDocument("starts as text but is not UTF-8 text throughout")
+    if problem := domain.structure_problem(upload, content_type):
+        raise UnsupportedDocument(problem)
+    return CheckedUpload(sha256=digest.hexdigest(), size=size, content_type=content_type)
 
 
 # --- answers and withdrawals -----------------------------------------------------------------

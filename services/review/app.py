@@ -15,6 +15,7 @@ from services.review.service import Casework, rescore_open_cases
 from services.review.settings import ReviewSettings
 from shared.accounts.accounts import open_accounts
 from shared.db import session_scope, utcnow
+from shared.documents import open_store
 from shared.events import INTAKE_STREAM
 from shared.http import create_app
 from shared.redis import connect_blocking
@@ -85,6 +86,9 @@ def build(settings: ReviewSettings | None = None) -> FastAPI:
     app.state.audit_keys = audit_keys
     # People sign in to the console (shared/accounts/): sessions, sign-in delays in Redis.
     app.state.accounts = open_accounts(runtime.directory, connect_blocking(settings), settings)
+    # Intake writes the documents' bytes, review reads them: the same store (never intake's
+    # tables; which documents a case has comes from intake's events).
+    app.state.documents = open_store(settings)
     # Domain errors become problem details in one place (services/review/problems.py).
     problems.install(app)
     app.include_router(router)

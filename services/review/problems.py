@@ -49,7 +49,10 @@ def _unknown_action(exc: errors.ReviewDomainError) -> Problem:
 
 # First match wins: subclasses (ActionNotAllowedForTier, InvalidLicence) before their bases.
 _RULES: tuple[tuple[type[errors.ReviewDomainError] | tuple[type, ...], _Make], ...] = (
-    ((errors.CaseNotFound, errors.ProposalNotFound), _as(404, "Not found", "not-found")),
+    (
+        (errors.CaseNotFound, errors.ProposalNotFound, errors.DocumentNotFound),
+        _as(404, "Not found", "not-found"),
+    ),
     (errors.ActionForbidden, _as(403, "Forbidden", "action-forbidden")),
     (errors.NotPermitted, _as(403, "Forbidden", "forbidden")),
     (errors.ActionNotAllowedInState, _as(409, "Conflict", "action-not-allowed-in-state")),

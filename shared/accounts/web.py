@@ -25,7 +25,6 @@ from shared.accounts import totp
 from shared.accounts.accounts import Accounts
 from shared.accounts.errors import AccountError, InvalidInput, SignInDelayed
 from shared.accounts.invitations import Answer, LinkSettings
-from shared.accounts.mail import MailSettings, send
 from shared.accounts.models import Invitation, Person
 from shared.accounts.sessions import (
     COOKIE_NAME,
@@ -35,6 +34,7 @@ from shared.accounts.sessions import (
     set_session_cookie,
 )
 from shared.http import run_blocking
+from shared.mail import MailSettings, send_message, text_message
 from shared.problems import Problem
 
 log = logging.getLogger(__name__)
@@ -212,7 +212,8 @@ async def request_reset(
             f"Channel password. Open this link to choose a new one:\n\n{url}\n\n"
             f"It works once, for an hour. If it was not you, ignore this e-mail.\n"
         )
-        await send(mail, link.invitation.email, "Your REE Channel password", text)
+        subject = "Your REE Channel password"
+        await send_message(mail, text_message(mail.smtp_from, link.invitation.email, subject, text))
     elif mail.environment == "development":
         log.warning("no REE_SMTP_URL: password reset link for %s: %s", link.invitation.email, url)
     else:

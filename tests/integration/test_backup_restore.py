@@ -3,6 +3,8 @@ empty database and an empty Redis, the system carries on with nothing lost."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import shutil
 import subprocess
@@ -12,6 +14,7 @@ from typing import Any
 
 import redis as redis_lib
 
+from shared.documents import FileDocumentStore
 from tests.integration.conftest import application, new_company
 from tests.support import (
     ROOT,
@@ -153,3 +156,40 @@ def test_a_damaged_backup_is_refused_and_nothing_restored(infra: Infra, tmp_path
     finally:
         source.drop_schemas()
         target.drop_schemas()
+
+
+def _reechannel_with_store(
+    infra: Infra, store: Path, *args: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "reechannel.cli", *args],
+        env=infra.env(REE_DOCUMENT_DIR=str(store)),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_the_documents_are_backed_up_from_and_restored_to_the_document_store_folder(
+    infra: Infra, tmp_path: Path
+) -> None:
+    sha256 = hashlib.sha256(PDF).hexdigest()
+    before = infra.isolated(tmp_path / "before")
+    after = infra.isolated(tmp_path / "after")
+    new_company(before)
+    FileDocumentStore(tmp_path / "store-before").put(sha256, io.BytesIO(PDF))
+    folder = tmp_path / "backup"
+    try:
+        done = _reechannel_with_store(before, tmp_path / "store-before", "backup", str(folder))
+        assert done.returncode == 0, done.stderr
+        assert json.loads((folder / "manifest.json").read_text())["documents"] == 1
+        assert (folder / "documents" / sha256[:2] / sha256).read_bytes() == PDF
+        done = _reechannel_with_store(after, tmp_path / "store-after", "restore", str(folder))
+        assert done.returncode == 0, done.stderr
+        assert FileDocumentStore(tmp_path / "store-after").get(sha256) == PDF
+        assert not (after.data_dir / "documents").exists()
+        again = _reechannel_with_store(after, tmp_path / "store-after", "restore", str(folder))
+        assert again.returncode == 2 and "documents" in again.stderr, "the store is not empty"
+    finally:
+        before.drop_schemas()
+        after.drop_schemas()

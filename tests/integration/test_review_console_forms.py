@@ -7,6 +7,7 @@ models (services/review/api/bodies.py) as `POST /v1/priority-lists` and `POST â€
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta

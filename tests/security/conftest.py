@@ -243,6 +243,17 @@ def approve(world: World, case_id: str, number: str) -> None:
     )
 
 
+def _in_review(world: World) -> bool:
+    """Whether review lists the world's documents in their cases (from intake's events)."""
+    with world.client("review", "eu_officer") as c:
+        listed = {
+            d["id"]
+            for case in ("case_main", "case_cn")
+            for d in c.get(f"/v1/cases/{world.ids[case]}").json()["documents"]
+        }
+    return {world.ids[d] for d in ("document", "document_cn", "document_cn_private")} <= listed
+
+
 def _build(world: World) -> None:
     _issue_credentials(world)
     names = ["main", "asked", "withdraw", "cn", "licence", "licence_revoke", "proposal"]
@@ -285,6 +296,15 @@ def _build(world: World) -> None:
             return open_requests[0]["id"] if open_requests else None
 
         world.ids["request"] = wait_until(asked, timeout=30, what="the request reached intake")
+        for name, shareable in (("document_cn", "true"), ("document_cn_private", "false")):
+            doc = c.post(
+                f"/v1/applications/{world.ids['app_cn']}/documents",
+                files={"file": (f"{name}.pdf", f"%PDF-1.4\n% {name}\n%%EOF\n".encode())},
+                data={"kind": "contract", "shareable": shareable},
+            )
+            assert doc.status_code == 201, doc.text
+            world.ids[name] = doc.json()["id"]
+    wait_until(lambda: _in_review(world), timeout=30, what="review lists the documents")
     with world.client("review", "eu_supervisor") as c:
         world.objects["rules"] = c.get("/v1/priority/rules").json()
     with world.client("notify", "applicant_a") as c:

@@ -100,6 +100,8 @@ def console_page(status: int, **overrides: int) -> dict[str, int]:
 
 EU_ONLY = {"cn_officer": 403, "cn_supervisor": 403}
 NOT_SENT_TO_CN = {"cn_officer": 404, "cn_supervisor": 404}
+# A document China may not open answers as a case not sent to it does, and as no document.
+NOT_SHAREABLE = NOT_SENT_TO_CN
 
 ROWS: tuple[Row, ...] = (
     # --- operations: open to all, they carry no case data ---------------------------------
@@ -208,6 +210,30 @@ ROWS: tuple[Row, ...] = (
         officials(403, eu_officer=200, eu_supervisor=200, **NOT_SENT_TO_CN),
         "a decline the EU officer proposed on a case in EU screening",
         note="its proposer or one who may countersign it",
+    ),
+    Row(
+        "review",
+        "GET",
+        "/v1/cases/{case_id}/documents/{document_id}",
+        officials(200),
+        "a shareable document of a case sent to China",
+        note="every download is an audit entry",
+    ),
+    Row(
+        "review",
+        "GET",
+        "/v1/cases/{case_id}/documents/{document_id}",
+        officials(200, **NOT_SHAREABLE),
+        "a document not marked shareable, of a case sent to China",
+        variant="not shareable",
+    ),
+    Row(
+        "review",
+        "GET",
+        "/v1/cases/{case_id}/documents/{document_id}",
+        officials(200, **NOT_SENT_TO_CN),
+        "a document of a case in EU screening",
+        variant="not sent to China",
     ),
     Row("review", "POST", "/v1/cases/{case_id}/notes", officials(201), "a case sent to China"),
     Row(
@@ -428,6 +454,24 @@ ROWS: tuple[Row, ...] = (
         console_page(200, **NOT_SENT_TO_CN),
         "a case in EU screening",
         variant="not sent to China",
+        console=True,
+    ),
+    Row(
+        "review",
+        "GET",
+        "/cases/{case_id}/documents/{document_id}",
+        console_page(200),
+        "a shareable document of a case sent to China",
+        console=True,
+        note="the API's download under the console session",
+    ),
+    Row(
+        "review",
+        "GET",
+        "/cases/{case_id}/documents/{document_id}",
+        console_page(200, **NOT_SHAREABLE),
+        "a document not marked shareable, of a case sent to China",
+        variant="not shareable",
         console=True,
     ),
     Row(

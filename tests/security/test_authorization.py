@@ -206,6 +206,15 @@ BUILDERS: dict[str, Builder] = {
     "review GET /v1/cases/{case_id} [not sent to China]": _path(
         "/v1/cases/{case_id}", **CASE_SCREENING
     ),
+    "review GET /v1/cases/{case_id}/documents/{document_id}": _path(
+        "/v1/cases/{c}/documents/{d}", c="case_cn", d="document_cn"
+    ),
+    "review GET /v1/cases/{case_id}/documents/{document_id} [not shareable]": _path(
+        "/v1/cases/{c}/documents/{d}", c="case_cn", d="document_cn_private"
+    ),
+    "review GET /v1/cases/{case_id}/documents/{document_id} [not sent to China]": _path(
+        "/v1/cases/{c}/documents/{d}", c="case_main", d="document"
+    ),
     "review POST /v1/cases/{case_id}/actions": _admit,
     "review POST /v1/cases/{case_id}/actions [CN action]": _acknowledge,
     **{
@@ -274,6 +283,12 @@ BUILDERS: dict[str, Builder] = {
     "review GET /": _path("/"),
     "review GET /cases/{case_id}": _path("/cases/{case_id}", **CASE_CN),
     "review GET /cases/{case_id} [not sent to China]": _path("/cases/{case_id}", **CASE_SCREENING),
+    "review GET /cases/{case_id}/documents/{document_id}": _path(
+        "/cases/{c}/documents/{d}", c="case_cn", d="document_cn"
+    ),
+    "review GET /cases/{case_id}/documents/{document_id} [not shareable]": _path(
+        "/cases/{c}/documents/{d}", c="case_cn", d="document_cn_private"
+    ),
     "review POST /cases/{case_id}/actions": _console_admit,
     "review POST /cases/{case_id}/notes": lambda w, f: Call(
         f"/cases/{w.ids['case_cn']}/notes", data={"text": "console note", "visibility": "joint"}

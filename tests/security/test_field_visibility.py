@@ -2,8 +2,9 @@
 
 One application carries planted values (sentinels) in every field some side may not see: its
 commercial urgency, a consignee, an end-use description, an EU-only note, a CN-only note, an
-EU question and the applicant's answer, a document not marked shareable, an EU priority
-override reason, and the rules that fired with their explanations. Every shape each side can
+EU question and the applicant's answer, a document not marked shareable (its name, id and
+bytes; the EU downloads it, so its download is in the audit trail), an EU priority override
+reason, and the rules that fired with their explanations. Every shape each side can
 read is then scanned twice: for the hidden keys at any depth, and for the planted values
 anywhere in the text, so hidden data cannot leak under another key name either.
 """
@@ -74,6 +75,7 @@ class Story:
         self.reason = f"EU-OVERRIDE-REASON-{tag}"
         self.private_doc = f"private-{tag}.pdf"
         self.shared_doc = f"shared-{tag}.pdf"
+        self.private_bytes = f"PRIVATE-BYTES-{tag}"
         self.commercial = [
             "8765431",  # jobs at risk
             "91827364",  # contract value
@@ -128,14 +130,19 @@ class Story:
         app_id = self.app["id"]
         with self.client("intake", "applicant_a") as c:
             docs = []
-            for name, shareable in ((self.private_doc, "false"), (self.shared_doc, "true")):
+            for name, shareable, mark in (
+                (self.private_doc, "false", self.private_bytes),
+                (self.shared_doc, "true", "shared"),
+            ):
+                content = f"%PDF-1.4\n% {mark}\n% {name}\n%%EOF\n".encode()
                 r = c.post(
                     f"/v1/applications/{app_id}/documents",
-                    files={"file": (name, b"%PDF-1.4\n%%EOF\n" + name.encode())},
+                    files={"file": (name, content)},
                     data={"kind": "contract", "shareable": shareable},
                 )
                 assert r.status_code == 201, r.text
                 docs.append(r.json()["id"])
+            self.private_id, self.shared_id = docs
 
             def open_request() -> str | None:
                 view = c.get(f"/v1/applications/{app_id}").json()
@@ -155,6 +162,10 @@ class Story:
                 return bool(c.get(f"/v1/cases/{self.case_id}").json()["state"] == "eu_screening")
 
         wait_until(screening, timeout=30, what="the answer reached review")
+        with self.client("review", "eu_officer") as c:
+            opened = [c.get(f"/v1/cases/{self.case_id}/documents/{d}") for d in docs]
+        assert [o.status_code for o in opened] == [200, 200]
+        self.eu_private_download = opened[0].text
         act(w, "eu_supervisor", self.case_id, "set_priority", tier="P1", reason=self.reason)
         act(w, "eu_officer", self.case_id, "admit")
         with self.client("review", "eu_supervisor") as c:
@@ -191,6 +202,8 @@ class Story:
             self.answer,
             self.reason,
             self.private_doc,
+            self.private_id,
+            self.private_bytes,
             *self.commercial,
             *self.explanations,
         ]
@@ -243,6 +256,7 @@ def _cn_api_answers(story: Story, kind: str) -> list[tuple[str, str]]:
             _get(c, "/v1/cases", q=story.app["reference"]),
             _get(c, "/v1/cases", q=story.body["mofcom_application_number"]),
             *(_get(c, "/v1/cases", q=value[:100]) for value in story.hidden_from_cn()),
+            _get(c, f"/v1/cases/{case}/documents/{story.shared_id}"),
             *(
                 _get(c, "/v1/metrics/summary", group_by=g, format=f)
                 for g in ("form", "element", "value_chain", "licence_type", "priority_list")
@@ -263,6 +277,7 @@ def _cn_api_answers(story: Story, kind: str) -> list[tuple[str, str]]:
             c.post(f"/v1/cases/{case}/notes", json={"text": "", "visibility": "eu"}),
             c.post("/v1/priority/simulate", json={}),
             c.get("/v1/priority/rules"),
+            c.get(f"/v1/cases/{case}/documents/{story.private_id}"),
         ]
     assert all(e.status_code >= 400 for e in errors)
     return answers + [(f"error {e.request.url.path}", e.text) for e in errors]
@@ -285,12 +300,20 @@ def _console_pages(story: Story, kind: str) -> list[tuple[str, str]]:
             _get(c, "/dashboard"),
             _get(c, "/dashboard", group_by="value_chain"),
             _get(c, "/dashboard.csv", group_by="value_chain"),
+            _get(c, f"/cases/{story.case_id}/documents/{story.shared_id}"),
         ]
         refused = c.post(
             f"/cases/{story.case_id}/actions",
             data={"action": "refuse", "version": "1", "csrf": story.world.csrf(session)},
         )
-    return [*pages, ("console refused action", refused.text)]
+        document = story.private_id if kind.startswith("cn") else str(uuid.uuid4())
+        hidden = c.get(f"/cases/{story.case_id}/documents/{document}")
+    assert hidden.status_code == 404
+    return [
+        *pages,
+        ("console refused action", refused.text),
+        ("console hidden document", hidden.text),
+    ]
 
 
 def test_the_chinese_side_sees_nothing_the_protocol_hides_in_any_answer_or_page(
@@ -303,6 +326,16 @@ def test_the_chinese_side_sees_nothing_the_protocol_hides_in_any_answer_or_page(
     with story.client("review", "cn_officer") as c:
         view = c.get(f"/v1/cases/{story.case_id}").json()
     assert [d["filename"] for d in view["documents"]] == [story.shared_doc]
+    with story.client("review", "cn_officer") as c:
+        entries = c.get(f"/v1/cases/{story.case_id}/audit").json()["entries"]
+    by_eu = [
+        (e["payload"]["document_id"], e["payload"]["filename"])
+        for e in entries
+        if e["action"] == "document_downloaded" and e["actor"]["side"] == "EU"
+    ]
+    assert by_eu == [(story.shared_id, story.shared_doc)], (
+        "China sees the EU's download of the shared document, not of the private one"
+    )
     assert story.joint_note in [n["text"] for n in view["notes"]], "the scan saw real data"
 
 
@@ -330,11 +363,19 @@ def test_the_eu_side_never_sees_the_chinese_sides_own_notes(story: Story) -> Non
             _get(c, "/v1/cases", limit=200),
         ]
     assert_hidden(answers + _console_pages(story, "eu_supervisor"), frozenset(), [story.cn_note])
-    planted = [story.eu_note, story.question, story.answer, story.reason, story.private_doc]
+    planted = [
+        story.eu_note,
+        story.question,
+        story.answer,
+        story.reason,
+        story.private_doc,
+        story.private_id,
+    ]
     missing = [
         v for v in [*planted, *story.commercial, *story.explanations] if v not in answers[0][1]
     ]
     assert not missing, f"the EU sees every planted value, so the scans see real data: {missing}"
+    assert story.private_bytes in story.eu_private_download
 
 
 def test_licences_and_exports_show_neither_side_what_it_may_not_see(story: Story) -> None:

@@ -54,6 +54,10 @@ def _operations(world: World, service: str) -> list[tuple[str, dict[str, str]]]:
                 (f"/v1/cases/{{case_id}}{tail}", case)
                 for tail in ("", "/actions", "/notes", "/assign", "/audit", "/audit/verify")
             ),
+            (
+                "/v1/cases/{case_id}/documents/{document_id}",
+                {"case_id": ids["case_cn"], "document_id": ids["document_cn"]},
+            ),
             ("/v1/priority-lists/{number}", {"number": ids["list"]}),
             *(
                 (f"/v1/licences/{{number}}{tail}", {"number": ids["licence"]})

@@ -109,6 +109,7 @@ def test_data_lives_in_named_volumes_and_redis_keeps_an_aof(compose: dict[str, A
     assert mounted("postgres", "/var/lib/postgresql/data") in volumes
     assert mounted("redis", "/data") in volumes
     assert mounted("intake", "/data") in volumes, "the document store"
+    assert mounted("review", "/data") == mounted("intake", "/data"), "review reads the same store"
     command = services["redis"]["command"]
     assert command[command.index("--appendonly") + 1] == "yes"
     assert "--aclfile" in command, "the Redis users stay"

@@ -100,6 +100,10 @@ EFFECT_TESTS: dict[str, tuple[str, str | None]] = {
         "tests/integration/test_operator_run.py::test_run_serves_each_service_on_the_ports_of_the_settings_and_simulate_finds_them",
         None,
     ),
+    "REE_DOCUMENT_DIR": (
+        "tests/integration/test_review_documents.py::test_intake_writes_where_ree_document_dir_says_and_review_reads_it_from_there",
+        None,
+    ),
     "REE_TOKEN_SECRET": (
         "tests/security/test_secrets.py::test_a_service_refuses_to_start_in_production_without_a_real_token_secret",
         None,

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from services.review.audit_service import AuditKeys
 from services.review.service import Casework
 from shared.directory import Principal
+from shared.documents import DocumentStore
 from shared.http import current_official, jsonable
 from shared.problems import Problem, documented_errors, forbidden, invalid
 
@@ -61,6 +62,10 @@ def engine_of(request: Request) -> Engine:
 
 def casework_of(request: Request) -> Casework:
     return request.app.state.casework
+
+
+def document_store_of(request: Request) -> DocumentStore:
+    return request.app.state.documents
 
 
 def committed(request: Request) -> None:

@@ -11,6 +11,7 @@ from services.review.audit_service import history_for
 from services.review.domain.priority import stops_before_decision
 from services.review.domain.visibility import view_for
 from services.review.service import Casework, Who
+from services.review.service.documents import document_entry
 from services.review.store import (
     AuditRecord,
     Case,
@@ -97,19 +98,7 @@ def full_case(
             }
             for r in requests
         ],
-        "documents": [
-            {
-                "id": d.id,
-                "kind": d.kind,
-                "filename": d.filename,
-                "content_type": d.content_type,
-                "size": d.size,
-                "sha256": d.sha256,
-                "shareable": d.shareable,
-                "uploaded_at": d.uploaded_at,
-            }
-            for d in documents_of(session, case.id)
-        ],
+        "documents": [document_entry(d) for d in documents_of(session, case.id)],
         "notes": [
             {
                 "id": n.id,

@@ -1,4 +1,5 @@
-"""A case's page and its forms: an action, a proposal's countersignature, a note, a contact."""
+"""A case's page and its forms: an action, a proposal's countersignature, a note, a contact;
+its documents."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from sqlmodel import Session
 
 from services.review.api.bodies import NoteBody, ProposalClosingBody
 from services.review.api.common import casework_of, committed, engine_of, parse_number, side_of
+from services.review.api.documents import hand_out
 from services.review.api.views import side_view
 from services.review.console.forms import action_forms, checklist_value, parse_params
 from services.review.console.pages import (
+    SECURITY_HEADERS,
     as_problem,
     problem_text,
     redirect,
@@ -109,6 +112,14 @@ def case_page(case_id: str, request: Request) -> HTMLResponse:
     proposal_done = {f"proposal-{verb}" for verb in protocol.proposals}
     known = done in protocol.actions or done in {"note", "assigned", "proposed", *proposal_done}
     return _case_page(request, principal, case_id, done=done if known else None)
+
+
+@router.get("/cases/{case_id}/documents/{document_id}", response_class=Response)
+def case_document(case_id: str, document_id: str, request: Request) -> Response:
+    """The API's download under the console session: the same rules, the same audit entry."""
+    response = hand_out(request, signed_in(request), case_id, document_id)
+    response.headers.update(SECURITY_HEADERS)
+    return response
 
 
 @router.post("/cases/{case_id}/actions", response_class=HTMLResponse)

@@ -157,6 +157,14 @@ class CaseNotFound(ReviewDomainError):
         super().__init__("No such case.")
 
 
+class DocumentNotFound(ReviewDomainError):
+    """No such document of the case, or one the caller's side may not open, or its case not
+    visible to the side: all alike (HTTP 404, one body), so ids cannot be probed."""
+
+    def __init__(self) -> None:
+        super().__init__("No such document.")
+
+
 class StaleCase(ReviewDomainError):
     """The case changed since the caller read its version; nothing was done (HTTP 409)."""
 

@@ -18,7 +18,8 @@ A full case, as the review service assembles it, is a dict with these keys (all 
     points_of_contact: {EU: {id, name, email}, CN: {id, name, email}}
     information_requests: [{id, question, status, due, asked_by_side, asked_at,
                             answer, answered_at, document_ids}]
-    documents:        [{id, kind, filename, content_type, size, sha256, shareable, uploaded_at}]
+    documents:        [{id, kind, filename, content_type, size, sha256, shareable, uploaded_at,
+                        href}]
     notes:            [{id, visibility: joint|eu|cn, author: {id, name, side}, text, at}]
     licence:          {number, type, status, valid_from, valid_until, quantity_basis,
                        lines: [{line, element, form, hs_code, requested_quantity_kg,
@@ -35,9 +36,11 @@ services/review/audit_service.py, so no hash over a hidden field ever reaches a 
 
 History payloads are the validated action parameters (Transition.payload()); `open` carries
 {"priority": <PriorityResult.as_dict()>}, a note carries {"note_id", "visibility", "text"}, an
-entry about a proposal {"proposal_id", "action", "visibility", ...}. Notes and proposal
-entries are shown by their visibility (a side's own, or joint). Anything not named in a
-side's allow-list below is dropped, at every depth.
+entry about a proposal {"proposal_id", "action", "visibility", ...}, a download
+{"document_id", "filename", "sha256", "shareable"}. Notes and proposal entries are shown by
+their visibility (a side's own, or joint); a side sees the download of a document only if it
+may open the document itself (`may_open_document`). Anything not named in a side's
+allow-list below is dropped, at every depth.
 """
 
 from __future__ import annotations
@@ -48,10 +51,19 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal, TypeAlias
 
-__all__ = ["NOTE_ACTION", "PROPOSAL_ACTIONS", "Viewer", "history_entry_view", "view_for"]
+__all__ = [
+    "DOWNLOAD_ACTION",
+    "NOTE_ACTION",
+    "PROPOSAL_ACTIONS",
+    "Viewer",
+    "history_entry_view",
+    "may_open_document",
+    "view_for",
+]
 
 Viewer = Literal["EU", "CN", "applicant"]
 NOTE_ACTION = "note_added"
+DOWNLOAD_ACTION = "document_downloaded"
 # Audit entries about a proposal awaiting countersignature: the proposing side's alone.
 PROPOSAL_ACTIONS = (
     "proposed",
@@ -164,6 +176,8 @@ _REQUEST = _keep(
     "document_ids",
 )
 _DOCUMENT = _keep("id", "kind", "filename", "content_type", "size", "sha256", "uploaded_at")
+# An official's view links each document it lists to the route that hands it out.
+_OPENABLE = _DOCUMENT | _keep("href")
 _NOTE: dict[str, Spec] = _keep("id", "visibility", "text", "at") | {
     "author": _keep("id", "name", "side")
 }
@@ -192,6 +206,11 @@ def _proposals_of(side: str, payloads: Mapping[str, Spec]) -> Each:
         ),
         only=lambda p: p.get("side") == side,
     )
+
+
+def _shared_with_cn(document: Mapping[str, Any]) -> bool:
+    """A document (or a download's payload, which names the same flag) China may see."""
+    return document.get("shareable") is True
 
 
 # --- history payloads, per action and side -------------------------------------------------
@@ -241,6 +260,7 @@ _PAYLOADS_EU: dict[str, Spec] = {
     "shipment_recorded": _keep("licence", "shipped_on")
     | {"lines": Each(_keep("key", "quantity_kg"))},
     NOTE_ACTION: _keep("note_id", "visibility", "text"),
+    DOWNLOAD_ACTION: _keep("document_id", "filename", "sha256", "shareable"),
 }
 _PAYLOADS_EU |= dict.fromkeys(PROPOSAL_ACTIONS, _proposal_entry(_PAYLOADS_EU))
 # The EU side's own reasons for ranking (set_priority, fast_track) cite the applicant's
@@ -253,6 +273,7 @@ _PAYLOADS_CN: dict[str, Spec] = _PAYLOADS_EU | {
     "fast_track": {},
     "request_information": _keep("request_id", "due_in_working_days", "due"),
     "answer": _keep("request_id"),
+    DOWNLOAD_ACTION: _keep("document_id", "filename", "sha256"),
 }
 _PAYLOADS_CN |= dict.fromkeys(PROPOSAL_ACTIONS, _proposal_entry(_PAYLOADS_CN))
 _PAYLOADS_APPLICANT: dict[str, Spec] = {
@@ -274,7 +295,12 @@ _PAYLOADS_APPLICANT: dict[str, Spec] = {
 }
 
 
-def _history(payloads: Mapping[str, Spec], hidden_notes: str | None, with_officials: bool) -> Each:
+def _history(
+    payloads: Mapping[str, Spec],
+    hidden_notes: str | None,
+    with_officials: bool,
+    documents: Callable[[Mapping[str, Any]], bool] | None = None,
+) -> Each:
     entry_keys = ("id", "seq", "action", "at", "from_state", "to_state")
     actor: Spec = _keep("id", "side", "role") if with_officials else _keep("side")
 
@@ -283,9 +309,12 @@ def _history(payloads: Mapping[str, Spec], hidden_notes: str | None, with_offici
         if action not in payloads:
             # Unknown actions are still shown to officials (without payload), never to applicants.
             return with_officials
+        payload = entry.get("payload")
         if action == NOTE_ACTION or action in PROPOSAL_ACTIONS:
-            payload = entry.get("payload")
             return isinstance(payload, Mapping) and payload.get("visibility") != hidden_notes
+        if action == DOWNLOAD_ACTION and documents is not None:
+            # Who opened a document the side may not see is as hidden as the document.
+            return isinstance(payload, Mapping) and documents(payload)
         return True
 
     def spec(entry: Mapping[str, Any]) -> Spec:
@@ -307,7 +336,7 @@ _EU_VIEW: dict[str, Spec] = _CASE_IDS | {
     "production_stops_before_decision": KEEP,
     "points_of_contact": {"EU": _OFFICIAL, "CN": _OFFICIAL},
     "information_requests": Each(_REQUEST),
-    "documents": Each(_DOCUMENT | _keep("shareable")),
+    "documents": Each(_OPENABLE | _keep("shareable")),
     "notes": Each(_NOTE, only=_notes_of("joint", "eu")),
     "licence": _LICENCE,
     "proposals": _proposals_of("EU", _PAYLOADS_EU),
@@ -323,12 +352,14 @@ _CN_VIEW: dict[str, Spec] = _CASE_IDS | {
     "points_of_contact": {"EU": _OFFICIAL, "CN": _OFFICIAL},
     # Questions the EU side asked (and their answers) may carry commercial data.
     "information_requests": Each(_REQUEST, only=lambda r: r.get("asked_by_side") == "CN"),
-    "documents": Each(_DOCUMENT, only=lambda d: d.get("shareable") is True),
+    "documents": Each(_OPENABLE, only=_shared_with_cn),
     "notes": Each(_NOTE, only=_notes_of("joint", "cn")),
     "licence": _LICENCE,
     "proposals": _proposals_of("CN", _PAYLOADS_CN),
     "joint_meetings": Each(_MEETING_RECORD),
-    "history": _history(_PAYLOADS_CN, hidden_notes="eu", with_officials=True),
+    "history": _history(
+        _PAYLOADS_CN, hidden_notes="eu", with_officials=True, documents=_shared_with_cn
+    ),
 }
 
 _APPLICANT_VIEW: dict[str, Spec] = _CASE_IDS | {
@@ -364,6 +395,12 @@ def view_for(side: Viewer, case: Mapping[str, Any]) -> dict[str, Any]:
         raise ValueError(f"unknown viewer {side!r}") from None
     shown = _apply(spec, case)
     return shown if isinstance(shown, dict) else {}
+
+
+def may_open_document(side: Viewer, document: Mapping[str, Any]) -> bool:
+    """Whether `side` may open a document of a case it sees: exactly when its view of the
+    case lists the document (one rule for the list, the link and the bytes)."""
+    return bool(view_for(side, {"documents": [document]}).get("documents"))
 
 
 def history_entry_view(side: Viewer, entry: Mapping[str, Any]) -> dict[str, Any] | None:

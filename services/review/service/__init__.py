@@ -11,6 +11,7 @@ from __future__ import annotations
 from services.review.service.cases import CaseActions
 from services.review.service.clock import SYSTEM_CLOCK, Clock, SystemClock
 from services.review.service.core import SOURCE, submitted_on, taken
+from services.review.service.documents import CaseDocuments
 from services.review.service.lists import queue_key
 from services.review.service.notes import NotesAndAssignment
 from services.review.service.rescoring import (
@@ -38,6 +39,6 @@ __all__ = [
 ]
 
 
-class Casework(CaseActions, NotesAndAssignment, DeadlineTicker, PriorityRescoring):
+class Casework(CaseActions, NotesAndAssignment, CaseDocuments, DeadlineTicker, PriorityRescoring):
     """The operations on cases; stateless apart from its collaborators (directory, protocol,
     priority rules, clock, audit key)."""
