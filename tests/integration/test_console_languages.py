@@ -165,3 +165,23 @@ def test_the_protocol_is_codes_only_unless_a_language_is_asked(
     assert browser["labels"] == asked["labels"]
     assert unknown.status_code == 422
     assert unknown.json()["errors"][0]["field"] == "lang"
+
+
+def test_the_pages_added_since_and_the_account_refusals_are_in_chinese(
+    review: ServiceProcess, cn_officer: dict[str, Any]
+) -> None:
+    chinese = {"Accept-Language": "zh-Hans"}
+    with httpx.Client(base_url=review.url, timeout=20, headers=chinese) as browser:
+        nonce = _csrf(browser.get("/sign-in"))
+        wrong = {"csrf": nonce, "email": cn_officer["email"], "password": "wrong", "code": ""}
+        refused = browser.post("/sign-in", data=wrong)
+        assert refused.status_code == 403
+        assert "电子邮件地址、密码或验证码错误" in refused.text
+        assert "is wrong" not in refused.text
+        forgot = browser.get("/forgot-password")
+        assert "忘记密码" in forgot.text and "发送链接" in forgot.text
+    with _console(review, cn_officer, chinese) as console:
+        report = console.get("/reports/monthly")
+        assert report.status_code == 200
+        assert "月度报告" in report.text and "本月结果" in report.text
+        assert "Monthly report" not in report.text and "Outcomes of the month" not in report.text
