@@ -55,7 +55,7 @@ def test_a_cn_officer_walks_a_case_to_approval_in_chinese(
     case = opened(review, people["eu_supervisor"]["token"], app["reference"])
     sent_to_china(review, people["eu_supervisor"]["token"], case)
 
-    cn = sign_in(browser, review, people["cn_officer"]["token"])
+    cn = sign_in(browser, review, people["cn_officer"])
     assert cn.locator("html").get_attribute("lang") == "en"
     assert cn.locator("h1").inner_text() == "CN queue"
     shot(cn, "en-01-cn-queue")
@@ -104,6 +104,6 @@ def test_a_cn_officer_walks_a_case_to_approval_in_chinese(
     cn.context.close()
 
     # The choice is the official's: a new browser, signed in again, opens in Chinese.
-    again = sign_in(browser, review, people["cn_officer"]["token"])
+    again = sign_in(browser, review, people["cn_officer"])
     assert again.locator("html").get_attribute("lang") == "zh-Hans"
     again.context.close()

@@ -20,7 +20,7 @@ def test_the_monthly_report_prints_on_one_page_without_navigation_or_forms(
     intake, review = services["intake"], services["review"]
     app = submit(intake, people["company"]["api_key"])
     opened(review, people["eu_supervisor"]["token"], app["reference"])
-    page = sign_in(browser, review, people["eu_supervisor"]["token"])
+    page = sign_in(browser, review, people["eu_supervisor"])
     page.goto(review.url + "/reports/monthly")
     assert page.locator("#monthly-report").is_visible()
     assert int(page.locator("#report-filed").inner_text()) >= 1

@@ -16,8 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
+from shared.directory import Directory, open_directory
 from tests.integration.test_review_flow import case_of, submit, token
-from tests.support import Infra, ServiceProcess, operator
+from tests.people import enrol_official, settings_of, signed_in
+from tests.support import Infra, ServiceProcess
 
 Officials = dict[str, dict[str, Any]]
 
@@ -34,30 +36,34 @@ def _lang_of(page: httpx.Response) -> str:
     return found.group(1)
 
 
+@pytest.fixture(scope="module")
+def directory(infra: Infra) -> Iterator[Directory]:
+    made = open_directory(settings_of(infra))
+    yield made
+    made.engine.dispose()
+
+
 @pytest.fixture
-def cn_officer(infra: Infra) -> dict[str, Any]:
+def cn_officer(directory: Directory) -> dict[str, Any]:
     """An official of their own: a stored choice must not change other tests' pages."""
-    name = f"Wang Fang {uuid.uuid4().hex[:6]}"
-    return operator(
-        infra, "official", "create", "--name", name, "--side", "CN", "--role", "officer"
-    )
+    return enrol_official(directory, f"Wang Fang {uuid.uuid4().hex[:6]}", "CN", "officer")
 
 
 @contextmanager
 def _console(
-    review: ServiceProcess, credential: str, headers: dict[str, str] | None = None
+    review: ServiceProcess, official: dict[str, Any], headers: dict[str, str] | None = None
 ) -> Iterator[httpx.Client]:
+    """A browser signed in through the console's form (e-mail, password and code)."""
     with httpx.Client(base_url=review.url, timeout=20, headers=headers) as client:
-        nonce = _csrf(client.get("/sign-in"))
-        signed_in = client.post("/sign-in", data={"token": credential, "csrf": nonce})
-        assert signed_in.status_code == 303, signed_in.text
+        answer = signed_in(client, official)
+        assert answer.status_code == 303, answer.text[:500]
         yield client
 
 
 def test_the_browser_language_chooses_the_page_language_when_none_is_stored(
     review: ServiceProcess, cn_officer: dict[str, Any]
 ) -> None:
-    with _console(review, cn_officer["token"]) as console:
+    with _console(review, cn_officer) as console:
         english = console.get("/")
         chinese = console.get("/", headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"})
         traditional = console.get("/", headers={"Accept-Language": "zh-TW"})
@@ -72,7 +78,7 @@ def test_the_browser_language_chooses_the_page_language_when_none_is_stored(
 def test_the_switch_stores_the_officials_choice_and_every_page_follows_it(
     review: ServiceProcess, cn_officer: dict[str, Any]
 ) -> None:
-    with _console(review, cn_officer["token"], {"Accept-Language": "en"}) as console:
+    with _console(review, cn_officer, {"Accept-Language": "en"}) as console:
         page = console.get("/dashboard")
         assert 'action="/language"' in page.text, "a switch on the page"
         switched = console.post(
@@ -85,14 +91,14 @@ def test_the_switch_stores_the_officials_choice_and_every_page_follows_it(
             assert _lang_of(shown) == "zh-Hans", path
         assert "批准率与办理时间" in console.get("/dashboard").text
     # The choice is the official's, not the session's: a new sign-in keeps it.
-    with _console(review, cn_officer["token"], {"Accept-Language": "en"}) as again:
+    with _console(review, cn_officer, {"Accept-Language": "en"}) as again:
         assert _lang_of(again.get("/")) == "zh-Hans"
 
 
 def test_a_switch_to_a_language_not_offered_or_without_the_form_token_changes_nothing(
     review: ServiceProcess, cn_officer: dict[str, Any]
 ) -> None:
-    with _console(review, cn_officer["token"]) as console:
+    with _console(review, cn_officer) as console:
         csrf = _csrf(console.get("/"))
         refused = console.post("/language", data={"csrf": csrf, "lang": "fr", "next": "/"})
         assert refused.status_code == 422
@@ -109,7 +115,8 @@ def test_a_switch_to_a_language_not_offered_or_without_the_form_token_changes_no
 def test_the_sign_in_page_switches_language_without_a_session(review: ServiceProcess) -> None:
     page = httpx.get(review.url + "/sign-in", params={"lang": "zh-Hans"}, timeout=20)
     assert _lang_of(page) == "zh-Hans"
-    assert "官员令牌" in page.text
+    assert "电子邮件地址" in page.text and "身份验证器应用中的验证码" in page.text
+    assert "E-mail address" not in page.text, "the form's labels in Chinese too"
     assert 'method="get"' in page.text, "the signed-out switch stores nothing"
 
 
@@ -120,9 +127,7 @@ def test_a_refusal_is_said_in_the_pages_language(
     company_a: dict[str, Any],
 ) -> None:
     case = case_of(review, officials, submit(intake, company_a)["reference"])
-    with _console(
-        review, token(officials, "eu_officer"), {"Accept-Language": "zh-Hans"}
-    ) as console:
+    with _console(review, officials["eu_officer"], {"Accept-Language": "zh-Hans"}) as console:
         page = console.get(f"/cases/{case['id']}")
         assert "欧方初审" in page.text, "the state in Chinese"
         version = re.search(r'name="version" value="(\d+)"', page.text)
@@ -160,3 +165,23 @@ def test_the_protocol_is_codes_only_unless_a_language_is_asked(
     assert browser["labels"] == asked["labels"]
     assert unknown.status_code == 422
     assert unknown.json()["errors"][0]["field"] == "lang"
+
+
+def test_the_pages_added_since_and_the_account_refusals_are_in_chinese(
+    review: ServiceProcess, cn_officer: dict[str, Any]
+) -> None:
+    chinese = {"Accept-Language": "zh-Hans"}
+    with httpx.Client(base_url=review.url, timeout=20, headers=chinese) as browser:
+        nonce = _csrf(browser.get("/sign-in"))
+        wrong = {"csrf": nonce, "email": cn_officer["email"], "password": "wrong", "code": ""}
+        refused = browser.post("/sign-in", data=wrong)
+        assert refused.status_code == 403
+        assert "电子邮件地址、密码或验证码错误" in refused.text
+        assert "is wrong" not in refused.text
+        forgot = browser.get("/forgot-password")
+        assert "忘记密码" in forgot.text and "发送链接" in forgot.text
+    with _console(review, cn_officer, chinese) as console:
+        report = console.get("/reports/monthly")
+        assert report.status_code == 200
+        assert "月度报告" in report.text and "本月结果" in report.text
+        assert "Monthly report" not in report.text and "Outcomes of the month" not in report.text

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.integration.review_support import Planted, act, opened, token
+from tests.people import console
 from tests.support import Infra, ServiceProcess
 
 BOM = b"\xef\xbb\xbf"
@@ -62,8 +63,8 @@ def _get(review: ServiceProcess, who: str, officials: dict[str, Any], path: str)
 
 
 def _console(review: ServiceProcess, who: str, officials: dict[str, Any]) -> httpx.Client:
-    cookies = {"ree_console": token(officials, who)}
-    return httpx.Client(base_url=review.url, cookies=cookies, timeout=20)
+    """The console signed in as `who` through its form (e-mail, password and code)."""
+    return console(review.url, officials[who])
 
 
 @pytest.mark.parametrize("who", ["eu_officer", "cn_officer", "cn_supervisor"])

@@ -16,10 +16,15 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 
 from services.review.console.pages import CATALOGUE, REVIEW
-from services.review.console.wording import PARAM_LABELS
+from services.review.console.wording import ENGLISH, PARAM_LABELS, Words, account_message
 from services.review.domain.protocol import Protocol
 from shared.applications import Element, EndUseCategory, Form, LicenceType
-from shared.i18n import catalogue_path, missing_translations, read_catalogue
+from shared.i18n import (
+    catalogue_path,
+    missing_translations,
+    read_catalogue,
+    translations_from_po,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
@@ -133,3 +138,13 @@ def test_every_action_parameter_has_a_field_label() -> None:
 
     every = set().union(*(names(dict(a.params)) for a in PROTOCOL.actions.values()))
     assert every - set(PARAM_LABELS) == set()
+
+
+def test_an_account_refusal_is_worded_in_the_pages_language_with_its_particulars() -> None:
+    po = catalogue_path(REVIEW / "translations", "zh-Hans", CATALOGUE)
+    chinese = Words("zh-Hans", translations_from_po(po).gettext)
+    delayed = "too many failed sign-ins; try again in 12 s"
+    assert account_message(delayed, chinese) == "登录失败次数过多，请于 12 秒后重试"
+    assert account_message("the two passwords differ", chinese) == "两次输入的密码不一致"
+    assert account_message(delayed, ENGLISH) == delayed, "English as the accounts word it"
+    assert account_message("a refusal no pattern knows", chinese) == "a refusal no pattern knows"

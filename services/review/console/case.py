@@ -84,7 +84,8 @@ def _case_page(
         done=done,
         assignees=assignees,
         proposal_labels={
-            v: casework.protocol.label("proposal", v) for v in casework.protocol.proposals
+            v: casework.protocol.label("proposal", v, words_of(request, principal).lang)
+            for v in casework.protocol.proposals
         },
     )
 

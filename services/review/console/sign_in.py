@@ -5,17 +5,20 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
-from services.review.console.pages import redirect, render, router
+from services.review.console.pages import redirect, render, router, words_of
 from services.review.console.session import accounts_of, posted
+from services.review.console.wording import account_message
 from shared.accounts import web
 from shared.accounts.errors import AccountError
 from shared.accounts.models import PersonKind
 from shared.http import run_blocking
+from shared.i18n import N_
 
+# The notices the sign-in page shows after a redirect (translated where shown).
 NOTICES = {
-    "welcome": "Your account is ready: sign in with your e-mail, password and code.",
-    "reset": "Your password is changed, and every session of yours ended: sign in again.",
-    "out": "You are signed out.",
+    "welcome": N_("Your account is ready: sign in with your e-mail, password and code."),
+    "reset": N_("Your password is changed, and every session of yours ended: sign in again."),
+    "out": N_("You are signed out."),
 }
 
 
@@ -29,7 +32,8 @@ def form_page(
     """A page with a form shown before sign-in: a fresh nonce in it and in its cookie; a
     refusal's message next to its field (or above the form), Retry-After if delayed."""
     nonce = web.new_nonce()
-    errors = {} if error is None else {error.field or "form": str(error)}
+    words = words_of(request, None)
+    errors = {} if error is None else {error.field or "form": account_message(str(error), words)}
     response = render(request, template, None, status=status, nonce=nonce, errors=errors, **context)
     web.issue_nonce(request, response, nonce)
     if error is not None:

@@ -9,6 +9,7 @@ each refusal in that language. The protocol's own codes are named by its labels 
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ PARAM_LABELS = {
     "approved_quantity_kg": N_("Approved quantity (kg)"),
     "detail": N_("Detail"),
     "document_ids": N_("Documents"),
+    "held_on": N_("Held on"),
+    "meeting": N_("Joint meeting"),
     "due_in_working_days": N_("Due in working days"),
     "licence": N_("Licence"),
     "line": N_("Line"),
@@ -30,6 +33,7 @@ PARAM_LABELS = {
     "list_number": N_("List number"),
     "number": N_("Licence number"),
     "outcome": N_("Outcome"),
+    "participants": N_("Participants"),
     "position": N_("Position"),
     "question": N_("Question"),
     "reason": N_("Reason"),
@@ -96,7 +100,40 @@ CONSOLE_DETAILS = frozenset(
         # The sign-in page's (console/sign_in.py).
         N_("The sign-in form expired; please try again."),
         N_("That token is not a valid official's token."),
+        # The priority rules page's (console/priority.py) and the proposals' (console/case.py).
+        N_("The priority rules are the EU side's."),
+        N_("Only an EU supervisor may change priority rules."),
+        N_("A reason is at most 2,000 characters."),
     }
+)
+# The refusals of shared/accounts that the pages before sign-in show next to their field
+# (invitation, reset, sign-in), in English as the accounts word them; a page in another
+# language shows the translation of the first pattern that matches (else the words as they are).
+_NUMBER = re.escape("%(n)s")
+ACCOUNT_MESSAGES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile("^" + re.escape(message).replace(_NUMBER, r"(?P<n>\d+)") + "$"), message)
+    for message in (
+        N_("the form expired; please try again"),
+        N_("the two passwords differ"),
+        N_("the e-mail address, password or code is wrong"),
+        N_("this account is disabled; ask whoever invited you"),
+        N_("too many failed sign-ins; try again in %(n)s s"),
+        N_("an official needs a second factor (TOTP)"),
+        N_("someone has this e-mail address already"),
+        N_("the person who invited is disabled"),
+        N_("this account is disabled"),
+        N_("the code is wrong"),
+        N_("this link is not valid"),
+        N_("this link has been used already"),
+        N_("this link has expired; ask for a new one"),
+        N_("the second factor's secret is malformed; reload the page"),
+        N_("the code does not match the new second factor"),
+        N_("not an e-mail address"),
+        N_("the password must be at least %(n)s characters"),
+        N_("the password must be at most %(n)s characters"),
+        N_("the password is one of the most common passwords"),
+        N_("the password must not be the e-mail address"),
+    )
 )
 
 # An action's description in protocol.yaml: `    description: …` under `  <action>:`.
@@ -180,6 +217,16 @@ class Words:
 ENGLISH = Words(DEFAULT_LANGUAGE, lambda message: message)
 
 
+def account_message(text: str, words: Words) -> str:
+    """An account refusal (shared/accounts) in the page's language."""
+    if words.lang == DEFAULT_LANGUAGE:
+        return text
+    for pattern, message in ACCOUNT_MESSAGES:
+        if found := pattern.match(text):
+            return words.gettext(message) % found.groupdict()
+    return text
+
+
 def field_message(text: str, gettext: Callable[[str], str]) -> str:
     """A page's "field: message" line in the page's language (the field by its label)."""
     field, _, message = text.partition(": ")
@@ -201,9 +248,14 @@ def extract_protocol(
     """Babel extractor (babel.cfg) of protocol.yaml's action descriptions, which the action
     forms show; its labels are translated in the file itself."""
     section = ""
-    for lineno, line in enumerate(fileobj.read().decode("utf-8").splitlines(), start=1):
+    lines = fileobj.read().decode("utf-8").splitlines()
+    for lineno, line in enumerate(lines, start=1):
         if top := _SECTION.match(line):
             section = top.group(1)
         found = _DESCRIPTION.match(line)
         if section == "actions" and found and found.group("indent") == "    ":
-            yield lineno, None, found.group("text").strip(), ["an action's description"]
+            text = found.group("text").strip()
+            if text in (">", ">-"):  # a folded block: its more indented lines, one line
+                folded = itertools.takewhile(lambda x: x.startswith("      "), lines[lineno:])
+                text = " ".join(part.strip() for part in folded)
+            yield lineno, None, text, ["an action's description"]
