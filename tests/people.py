@@ -137,14 +137,17 @@ def signed_in(client: httpx.Client, official: dict[str, Any]) -> httpx.Response:
     return client.post("/sign-in", data=sign_in_form(official, nonce))
 
 
-# A session per console and official, kept as a browser keeps its cookie between pages.
-_SESSIONS: dict[tuple[str, str], str] = {}
+# A session per official, kept as a browser keeps its cookie between pages. Sessions live in
+# the deployment's credential directory, so one holds for every review process of it (each
+# test module starts its own): signing in again for each would use up the person's codes,
+# three a 90 s window, and wait for the next one.
+_SESSIONS: dict[str, str] = {}
 
 
 def console(url: str, official: dict[str, Any], fresh: bool = False) -> httpx.Client:
     """A browser's session of the console at `url` (a client not opened yet): signed in
     through the form the first time (or when `fresh`), its session cookie kept for the next."""
-    key = (url, official["email"])
+    key = official["email"]  # unique per enrolled person, across deployments
     kept = None if fresh else _SESSIONS.get(key)
     if kept is None or not _still_in(url, kept):
         with httpx.Client(base_url=url, timeout=20) as browser:

@@ -242,7 +242,7 @@ def test_a_cn_officer_proposes_a_refusal_and_a_cn_supervisor_countersigns_it(
         assert admitted.status_code == 200, admitted.text
         assert c.post("/v1/priority-lists", json={"case_ids": [case["id"]]}).status_code == 201
 
-    cn = sign_in(browser, review, people["cn_officer"]["token"])
+    cn = sign_in(browser, review, people["cn_officer"])
     cn.goto(f"{review.url}/cases/{case['id']}")
     panel = cn.locator("details[data-action='refuse']")
     panel.locator("summary").click()
@@ -256,7 +256,7 @@ def test_a_cn_officer_proposes_a_refusal_and_a_cn_supervisor_countersigns_it(
     assert cn.locator("form[data-verb='countersign']").count() == 0, "not by its proposer"
     shot(cn, "13-cn-awaiting-countersignature")
 
-    supervisor = sign_in(browser, review, people["cn_supervisor"]["token"])
+    supervisor = sign_in(browser, review, people["cn_supervisor"])
     supervisor.goto(f"{review.url}/cases/{case['id']}")
     card = supervisor.locator("#proposal")
     assert "Listed entity" in card.inner_text() or "listed_entity" in card.inner_text()

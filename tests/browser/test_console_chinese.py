@@ -66,8 +66,8 @@ def test_a_cn_officer_walks_a_case_to_approval_in_chinese(
     cn.focus("#language")
     cn.keyboard.press("ArrowDown")
     cn.keyboard.press("Tab")
-    cn.keyboard.press("Enter")
-    cn.wait_for_load_state()
+    with cn.expect_navigation():  # the post, then its redirect back: wait for the page
+        cn.keyboard.press("Enter")
     assert cn.url.endswith(f"/cases/{case['id']}"), "back on the same page"
     assert cn.locator("html").get_attribute("lang") == "zh-Hans"
     assert "中方审查" in cn.locator(".casehead").inner_text()

@@ -44,7 +44,7 @@ def test_officials_open_the_documents_their_side_may_see_from_the_case_page(
 ) -> None:
     intake, review = services["intake"], services["review"]
     api_key = people["company"]["api_key"]
-    eu_token, cn_token = people["eu_supervisor"]["token"], people["cn_officer"]["token"]
+    eu_token = people["eu_supervisor"]["token"]
     tag = uuid.uuid4().hex
     private = f"%PDF-1.4\n% private {tag}\n%%EOF\n".encode()
     shared = f"%PDF-1.4\n% shared {tag}\n%%EOF\n".encode()
@@ -59,7 +59,7 @@ def test_officials_open_the_documents_their_side_may_see_from_the_case_page(
 
     wait_until(listed, timeout=30, what="both documents in review")
 
-    eu = sign_in(browser, review, eu_token)
+    eu = sign_in(browser, review, people["eu_supervisor"])
     eu.goto(f"{review.url}/cases/{case['id']}")
     assert _open(eu, PRIVATE_NAME) == (PRIVATE_NAME, private)
     assert _open(eu, SHARED_NAME) == (SHARED_NAME, shared)
@@ -70,7 +70,7 @@ def test_officials_open_the_documents_their_side_may_see_from_the_case_page(
         r = c.post("/v1/priority-lists", json={"case_ids": [case["id"]]})
         assert r.status_code == 201, r.text
 
-    cn = sign_in(browser, review, cn_token)
+    cn = sign_in(browser, review, people["cn_officer"])
     cn.goto(f"{review.url}/cases/{case['id']}")
     links = cn.locator("a[href*='/documents/']").evaluate_all("els => els.map(e => e.text)")
     assert links == [SHARED_NAME], "China is shown only the shareable document"

@@ -49,7 +49,7 @@ def test_officials_find_a_case_by_its_mofcom_number_and_open_the_list_it_was_sen
     act(review, eu_token, ids[0], "set_priority", tier="P3", reason="browser test")
     act(review, eu_token, ids[1], "set_priority", tier="P1", reason="browser test")
 
-    eu = sign_in(browser, review, eu_token)
+    eu = sign_in(browser, review, people["eu_supervisor"])
     # Part of the number: its serial, typed in lower case, finds that case and no other.
     eu.fill("input[name=q]", numbers[0].lower().removeprefix("mofcom-2026-"))
     eu.click("form.filters button[type=submit]")
@@ -66,7 +66,7 @@ def test_officials_find_a_case_by_its_mofcom_number_and_open_the_list_it_was_sen
     eu.click("#issue-list button[type=submit]")
     assert "issued and sent to China" in eu.content()
 
-    cn = sign_in(browser, review, cn_token)
+    cn = sign_in(browser, review, people["cn_officer"])
     cn.fill("input[name=q]", numbers[1])
     cn.click("form.filters button[type=submit]")
     assert cn.locator("table.queue a.ref").all_inner_texts() == [apps[1]["reference"]]

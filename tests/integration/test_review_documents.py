@@ -16,10 +16,10 @@ import pytest
 
 from tests.integration.conftest import application
 from tests.integration.test_review_flow import act, case_of, token
+from tests.people import console as signed_in_console
 from tests.support import Infra, ServiceProcess, wait_until
 
 PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
-CONSOLE_COOKIE = "ree_console"
 
 
 @dataclass
@@ -275,17 +275,17 @@ def test_the_console_hands_out_the_same_bytes_under_its_session_with_the_same_ru
     case_id = story.case["id"]
     eu, cn = officials["eu_supervisor"], officials["cn_supervisor"]
 
-    def console(credential: str) -> httpx.Client:
-        return httpx.Client(base_url=deployment.review.url, cookies={CONSOLE_COOKIE: credential})
+    def console(official: dict[str, Any]) -> httpx.Client:
+        return signed_in_console(deployment.review.url, official)  # as a person signs in
 
-    with console(eu["token"]) as c:
+    with console(eu) as c:
         page = c.get(f"/cases/{case_id}").text
         private = c.get(f"/cases/{case_id}/documents/{story.private['id']}")
     assert f'href="/cases/{case_id}/documents/{story.private["id"]}"' in page
     assert private.status_code == 200 and private.content == story.private_bytes
     assert private.headers["content-disposition"].startswith('attachment; filename="Vertrag')
     assert private.headers["x-content-type-options"] == "nosniff"
-    with console(cn["token"]) as c:
+    with console(cn) as c:
         page = c.get(f"/cases/{case_id}").text
         shared = c.get(f"/cases/{case_id}/documents/{story.shared['id']}")
         hidden = c.get(f"/cases/{case_id}/documents/{story.private['id']}")

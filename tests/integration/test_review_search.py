@@ -22,6 +22,7 @@ from tests.integration.review_support import (
     send_to_china,
     token,
 )
+from tests.people import console
 from tests.support import Infra, ServiceProcess
 
 
@@ -130,8 +131,7 @@ def test_the_console_search_box_uses_the_same_search(
     review: ServiceProcess, officials: dict[str, Any], sent: Planted
 ) -> None:
     def page(who: str, q: str) -> httpx.Response:
-        cookies = {"ree_console": token(officials, who)}
-        with httpx.Client(base_url=review.url, cookies=cookies, timeout=20) as c:
+        with console(review.url, officials[who]) as c:  # signed in as a person does
             return c.get("/", params={"q": q, "show": "all"})
 
     for who in ("eu_officer", "cn_officer"):

@@ -447,8 +447,10 @@ def test_a_pending_proposal_never_reaches_the_other_side_or_the_applicant(world:
             _get(c, f"/v1/cases/{case_id}/audit/verify"),
             _get(c, "/v1/cases", limit=200),
         ]
-    token = world.credentials["eu_supervisor"]
-    with httpx.Client(base_url=world.services["review"].url, cookies={CONSOLE_COOKIE: token}) as c:
+    session = world.sessions["eu_supervisor"]
+    with httpx.Client(
+        base_url=world.services["review"].url, cookies={CONSOLE_COOKIE: session}
+    ) as c:
         answers.append(_get(c, f"/cases/{case_id}"))
     with world.client("intake", "applicant_a") as c:
         answers.append(_get(c, f"/v1/applications/{app['id']}"))

@@ -133,8 +133,10 @@ def test_china_s_commission_figures_and_monthly_report_leave_out_cases_never_sen
         assert "not_admitted" not in r.text
     everything = _summary(world, kind).json()["overall"]["submitted"]
     assert figures.json()["approved_share"][-1]["filed"] == everything
-    token = world.credentials[kind]
-    with httpx.Client(base_url=world.services["review"].url, cookies={CONSOLE_COOKIE: token}) as c:
+    session = world.sessions[kind]
+    with httpx.Client(
+        base_url=world.services["review"].url, cookies={CONSOLE_COOKIE: session}
+    ) as c:
         pages = [c.get("/reports/monthly"), c.get("/reports/monthly.csv")]
         pages.append(c.get("/dashboard/commission.csv"))
     for page in pages:

@@ -38,7 +38,8 @@ NOW = datetime.now(UTC) - timedelta(minutes=5)
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Engine, date]]:
-    with simulated_history(tmp_path_factory.mktemp("metrics"), 7, 5, 110, NOW) as played:
+    # Seed 11: a history of 110 with every kind of outcome (refusals are rare: about 4 %).
+    with simulated_history(tmp_path_factory.mktemp("metrics"), 11, 5, 110, NOW) as played:
         yield played.engine, NOW.date()
 
 

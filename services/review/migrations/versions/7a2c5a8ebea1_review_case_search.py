@@ -38,6 +38,8 @@ _cases = sa.table(
 
 
 def _text(reference: str, company: str | None, application: Mapping[str, Any]) -> str:
+    if not isinstance(application, Mapping):  # a row whose application is no object
+        application = {}
     exporter = application.get("exporter") or {}
     goods = [g for g in application.get("goods") or [] if isinstance(g, Mapping)]
     values = [
