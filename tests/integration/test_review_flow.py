@@ -48,7 +48,9 @@ def submit(intake: ServiceProcess, company: dict[str, Any], **changes: Any) -> d
 def case_of(review: ServiceProcess, officials: dict[str, Any], reference: str) -> dict[str, Any]:
     def find() -> dict[str, Any] | None:
         with review.client(token(officials, "eu_officer")) as c:
-            items = c.get("/v1/cases", params={"limit": 200}).json()["items"]
+            # By its reference: the shared deployment holds hundreds of cases by now, and a
+            # new one is not always on the queue's first page.
+            items = c.get("/v1/cases", params={"q": reference, "limit": 200}).json()["items"]
             hit = [i for i in items if i["reference"] == reference]
             return c.get(f"/v1/cases/{hit[0]['id']}").json() if hit else None
 
