@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +46,9 @@ def _notify(own: Infra, **keys: str) -> ServiceProcess:
     return ServiceProcess("notify", notify_env(own, **keys))
 
 
-def _stored(own: Infra) -> list[tuple[str, str | None]]:
-    """(secret, previous_secret) of every endpoint, as the database holds them."""
+@contextmanager
+def _endpoints(own: Infra) -> Iterator[tuple[sa.Engine, sa.Table]]:
+    """Notify's endpoints table of this deployment, as the database holds it (no sealing)."""
     settings = CommonSettings.model_validate(
         {"REE_DATA_DIR": str(own.data_dir), "REE_SCHEMA_PREFIX": own.prefix}
         | ({"DATABASE_URL": own.database_url} if own.database_url else {})
@@ -54,27 +56,24 @@ def _stored(own: Infra) -> list[tuple[str, str | None]]:
     engine = make_engine(settings, "notify")
     try:
         schema = None if is_sqlite(engine) else settings.schema_for("notify")
-        table = sa.Table("webhook_endpoints", sa.MetaData(schema=schema), autoload_with=engine)
-        with engine.connect() as conn:
-            rows = conn.execute(sa.select(table.c.secret, table.c.previous_secret)).all()
-        return [(secret, previous) for secret, previous in rows]
+        yield (
+            engine,
+            sa.Table("webhook_endpoints", sa.MetaData(schema=schema), autoload_with=engine),
+        )
     finally:
         engine.dispose()
+
+
+def _stored(own: Infra) -> list[tuple[str, str | None]]:
+    """(secret, previous_secret) of every endpoint, as the database holds them."""
+    with _endpoints(own) as (engine, table), engine.connect() as conn:
+        rows = conn.execute(sa.select(table.c.secret, table.c.previous_secret)).all()
+    return [(secret, previous) for secret, previous in rows]
 
 
 def _write_stored(own: Infra, secret: str) -> None:
-    settings = CommonSettings.model_validate(
-        {"REE_DATA_DIR": str(own.data_dir), "REE_SCHEMA_PREFIX": own.prefix}
-        | ({"DATABASE_URL": own.database_url} if own.database_url else {})
-    )
-    engine = make_engine(settings, "notify")
-    try:
-        schema = None if is_sqlite(engine) else settings.schema_for("notify")
-        table = sa.Table("webhook_endpoints", sa.MetaData(schema=schema), autoload_with=engine)
-        with engine.begin() as conn:
-            conn.execute(table.update().values(secret=secret))
-    finally:
-        engine.dispose()
+    with _endpoints(own) as (engine, table), engine.begin() as conn:
+        conn.execute(table.update().values(secret=secret))
 
 
 def _test_webhook_verifies(notify: ServiceProcess, key: str, endpoint_id: str, box: Any) -> None:
