@@ -170,6 +170,27 @@ def upkeep_tables(engine: Engine, tables: Sequence[str]) -> list[str]:
 
 
 @contextmanager
+def snapshot_session(engine: Engine) -> Iterator[Session]:
+    """A session for a read of several queries that must agree with one another: they all
+    see the database as it was at the first (a view and its timeline, read while a change
+    lands, never show the entry without its status).
+
+    PostgreSQL: one REPEATABLE READ, READ ONLY transaction (its snapshot is taken at the
+    first statement; read-only transactions never fail to serialise). SQLite: the driver
+    starts no transaction for a SELECT, so each query would read its own snapshot; the
+    session begins one itself, and WAL keeps its snapshot while a writer commits.
+    """
+    if is_sqlite(engine):
+        with Session(engine, expire_on_commit=False) as session:
+            session.connection().exec_driver_sql("BEGIN")
+            yield session
+        return
+    reading = engine.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+    with Session(reading, expire_on_commit=False) as session:
+        yield session
+
+
+@contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """One unit of work: committed when the block ends, rolled back when it raises."""
     with Session(engine, expire_on_commit=False) as session:

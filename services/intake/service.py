@@ -50,7 +50,7 @@ from services.intake.views import (
     TimelineView,
     submitted_event_fields,
 )
-from shared.db import session_scope, utcnow
+from shared.db import session_scope, snapshot_session, utcnow
 from shared.directory import Principal
 from shared.documents import DocumentStore, download_name
 from shared.events import (
@@ -224,7 +224,8 @@ def applications(
 
 
 def application(engine: Engine, company_id: str, application_id: str) -> ApplicationView:
-    with Session(engine) as session:
+    """The application, its requests, documents and timeline as of one moment."""
+    with snapshot_session(engine) as session:
         app = own_application(session, company_id, application_id)
         if app is None:
             raise NotFound("application")

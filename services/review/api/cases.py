@@ -25,7 +25,7 @@ from services.review.api.views import side_view
 from services.review.domain.search import InvalidSearchTerm, search_term
 from services.review.queue import COUNT_CAP, QUEUE_ORDER, QueueFilter, queue_page, queue_total
 from services.review.service import Who
-from shared.db import session_scope
+from shared.db import session_scope, snapshot_session
 from shared.directory import Principal
 from shared.http import current_principal, page_params
 from shared.i18n import accepted_languages, match_language
@@ -141,7 +141,8 @@ def list_cases(
 )
 def get_case(case_id: str, request: Request, official: Official) -> JSONResponse:
     casework = casework_of(request)
-    with Session(engine_of(request)) as session:
+    # The case, its history and notes as of one moment (shared/db.py, snapshot_session).
+    with snapshot_session(engine_of(request)) as session:
         case = casework.get_for(session, case_id, side_of(official))
         return respond(side_view(session, casework, case, official), version=case.version)
 
