@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,19 @@ from tests.support import ROOT, Infra, ServiceProcess, operator
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
+# The screenshots docs/ shows are written there only when asked (REE_DOCS_SCREENSHOTS=1):
+# a test run leaves the checkout as it found it.
+DOCS_SCREENSHOTS = ROOT / "docs" / "screenshots"
+
+
+def docs_shot(page: Any, name: str) -> None:
+    """A screenshot for docs/: always to test-artifacts/ (the full page), and to
+    docs/screenshots/ (the viewport, as the docs show it) with REE_DOCS_SCREENSHOTS=1."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    if os.environ.get("REE_DOCS_SCREENSHOTS") == "1":
+        DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(DOCS_SCREENSHOTS / f"{name}.png"))
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",

@@ -2,7 +2,8 @@
 
 The officer chooses 简体中文 with the keyboard on the page's language switch; the choice is
 kept with the official, so every page after it, and a new sign-in, is in Chinese. The
-screenshots go to docs/screenshots/ (docs/console.md shows them beside the English ones).
+screenshots go to test-artifacts/, and to docs/screenshots/ with REE_DOCS_SCREENSHOTS=1
+(docs/console.md shows them beside the English ones).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import ARTIFACTS
+from tests.browser.conftest import docs_shot
 from tests.browser.test_console import (
     approve_form,
     approved_at_30_kg,
@@ -20,17 +21,11 @@ from tests.browser.test_console import (
     submit,
     take,
 )
-from tests.support import ROOT, ServiceProcess
+from tests.support import ServiceProcess
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOTS = ROOT / "docs" / "screenshots"
-
-
-def shot(page: Any, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+shot = docs_shot
 
 
 def sent_to_china(review: ServiceProcess, supervisor: str, case: dict[str, Any]) -> None:
