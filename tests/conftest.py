@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import Infra, start_redis_server
+from tests.support import Infra, reuse_one_tls_context, start_redis_server
+
+reuse_one_tls_context()
 
 
 def _docker_answers() -> bool:

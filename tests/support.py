@@ -86,6 +86,33 @@ def _port_open(port: int) -> bool:
         return False
 
 
+
+def reuse_one_tls_context() -> None:
+    """Every httpx client the tests make shares one default TLS context.
+
+    httpx builds a new one for each client, reading the whole CA bundle (about 30 ms of CPU),
+    and the tests make thousands of clients to talk plain HTTP to local services: a polling
+    loop spent most of its time there, and a busy machine made it slower still. The context
+    is the one httpx would build (same CA bundle, same checks); only the building is shared.
+    """
+    import functools
+
+    import httpx._transports.default as transports
+
+    built = transports.create_ssl_context
+    if getattr(built, "shared", False):
+        return
+    default = functools.cache(lambda trust_env: built(verify=True, trust_env=trust_env))
+
+    def create_ssl_context(verify: Any = True, cert: Any = None, trust_env: bool = True) -> Any:
+        if verify is True and cert is None:
+            return default(trust_env)
+        return built(verify=verify, cert=cert, trust_env=trust_env)
+
+    create_ssl_context.shared = True  # type: ignore[attr-defined]
+    transports.create_ssl_context = create_ssl_context  # type: ignore[assignment]
+
+
 def wait_until(
     check: Callable[[], T], timeout: float = 15.0, interval: float = 0.1, what: str = "condition"
 ) -> T:
