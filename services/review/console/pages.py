@@ -68,7 +68,6 @@ def _label_filters(protocol: Protocol, lang: str) -> dict[str, Any]:
         "action_label": lambda a: action_label(protocol, a, lang),
         # `code|label("element")`, `code|label("reason", "refuse")`: the protocol's names.
         "label": lambda code, kind, of=None: protocol.label(kind, str(code), lang, of),
-        "humanize": lambda s: str(s).replace("_", " ").capitalize(),
     }
 
 
@@ -90,6 +89,7 @@ def _word_filters(lang: str, gettext: Callable[[str], str]) -> dict[str, Any]:
     words = Words(lang, gettext)
     return {
         "param_label": words.param,
+        "flag_label": words.flag,
         "document_kind": lambda kind: (
             gettext(DOCUMENT_KINDS[kind])
             if kind in DOCUMENT_KINDS

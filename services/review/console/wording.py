@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
-from shared.i18n import DEFAULT_LANGUAGE, N_, translated
+from shared.i18n import DEFAULT_LANGUAGE, N_, Formats, translated
 
 # The actions' parameters (protocol.yaml), as a form's fields are labelled.
 PARAM_LABELS = {
@@ -62,6 +62,12 @@ DOCUMENT_KINDS = {
     "invoice": N_("Invoice"),
     "answer_attachment": N_("Attachment to an answer"),
     "other": N_("Other document"),
+}
+
+# The flags the priority rules raise for the officer (priority_rules.yaml, `flags:`). A flag
+# of an adopted draft that is not named here is shown as its code, tidied.
+PRIORITY_FLAGS = {
+    "military_end_use": N_("Military end use"),
 }
 
 # One sentence per kind of problem (its type), for pages in languages other than English;
@@ -176,6 +182,14 @@ class Words:
 
     lang: str
     gettext: Callable[[str], str]
+
+    def number(self, value: object) -> str:
+        """A quantity as the language writes it (Babel: `1,250.5`; `250`, not `250.0`)."""
+        return Formats(self.lang).number(value)
+
+    def flag(self, name: str) -> str:
+        known = PRIORITY_FLAGS.get(name)
+        return name.replace("_", " ").capitalize() if known is None else self.gettext(known)
 
     def param(self, name: str) -> str:
         known = PARAM_LABELS.get(name)
