@@ -15,6 +15,7 @@ from services.review.console.session import csrf_of
 from services.review.console.wording import (
     CONSOLE_DETAILS,
     DOCUMENT_KINDS,
+    LIST_SEPARATOR,
     PROBLEM_SENTENCES,
     UNFORESEEN,
     Words,
@@ -26,7 +27,7 @@ from services.review.domain.protocol import Protocol
 from services.review.domain.protocol_file import DEFAULT_LANGUAGE
 from services.review.problems import problem_for
 from shared.directory import Principal
-from shared.i18n import Languages, match_language
+from shared.i18n import Formats, Languages, Message, match_language
 from shared.problems import Problem
 
 REVIEW = Path(__file__).parent.parent
@@ -56,7 +57,7 @@ def templates_for(protocol: Protocol) -> Languages:
         protocol.languages,
         filters=lambda lang, gettext: (
             _label_filters(protocol, lang)
-            | _problem_filters(lang, gettext)
+            | _problem_filters(protocol, lang, gettext)
             | _word_filters(lang, gettext)
         ),
     )
@@ -71,17 +72,58 @@ def _label_filters(protocol: Protocol, lang: str) -> dict[str, Any]:
     }
 
 
-def _problem_filters(lang: str, gettext: Callable[[str], str]) -> dict[str, Any]:
-    """How a page says a refusal: English as the API words it, other languages by its kind
-    (wording.py), their field messages translated."""
+def _problem_filters(
+    protocol: Protocol, lang: str, gettext: Callable[[str], str]
+) -> dict[str, Any]:
+    """How a page says a refusal: English as the API words it; another language by the
+    translation of its message template, with its particulars (codes by their labels), or,
+    for a message without a template in the catalogue, by its kind (wording.py); field
+    messages translated."""
     if lang == DEFAULT_LANGUAGE:
         return {"problem": str, "field_problem": str}
 
     def problem(message: object) -> str:
-        sentence = getattr(message, "kind_sentence", str(message))
-        return gettext(sentence)
+        said = problem_in(protocol, lang, gettext, getattr(message, "detail", message))
+        if said is not None:
+            return said
+        return gettext(getattr(message, "kind_sentence", str(message)))
 
     return {"problem": problem, "field_problem": lambda line: field_message(str(line), gettext)}
+
+
+def problem_in(
+    protocol: Protocol, lang: str, gettext: Callable[[str], str], detail: object
+) -> str | None:
+    """A refusal's message (domain/errors.py) in the page's language with its particulars;
+    None when it is no Message or its template has no translation."""
+    if not isinstance(detail, Message):
+        return None
+    wording = gettext(detail.template)
+    if wording == detail.template:
+        return None
+    params = detail.params
+    if not params:
+        return wording
+
+    def particular(name: str, value: object) -> object:
+        if name == "action":
+            return action_label(protocol, value, lang)
+        if name == "state":
+            return state_label(protocol, value, lang)
+        if name in ("status", "role"):
+            return gettext(str(value))
+        if name == "actor" and isinstance(value, str) and " " in value:
+            side, _, role = value.partition(" ")  # "CN officer" (protocol_file.Actor)
+            return f"{side} {gettext(role)}"
+        if name == "listed" and "errors" in params:
+            errors: Any = params["errors"]
+            lines = (field_message(f"{e.field}: {e.message}", gettext) for e in errors)
+            return gettext(LIST_SEPARATOR).join(lines)
+        if name == "date":
+            return Formats(lang).date(value)
+        return value
+
+    return wording % {name: particular(name, value) for name, value in params.items()}
 
 
 def _word_filters(lang: str, gettext: Callable[[str], str]) -> dict[str, Any]:
@@ -182,13 +224,16 @@ def as_problem(exc: Problem | domain_errors.ReviewDomainError) -> Problem:
 
 class ProblemMessage(str):
     """A problem's sentence as the API words it (English, with its particulars), carrying
-    the sentence of its kind that a page in another language shows in its place."""
+    the detail as raised (a Message: its template and particulars, which a page in another
+    language says in that language) and the sentence of its kind, for a detail without."""
 
     kind_sentence: str
+    detail: str
 
     def __new__(cls, detail: str, kind_sentence: str) -> ProblemMessage:
         message = super().__new__(cls, detail)
         message.kind_sentence = kind_sentence
+        message.detail = detail
         return message
 
 

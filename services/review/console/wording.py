@@ -95,6 +95,11 @@ PROBLEM_TITLES = (
 )
 # The separator of a field and its message ("Detail: is required"; Chinese has its own).
 FIELD_SEPARATOR = N_(": ")
+# Between the field messages a refusal lists in its sentence.
+LIST_SEPARATOR = N_("; ")
+# A proposal's statuses (four eyes), as a refusal names them ("The proposal is withdrawn
+# already").
+PROPOSAL_STATUSES = (N_("countersigned"), N_("rejected"), N_("withdrawn"), N_("superseded"))
 # Details the console words itself: shown translated as they are.
 CONSOLE_DETAILS = frozenset(
     {
