@@ -84,6 +84,19 @@ def test_a_refusal_says_its_particulars_in_both_languages(
     assert chinese in _page(exc, "zh-Hans")
 
 
+def test_a_reason_code_a_field_message_names_is_said_by_its_label() -> None:
+    exc = InvalidActionParameters(
+        "decline", [FieldError("detail", "is required when reason is other")]
+    )
+    _status, message, (line,) = problem_text(exc)
+    chinese = LANGUAGES.environments["zh-Hans"].filters
+    expected = "详细说明：当原因为 其他（见详细说明） 时必填"
+    assert chinese["field_problem"](line, message) == expected, "the listed field"
+    assert expected in _page(exc, "zh-Hans"), "and the sentence"
+    english = LANGUAGES.environments["en"].filters
+    assert english["field_problem"](line, message) == "detail: is required when reason is other"
+
+
 def test_a_refusal_without_a_template_in_the_catalogue_is_said_by_its_kind() -> None:
     untranslated = CaseConflict("a conflict nobody worded for the catalogue")
     assert _page(untranslated, "zh-Hans") != str(untranslated)

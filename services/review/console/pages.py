@@ -80,7 +80,7 @@ def _problem_filters(
     for a message without a template in the catalogue, by its kind (wording.py); field
     messages translated."""
     if lang == DEFAULT_LANGUAGE:
-        return {"problem": str, "field_problem": str}
+        return {"problem": str, "field_problem": lambda line, _message=None: str(line)}
 
     def problem(message: object) -> str:
         said = problem_in(protocol, lang, gettext, getattr(message, "detail", message))
@@ -88,7 +88,23 @@ def _problem_filters(
             return said
         return gettext(getattr(message, "kind_sentence", str(message)))
 
-    return {"problem": problem, "field_problem": lambda line: field_message(str(line), gettext)}
+    def field_problem(line: object, message: object = None) -> str:
+        """A field's message; with the refusal it belongs to, a reason code it names by the
+        label of that refusal's action."""
+        detail = getattr(message, "detail", message)
+        action = detail.params.get("action") if isinstance(detail, Message) else None
+        return field_message(str(line), gettext, _code_label(protocol, lang, action))
+
+    return {"problem": problem, "field_problem": field_problem}
+
+
+def _code_label(protocol: Protocol, lang: str, action: object) -> Callable[[str, str], str] | None:
+    """How a field message names a code of the action's parameters (a reason code)."""
+    if not isinstance(action, str):
+        return None
+    return lambda field, code: (
+        protocol.label("reason", code, lang, of=action) if field == "reason" else code
+    )
 
 
 def problem_in(
@@ -117,7 +133,8 @@ def problem_in(
             return f"{side} {gettext(role)}"
         if name == "listed" and "errors" in params:
             errors: Any = params["errors"]
-            lines = (field_message(f"{e.field}: {e.message}", gettext) for e in errors)
+            codes = _code_label(protocol, lang, params.get("action"))
+            lines = (field_message(f"{e.field}: {e.message}", gettext, codes) for e in errors)
             return gettext(LIST_SEPARATOR).join(lines)
         if name == "date":
             return Formats(lang).date(value)

@@ -212,8 +212,13 @@ def account_message(text: str, words: Words) -> str:
     return translated(text, words.gettext)
 
 
-def field_message(text: str, gettext: Callable[[str], str]) -> str:
-    """A page's "field: message" line in the page's language (the field by its label)."""
+def field_message(
+    text: str,
+    gettext: Callable[[str], str],
+    code_label: Callable[[str, str], str] | None = None,
+) -> str:
+    """A page's "field: message" line in the page's language (the field by its label, and
+    a code the message names by `code_label(field, code)`: "when reason is other")."""
     field, _, message = text.partition(": ")
     name = re.split(r"[.\[\]]", field.rstrip("]"))[-1] if field else field
     label = gettext(PARAM_LABELS[name]) if name in PARAM_LABELS else field
@@ -221,6 +226,8 @@ def field_message(text: str, gettext: Callable[[str], str]) -> str:
         if found := pattern.match(message):
             values = found.groupdict()
             named = PARAM_LABELS.get(values.get("field") or "")
+            if code_label is not None and values.get("value") is not None:
+                values["value"] = code_label(values.get("field") or "", values["value"])
             if named is not None:
                 values["field"] = gettext(named)
             return f"{label}{gettext(FIELD_SEPARATOR)}{gettext(wording) % values}"
