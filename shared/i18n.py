@@ -46,6 +46,32 @@ def N_(message: str) -> str:
     return message
 
 
+class Message(str):
+    """An English text that remembers the message template and the parameters it was made
+    of ("too many failed sign-ins; try again in %(n)s s", n=12), so that a page in another
+    language says it in that language, particulars included (`translated`). It is the
+    English text wherever a plain string is expected: APIs, logs, the command line."""
+
+    template: str
+    params: Mapping[str, object]
+
+    def __new__(cls, template: str, **params: object) -> Message:
+        if isinstance(template, Message) and not params:
+            return template
+        message = super().__new__(cls, template % params if params else template)
+        message.template, message.params = str(template), params
+        return message
+
+
+def translated(text: str, gettext: Callable[[str], str]) -> str:
+    """`text` in the language of `gettext`: a Message by its template's translation, with
+    its parameters; any other text as it is."""
+    if not isinstance(text, Message):
+        return text
+    wording = gettext(text.template)
+    return wording % text.params if text.params else wording
+
+
 def babel_locale(tag: str) -> str:
     """The gettext/Babel identifier of a BCP 47 tag: `zh-Hans` → `zh_Hans`."""
     return tag.replace("-", "_")

@@ -22,12 +22,13 @@ from sqlmodel import Session, col, select
 from services.review.domain.priority import stops_before_decision
 from services.review.domain.protocol import Protocol
 from services.review.domain.visibility import view_for
-from services.review.store import Case, CaseCount
+from services.review.store import Case, CaseCount, Proposal
 
 Side = Literal["EU", "CN"]
 TIERS = ("P1", "P2", "P3")
 
 _CASES: Any = Case.__table__  # type: ignore[attr-defined]
+_PROPOSALS: Any = Proposal.__table__  # type: ignore[attr-defined]
 
 # Tier (P1 < P2 < P3 sort as text), then deadline with none last, then age; the id only makes
 # the order total, so that offset pages neither repeat nor skip a case. ix_cases_order and
@@ -89,6 +90,7 @@ _QUEUE_COLUMNS = tuple(
         "due_on",
         "expected_decision_date",
         "production_stop_date",
+        "pending_proposal_id",
     )
 )
 
@@ -203,9 +205,21 @@ def queue_page(
     size: int,
     today: date,
 ) -> list[dict[str, Any]]:
-    """One page of the queue, each row as the side may see it, marked when overdue."""
+    """One page of the queue, each row as the side may see it, marked when overdue and when
+    awaiting its side's countersignature."""
     rows = session.execute(queue_query(wanted).order_by(*order).offset(offset).limit(size)).all()
-    return [_row_view(wanted.side, case, today) for case in rows]
+    proposing = _proposing_sides(session, rows)
+    return [_row_view(wanted.side, case, today, proposing) for case in rows]
+
+
+def _proposing_sides(session: Session, rows: Sequence[Any]) -> dict[str, str]:
+    """The side of each pending proposal of these rows, by proposal id (one query)."""
+    ids = [row.pending_proposal_id for row in rows if row.pending_proposal_id is not None]
+    if not ids:
+        return {}
+    proposals = _PROPOSALS.c
+    query = sa_select(proposals.id, proposals.side).where(proposals.id.in_(ids))
+    return {proposal_id: side for proposal_id, side in session.execute(query)}
 
 
 def listed_cases(
@@ -217,11 +231,15 @@ def listed_cases(
     seen = visible_to(side)
     if seen is not None:
         query = query.where(seen)
-    return {case.id: _row_view(side, case, today) for case in session.execute(query)}
+    rows = session.execute(query).all()
+    proposing = _proposing_sides(session, rows)
+    return {case.id: _row_view(side, case, today, proposing) for case in rows}
 
 
-def _row_view(side: Side, case: Any, today: date) -> dict[str, Any]:
-    """One queue row as the side may see it (visibility.view_for), marked when overdue."""
+def _row_view(side: Side, case: Any, today: date, proposing: Mapping[str, str]) -> dict[str, Any]:
+    """One queue row as the side may see it (visibility.view_for), marked when overdue, and
+    when a proposal of the side awaits countersignature: a proposal of the other side marks
+    nothing (PROTOCOL.md: the other side never learns of a pending proposal)."""
     summary = view_for(
         side,
         {
@@ -247,6 +265,8 @@ def _row_view(side: Side, case: Any, today: date) -> dict[str, Any]:
         },
     )
     summary["overdue"] = case.due_on is not None and case.due_on < today
+    pending = case.pending_proposal_id
+    summary["awaiting_countersignature"] = pending is not None and proposing.get(pending) == side
     return summary
 
 

@@ -1,15 +1,30 @@
 """What the account operations refuse, each with the HTTP status a route answers it with
-(RFC 9457 problem details) and a message that can be shown to the person as it is."""
+(RFC 9457 problem details) and a message that can be shown to the person as it is.
+
+A refusal's message is a template with its particulars as parameters,
+`InvalidInput("no company with id %(id)s", field="company", id=...)`, never a formatted
+string: `str(error)` is the English text (a shared.i18n.Message), and a page in another
+language shows the template's translation with the same particulars. `make i18n` extracts
+the templates (babel.cfg names these classes as keywords for shared/accounts; the fixed
+messages below are marked N_), and tests/unit/test_account_error_languages.py fails on a
+refusal whose message is not a literal template or has no translation.
+"""
 
 from __future__ import annotations
+
+from shared.i18n import N_, Message
 
 
 class AccountError(ValueError):
     status = 422
 
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, field: str | None = None, **params: object) -> None:
+        self.message = Message(message, **params)
+        super().__init__(self.message)
         self.field = field
+
+    def __str__(self) -> str:
+        return self.message  # the Message itself, which knows its template
 
 
 class InvalidInput(AccountError):
@@ -43,7 +58,7 @@ class SignInRefused(AccountError):
     status = 403
 
     def __init__(self) -> None:
-        super().__init__("the e-mail address, password or code is wrong")
+        super().__init__(N_("the e-mail address, password or code is wrong"))
 
 
 class SignInDisabled(AccountError):
@@ -52,7 +67,7 @@ class SignInDisabled(AccountError):
     status = 403
 
     def __init__(self) -> None:
-        super().__init__("this account is disabled; ask whoever invited you")
+        super().__init__(N_("this account is disabled; ask whoever invited you"))
 
 
 class SignInDelayed(AccountError):
@@ -61,5 +76,5 @@ class SignInDelayed(AccountError):
     status = 429
 
     def __init__(self, retry_after: int) -> None:
-        super().__init__(f"too many failed sign-ins; try again in {retry_after} s")
+        super().__init__(N_("too many failed sign-ins; try again in %(n)s s"), n=retry_after)
         self.retry_after = retry_after

@@ -27,7 +27,7 @@ from shared.accounts.audit import Action
 from shared.accounts.errors import Conflict, InvalidInput, LinkRefused, NotAllowed, NotFound
 from shared.accounts.factor import CodeCheck, take_code
 from shared.accounts.models import Invitation, InvitationPurpose, Person, PersonKind, StaffRole
-from shared.accounts.passwords import Passwords, WeakPassword, check_new_password
+from shared.accounts.passwords import Passwords, check_new_password
 from shared.accounts.people import by_email, normalise_email
 from shared.accounts.sessions import Sessions
 from shared.config import CommonSettings
@@ -123,7 +123,7 @@ class Invitations:
         invitation = _invitation(email, name, PersonKind.staff, role_v, by, company_id=company_id)
         with Session(self.engine) as session:
             if session.get(Company, company_id) is None:
-                raise NotFound(f"no company with id {company_id}", field="company")
+                raise NotFound("no company with id %(id)s", field="company", id=company_id)
             self._check_inviter(session, invitation)
         return self._issue(invitation)
 
@@ -293,10 +293,7 @@ def _new_factor_step(totp_secret: str | None, code: str) -> int | None:
 
 
 def _check_password(password: str, email: str) -> None:
-    try:
-        check_new_password(password, email)
-    except WeakPassword as exc:
-        raise InvalidInput(str(exc), field="password") from exc
+    check_new_password(password, email)  # WeakPassword: an InvalidInput of the password
 
 
 # What an invitation says of the person, and what the person's record keeps of it.

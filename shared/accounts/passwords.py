@@ -14,13 +14,19 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from shared.accounts.errors import InvalidInput
+
 MIN_LENGTH = 12
 MAX_LENGTH = 256
 COMMON_PASSWORDS = Path(__file__).parent / "common-passwords.txt"
 
 
-class WeakPassword(ValueError):
-    """A new password that the rules refuse; the message says which rule."""
+class WeakPassword(InvalidInput):
+    """A new password that the rules refuse (a 422 on the password field); the message
+    says which rule."""
+
+    def __init__(self, message: str, **params: object) -> None:
+        super().__init__(message, "password", **params)
 
 
 @cache
@@ -31,9 +37,9 @@ def common_passwords() -> frozenset[str]:
 def check_new_password(password: str, email: str = "") -> None:
     """Refuse a password shorter than 12 characters, too long, common, or the e-mail."""
     if len(password) < MIN_LENGTH:
-        raise WeakPassword(f"the password must be at least {MIN_LENGTH} characters")
+        raise WeakPassword("the password must be at least %(n)s characters", n=MIN_LENGTH)
     if len(password) > MAX_LENGTH:
-        raise WeakPassword(f"the password must be at most {MAX_LENGTH} characters")
+        raise WeakPassword("the password must be at most %(n)s characters", n=MAX_LENGTH)
     folded = password.casefold()
     if folded in common_passwords() or _repeats_a_common_one(folded):
         raise WeakPassword("the password is one of the most common passwords")

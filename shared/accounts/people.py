@@ -87,11 +87,10 @@ class People:
             person = self._get(session, person_id)
             role = role.strip().lower()
             if role not in roles_of(person.kind):
-                raise InvalidInput(
-                    f"role must be one of {', '.join(roles_of(person.kind))}", field="role"
-                )
+                roles = ", ".join(roles_of(person.kind))
+                raise InvalidInput("role must be one of %(roles)s", field="role", roles=roles)
             if role == person.role:
-                raise Conflict(f"the person is {role} already")
+                raise Conflict("the person is %(role)s already", role=role)
             before, person.role = person.role, role
             session.add(person)
             if person.kind == PersonKind.official:
@@ -109,5 +108,5 @@ class People:
     def _get(session: Session, person_id: str) -> Person:
         person = session.get(Person, person_id)
         if person is None:
-            raise NotFound(f"no person with id {person_id}")
+            raise NotFound("no person with id %(id)s", id=person_id)
         return person

@@ -135,6 +135,11 @@ def shot(page: Any, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
+def snap(target: Any, name: str) -> None:
+    """A small picture of one part of a page (a card, a form, a row), for docs/console.md."""
+    target.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
 def test_an_eu_supervisor_and_a_cn_officer_walk_a_case_to_approval(
     browser: Any, services: dict[str, ServiceProcess], people: dict[str, Any]
 ) -> None:
@@ -255,10 +260,15 @@ def test_a_cn_officer_proposes_a_refusal_and_a_cn_supervisor_countersigns_it(
     assert "CN review" in cn.locator(".casehead").inner_text(), "nothing has taken effect"
     assert cn.locator("form[data-verb='countersign']").count() == 0, "not by its proposer"
     shot(cn, "13-cn-awaiting-countersignature")
+    cn.goto(f"{review.url}/?q={app['reference']}")
+    row = cn.locator("table.queue tbody tr", has_text=app["reference"])
+    assert "Awaiting countersignature" in row.inner_text(), "the queue marks the proposal"
+    snap(row, "console-cn-queue-awaiting-countersignature")
 
     supervisor = sign_in(browser, review, people["cn_supervisor"])
     supervisor.goto(f"{review.url}/cases/{case['id']}")
     card = supervisor.locator("#proposal")
+    snap(card, "console-cn-proposal-to-countersign")
     assert "Listed entity" in card.inner_text() or "listed_entity" in card.inner_text()
     card.locator("form[data-verb='countersign'] button[type=submit]").click()
     supervisor.wait_for_load_state()

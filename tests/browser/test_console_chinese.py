@@ -88,6 +88,9 @@ def test_a_cn_officer_walks_a_case_to_approval_in_chinese(
     panel = approve_form(cn, f"LIC-{app['reference']}")
     assert "批准并签发许可证" in panel.inner_text()
     assert "年度出口许可证" in panel.locator("select[name='licence.type']").inner_text()
+    # Quantities as the language writes numbers, with the unit: 250, not 250.0.
+    assert "申请 250 千克" in panel.inner_text() and "250.0" not in panel.inner_text()
+    assert cn.input_value("input[name='licence.lines.1.approved_quantity_kg']") == "250"
     shot(cn, "zh-Hans-04-cn-approve-form")
     panel.locator("button[type=submit]").click()
     cn.wait_for_load_state()

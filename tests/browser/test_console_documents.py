@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.test_console import opened, shot, sign_in, submit
+from tests.browser.test_console import opened, shot, sign_in, snap, submit
 from tests.integration.test_review_flow import act
 from tests.support import ServiceProcess, wait_until
 
@@ -64,6 +64,9 @@ def test_officials_open_the_documents_their_side_may_see_from_the_case_page(
     assert _open(eu, PRIVATE_NAME) == (PRIVATE_NAME, private)
     assert _open(eu, SHARED_NAME) == (SHARED_NAME, shared)
     shot(eu, "07-eu-case-documents")
+    snap(
+        eu.locator("section.card", has=eu.locator("a[href*='/documents/']")), "console-eu-documents"
+    )
 
     assert act(review, eu_token, case, "admit").status_code == 200
     with review.client(eu_token) as c:
@@ -76,6 +79,9 @@ def test_officials_open_the_documents_their_side_may_see_from_the_case_page(
     assert links == [SHARED_NAME], "China is shown only the shareable document"
     assert _open(cn, SHARED_NAME) == (SHARED_NAME, shared)
     shot(cn, "08-cn-case-documents")
+    snap(
+        cn.locator("section.card", has=cn.locator("a[href*='/documents/']")), "console-cn-documents"
+    )
     refused = cn.goto(f"{review.url}/cases/{case['id']}/documents/{private_id}")
     assert refused is not None and refused.status == 404
     assert PRIVATE_NAME not in cn.content() and tag not in cn.content()

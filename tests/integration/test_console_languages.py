@@ -142,9 +142,11 @@ def test_a_refusal_is_said_in_the_pages_language(
             },
         )
     assert refused.status_code == 422, refused.text[:500]
-    assert "部分字段需要修改。" in refused.text
-    assert "详细说明：当原因为 other 时必填" in refused.text
-    assert "Some fields need attention" not in refused.text
+    # The sentence with its particulars (which action, which field, why), as in English.
+    said = "详细说明：当原因为 其他（见详细说明） 时必填"  # the reason by its label
+    assert f"“不予受理”的参数无效：{said}" in refused.text
+    assert f"<li>{said}</li>" in refused.text
+    assert "invalid parameters" not in refused.text and "Some fields" not in refused.text
 
 
 def test_the_protocol_is_codes_only_unless_a_language_is_asked(

@@ -428,7 +428,8 @@ def test_the_applicant_sees_no_score_rules_notes_or_override_in_views_or_webhook
 
 def test_a_pending_proposal_never_reaches_the_other_side_or_the_applicant(world: World) -> None:
     """A refusal China proposes (four eyes) is China's until countersigned: its planted
-    detail and its id reach neither the EU (API, audit, queue, console) nor the applicant."""
+    detail and its id reach neither the EU (API, audit, queue, console) nor the applicant,
+    and only China's queue marks the case as awaiting countersignature."""
     with world.client("intake", "applicant_a") as c:
         r = c.post("/v1/applications", json=application())
         assert r.status_code == 201, r.text
@@ -452,10 +453,25 @@ def test_a_pending_proposal_never_reaches_the_other_side_or_the_applicant(world:
         base_url=world.services["review"].url, cookies={CONSOLE_COOKIE: session}
     ) as c:
         answers.append(_get(c, f"/cases/{case_id}"))
+        eu_queue = _get(c, "/", q=view["reference"])
+    with world.client("review", "eu_officer") as c:
+        (eu_row,) = c.get("/v1/cases", params={"q": view["reference"]}).json()["items"]
     with world.client("intake", "applicant_a") as c:
         answers.append(_get(c, f"/v1/applications/{app['id']}"))
-    assert_hidden(answers, frozenset(), [detail, proposal["id"]])
+    assert_hidden([*answers, eu_queue], frozenset(), [detail, proposal["id"]])
     assert "Awaiting countersignature" not in answers[4][1]
+    assert view["reference"] in eu_queue[1], "the EU queue lists the case"
+    assert "Awaiting countersignature" not in eu_queue[1], "the EU queue marks nothing"
+    assert eu_row["awaiting_countersignature"] is False
+    with world.client("review", "cn_supervisor") as c:
+        (cn_row,) = c.get("/v1/cases", params={"q": view["reference"]}).json()["items"]
+    assert cn_row["awaiting_countersignature"] is True, "China's own queue marks its proposal"
+    cn_session = world.sessions["cn_supervisor"]
+    with httpx.Client(
+        base_url=world.services["review"].url, cookies={CONSOLE_COOKIE: cn_session}
+    ) as c:
+        cn_queue = c.get("/", params={"q": view["reference"]}).text
+    assert "Awaiting countersignature" in cn_queue, "China's queue page shows the badge"
     with world.client("review", "cn_officer") as c:
         withdrawn = c.post(f"/v1/cases/{case_id}/proposals/{proposal['id']}/withdraw")
         assert withdrawn.status_code == 200, withdrawn.text

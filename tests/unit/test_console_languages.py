@@ -18,6 +18,7 @@ from babel.messages.frontend import parse_mapping_cfg
 from services.review.console.pages import CATALOGUE, REVIEW
 from services.review.console.wording import ENGLISH, PARAM_LABELS, Words, account_message
 from services.review.domain.protocol import Protocol
+from shared.accounts.errors import InvalidInput, SignInDelayed
 from shared.applications import Element, EndUseCategory, Form, LicenceType
 from shared.i18n import (
     catalogue_path,
@@ -143,8 +144,9 @@ def test_every_action_parameter_has_a_field_label() -> None:
 def test_an_account_refusal_is_worded_in_the_pages_language_with_its_particulars() -> None:
     po = catalogue_path(REVIEW / "translations", "zh-Hans", CATALOGUE)
     chinese = Words("zh-Hans", translations_from_po(po).gettext)
-    delayed = "too many failed sign-ins; try again in 12 s"
+    delayed = str(SignInDelayed(12))
     assert account_message(delayed, chinese) == "登录失败次数过多，请于 12 秒后重试"
-    assert account_message("the two passwords differ", chinese) == "两次输入的密码不一致"
+    differ = str(InvalidInput("the two passwords differ", field="repeat"))
+    assert account_message(differ, chinese) == "两次输入的密码不一致"
     assert account_message(delayed, ENGLISH) == delayed, "English as the accounts word it"
-    assert account_message("a refusal no pattern knows", chinese) == "a refusal no pattern knows"
+    assert account_message("a refusal of no template", chinese) == "a refusal of no template"

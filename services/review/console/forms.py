@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from services.review.console.wording import ENGLISH, Words
@@ -161,10 +162,10 @@ def _fields(
                         "line": number,
                         "element": label("element", str(line.get("element", "")), words.lang),
                         "form": label("form", str(line.get("form", "")), words.lang),
-                        "asked": line.get("quantity_kg", ""),
+                        "asked": words.number(line.get("quantity_kg")),
                         "field": words.param(sub).lower(),
                     }
-                    item.value = item.value or str(line.get("quantity_kg", ""))
+                    item.value = item.value or _plain(line.get("quantity_kg"))
                     out.append(item)
         else:
             out.append(_scalar_field(name, key, spec, casework, action, defaults, words))
@@ -204,6 +205,16 @@ def action_forms(
             )
         )
     return forms
+
+
+def _plain(quantity: object) -> str:
+    """A number as an input's value (`250`, `12.5`: no `.0`, no exponent, no grouping)."""
+    if isinstance(quantity, bool) or not isinstance(quantity, int | float | str):
+        return ""
+    try:
+        return format(Decimal(str(quantity)).normalize(), "f")
+    except InvalidOperation:
+        return str(quantity)
 
 
 _INDEX = re.compile(r"^\d+$")

@@ -15,6 +15,7 @@ from services.review.console.session import csrf_of
 from services.review.console.wording import (
     CONSOLE_DETAILS,
     DOCUMENT_KINDS,
+    LIST_SEPARATOR,
     PROBLEM_SENTENCES,
     UNFORESEEN,
     Words,
@@ -26,7 +27,7 @@ from services.review.domain.protocol import Protocol
 from services.review.domain.protocol_file import DEFAULT_LANGUAGE
 from services.review.problems import problem_for
 from shared.directory import Principal
-from shared.i18n import Languages, match_language
+from shared.i18n import Formats, Languages, Message, match_language
 from shared.problems import Problem
 
 REVIEW = Path(__file__).parent.parent
@@ -56,7 +57,7 @@ def templates_for(protocol: Protocol) -> Languages:
         protocol.languages,
         filters=lambda lang, gettext: (
             _label_filters(protocol, lang)
-            | _problem_filters(lang, gettext)
+            | _problem_filters(protocol, lang, gettext)
             | _word_filters(lang, gettext)
         ),
     )
@@ -68,21 +69,78 @@ def _label_filters(protocol: Protocol, lang: str) -> dict[str, Any]:
         "action_label": lambda a: action_label(protocol, a, lang),
         # `code|label("element")`, `code|label("reason", "refuse")`: the protocol's names.
         "label": lambda code, kind, of=None: protocol.label(kind, str(code), lang, of),
-        "humanize": lambda s: str(s).replace("_", " ").capitalize(),
     }
 
 
-def _problem_filters(lang: str, gettext: Callable[[str], str]) -> dict[str, Any]:
-    """How a page says a refusal: English as the API words it, other languages by its kind
-    (wording.py), their field messages translated."""
+def _problem_filters(
+    protocol: Protocol, lang: str, gettext: Callable[[str], str]
+) -> dict[str, Any]:
+    """How a page says a refusal: English as the API words it; another language by the
+    translation of its message template, with its particulars (codes by their labels), or,
+    for a message without a template in the catalogue, by its kind (wording.py); field
+    messages translated."""
     if lang == DEFAULT_LANGUAGE:
-        return {"problem": str, "field_problem": str}
+        return {"problem": str, "field_problem": lambda line, _message=None: str(line)}
 
     def problem(message: object) -> str:
-        sentence = getattr(message, "kind_sentence", str(message))
-        return gettext(sentence)
+        said = problem_in(protocol, lang, gettext, getattr(message, "detail", message))
+        if said is not None:
+            return said
+        return gettext(getattr(message, "kind_sentence", str(message)))
 
-    return {"problem": problem, "field_problem": lambda line: field_message(str(line), gettext)}
+    def field_problem(line: object, message: object = None) -> str:
+        """A field's message; with the refusal it belongs to, a reason code it names by the
+        label of that refusal's action."""
+        detail = getattr(message, "detail", message)
+        action = detail.params.get("action") if isinstance(detail, Message) else None
+        return field_message(str(line), gettext, _code_label(protocol, lang, action))
+
+    return {"problem": problem, "field_problem": field_problem}
+
+
+def _code_label(protocol: Protocol, lang: str, action: object) -> Callable[[str, str], str] | None:
+    """How a field message names a code of the action's parameters (a reason code)."""
+    if not isinstance(action, str):
+        return None
+    return lambda field, code: (
+        protocol.label("reason", code, lang, of=action) if field == "reason" else code
+    )
+
+
+def problem_in(
+    protocol: Protocol, lang: str, gettext: Callable[[str], str], detail: object
+) -> str | None:
+    """A refusal's message (domain/errors.py) in the page's language with its particulars;
+    None when it is no Message or its template has no translation."""
+    if not isinstance(detail, Message):
+        return None
+    wording = gettext(detail.template)
+    if wording == detail.template:
+        return None
+    params = detail.params
+    if not params:
+        return wording
+
+    def particular(name: str, value: object) -> object:
+        if name == "action":
+            return action_label(protocol, value, lang)
+        if name == "state":
+            return state_label(protocol, value, lang)
+        if name in ("status", "role"):
+            return gettext(str(value))
+        if name == "actor" and isinstance(value, str) and " " in value:
+            side, _, role = value.partition(" ")  # "CN officer" (protocol_file.Actor)
+            return f"{side} {gettext(role)}"
+        if name == "listed" and "errors" in params:
+            errors: Any = params["errors"]
+            codes = _code_label(protocol, lang, params.get("action"))
+            lines = (field_message(f"{e.field}: {e.message}", gettext, codes) for e in errors)
+            return gettext(LIST_SEPARATOR).join(lines)
+        if name == "date":
+            return Formats(lang).date(value)
+        return value
+
+    return wording % {name: particular(name, value) for name, value in params.items()}
 
 
 def _word_filters(lang: str, gettext: Callable[[str], str]) -> dict[str, Any]:
@@ -90,6 +148,7 @@ def _word_filters(lang: str, gettext: Callable[[str], str]) -> dict[str, Any]:
     words = Words(lang, gettext)
     return {
         "param_label": words.param,
+        "flag_label": words.flag,
         "document_kind": lambda kind: (
             gettext(DOCUMENT_KINDS[kind])
             if kind in DOCUMENT_KINDS
@@ -182,13 +241,16 @@ def as_problem(exc: Problem | domain_errors.ReviewDomainError) -> Problem:
 
 class ProblemMessage(str):
     """A problem's sentence as the API words it (English, with its particulars), carrying
-    the sentence of its kind that a page in another language shows in its place."""
+    the detail as raised (a Message: its template and particulars, which a page in another
+    language says in that language) and the sentence of its kind, for a detail without."""
 
     kind_sentence: str
+    detail: str
 
     def __new__(cls, detail: str, kind_sentence: str) -> ProblemMessage:
         message = super().__new__(cls, detail)
         message.kind_sentence = kind_sentence
+        message.detail = detail
         return message
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
-from shared.i18n import DEFAULT_LANGUAGE, N_
+from shared.i18n import DEFAULT_LANGUAGE, N_, Formats, translated
 
 # The actions' parameters (protocol.yaml), as a form's fields are labelled.
 PARAM_LABELS = {
@@ -64,6 +64,12 @@ DOCUMENT_KINDS = {
     "other": N_("Other document"),
 }
 
+# The flags the priority rules raise for the officer (priority_rules.yaml, `flags:`). A flag
+# of an adopted draft that is not named here is shown as its code, tidied.
+PRIORITY_FLAGS = {
+    "military_end_use": N_("Military end use"),
+}
+
 # One sentence per kind of problem (its type), for pages in languages other than English;
 # English pages show the problem's own detail, which names its particulars.
 PROBLEM_SENTENCES = {
@@ -89,6 +95,11 @@ PROBLEM_TITLES = (
 )
 # The separator of a field and its message ("Detail: is required"; Chinese has its own).
 FIELD_SEPARATOR = N_(": ")
+# Between the field messages a refusal lists in its sentence.
+LIST_SEPARATOR = N_("; ")
+# A proposal's statuses (four eyes), as a refusal names them ("The proposal is withdrawn
+# already").
+PROPOSAL_STATUSES = (N_("countersigned"), N_("rejected"), N_("withdrawn"), N_("superseded"))
 # Details the console words itself: shown translated as they are.
 CONSOLE_DETAILS = frozenset(
     {
@@ -106,36 +117,6 @@ CONSOLE_DETAILS = frozenset(
         N_("A reason is at most 2,000 characters."),
     }
 )
-# The refusals of shared/accounts that the pages before sign-in show next to their field
-# (invitation, reset, sign-in), in English as the accounts word them; a page in another
-# language shows the translation of the first pattern that matches (else the words as they are).
-_NUMBER = re.escape("%(n)s")
-ACCOUNT_MESSAGES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile("^" + re.escape(message).replace(_NUMBER, r"(?P<n>\d+)") + "$"), message)
-    for message in (
-        N_("the form expired; please try again"),
-        N_("the two passwords differ"),
-        N_("the e-mail address, password or code is wrong"),
-        N_("this account is disabled; ask whoever invited you"),
-        N_("too many failed sign-ins; try again in %(n)s s"),
-        N_("an official needs a second factor (TOTP)"),
-        N_("someone has this e-mail address already"),
-        N_("the person who invited is disabled"),
-        N_("this account is disabled"),
-        N_("the code is wrong"),
-        N_("this link is not valid"),
-        N_("this link has been used already"),
-        N_("this link has expired; ask for a new one"),
-        N_("the second factor's secret is malformed; reload the page"),
-        N_("the code does not match the new second factor"),
-        N_("not an e-mail address"),
-        N_("the password must be at least %(n)s characters"),
-        N_("the password must be at most %(n)s characters"),
-        N_("the password is one of the most common passwords"),
-        N_("the password must not be the e-mail address"),
-    )
-)
-
 # An action's description in protocol.yaml: `    description: …` under `  <action>:`.
 _DESCRIPTION = re.compile(r"^(?P<indent> +)description: (?P<text>.+)$")
 _SECTION = re.compile(r"^(\w+):")
@@ -207,6 +188,14 @@ class Words:
     lang: str
     gettext: Callable[[str], str]
 
+    def number(self, value: object) -> str:
+        """A quantity as the language writes it (Babel: `1,250.5`; `250`, not `250.0`)."""
+        return Formats(self.lang).number(value)
+
+    def flag(self, name: str) -> str:
+        known = PRIORITY_FLAGS.get(name)
+        return name.replace("_", " ").capitalize() if known is None else self.gettext(known)
+
     def param(self, name: str) -> str:
         known = PARAM_LABELS.get(name)
         if known is None:
@@ -218,17 +207,18 @@ ENGLISH = Words(DEFAULT_LANGUAGE, lambda message: message)
 
 
 def account_message(text: str, words: Words) -> str:
-    """An account refusal (shared/accounts) in the page's language."""
-    if words.lang == DEFAULT_LANGUAGE:
-        return text
-    for pattern, message in ACCOUNT_MESSAGES:
-        if found := pattern.match(text):
-            return words.gettext(message) % found.groupdict()
-    return text
+    """An account refusal (shared/accounts/errors.py) in the page's language: `str(error)`
+    is a Message, its template translated by the catalogue with the same particulars."""
+    return translated(text, words.gettext)
 
 
-def field_message(text: str, gettext: Callable[[str], str]) -> str:
-    """A page's "field: message" line in the page's language (the field by its label)."""
+def field_message(
+    text: str,
+    gettext: Callable[[str], str],
+    code_label: Callable[[str, str], str] | None = None,
+) -> str:
+    """A page's "field: message" line in the page's language (the field by its label, and
+    a code the message names by `code_label(field, code)`: "when reason is other")."""
     field, _, message = text.partition(": ")
     name = re.split(r"[.\[\]]", field.rstrip("]"))[-1] if field else field
     label = gettext(PARAM_LABELS[name]) if name in PARAM_LABELS else field
@@ -236,6 +226,8 @@ def field_message(text: str, gettext: Callable[[str], str]) -> str:
         if found := pattern.match(message):
             values = found.groupdict()
             named = PARAM_LABELS.get(values.get("field") or "")
+            if code_label is not None and values.get("value") is not None:
+                values["value"] = code_label(values.get("field") or "", values["value"])
             if named is not None:
                 values["field"] = gettext(named)
             return f"{label}{gettext(FIELD_SEPARATOR)}{gettext(wording) % values}"

@@ -1,10 +1,18 @@
 """Exceptions of the review domain and its service layer; services/review/problems.py maps
-each to one HTTP status, in one place."""
+each to one HTTP status, in one place.
+
+An error's message is a template with its particulars as parameters (marked N_ for the
+console's catalogue): `str(error)` is the English text the API sends, a shared.i18n.Message
+that remembers the template, so that a console page in another language says the same
+refusal, particulars included (console/pages.py, "problem").
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from shared.i18n import N_, Message
 
 
 @dataclass(frozen=True)
@@ -21,12 +29,19 @@ class FieldError:
 class ReviewDomainError(Exception):
     """Base of every rule violation the review domain reports."""
 
+    def __init__(self, message: str = "", **params: object) -> None:
+        self.message = Message(message, **params)
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return self.message  # the Message itself, which knows its template
+
 
 class UnknownAction(ReviewDomainError):
     """The action name is not in the protocol (HTTP 422: the request names nothing valid)."""
 
     def __init__(self, action: str) -> None:
-        super().__init__(f"unknown action {action!r}")
+        super().__init__(N_("unknown action '%(action)s'"), action=action)
         self.action = action
 
 
@@ -34,7 +49,7 @@ class UnknownState(ReviewDomainError):
     """A state name is not in the protocol: a programming or data error, never user input."""
 
     def __init__(self, state: str) -> None:
-        super().__init__(f"unknown state {state!r}")
+        super().__init__("unknown state '%(state)s'", state=state)
         self.state = state
 
 
@@ -42,7 +57,7 @@ class ActionForbidden(ReviewDomainError):
     """The actor's side or role may not take this action at all (HTTP 403)."""
 
     def __init__(self, action: str, actor: str) -> None:
-        super().__init__(f"{actor} may not {action}")
+        super().__init__(N_("%(actor)s may not %(action)s"), actor=actor, action=action)
         self.action = action
         self.actor = actor
 
@@ -51,7 +66,11 @@ class ActionNotAllowedInState(ReviewDomainError):
     """The action exists and the actor may take it, but not in the case's state (HTTP 409)."""
 
     def __init__(self, action: str, state: str, detail: str | None = None) -> None:
-        super().__init__(detail or f"{action} is not allowed in state {state!r}")
+        if detail is None:
+            detail = Message(
+                N_("%(action)s is not allowed in state '%(state)s'"), action=action, state=state
+            )
+        super().__init__(detail)
         self.action = action
         self.state = state
 
@@ -60,10 +79,13 @@ class ActionNotAllowedForTier(ActionNotAllowedInState):
     """The action is limited to some tiers (fast_track: P1 only); a 409 like a wrong state."""
 
     def __init__(self, action: str, state: str, tier: str | None, allowed: Iterable[str]) -> None:
-        allowed_text = ", ".join(allowed)
-        super().__init__(
-            action, state, f"{action} is only allowed for tier {allowed_text}, not {tier or 'none'}"
+        detail = Message(
+            N_("%(action)s is only allowed for tier %(allowed)s, not %(tier)s"),
+            action=action,
+            allowed=", ".join(allowed),
+            tier=tier or "none",
         )
+        super().__init__(action, state, detail)
         self.tier = tier
 
 
@@ -74,7 +96,13 @@ class InvalidActionParameters(ReviewDomainError):
         self.action = action
         self.errors: tuple[FieldError, ...] = tuple(errors)
         listed = "; ".join(f"{e.field}: {e.message}" for e in self.errors)
-        super().__init__(f"invalid parameters for {action}: {listed}")
+        # `errors` is not in the English text: a page says each field's message itself.
+        super().__init__(
+            N_("invalid parameters for %(action)s: %(listed)s"),
+            action=action,
+            listed=listed,
+            errors=self.errors,
+        )
 
     def as_dicts(self) -> list[dict[str, str]]:
         return [e.as_dict() for e in self.errors]
@@ -90,7 +118,9 @@ class InvalidRuleSet(ReviewDomainError):
     def __init__(self, errors: Iterable[FieldError]) -> None:
         self.errors: tuple[FieldError, ...] = tuple(errors)
         listed = "; ".join(f"{e.field}: {e.message}" for e in self.errors)
-        super().__init__(f"invalid priority rules: {listed}")
+        super().__init__(
+            N_("invalid priority rules: %(listed)s"), listed=listed, errors=self.errors
+        )
 
     def as_dicts(self) -> list[dict[str, str]]:
         return [e.as_dict() for e in self.errors]
@@ -108,7 +138,12 @@ class LicenceNotActive(ReviewDomainError):
     (HTTP 409)."""
 
     def __init__(self, number: str, status: str, detail: str) -> None:
-        super().__init__(f"licence {number} is {status}: {detail}")
+        super().__init__(
+            N_("licence %(number)s is %(status)s: %(detail)s"),
+            number=number,
+            status=status,
+            detail=detail,
+        )
         self.number = number
         self.status = status
 
@@ -154,7 +189,7 @@ class CaseNotFound(ReviewDomainError):
     """No such case, or one the caller's side may not see: the two look alike (HTTP 404)."""
 
     def __init__(self) -> None:
-        super().__init__("No such case.")
+        super().__init__(N_("No such case."))
 
 
 class DocumentNotFound(ReviewDomainError):
@@ -162,14 +197,14 @@ class DocumentNotFound(ReviewDomainError):
     visible to the side: all alike (HTTP 404, one body), so ids cannot be probed."""
 
     def __init__(self) -> None:
-        super().__init__("No such document.")
+        super().__init__(N_("No such document."))
 
 
 class StaleCase(ReviewDomainError):
     """The case changed since the caller read its version; nothing was done (HTTP 409)."""
 
     def __init__(self) -> None:
-        super().__init__("The case has changed since you read it; reload and try again.")
+        super().__init__(N_("The case has changed since you read it; reload and try again."))
 
 
 class CaseConflict(ReviewDomainError):
@@ -200,14 +235,14 @@ class ProposalNotFound(ReviewDomainError):
     """No such proposal on the case, or one of the other side's: the two look alike (HTTP 404)."""
 
     def __init__(self) -> None:
-        super().__init__("No such proposal on this case.")
+        super().__init__(N_("No such proposal on this case."))
 
 
 class ProposalClosed(ReviewDomainError):
     """The proposal was countersigned, rejected, withdrawn or superseded already (HTTP 409)."""
 
     def __init__(self, status: str) -> None:
-        super().__init__(f"The proposal is {status} already; nothing was done.")
+        super().__init__(N_("The proposal is %(status)s already; nothing was done."), status=status)
         self.status = status
 
 
@@ -218,6 +253,8 @@ class ProposalPending(ActionNotAllowedInState):
         super().__init__(
             action,
             state,
-            "A proposal awaits countersignature on this case; "
-            "countersign, reject or withdraw it first.",
+            N_(
+                "A proposal awaits countersignature on this case; "
+                "countersign, reject or withdraw it first."
+            ),
         )

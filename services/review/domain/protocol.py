@@ -47,6 +47,7 @@ from services.review.domain.protocol_file import (
     StateSpec,
 )
 from services.review.domain.protocol_params import jsonable, validate_params
+from shared.i18n import N_, Message
 
 __all__ = [
     "ActionForbidden",
@@ -266,13 +267,13 @@ class Protocol:
         if spec.tiers is not None and tier not in spec.tiers:
             raise ActionNotAllowedForTier(action, state, tier, spec.tiers)
         if spec.once and action in taken:
-            raise ActionNotAllowedInState(
-                action, state, f"{action} was taken on this case already; it is taken once"
-            )
+            once = N_("%(action)s was taken on this case already; it is taken once")
+            raise ActionNotAllowedInState(action, state, Message(once, action=action))
         missing = [before for before in spec.after if before not in taken]
         if missing:
+            after = N_("%(action)s comes after %(before)s, not yet taken")
             raise ActionNotAllowedInState(
-                action, state, f"{action} comes after {', '.join(missing)}, not yet taken"
+                action, state, Message(after, action=action, before=", ".join(missing))
             )
         to_state = self._target(spec, state, previous_state)
         validated, extra = validate_params(
@@ -314,14 +315,21 @@ class Protocol:
         """Why `actor` may not countersign (or reject) a proposal of `action`; None: they may."""
         countersign = self._action(action).countersign
         if countersign is None:
-            return f"{action} needs no countersignature"
+            return Message(N_("%(action)s needs no countersignature"), action=action)
         rule = countersign.by
         if actor_id == proposer_id:
-            return "A proposal is countersigned by a second official, not by its proposer."
+            return N_("A proposal is countersigned by a second official, not by its proposer.")
         if rule.same_side and actor.side != proposer.side:
-            return f"Only an official of the {proposer.side} side countersigns this proposal."
+            return Message(
+                N_("Only an official of the %(side)s side countersigns this proposal."),
+                side=proposer.side,
+            )
         if actor.role != rule.role:
-            return f"Only a {rule.role} countersigns a proposal to {action}."
+            return Message(
+                N_("Only a %(role)s countersigns a proposal to %(action)s."),
+                role=rule.role,
+                action=action,
+            )
         return None
 
     def withdrawal_refusal(
@@ -333,7 +341,7 @@ class Protocol:
             return None
         if self.countersigner_refusal(action, proposer, proposer_id, actor, actor_id) is None:
             return None
-        return "Only the proposer or an official who may countersign withdraws a proposal."
+        return N_("Only the proposer or an official who may countersign withdraws a proposal.")
 
     def as_document(self, lang: str | None = None) -> dict[str, Any]:
         """The protocol as plain data for GET /v1/protocol, selectors resolved to state lists.

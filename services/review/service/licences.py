@@ -16,6 +16,7 @@ from services.review.service.core import CaseworkCore
 from services.review.service.who import Who
 from services.review.store import Case, LicenceRecord, ShipmentRecord, shipments_of
 from shared.events import LicenceRevoked
+from shared.i18n import N_
 
 __all__ = ["Licences"]
 
@@ -83,7 +84,9 @@ class Licences(CaseworkCore):
             given, case.application["goods"], protocol=self.protocol
         )
         if session.get(LicenceRecord, licence.number) is not None:
-            raise CaseConflict(f"Licence number {licence.number} is already in use.")
+            raise CaseConflict(
+                N_("Licence number %(number)s is already in use."), number=licence.number
+            )
         record = LicenceRecord(
             number=licence.number,
             case_id=case.id,
@@ -106,7 +109,7 @@ class Licences(CaseworkCore):
         lines: Sequence[Mapping[str, Any]],
         shipped_on: date,
     ) -> ShipmentRecord:
-        self.require(who, "record_shipment", "Shipments are recorded by the Chinese side.")
+        self.require(who, "record_shipment", N_("Shipments are recorded by the Chinese side."))
         self._lock_licence(session, record)
         licence = self.licence_domain(record)
         shipment = licence_rules.draw(
@@ -138,10 +141,14 @@ class Licences(CaseworkCore):
     def revoke_licence(
         self, session: Session, record: LicenceRecord, who: Who, reason: str
     ) -> LicenceRecord:
-        self.require(who, "revoke_licence", "Licences are revoked by a CN supervisor.")
+        self.require(who, "revoke_licence", N_("Licences are revoked by a CN supervisor."))
         self._lock_licence(session, record)
         if record.revoked_on is not None:
-            raise CaseConflict(f"Licence {record.number} was revoked on {record.revoked_on}.")
+            raise CaseConflict(
+                N_("Licence %(number)s was revoked on %(date)s."),
+                number=record.number,
+                date=record.revoked_on,
+            )
         record.revoked_on = self.today()
         session.add(record)
         case = self._audit_on_case(

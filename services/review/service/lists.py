@@ -13,6 +13,7 @@ from services.review.service.core import SOURCE, CaseworkCore
 from services.review.service.who import Who
 from services.review.store import Case, PriorityList
 from shared.events import PriorityListIssued, new_event
+from shared.i18n import N_
 from shared.outbox import add_event
 
 __all__ = ["PriorityLists", "queue_key"]
@@ -39,13 +40,13 @@ class PriorityLists(CaseworkCore):
             missing = set(case_ids) - {c.id for c in cases}
             if missing:
                 raise CaseConflict(
-                    "Only queued cases can be put on a list; not queued: "
-                    + ", ".join(sorted(missing))
+                    N_("Only queued cases can be put on a list; not queued: %(cases)s"),
+                    cases=", ".join(sorted(missing)),
                 )
         if max_cases is not None:
             cases = cases[:max_cases]
         if not cases:
-            raise CaseConflict("No queued cases to put on a list.")
+            raise CaseConflict(N_("No queued cases to put on a list."))
         self._claim_versions(session, cases)
         return self._put_on_list(session, cases, who, list_number=None)
 

@@ -8,6 +8,7 @@ from services.review.domain.errors import FieldError, InvalidAssignee
 from services.review.service.core import CaseworkCore
 from services.review.service.who import Who
 from services.review.store import Case, Note
+from shared.i18n import N_
 
 __all__ = ["NotesAndAssignment"]
 
@@ -45,17 +46,19 @@ class NotesAndAssignment(CaseworkCore):
         official = self.directory.official(target)
         if official is None or official.side != who.side:
             raise InvalidAssignee(
-                "The official must exist and be of your side.",
+                N_("The official must exist and be of your side."),
                 [FieldError("official_id", "no such official of your side")],
             )
         if not self.directory.can_sign_in(target):
             raise InvalidAssignee(
-                "The official's credentials are all revoked; they cannot take a case.",
+                N_("The official's credentials are all revoked; they cannot take a case."),
                 [FieldError("official_id", "the official's access is revoked")],
             )
         if target != who.id:
             self.require(
-                who, "assign_other_official", "Only a supervisor may assign a case to someone else."
+                who,
+                "assign_other_official",
+                N_("Only a supervisor may assign a case to someone else."),
             )
         self._lock_case(session, case)
         self._set_contact(session, case, who.side, target)

@@ -30,6 +30,7 @@ from services.review.service.core import CaseworkCore
 from services.review.service.who import SYSTEM, SYSTEM_WHO, Who
 from services.review.store import Case, PriorityRuleSet, adopted_rule_set
 from shared.db import session_scope
+from shared.i18n import N_
 
 __all__ = ["RESCORE_CHUNK", "PriorityRescoring", "adopt_and_rescore", "rescore_open_cases"]
 
@@ -51,7 +52,9 @@ class PriorityRescoring(CaseworkCore):
 
     def adopt_rules(self, session: Session, draft: RuleSet, who: Who, reason: str) -> None:
         """Put a (simulated) draft in force under its own version; re-scoring follows."""
-        self.require(who, "adopt_priority_rules", "Only an EU supervisor may adopt priority rules.")
+        self.require(
+            who, "adopt_priority_rules", N_("Only an EU supervisor may adopt priority rules.")
+        )
         packaged = RuleSet.default()
         # A version names one rule set for good: the packaged one may be adopted again (to
         # go back to it), but under its own version only as it is.
@@ -60,7 +63,8 @@ class PriorityRescoring(CaseworkCore):
         )
         if reused:
             raise CaseConflict(
-                f"Rule set version {draft.version} exists already; give the draft a new version."
+                N_("Rule set version %(version)s exists already; give the draft a new version."),
+                version=draft.version,
             )
         session.add(
             PriorityRuleSet(

@@ -37,6 +37,7 @@ NOT_STATES = {
     ("services/review/service/ticker.py", "lapsed"),
     # A proposal's status (store.Proposal.status: four eyes), not the case's.
     ("services/review/service/proposals.py", "withdrawn"),
+    ("services/review/console/wording.py", "withdrawn"),  # its word on the console's pages
     # The status of intake's application in the event the simulator writes.
     ("reechannel/simulate/history.py", "submitted"),
     # A sort order of the queue named after the column it sorts by (submitted_at).
