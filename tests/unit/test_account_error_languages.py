@@ -22,7 +22,7 @@ from babel.messages.frontend import parse_mapping_cfg
 
 import shared.accounts
 from services.review.console.pages import CATALOGUE, REVIEW
-from services.review.console.wording import ENGLISH, Words, account_message
+from services.review.console.wording import ENGLISH, Words
 from shared.accounts.errors import AccountError, NotFound, SignInDelayed
 from shared.accounts.passwords import WeakPassword, check_new_password
 from shared.i18n import (
@@ -33,6 +33,7 @@ from shared.i18n import (
     translations_from_po,
 )
 from shared.i18n import translated as in_language
+from shared.web.accounts import account_message
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNTS = ROOT / "shared" / "accounts"

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
-from shared.i18n import DEFAULT_LANGUAGE, N_, Formats, translated
+from shared.i18n import DEFAULT_LANGUAGE, N_, Formats
 
 # The actions' parameters (protocol.yaml), as a form's fields are labelled.
 PARAM_LABELS = {
@@ -204,12 +204,6 @@ class Words:
 
 
 ENGLISH = Words(DEFAULT_LANGUAGE, lambda message: message)
-
-
-def account_message(text: str, words: Words) -> str:
-    """An account refusal (shared/accounts/errors.py) in the page's language: `str(error)`
-    is a Message, its template translated by the catalogue with the same particulars."""
-    return translated(text, words.gettext)
 
 
 def field_message(
