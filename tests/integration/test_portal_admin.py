@@ -109,6 +109,11 @@ def test_a_bad_or_taken_name_is_told_next_to_the_field_and_nothing_is_stored(
         assert taken.status_code == 409
         assert 'id="name-error"' in taken.text and "another key in use has this name" in taken.text
         assert 'aria-invalid="true"' in taken.text
+        chinese = browser.post(
+            "/keys?lang=zh-Hans", data={"csrf": form_nonce(taken), "name": "WAREHOUSE"}
+        )
+        assert chinese.status_code == 409 and "另一个使用中的密钥已使用此名称" in chinese.text
+        browser.get("/keys?lang=en")
         empty = create_key(browser, "   ")
         assert empty.status_code == 422 and 'id="name-error"' in empty.text
         long = create_key(browser, "x" * 101)

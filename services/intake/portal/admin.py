@@ -16,11 +16,27 @@ from services.intake.portal.session import Member
 from shared.accounts.company import Actor
 from shared.accounts.errors import AccountError, NotFound
 from shared.i18n import N_
-from shared.web.accounts import account_message
+from shared.web.accounts import ACCOUNT_MESSAGES, account_message, message_patterns
 
 TITLES = {403: N_("Not allowed"), 404: N_("Not found"), 409: N_("Not done")}
 # Another company's key or person is "not found", as one that never was: the same words.
 NOT_FOUND = N_("There is no such key or colleague in your company.")
+
+
+# The refusals of shared/accounts/company.py and people.py these pages show, translated.
+MESSAGES = ACCOUNT_MESSAGES + message_patterns(
+    N_("only an admin of the company manages its API keys and colleagues"),
+    N_("a key's name has 1 to %(n)s characters"),
+    N_("another key in use has this name"),
+    N_("this key is revoked already"),
+    N_("the company's last admin stays admin: make a colleague admin first"),
+    N_("the person is disabled already"),
+    N_("the person is not disabled"),
+    N_("the person is admin already"),
+    N_("the person is member already"),
+    N_("role must be admin or member"),
+    N_("name must be 1 to 200 characters"),
+)
 
 
 def actor_of(member: Member) -> Actor:
@@ -44,4 +60,8 @@ def form_errors(
     request: Request, member: Member, exc: AccountError, where: str = ""
 ) -> dict[str, str]:
     """The refusal's message under its field (`where` + the field; else above the form)."""
-    return {where + (exc.field or "form"): account_message(str(exc), words_of(request, member))}
+    return {
+        where + (exc.field or "form"): account_message(
+            str(exc), words_of(request, member), MESSAGES
+        )
+    }
