@@ -56,8 +56,20 @@ def keys_named(directory: Directory, company_id: str, name: str) -> list[Credent
     return [Credential(**r._mapping) for r in rows]
 
 
+def csrf_of_form(page: httpx.Response, action: str) -> str:
+    """The CSRF field of the page's form posting to `action` (as a browser posts it)."""
+    form = re.search(
+        rf'<form method="post" action="{re.escape(action)}"[^>]*>\s*<input type="hidden" '
+        r'name="csrf" value="([^"]*)"',
+        page.text,
+    )
+    assert form is not None and form.group(1), f"no form for {action} with its CSRF token"
+    return form.group(1)
+
+
 def create_key(browser: httpx.Client, name: str) -> httpx.Response:
-    return browser.post("/keys", data={"csrf": form_nonce(browser.get("/keys")), "name": name})
+    csrf = csrf_of_form(browser.get("/keys"), "/keys")
+    return browser.post("/keys", data={"csrf": csrf, "name": name})
 
 
 def test_a_new_key_works_at_once_and_a_revoked_one_is_refused_by_intake_and_notify(
@@ -86,13 +98,14 @@ def test_a_new_key_works_at_once_and_a_revoked_one_is_refused_by_intake_and_noti
         (stored,) = keys_named(directory, company["id"], "Broker sync")
         confirm = browser.get(f"/keys/{stored.id}/revoke")
         assert confirm.status_code == 200 and "Broker sync" in confirm.text
-        gone = browser.post(f"/keys/{stored.id}/revoke", data={"csrf": form_nonce(confirm)})
+        csrf = csrf_of_form(confirm, f"/keys/{stored.id}/revoke")
+        gone = browser.post(f"/keys/{stored.id}/revoke", data={"csrf": csrf})
         assert gone.status_code == 303 and gone.headers["location"] == "/keys?done=revoked"
         for service, path in calls:
             with service.client(key) as api:
                 answer = api.get(path)
                 assert answer.status_code == 401, (service.name, answer.text)
-        again = browser.post(f"/keys/{stored.id}/revoke", data={"csrf": form_nonce(confirm)})
+        again = browser.post(f"/keys/{stored.id}/revoke", data={"csrf": csrf})
         assert again.status_code == 409 and "revoked already" in again.text
         assert "Broker sync" not in browser.get("/keys").text
     lines = [e for e in audit.events(directory.engine, since) if e.actor == admin["id"]]
@@ -180,7 +193,8 @@ def test_an_admin_invites_promotes_disables_and_enables_a_colleague(
     with portal(intake.url, admin) as browser:
         page = browser.get("/colleagues")
         assert page.status_code == 200 and "Carl Colleague" in page.text
-        csrf = form_nonce(page)
+        csrf = csrf_of_form(page, "/colleagues")
+        assert csrf_of_form(page, f"/colleagues/{colleague['id']}/role") == csrf
         bad = browser.post("/colleagues", data={"csrf": csrf, "email": "nope", "role": "member"})
         assert bad.status_code == 422 and 'id="invite-email-error"' in bad.text
         invited = browser.post(
@@ -207,6 +221,7 @@ def test_an_admin_invites_promotes_disables_and_enables_a_colleague(
             assert carl.get("/keys").status_code == 200
             confirm = browser.get(f"/colleagues/{colleague['id']}/disable")
             assert confirm.status_code == 200 and "Carl Colleague" in confirm.text
+            assert csrf_of_form(confirm, f"/colleagues/{colleague['id']}/disable") == csrf
             done = browser.post(f"/colleagues/{colleague['id']}/disable", data={"csrf": csrf})
             assert (
                 done.status_code == 303 and done.headers["location"] == "/colleagues?done=disabled"
