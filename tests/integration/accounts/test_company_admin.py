@@ -124,6 +124,8 @@ def test_the_last_admin_cannot_demote_or_disable_themselves(
 def test_two_admins_demoting_themselves_at_once_leave_one_admin(
     k: Kit, company: dict[str, Any]
 ) -> None:
+    if k.directory.engine.dialect.name != "postgresql":
+        pytest.skip("the admins' rows are locked FOR UPDATE on PostgreSQL (SQLite: one writer)")
     one, two = staff(k, company["id"]), staff(k, company["id"])
     start = threading.Barrier(2)
     outcomes: dict[str, str] = {}
