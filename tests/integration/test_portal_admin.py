@@ -6,20 +6,24 @@ key is not found; the last admin stays admin; every form needs its CSRF token.""
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
+from email import message_from_bytes
 from typing import Any
 
 import httpx
 import pytest
+from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from shared.accounts import audit
 from shared.accounts.models import Person
 from shared.db import utcnow
 from shared.directory import Credential, Directory, open_directory
+from tests.integration.accounts.test_people_cli import Mailbox
 from tests.integration.conftest import new_company
 from tests.people import enrol_staff, form_nonce, portal, settings_of
-from tests.support import Infra, ServiceProcess, running
+from tests.support import Infra, ServiceProcess, free_port, running
 
 SECRET = re.compile(r'value="(ree_ak_[A-Za-z0-9_-]+)"')
 LINK = re.compile(r'value="(http[^"]+/invitation\?token=[^"]+)"')
@@ -251,3 +255,41 @@ def test_the_last_admin_cannot_demote_or_disable_themselves(
         assert browser.get("/keys").status_code == 200  # still signed in, still admin
         forged = browser.post(f"/colleagues/{admin['id']}/disable", data={"csrf": "x"})
         assert forged.status_code == 403
+
+
+@pytest.fixture(scope="module")
+def mailed(infra: Infra) -> Iterator[tuple[ServiceProcess, Mailbox, Controller]]:
+    """Intake whose invitations go through a real SMTP server (aiosmtpd)."""
+    mailbox = Mailbox()
+    port = free_port()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()  # returns once the server answers
+    env = infra.env(REE_SMTP_URL=f"smtp://127.0.0.1:{port}", REE_SMTP_FROM="portal@ree.example")
+    service = ServiceProcess("intake", env).start()
+    yield service, mailbox, controller
+    service.stop()
+    if controller.loop.is_running():
+        controller.stop()
+
+
+def test_an_invitation_is_e_mailed_where_smtp_is_set_and_shown_if_sending_fails(
+    mailed: tuple[ServiceProcess, Mailbox, Controller], infra: Infra, directory: Directory
+) -> None:
+    intake, mailbox, controller = mailed
+    own = new_company(infra, "Xi Ceramics SE")
+    admin = enrol_staff(directory, own["id"], "Mira Mail")
+    with portal(intake.url, admin, fresh=True) as browser:
+        csrf = csrf_of_form(browser.get("/colleagues"), "/colleagues")
+        email = f"nina.{uuid.uuid4().hex[:8]}@example.com"
+        sent = browser.post("/colleagues", data={"csrf": csrf, "email": email, "role": "member"})
+        assert sent.status_code == 201 and "is e-mailed to them" in sent.text
+        assert LINK.search(sent.text) is None  # the link went to them, not on the page
+        envelope = mailbox.received[-1]
+        assert envelope.rcpt_tos == [email] and envelope.mail_from == "portal@ree.example"
+        body = message_from_bytes(envelope.original_content or b"").get_payload(decode=True)
+        assert isinstance(body, bytes) and "/invitation?token=ree_in_" in body.decode()
+        controller.stop()  # the mail server goes away: the admin is given the link instead
+        other = f"otto.{uuid.uuid4().hex[:8]}@example.com"
+        shown = browser.post("/colleagues", data={"csrf": csrf, "email": other, "role": "member"})
+        assert shown.status_code == 201 and "could not be sent" in shown.text
+        assert LINK.search(shown.text) is not None

@@ -6,6 +6,9 @@ demote or disable themselves (409). The rules are shared/accounts/company.py's."
 
 from __future__ import annotations
 
+import logging
+
+import aiosmtplib
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
@@ -21,6 +24,8 @@ from shared.accounts.web import LinkMailSettings
 from shared.http import run_blocking
 from shared.i18n import N_
 from shared.mail import send_message, text_message
+
+log = logging.getLogger(__name__)
 
 nav("/colleagues", N_("Colleagues"), admin_only=True, within=("/colleagues/",))
 
@@ -43,7 +48,7 @@ def _page(
     status: int = 200,
     errors: dict[str, str] | None = None,
     invite: dict[str, str] | None = None,
-    invited: tuple[str, str | None] | None = None,
+    invited: tuple[str, str | None, bool] | None = None,
 ) -> HTMLResponse:
     try:
         colleagues = accounts_of(request).company.colleagues(actor_of(member), member.company_id)
@@ -92,15 +97,22 @@ async def invite_colleague(request: Request) -> HTMLResponse:
         return link
     settings: LinkMailSettings = request.app.state.settings
     url = link.url(settings)
-    shown: str | None = url
-    if settings.smtp_url:
-        text = invitation_text(link.invitation, url)
-        await send_message(
-            settings,
-            text_message(settings.smtp_from, link.invitation.email, INVITATION_SUBJECT, text),
-        )
-        shown = None
-    return await run_blocking(_page, request, member, 201, invited=(link.invitation.email, shown))
+    mailed = bool(settings.smtp_url) and await _mail(settings, link, url)
+    invited = (link.invitation.email, None if mailed else url, bool(settings.smtp_url))
+    return await run_blocking(_page, request, member, 201, invited=invited)
+
+
+async def _mail(settings: LinkMailSettings, link: Link, url: str) -> bool:
+    """E-mail the invitation; False if the server refused or did not answer (the page then
+    shows the link, which is valid all the same)."""
+    text = invitation_text(link.invitation, url)
+    mail = text_message(settings.smtp_from, link.invitation.email, INVITATION_SUBJECT, text)
+    try:
+        await send_message(settings, mail)
+    except (OSError, aiosmtplib.SMTPException) as exc:
+        log.warning("the invitation to %s could not be e-mailed: %s", link.invitation.email, exc)
+        return False
+    return True
 
 
 @router.post("/colleagues/{person_id}/role", response_class=HTMLResponse)
