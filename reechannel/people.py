@@ -14,7 +14,7 @@ import typer
 from shared.accounts import audit
 from shared.accounts.errors import AccountError
 from shared.accounts.invitations import Invitations, Link, LinkSettings
-from shared.accounts.mail import send_link_blocking
+from shared.accounts.mail import INVITATION_SUBJECT, invitation_text, send_link_blocking
 from shared.accounts.passwords import Passwords
 from shared.accounts.people import People
 from shared.accounts.sessions import Sessions
@@ -83,12 +83,8 @@ def _deliver(link: Link, as_json: bool) -> None:
     mail = MailSettings()
     sent = False
     if mail.smtp_url:
-        text = (
-            f"Hello {invitation.name},\n\nyou are invited to the REE Channel as "
-            f"{invitation.role}. Open this link to set your password (and second factor):\n\n"
-            f"{url}\n\nIt works once, until {invitation.expires_at:%Y-%m-%d %H:%M} UTC.\n"
-        )
-        send_link_blocking(mail, invitation.email, "Your REE Channel invitation", text)
+        text = invitation_text(invitation, url)
+        send_link_blocking(mail, invitation.email, INVITATION_SUBJECT, text)
         sent = True
     payload = {
         "invitation_id": invitation.id,

@@ -227,6 +227,12 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def new_api_key() -> tuple[str, str]:
+    """A new company API key and the SHA-256 stored for it (the key itself never is)."""
+    key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    return key, _hash(key)
+
+
 def validate_eori(eori: str) -> str:
     value = eori.strip().upper().replace(" ", "")
     if not EORI_PATTERN.match(value) or value[:2] not in EU_COUNTRIES:
@@ -265,10 +271,10 @@ class Directory:
             company = Company(name=name, eori=eori)
             session.add(company)
             session.flush()
-            key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+            key, key_hash = new_api_key()
             session.add(
                 Credential(
-                    kind=CredentialKind.applicant, subject_id=company.id, secret_hash=_hash(key)
+                    kind=CredentialKind.applicant, subject_id=company.id, secret_hash=key_hash
                 )
             )
         return company, key

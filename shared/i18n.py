@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,12 @@ def translated(text: str, gettext: Callable[[str], str]) -> str:
         return text
     wording = gettext(text.template)
     return wording % text.params if text.params else wording
+
+
+def _translate(text: str, gettext: Callable[[str], str]) -> str:
+    """The `translate` filter: a Message by its template (particulars kept), else the text's
+    own translation."""
+    return translated(text, gettext) if isinstance(text, Message) else gettext(text)
 
 
 def babel_locale(tag: str) -> str:
@@ -260,7 +267,7 @@ class Languages:
         )
         env.install_gettext_translations(self.translations[tag], newstyle=True)  # type: ignore[attr-defined]
         gettext = self.translations[tag].gettext
-        env.filters.update(Formats(tag).filters(), translate=gettext)
+        env.filters.update(Formats(tag).filters(), translate=partial(_translate, gettext=gettext))
         if filters is not None:
             env.filters.update(filters(tag, gettext))
         env.globals.update(lang=tag, languages=self.supported, language_names=self.names)

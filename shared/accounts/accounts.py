@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import redis
 
+from shared.accounts.company import CompanyAdmin
 from shared.accounts.invitations import Invitations
 from shared.accounts.passwords import Passwords
 from shared.accounts.people import People
@@ -23,6 +24,7 @@ class Accounts:
     invitations: Invitations
     throttle: SignInThrottle
     sign_in: SignIn
+    company: CompanyAdmin
 
 
 def open_accounts(
@@ -37,11 +39,14 @@ def open_accounts(
     passwords = passwords or Passwords()
     sessions = Sessions(directory.engine, settings)
     throttle = SignInThrottle(client, settings.schema_prefix)
+    people = People(directory.engine, sessions)
+    invitations = Invitations(directory.engine, passwords, sessions)
     return Accounts(
         passwords=passwords,
         sessions=sessions,
-        people=People(directory.engine, sessions),
-        invitations=Invitations(directory.engine, passwords, sessions),
+        people=people,
+        invitations=invitations,
         throttle=throttle,
         sign_in=SignIn(directory.engine, passwords, sessions, throttle),
+        company=CompanyAdmin(directory.engine, people, invitations),
     )

@@ -29,6 +29,9 @@ class Action(StrEnum):
     disabled = "disabled"
     enabled = "enabled"
     role_changed = "role_changed"
+    # A company's API keys (shared/accounts/company.py): the detail names company, key, name.
+    key_created = "key_created"
+    key_revoked = "key_revoked"
 
 
 def record(session: Session, action: Action, about: Person | None = None, /, **fields: Any) -> None:

@@ -3,7 +3,20 @@
 
 from __future__ import annotations
 
+from shared.accounts.models import Invitation
 from shared.mail import MailSettings, send_blocking, text_message
+
+INVITATION_SUBJECT = "Your REE Channel invitation"
+
+
+def invitation_text(invitation: Invitation, url: str) -> str:
+    """The e-mail of an invitation (an operator's at the command line, an admin's in the
+    portal): who it is for, the link, until when it works."""
+    return (
+        f"Hello {invitation.name},\n\nyou are invited to the REE Channel as "
+        f"{invitation.role}. Open this link to set your password (and second factor):\n\n"
+        f"{url}\n\nIt works once, until {invitation.expires_at:%Y-%m-%d %H:%M} UTC.\n"
+    )
 
 
 def send_link_blocking(settings: MailSettings, to: str, subject: str, text: str) -> None:

@@ -7,6 +7,7 @@ Disabling a person ends their sessions in the same transaction; so does a role c
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -38,6 +39,11 @@ def roles_of(kind: str) -> tuple[str, ...]:
     return tuple(r.value for r in StaffRole)
 
 
+# Checked in the transaction of a change, before it is made (shared/accounts/company.py: a
+# company keeps an admin); raises an AccountError to refuse it.
+Guard = Callable[[Session, Person], None]
+
+
 def by_email(session: Session, email: str) -> Person | None:
     return session.exec(select(Person).where(Person.email == email)).first()
 
@@ -59,12 +65,14 @@ class People:
         with Session(self.engine) as session:
             return list(session.exec(select(Person).where(Person.company_id == company_id)))
 
-    def disable(self, person_id: str, by: str) -> int:
+    def disable(self, person_id: str, by: str, guard: Guard | None = None) -> int:
         """Disable the person and end every session of theirs; returns how many ended."""
         with session_scope(self.engine) as session:
             person = self._get(session, person_id)
             if person.disabled_at is not None:
                 raise Conflict("the person is disabled already")
+            if guard is not None:
+                guard(session, person)
             person.disabled_at = utcnow()
             session.add(person)
             ended = self.sessions.end_all(session, person.id)
@@ -82,7 +90,7 @@ class People:
             session.add(person)
             audit.record(session, Action.enabled, person, actor=by)
 
-    def change_role(self, person_id: str, role: str, by: str) -> None:
+    def change_role(self, person_id: str, role: str, by: str, guard: Guard | None = None) -> None:
         with session_scope(self.engine) as session:
             person = self._get(session, person_id)
             role = role.strip().lower()
@@ -91,6 +99,8 @@ class People:
                 raise InvalidInput("role must be one of %(roles)s", field="role", roles=roles)
             if role == person.role:
                 raise Conflict("the person is %(role)s already", role=role)
+            if guard is not None:
+                guard(session, person)
             before, person.role = person.role, role
             session.add(person)
             if person.kind == PersonKind.official:

@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 # Each module adds its routes to the one router: the order of this import is theirs.
 # isort: off
-from services.intake.portal import sign_in, applications, application
+from services.intake.portal import sign_in, applications, application, keys, colleagues
 
 # isort: on
 from services.intake.portal.pages import INTAKE, redirect, render, router, templates
@@ -40,7 +40,7 @@ __all__ = ["PAGES", "install", "is_portal_path", "router"]
 
 API_ROOTS = frozenset({"/healthz", "/readyz", "/metrics"})
 
-PAGES = (sign_in, applications, application)
+PAGES = (sign_in, applications, application, keys, colleagues)
 
 Handler = Callable[[Request, Any], Awaitable[Response] | Response]
 
