@@ -86,7 +86,6 @@ def _port_open(port: int) -> bool:
         return False
 
 
-
 def reuse_one_tls_context() -> None:
     """Every httpx client the tests make shares one default TLS context.
 

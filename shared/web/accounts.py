@@ -34,6 +34,7 @@ NOTICES = {
     "out": N_("You are signed out."),
 }
 
+
 class Words(Protocol):
     """A page's language: its tag and its gettext (each site's words have these)."""
 

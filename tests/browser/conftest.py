@@ -28,6 +28,8 @@ def docs_shot(page: Any, name: str) -> None:
     if os.environ.get("REE_DOCS_SCREENSHOTS") == "1":
         DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(DOCS_SCREENSHOTS / f"{name}.png"))
+
+
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
