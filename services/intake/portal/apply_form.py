@@ -136,6 +136,12 @@ class Field:
     def id(self) -> str:
         return "f-" + self.name.replace(".", "-")
 
+    @property
+    def described_by(self) -> str:
+        """The ids of its hint and its message (aria-describedby), those it has."""
+        ids = (self.hint and f"{self.id}-hint", self.error and f"{self.id}-error")
+        return " ".join(i for i in ids if i)
+
 
 @dataclass
 class Section:
