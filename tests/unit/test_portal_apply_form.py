@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from services.intake.portal import apply_form
-from services.intake.portal.apply_form import ApplyForm, build, check, rows_of
+from services.intake import application_form as apply_form
+from services.intake.application_form import ApplyForm, build, check, rows_of
 from shared.applications import ApplicationBody, Element, EndUseCategory, LicenceType
 from shared.controlled_goods import ControlledGoods
 from shared.hs_codes import load, packaged

@@ -3,9 +3,9 @@
 One module per page's concern, each adding its routes to one router (portal/pages.py), in
 the order of `PAGES`: `sign_in` (sign-in and out, accepting an invitation, a forgotten
 password; the session and its CSRF tokens in `session`), `applications` (the company's
-applications, one application's page and its forms), `apply` (the new-application form,
-its logic in `apply_form`). The other portal pages (API keys and colleagues, webhooks) add
-their module to `PAGES`.
+applications, one application's page and its forms), `apply` (the new-application form;
+its logic in services/intake/application_form.py). The other portal pages (API keys and
+colleagues, webhooks) add their module to `PAGES`.
 
 Every page calls services/intake/service.py as the API's routes do (never HTTP to itself,
 never a second validation); a page shows the company's own applications only, and an

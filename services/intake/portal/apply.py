@@ -1,5 +1,5 @@
-"""The portal's new-application page: the form (apply_form.py), and a valid post registered
-as the API registers one (`service.submit`), then the application's page.
+"""The portal's new-application page: the form (services/intake/application_form.py), and a
+valid post registered as the API registers one (`service.submit`), then the application's page.
 
 A post's CSRF token is its session's; its `form_token`, made when the form is first shown and
 kept while it is shown again, is the submission's Idempotency-Key, so a form sent twice (a
@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
+from services.intake import application_form as apply_form
 from services.intake import service
+from services.intake.application_form import ApplyForm
 from services.intake.domain import body_fingerprint
-from services.intake.portal import apply_form
-from services.intake.portal.apply_form import ApplyForm
 from services.intake.portal.pages import nav, redirect, render, router, words_of
 from services.intake.portal.session import Member, posted_form, signed_in
 from services.intake.views import EarlierRequest

@@ -1,4 +1,4 @@
-"""The portal's new-application form as pure logic: its fields, their pickers, a post read back.
+"""The companies' portal's new-application form as pure logic: its fields, pickers, a post read.
 
 Every field is a field of the API's body (`shared.applications.ApplicationBody`), named by its
 dotted path there (`exporter.uscc`, `goods.1.hs_code`), so a pydantic error's `loc` names the
