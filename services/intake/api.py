@@ -386,7 +386,7 @@ def withdraw_application(
 # --- the service's errors, as problem details ------------------------------------------------
 
 
-def _error_response(exc: service.IntakeError) -> JSONResponse:
+def error_response(exc: service.IntakeError) -> JSONResponse:
     if isinstance(exc, service.NotFound):
         return problem_response(404, "Not found", str(exc))
     if isinstance(exc, service.NumberRegistered):
@@ -412,4 +412,4 @@ def install_errors(app: FastAPI) -> None:
 
     @app.exception_handler(service.IntakeError)
     async def _refused(_: Request, exc: service.IntakeError) -> JSONResponse:
-        return _error_response(exc)
+        return error_response(exc)

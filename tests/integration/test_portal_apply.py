@@ -133,6 +133,7 @@ def test_a_valid_form_registers_one_application_and_leads_to_its_page(
     ]
     assert body["sme"] is True
     assert body["urgency"]["stock_days"] == 12
+    assert registered["reference"] in browser.get(sent.headers["location"]).text
 
 
 @pytest.mark.parametrize(

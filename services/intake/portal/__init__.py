@@ -3,9 +3,10 @@
 One module per page's concern, each adding its routes to one router (portal/pages.py), in
 the order of `PAGES`: `sign_in` (sign-in and out, accepting an invitation, a forgotten
 password; the session and its CSRF tokens in `session`), `applications` (the company's
-applications, one application's page and its forms), `apply` (the new-application form;
-its logic in services/intake/application_form.py). The other portal pages (API keys and
-colleagues, webhooks) add their module to `PAGES`.
+applications), `application` (one application's page and its forms: upload, answer,
+withdraw), `apply` (the new-application form; its logic in
+services/intake/application_form.py). The other portal pages (API keys and colleagues,
+webhooks) add their module to `PAGES`.
 
 Every page calls services/intake/service.py as the API's routes do (never HTTP to itself,
 never a second validation); a page shows the company's own applications only, and an
@@ -27,7 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 # Each module adds its routes to the one router: the order of this import is theirs.
 # isort: off
-from services.intake.portal import sign_in, applications, apply
+from services.intake.portal import sign_in, applications, application, apply
 
 # isort: on
 from services.intake.portal.pages import INTAKE, redirect, render, router, templates
@@ -40,7 +41,7 @@ __all__ = ["PAGES", "install", "is_portal_path", "router"]
 
 API_ROOTS = frozenset({"/healthz", "/readyz", "/metrics"})
 
-PAGES = (sign_in, applications, apply)
+PAGES = (sign_in, applications, application, apply)
 
 Handler = Callable[[Request, Any], Awaitable[Response] | Response]
 

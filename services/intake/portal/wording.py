@@ -1,7 +1,9 @@
-"""The portal's words for what intake names by code: statuses, document kinds, staff roles.
+"""The portal's words for what intake names by code: statuses, document kinds, staff roles,
+the timeline's events and the application's fields.
 
 English, marked for the catalogue (`N_`) and translated where a page shows them (the
-filters `status_label`, `document_kind`, `role_label` of every portal template).
+filters `status_label`, `document_kind`, `role_label`, `event_label`, `humanize_request` and
+`field_label` of every portal template).
 """
 
 from __future__ import annotations
@@ -36,6 +38,55 @@ DOCUMENT_KINDS = {
 
 ROLES = {"admin": N_("admin"), "member": N_("member")}
 
+# The timeline's entries by their event type (an unknown one is named from its code).
+EVENT_LABELS = {
+    "application.submitted": N_("Submitted"),
+    "application.status_changed": N_("Status changed"),
+    "application.acknowledged": N_("Acknowledged by the Chinese side"),
+    "application.information_requested": N_("Information requested"),
+    "application.information_reminder": N_("Reminder: information is due"),
+    "application.information_answered": N_("Information sent"),
+    "application.document_added": N_("Document uploaded"),
+    "application.document_deleted": N_("Document deleted"),
+    "application.withdrawn": N_("Withdrawn"),
+    "application.withdrawal_too_late": N_("Withdrawal came too late"),
+    "application.approved": N_("Approved"),
+    "application.refused": N_("Refused"),
+    "application.not_admitted": N_("Not admitted"),
+    "case.opened": N_("Case opened"),
+    "licence.issued": N_("Licence issued"),
+    "licence.revoked": N_("Licence revoked"),
+}
+
+# An information request's status, as its card says it.
+REQUEST_STATUSES = {
+    "open": N_("Open: your answer is awaited."),
+    "answered": N_("Answered."),
+    "lapsed": N_("Lapsed: the answer did not come in time."),
+}
+
+# The fields of an application as submitted (shared/applications.py's names).
+FIELD_LABELS = {
+    "mofcom_application_number": N_("MOFCOM application number"),
+    "licence_type": N_("Licence type"),
+    "exporter": N_("Exporter"),
+    "consignee": N_("Consignee"),
+    "end_user": N_("End user"),
+    "end_use": N_("End use"),
+    "goods": N_("Goods"),
+    "urgency": N_("Urgency"),
+    "sme": N_("Small or medium enterprise"),
+    "name": N_("Name"),
+    "country": N_("Country"),
+    "address": N_("Address"),
+    "element": N_("Element"),
+    "form": N_("Form"),
+    "hs_code": N_("HS code"),
+    "quantity_kg": N_("Quantity (kg)"),
+    "value_eur": N_("Value (EUR)"),
+    "description": N_("Description"),
+}
+
 
 def _named(names: dict[str, str], gettext: Callable[[str], str]) -> Callable[[object], str]:
     def name(code: object) -> str:
@@ -50,4 +101,7 @@ def filters(gettext: Callable[[str], str]) -> dict[str, Callable[[object], str]]
         "status_label": _named(STATUS_LABELS, gettext),
         "document_kind": _named(DOCUMENT_KINDS, gettext),
         "role_label": _named(ROLES, gettext),
+        "event_label": _named(EVENT_LABELS, gettext),
+        "humanize_request": _named(REQUEST_STATUSES, gettext),
+        "field_label": _named(FIELD_LABELS, gettext),
     }
