@@ -6,6 +6,7 @@ docs/screenshots/ (docs/portal.md, "Applying")."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from services.intake.portal.session import COOKIE_NAME
 from shared.directory import open_directory
 from tests.browser.conftest import ARTIFACTS, serious_violations
+from tests.integration.conftest import new_company
 from tests.people import enrol_staff, portal, settings_of
 from tests.support import ROOT, Infra, ServiceProcess
 
@@ -28,10 +30,19 @@ def shot(page: Any, name: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def staff(infra: Infra, people: dict[str, Any]) -> dict[str, Any]:
+def intake(infra: Infra) -> Iterator[ServiceProcess]:
+    """Intake alone: the form needs no other service."""
+    started = ServiceProcess("intake", infra.env()).start()
+    yield started
+    started.stop()
+
+
+@pytest.fixture(scope="module")
+def staff(infra: Infra) -> dict[str, Any]:
+    company = new_company(infra, "Keyboard Magnets GmbH")
     directory = open_directory(settings_of(infra))
     try:
-        return enrol_staff(directory, people["company"]["id"], "Paula Portal", role="member")
+        return enrol_staff(directory, company["id"], "Paula Portal", role="member")
     finally:
         directory.engine.dispose()
 
@@ -60,9 +71,8 @@ def type_into(page: Any, element_id: str, text: str) -> None:
 
 
 def test_a_staff_member_applies_with_the_keyboard_alone(
-    browser: Any, services: dict[str, ServiceProcess], staff: dict[str, Any]
+    browser: Any, intake: ServiceProcess, staff: dict[str, Any]
 ) -> None:
-    intake = services["intake"]
     page = signed_in_page(browser, intake, staff)
     page.goto(intake.url + "/apply")
     assert page.locator("h1").inner_text() == "New application"
@@ -73,9 +83,9 @@ def test_a_staff_member_applies_with_the_keyboard_alone(
     type_into(page, "f-licence_type", "Three")  # a select takes the typed option's start
     type_into(page, "f-exporter-name", "Baotou Magnet Co.")
     type_into(page, "f-exporter-uscc", "9115")  # too short: refused
-    type_into(page, "f-consignee-name", "Browser Magnets GmbH")
+    type_into(page, "f-consignee-name", "Keyboard Magnets GmbH")
     type_into(page, "f-consignee-country", "Germany")
-    type_into(page, "f-end_user-name", "Browser Magnets GmbH")
+    type_into(page, "f-end_user-name", "Keyboard Magnets GmbH")
     type_into(page, "f-end_user-country", "Germany")
     type_into(page, "f-end_use-category", "Wind")
     type_into(page, "f-end_use-description", "generators for offshore wind turbines")
