@@ -175,6 +175,18 @@ def _assert_message_at(page: str, field_id: str, message: str) -> None:
     assert f'<a href="#{field_id}">' in page  # the summary at the top links to the field
 
 
+def test_the_messages_are_in_the_pages_language(browser: httpx.Client, api: httpx.Client) -> None:
+    before = count(api)
+    values = filled(**{"exporter.name": "", "goods.0.quantity_kg": "0"})
+    chinese = {"lang": "zh-Hans"}
+    shown = browser.post("/apply", params=chinese, data=the_form(browser) | values)
+    assert shown.status_code == 422
+    _assert_message_at(shown.text, "f-exporter-name", "此项为必填项。")
+    _assert_message_at(shown.text, "f-goods-0-quantity_kg", "请输入大于 0 的数字。")
+    assert "有 2 个问题" in shown.text
+    assert count(api) == before
+
+
 def test_a_production_stop_date_in_the_past_is_refused_next_to_its_field(
     browser: httpx.Client, api: httpx.Client
 ) -> None:

@@ -90,8 +90,8 @@ def _token(posted: Mapping[str, str]) -> str:
 
 @router.post(PATH, response_class=HTMLResponse)
 async def submit_application(request: Request) -> Response:
-    posted = await posted_form(request)
     member = signed_in(request)
+    posted = await posted_form(request)
     adding = apply_form.ADD_ROW in posted
     form = _form(request, member, apply_form.rows_of(posted, adding))
     values = form.values_from(posted)
