@@ -45,8 +45,11 @@ class HsCode:
 
 
 def load(path: Path) -> tuple[HsCode, ...]:
+    """The list of a file; ValidationError when it is no such list or names a code the API
+    would refuse."""
     parsed = _CodesFile.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
     for entry in parsed.codes:
+        # The API's own rule (GoodsLine's validator), on a goods line otherwise valid.
         GoodsLine.model_validate(
             {"element": "Dy", "form": "metal", "hs_code": entry.code, "quantity_kg": 1}
         )

@@ -36,8 +36,8 @@ MAX_ROWS = next(
     m.max_length for m in ApplicationBody.model_fields["goods"].metadata if hasattr(m, "max_length")
 )
 GOODS_FIELDS = ("element", "form", "hs_code", "quantity_kg", "value_eur")
-# The post's own fields, besides the body's: how many goods rows it had, the CSRF token, the
-# token that is the submission's Idempotency-Key, and which button sent it.
+# The post's own fields besides the body's (and the page's CSRF and form tokens): how many
+# goods rows it had, and the "add another" button's name.
 ROWS_FIELD = "goods_rows"
 ADD_ROW = "add_goods_row"
 
