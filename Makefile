@@ -12,12 +12,15 @@ $(VENV)/.installed: pyproject.toml
 	$(MAKE) --no-print-directory specs
 	touch $@
 
-## The AsyncAPI Initiative's JSON Schemas, which tests/unit/test_asyncapi.py validates against.
+## The AsyncAPI Initiative's JSON Schemas, which tests/unit/test_asyncapi.py validates against,
+## and axe-core, which tests/browser/test_portal.py runs on every portal page (one install).
 ASYNCAPI_SPECS := .cache/npm/node_modules/@asyncapi/specs/package.json
-$(ASYNCAPI_SPECS):
-	npm install --prefix .cache/npm --no-save --no-audit --no-fund --silent @asyncapi/specs@6.11.1
+AXE_CORE := .cache/npm/node_modules/axe-core/axe.min.js
+$(ASYNCAPI_SPECS) $(AXE_CORE) &:
+	npm install --prefix .cache/npm --no-save --no-audit --no-fund --silent \
+		@asyncapi/specs@6.11.1 axe-core@4.10.3
 
-specs: $(ASYNCAPI_SPECS)
+specs: $(ASYNCAPI_SPECS) $(AXE_CORE)
 
 install: $(VENV)/.installed
 

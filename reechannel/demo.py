@@ -1,4 +1,5 @@
-"""The demo's company and officials for `make run`, in `.data/demo-credentials.json`, and
+"""The demo's company (its API key and its first admin, who signs in to the portal with
+e-mail and password) and officials for `make run`, in `.data/demo-credentials.json`, and
 `reechannel totp code EMAIL`, the demo officials' authenticator app.
 
 Each demo official is a person, made as any official is (an operator's invitation, accepted
@@ -54,6 +55,7 @@ def demo_credentials(settings: CommonSettings) -> Path:
     }
     creds = {
         "applicant": {"company_id": company.id, "name": company.name, "api_key": key},
+        "staff": _demo_staff(directory, company.id, suffix),
         "officials": officials,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -91,8 +93,33 @@ def _demo_official(
     }
 
 
+def _demo_staff(directory: Directory, company_id: str, suffix: str) -> dict[str, Any]:
+    """The company's first admin, invited by an operator; no second factor (staff may
+    choose one), so the portal's sign-in is the e-mail and the password."""
+    invitations = Invitations(directory.engine, Passwords(), Sessions(directory.engine))
+    name = "Dana Demo"
+    try:
+        link = invitations.invite_staff(company_id, f"admin@{DEMO_DOMAIN}", name, "admin", BY)
+    except Conflict:
+        link = invitations.invite_staff(
+            company_id, f"admin+{suffix}@{DEMO_DOMAIN}", name, "admin", BY
+        )
+    password = secrets.token_urlsafe(12)
+    person = invitations.accept(link.token, Answer(password))
+    return {
+        "id": person.id,
+        "name": name,
+        "role": "admin",
+        "email": link.invitation.email,
+        "password": password,
+    }
+
+
 def _still_valid(directory: Directory, saved: dict[str, Any]) -> bool:
     officials = saved.get("officials", {}).values()
+    staff = saved.get("staff")
+    if not isinstance(staff, dict) or not directory.can_sign_in(str(staff.get("id"))):
+        return False  # a file of an earlier version (no portal account), or one disabled
     try:
         directory.authenticate(saved["applicant"]["api_key"])
         for official in officials:

@@ -190,7 +190,8 @@ def run_system(demo: bool, wanted: list[str]) -> int:
         print(path.read_text(), flush=True)
         _echo(
             "sign in to the console with an official's e-mail and password from that file, "
-            "and the code of `reechannel totp code EMAIL`"
+            "and the code of `reechannel totp code EMAIL`; to the companies' portal with the "
+            "staff member's e-mail and password"
         )
 
     children: list[Child] = []
@@ -218,6 +219,8 @@ def run_system(demo: bool, wanted: list[str]) -> int:
         _echo(f"{child.name}: {settings.url_of(child.name)}/docs")
         if child.name == "review":
             _echo(f"officials' console: {settings.url_of('review')}/")
+        if child.name == "intake":
+            _echo(f"companies' portal: {settings.url_of('intake')}/")
     _echo("press Ctrl-C to stop")
 
     stopping = False

@@ -14,8 +14,6 @@ from tests.support import ROOT, Infra, ServiceProcess, operator
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
-# axe-core, installed by `make specs` (the Makefile's npm install).
-AXE = ROOT / ".cache" / "npm" / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -66,15 +64,3 @@ def people(infra: Infra) -> dict[str, dict[str, Any]]:
     names = {"eu_supervisor": "Claire Dubois", "cn_officer": "Chen Wei", "cn_supervisor": "Li Na"}
     officials = enrol_officials(infra, names)
     return made | {key: officials[key] for key in names}
-
-
-def serious_violations(page: Any) -> list[dict[str, Any]]:
-    """axe-core's serious and critical violations on the page as shown (each rule's id,
-    impact and the elements it found)."""
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate("axe.run()")
-    return [
-        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]]}
-        for v in result["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]

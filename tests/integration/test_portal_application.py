@@ -45,8 +45,17 @@ def _submitted(intake: ServiceProcess, company: dict[str, Any]) -> dict[str, Any
     return dict(made.json())
 
 
-def _csrf(page: httpx.Response) -> str:
-    return form_nonce(page)
+def _csrf(page: httpx.Response, action: str | None = None) -> str:
+    """The CSRF token of the page's form posting to `action` (else of its first form)."""
+    if action is None:
+        return form_nonce(page)
+    form = re.search(
+        rf'<form method="post" action="{re.escape(action)}"[^>]*>(.*?)</form>', page.text, re.S
+    )
+    assert form is not None, f"no form to {action}"
+    found = re.search(r'name="csrf" value="([^"]+)"', form.group(1))
+    assert found is not None, f"the form to {action} has no CSRF token"
+    return found.group(1)
 
 
 def test_the_list_and_the_page_of_an_application_show_what_the_api_shows(
@@ -74,7 +83,7 @@ def test_upload_checks_the_type_from_the_bytes_and_says_so_next_to_the_field(
         url = f"/applications/{app['id']}/documents"
         fake = browser.post(
             url,
-            data={"csrf": _csrf(page), "kind": "contract"},
+            data={"csrf": _csrf(page, url), "kind": "contract"},
             files={"file": ("contract.pdf", b"\x00\x01binary, not a PDF", "application/pdf")},
         )
         assert fake.status_code == 415, fake.text[:300]
@@ -86,7 +95,7 @@ def test_upload_checks_the_type_from_the_bytes_and_says_so_next_to_the_field(
             assert api.get(f"/v1/applications/{app['id']}").json()["documents"] == []
         done = browser.post(
             url,
-            data={"csrf": _csrf(page), "kind": "contract", "shareable": "yes"},
+            data={"csrf": _csrf(page, url), "kind": "contract", "shareable": "yes"},
             files={"file": ("contract.pdf", PDF, "application/octet-stream")},
         )
         assert done.status_code == 303, done.text[:300]
@@ -122,18 +131,25 @@ def test_an_information_request_is_answered_with_text_and_a_document(
         )
         action = re.search(r'action="(/applications/[^"]+/answer)"', page.text)
         assert action is not None
-        empty = browser.post(action.group(1), data={"csrf": _csrf(page), "answer": ""})
+        empty = browser.post(
+            action.group(1), data={"csrf": _csrf(page, action.group(1)), "answer": ""}
+        )
         assert empty.status_code == 422 and 'id="answer-error"' in empty.text
+        upload = f"/applications/{app['id']}/documents"
         browser.post(
-            f"/applications/{app['id']}/documents",
-            data={"csrf": _csrf(page), "kind": "end_user_statement"},
+            upload,
+            data={"csrf": _csrf(page, upload), "kind": "end_user_statement"},
             files={"file": ("statement.pdf", PDF)},
         )
         with intake.client(company["api_key"]) as api:
             doc = api.get(f"/v1/applications/{app['id']}").json()["documents"][0]["id"]
         sent = browser.post(
             action.group(1),
-            data={"csrf": _csrf(page), "answer": "The end user is us.", "document_ids": doc},
+            data={
+                "csrf": _csrf(page, action.group(1)),
+                "answer": "The end user is us.",
+                "document_ids": doc,
+            },
         )
         assert sent.status_code == 303, sent.text[:300]
     with intake.client(company["api_key"]) as api:
@@ -149,13 +165,15 @@ def test_withdrawal_asks_for_a_confirmation_first(
         confirm = browser.get(f"/applications/{app['id']}/withdraw")
         assert confirm.status_code == 200 and 'name="confirm"' in confirm.text
         url = f"/applications/{app['id']}/withdraw"
-        unconfirmed = browser.post(url, data={"csrf": _csrf(confirm), "reason": "Changed plans"})
+        unconfirmed = browser.post(
+            url, data={"csrf": _csrf(confirm, url), "reason": "Changed plans"}
+        )
         assert unconfirmed.status_code == 422 and 'id="confirm-error"' in unconfirmed.text
         assert "Changed plans" in unconfirmed.text, "the reason as typed is kept"
         with intake.client(company["api_key"]) as api:
             assert api.get(f"/v1/applications/{app['id']}").json()["status"] != "withdrawn"
         done = browser.post(
-            url, data={"csrf": _csrf(confirm), "reason": "Changed plans", "confirm": "yes"}
+            url, data={"csrf": _csrf(confirm, url), "reason": "Changed plans", "confirm": "yes"}
         )
         assert done.status_code == 303
         assert "The application is withdrawn." in browser.get(done.headers["location"]).text

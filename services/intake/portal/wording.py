@@ -41,6 +41,7 @@ ROLES = {"admin": N_("admin"), "member": N_("member")}
 # The timeline's entries by their event type (an unknown one is named from its code).
 EVENT_LABELS = {
     "application.submitted": N_("Submitted"),
+    "application.received": N_("Received"),
     "application.status_changed": N_("Status changed"),
     "application.acknowledged": N_("Acknowledged by the Chinese side"),
     "application.information_requested": N_("Information requested"),

@@ -1,5 +1,6 @@
 """`make run`'s demo officials are people a newcomer can sign in as (e-mail, password and
-the code of `reechannel totp code EMAIL`), with tokens for programs; `reechannel official
+the code of `reechannel totp code EMAIL`), with tokens for programs, and so is the demo
+company's admin (the portal: e-mail and password); `reechannel official
 token` gives an invited official a token."""
 
 from __future__ import annotations
@@ -40,6 +41,12 @@ def test_the_demo_officials_sign_in_with_the_password_and_the_printed_code(
             made["side"],
             made["role"],
         )
+    staff = json.loads(path.read_text())["staff"]
+    opened = k.accounts.sign_in.sign_in(
+        staff["email"], staff["password"], "", address(), kind="staff"
+    )
+    assert opened.person.id == staff["id"] and opened.person.role == "admin", "the portal's"
+    assert opened.person.company_id == json.loads(path.read_text())["applicant"]["company_id"]
     assert demo_credentials(settings) == path, "kept while valid"
     assert json.loads(path.read_text())["officials"] == officials
     unknown = reechannel(own, "totp", "code", "nobody@example.eu")
