@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 
 from shared.accounts.invitations import Invitations
 from shared.accounts.passwords import Passwords
-from shared.accounts.sessions import COOKIE_NAME, Sessions
+from shared.accounts.sessions import COOKIE_NAME, PORTAL_COOKIE_NAME, Sessions
 from shared.accounts.web import csrf_token
 from shared.config import CommonSettings
 from shared.db import make_engine, session_scope
@@ -37,12 +37,13 @@ from tests.integration.notify_support import (
     staff_member,
     wait_for_log,
 )
-from tests.people import enrol_official
-from tests.security.matrix import OFFICIALS
+from tests.people import enrol_official, enrol_staff
+from tests.security.matrix import OFFICIALS, STAFF
 from tests.support import Infra, ServiceProcess, wait_until
 
 SERVICES = ("intake", "review", "notify")
 CONSOLE_COOKIE = COOKIE_NAME
+PORTAL_COOKIE = PORTAL_COOKIE_NAME
 
 
 @dataclass(repr=False)
@@ -85,13 +86,19 @@ class World:
         or anyone else's credential (which opens nothing there)."""
         return self.sessions.get(kind) or self.credential(kind, "review")
 
+    def portal_cookie(self, kind: str) -> str | None:
+        """What a caller of this kind holds as the portal's cookie: a staff member's session
+        (applicant A's and B's), or anyone else's credential (which opens nothing there)."""
+        return self.sessions.get(f"portal_{kind}") or self.credential(kind, "intake")
+
     def csrf(self, session_secret: str) -> str:
         """The CSRF token of the console session of this secret (of none: a wrong one)."""
         key = CommonSettings.model_validate(self.infra.env()).token_secret
         return csrf_token(key, self.session_ids.get(session_secret, session_secret))
 
     def open_session(self, kind: str) -> str:
-        """Another console session of an official, as a sign-in opens it."""
+        """Another session of an official (or, for `portal_<kind>`, of that company's staff
+        member), as a sign-in opens it."""
         if self.engine is None:
             self.engine = make_engine(_settings(self.infra), DIRECTORY, pool_size=2)
         sessions = Sessions(self.engine)
@@ -144,9 +151,21 @@ def _issue_credentials(world: World) -> None:
         reset = links.request_reset(world.people["eu_officer"]["email"])
         assert reset is not None
         world.ids["reset_token"] = reset.token
+        # The portal's: a staff member of each company (they sign in there), and links.
+        for kind in STAFF:
+            staff = enrol_staff(directory, world.ids[kind], f"Staff {kind[-1].upper()}")
+            world.people[f"portal_{kind}"] = staff
+            world.ids[f"portal_{kind}"] = staff["id"]
+        staff_invited = f"staff.{uuid.uuid4().hex[:8]}@example.com"
+        world.ids["staff_invitation_token"] = links.invite_staff(
+            world.ids["applicant_a"], staff_invited, "New", "member"
+        ).token
+        staff_reset = links.request_reset(world.people["portal_applicant_a"]["email"])
+        assert staff_reset is not None
+        world.ids["staff_reset_token"] = staff_reset.token
     finally:
         directory.engine.dispose()
-    for kind in (*OFFICIALS, "revoked"):
+    for kind in (*OFFICIALS, "revoked", *(f"portal_{k}" for k in STAFF)):
         world.sessions[kind] = world.open_session(kind)
     # Revoking the former supervisor's credentials ends their token and session alike.
     directory = open_directory(_settings(world.infra))

@@ -36,7 +36,11 @@ HEADINGS = {
     "cn_supervisor": "CN supervisor",
     "operator": "operator",
 }
-SIGN_IN = 303  # the console sends a caller without an official's session to /sign-in
+SIGN_IN = (
+    303  # the console (portal) sends a caller without an official's (staff) session to /sign-in
+)
+# Who holds a portal session in the matrix: a staff member of each company.
+STAFF = ("applicant_a", "applicant_b")
 DOC = Path(__file__).resolve().parents[2] / "docs" / "authorization.md"
 
 
@@ -49,6 +53,7 @@ class Row:
     acts_on: str
     variant: str = ""
     console: bool = False
+    portal: bool = False  # a page of intake's portal (a staff member's cookie session)
     note: str = ""
     # Callers that succeed here change something; each gets its own fresh object.
     success: tuple[int, ...] = field(default=(200, 201, 202, 204))
@@ -56,6 +61,8 @@ class Row:
     def succeeds(self, kind: str) -> bool:
         """Whether this caller's request goes through (a console 303 for others is sign-in)."""
         if self.console and self.expect[kind] == SIGN_IN and kind not in OFFICIALS:
+            return False
+        if self.portal and self.expect[kind] == SIGN_IN and kind not in STAFF:
             return False
         return self.expect[kind] in self.success
 
@@ -96,6 +103,13 @@ def officials(status: int, **overrides: int) -> dict[str, int]:
 
 def console_page(status: int, **overrides: int) -> dict[str, int]:
     return _statuses(SIGN_IN, SIGN_IN, **{**dict.fromkeys(OFFICIALS, status), **overrides})
+
+
+def portal_page(status: int, other_company: int | None = None) -> dict[str, int]:
+    """A portal page: A's staff get `status`, B's staff `other_company` (404 for A's object),
+    every other caller is sent to sign in."""
+    b = status if other_company is None else other_company
+    return _statuses(SIGN_IN, SIGN_IN, applicant_a=status, applicant_b=b)
 
 
 EU_ONLY = {"cn_officer": 403, "cn_supervisor": 403}
@@ -371,6 +385,114 @@ ROWS: tuple[Row, ...] = (
         "the current month",
         note="each side's figures",
     ),
+    # --- intake (the companies' portal; cookie session, CSRF token on every form) ----------
+    Row("intake", "GET", "/sign-in", everyone(), "-", portal=True),
+    Row(
+        "intake",
+        "POST",
+        "/sign-in",
+        _statuses(403, unauthenticated=403, **dict.fromkeys(STAFF, 303)),
+        "a staff member's e-mail and password; anyone else's credential as the password",
+        portal=True,
+        note="only a person of a company's staff opens a session (303 to the list); an "
+        "official's e-mail and password open none here",
+        success=(303,),
+    ),
+    Row(
+        "intake",
+        "POST",
+        "/sign-out",
+        everyone(303),
+        "a staff member's own session",
+        portal=True,
+        note="ends the server session and clears the portal's cookie",
+        success=(303,),
+    ),
+    Row("intake", "GET", "/invitation", everyone(), "an open staff invitation's link", portal=True),
+    Row(
+        "intake",
+        "POST",
+        "/invitation",
+        everyone(422),
+        "an open staff invitation's link",
+        portal=True,
+        note="a weak password is refused next to its field; nothing is created",
+    ),
+    Row("intake", "GET", "/forgot-password", everyone(), "-", portal=True),
+    Row(
+        "intake",
+        "POST",
+        "/forgot-password",
+        everyone(),
+        "an e-mail address",
+        portal=True,
+        note="the same answer whether or not the address is anyone's",
+    ),
+    Row("intake", "GET", "/reset", everyone(), "a staff member's reset link", portal=True),
+    Row(
+        "intake",
+        "POST",
+        "/reset",
+        everyone(422),
+        "a staff member's reset link",
+        portal=True,
+        note="a weak password is refused next to its field; nothing changes",
+    ),
+    Row("intake", "GET", "/", portal_page(200), "the company's own applications", portal=True),
+    Row(
+        "intake",
+        "GET",
+        "/applications/{application_id}",
+        portal_page(200, 404),
+        "A's application",
+        portal=True,
+    ),
+    Row(
+        "intake",
+        "GET",
+        "/applications/{application_id}/documents/{document_id}",
+        portal_page(200, 404),
+        "A's document",
+        portal=True,
+    ),
+    Row(
+        "intake",
+        "POST",
+        "/applications/{application_id}/documents",
+        portal_page(303, 404),
+        "A's application",
+        portal=True,
+        note="303 back to the application's page once stored",
+        success=(303,),
+    ),
+    Row(
+        "intake",
+        "POST",
+        "/applications/{application_id}/information-requests/{request_id}/answer",
+        portal_page(422, 404),
+        "A's application, an empty answer",
+        portal=True,
+        note="refused next to the field; B's staff do not learn the application exists",
+    ),
+    Row(
+        "intake",
+        "GET",
+        "/applications/{application_id}/withdraw",
+        portal_page(200, 404),
+        "A's application",
+        portal=True,
+        note="the confirmation step",
+    ),
+    Row(
+        "intake",
+        "POST",
+        "/applications/{application_id}/withdraw",
+        portal_page(422, 404),
+        "A's application, the confirmation not ticked",
+        portal=True,
+        note="nothing changes until the box is ticked",
+    ),
+    Row("intake", "GET", "/static/{path}", everyone(), "the portal's stylesheet", portal=True),
     # --- review (web console; cookie session, CSRF token on every form) ------------------
     Row("review", "GET", "/sign-in", everyone(), "-", console=True),
     Row(
@@ -623,7 +745,9 @@ def render() -> str:
         "404 the object is not the caller's (another company's application, a case not sent "
         "to China) — it is not there for them, not forbidden. Console pages answer 303 to "
         "`/sign-in` when the caller has no official's session, and a success is a 303 back to "
-        "the page.",
+        "the page. Portal pages (intake's `/`, docs/portal.md) do the same for company "
+        "staff: there, *applicant A* and *applicant B* are a staff member of each company "
+        "signed in to the portal.",
         "",
     ]
     for service in ("intake", "review", "notify"):
@@ -636,6 +760,8 @@ def render() -> str:
                 route += f" ({row.variant})"
             if row.console:
                 route += " console"
+            if row.portal:
+                route += " portal"
             acts_on = row.acts_on + (f"; {row.note}" if row.note else "")
             cells = [route, *(str(row.expect[k]) for k in KINDS), acts_on]
             lines.append("| " + " | ".join(cells) + " |")
