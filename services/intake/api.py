@@ -17,7 +17,6 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field, StringConstraints, TypeAdapter, ValidationError
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 
 from services.intake import domain, service
 from services.intake.settings import IntakeSettings
@@ -121,33 +120,17 @@ async def submit_application(
     # The signature documents the route (OpenAPI); `_read_submission` reads its parameters.
     content = body.model_dump(mode="json")
     fingerprint = domain.body_fingerprint(content) if idempotency_key is not None else ""
-    for _attempt in range(2):
-        try:
-            new, written = await run_blocking(
-                _register, request, credentials, content, idempotency_key, fingerprint
-            )
-        except IntegrityError:
-            # Two requests with the same key raced; the loser replays the winner's answer.
-            if idempotency_key is None:
-                raise
-            continue
-        except service.NumberRegistered:
-            # Racing with the same key, the loser may meet the number's index before the
-            # key's: once more, and the key (if the winner's) replays the winner's answer.
-            if idempotency_key is None or _attempt:
-                raise
-            continue
-        if isinstance(written, EarlierRequest):
-            return await run_blocking(_replay, _engine(request), written, new.fingerprint)
-        _committed(request)
-        _number, reference = written
-        return JSONResponse(
-            first_view(new, reference),
-            status_code=201,
-            headers={"Location": f"/v1/applications/{new.id}"},
-        )
-    raise service.StateConflict(
-        "The request could not be completed; retry with the same Idempotency-Key."
+    new, written = await run_blocking(
+        _register, request, credentials, content, idempotency_key, fingerprint
+    )
+    if isinstance(written, EarlierRequest):
+        return await run_blocking(_replay, _engine(request), written, new.fingerprint)
+    _committed(request)
+    _number, reference = written
+    return JSONResponse(
+        first_view(new, reference),
+        status_code=201,
+        headers={"Location": f"/v1/applications/{new.id}"},
     )
 
 
@@ -161,7 +144,7 @@ def _register(
     """Authenticate the applicant and write the application: one thread hop for both."""
     applicant = authenticated_applicant(request, credentials)
     state = request.app.state
-    return service.register(
+    return service.submit(
         _engine(request),
         state.writer,
         state.references,

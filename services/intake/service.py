@@ -17,6 +17,7 @@ from typing import Any, BinaryIO, TypeVar
 from pydantic import BaseModel
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from services.intake import domain
@@ -190,6 +191,34 @@ def register(
             engine, new.company_id, content["mofcom_application_number"]
         ) from None
     return new, written
+
+
+def submit(
+    engine: Engine,
+    writer: RawConnections | None,
+    references: References,
+    applicant: Principal,
+    content: dict[str, Any],
+    idempotency_key: str | None,
+    fingerprint: str,
+) -> tuple[NewApplication, tuple[int, str] | EarlierRequest]:
+    """`register`, as the API and the portal submit: a race with a request of the same
+    Idempotency-Key is tried once more, so the loser replays the winner's answer."""
+    for attempt in range(2):
+        try:
+            return register(
+                engine, writer, references, applicant, content, idempotency_key, fingerprint
+            )
+        except IntegrityError:
+            # Two requests with the same key raced: the key's row is the winner's now.
+            if idempotency_key is None:
+                raise
+        except NumberRegistered:
+            # Racing with the same key, the loser may meet the number's index before the
+            # key's: once more, and the key (if the winner's) replays the winner's answer.
+            if idempotency_key is None or attempt:
+                raise
+    raise StateConflict("The request could not be completed; retry with the same Idempotency-Key.")
 
 
 def _registered_already(engine: Engine, company_id: str, mofcom_number: str) -> StateConflict:

@@ -492,6 +492,17 @@ ROWS: tuple[Row, ...] = (
         portal=True,
         note="nothing changes until the box is ticked",
     ),
+    Row("intake", "GET", "/apply", portal_page(200), "the new-application form", portal=True),
+    Row(
+        "intake",
+        "POST",
+        "/apply",
+        portal_page(422),
+        "an empty form",
+        portal=True,
+        note="each company's staff apply for their own company; refused next to each field, "
+        "nothing stored",
+    ),
     Row("intake", "GET", "/static/{path}", everyone(), "the portal's stylesheet", portal=True),
     # --- review (web console; cookie session, CSRF token on every form) ------------------
     Row("review", "GET", "/sign-in", everyone(), "-", console=True),

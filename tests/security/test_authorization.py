@@ -311,6 +311,8 @@ BUILDERS: dict[str, Builder] = {
     "intake POST /applications/{application_id}/withdraw": lambda w, f: Call(
         f"/applications/{w.ids['app_main']}/withdraw", data={"reason": "not confirmed"}
     ),
+    "intake GET /apply": _path("/apply"),
+    "intake POST /apply": lambda w, f: Call("/apply", data={}),
     "intake GET /static/{path}": _path("/static/portal.css"),
     "review GET /sign-in": _path("/sign-in"),
     "review POST /sign-in": _path("/sign-in"),

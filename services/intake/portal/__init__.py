@@ -4,7 +4,8 @@ One module per page's concern, each adding its routes to one router (portal/page
 the order of `PAGES`: `sign_in` (sign-in and out, accepting an invitation, a forgotten
 password; the session and its CSRF tokens in `session`), `applications` (the company's
 applications), `application` (one application's page and its forms: upload, answer,
-withdraw). The other portal pages (the new-application form, API keys and colleagues,
+withdraw), `apply` (the new-application form; its logic in
+services/intake/application_form.py). The other portal pages (API keys and colleagues,
 webhooks) add their module to `PAGES`.
 
 Every page calls services/intake/service.py as the API's routes do (never HTTP to itself,
@@ -27,7 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 # Each module adds its routes to the one router: the order of this import is theirs.
 # isort: off
-from services.intake.portal import sign_in, applications, application, keys, colleagues
+from services.intake.portal import sign_in, applications, application, apply, keys, colleagues
 
 # isort: on
 from services.intake.portal.pages import INTAKE, redirect, render, router, templates
@@ -40,7 +41,7 @@ __all__ = ["PAGES", "install", "is_portal_path", "router"]
 
 API_ROOTS = frozenset({"/healthz", "/readyz", "/metrics"})
 
-PAGES = (sign_in, applications, application, keys, colleagues)
+PAGES = (sign_in, applications, application, apply, keys, colleagues)
 
 Handler = Callable[[Request, Any], Awaitable[Response] | Response]
 
