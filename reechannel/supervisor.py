@@ -212,6 +212,9 @@ def run_system(demo: bool, wanted: list[str]) -> int:
             child_env["REDIS_URL"] = redis_urls[name]
         if name == "notify":
             child_env = {**NOTIFY_LOCAL_DEFAULTS, **child_env}
+        if name == "intake":
+            # The portal calls notify where this run starts it (unless the operator says).
+            child_env = {"REE_NOTIFY_URL": settings.url_of("notify"), **child_env}
         children.append(Child(name, [sys.executable, "-m", f"services.{name}"], child_env))
     for child in children:
         child.start()
