@@ -80,6 +80,10 @@ class NotifyClient:
             raise NotifyRefused.of(response)
         return None if response.status_code == 204 else response.json()
 
+    async def event_types(self, session: str) -> dict[str, Any]:
+        """What an endpoint may subscribe to and a person may be e-mailed about."""
+        return await self.call(session, "GET", "/v1/event-types")
+
     # --- webhook endpoints ------------------------------------------------------------------
 
     async def endpoints(self, session: str, cursor: str | None = None) -> dict[str, Any]:

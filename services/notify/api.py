@@ -369,6 +369,32 @@ def recover(
     return RecoverResult(endpoint_id=endpoint_id, since=body.since, scheduled=scheduled)
 
 
+# --- what may be chosen ----------------------------------------------------------------------
+
+
+class EventTypeView(BaseModel):
+    type: str
+    emailed_by_default: bool = Field(description="A person is e-mailed about it until they choose")
+
+
+class EventTypes(BaseModel):
+    items: list[EventTypeView]
+
+
+@router.get(
+    "/event-types",
+    response_model=EventTypes,
+    summary="The event types an endpoint may subscribe to and a person may be e-mailed about",
+)
+def event_types(applicant: Applicant) -> EventTypes:
+    return EventTypes(
+        items=[
+            EventTypeView(type=name, emailed_by_default=name in payloads.DEFAULT_EMAIL_TYPES)
+            for name in sorted(payloads.PUBLIC_EVENT_TYPES)
+        ]
+    )
+
+
 # --- people's e-mail -------------------------------------------------------------------------
 
 
