@@ -192,3 +192,20 @@ def test_a_person_sees_and_chooses_only_their_own_email(
         assert c.get(path).status_code == 403
         assert c.put(path, json={"event_types": []}).status_code == 403
         assert c.get(path + "/deliveries").status_code == 403
+
+
+def test_event_types_list_what_may_be_chosen_and_one_credential_is_sent(
+    notify: ServiceProcess, directory: Directory, company: dict[str, Any]
+) -> None:
+    member = staff(directory, company, StaffRole.member)
+    secret = session_of(directory, member["id"])
+    with forwarding(notify, secret) as c:
+        listed = c.get("/v1/event-types")
+        assert listed.status_code == 200, listed.text
+        types = {item["type"]: item["emailed_by_default"] for item in listed.json()["items"]}
+        assert types["licence.issued"] is True
+        assert types["application.received"] is False
+        both = c.get(
+            "/v1/webhook-endpoints", headers={"Authorization": f"Bearer {company['api_key']}"}
+        )
+        assert both.status_code == 400
