@@ -198,7 +198,7 @@ class Languages:
 
     def __init__(
         self,
-        templates: Path,
+        templates: Path | Sequence[Path],
         catalogues: Path,
         domain: str,
         languages: Sequence[str],
@@ -221,12 +221,14 @@ class Languages:
 
     def _environment(
         self,
-        templates: Path,
+        templates: Path | Sequence[Path],
         tag: str,
         filters: Filters | None,
     ) -> jinja2.Environment:
+        # Several directories: the service's own first, then those it shares (shared/templates).
+        folders = [templates] if isinstance(templates, Path) else list(templates)
         env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(str(templates)),
+            loader=jinja2.FileSystemLoader([str(folder) for folder in folders]),
             autoescape=jinja2.select_autoescape(),
             extensions=["jinja2.ext.i18n"],
         )

@@ -1,5 +1,6 @@
-"""Officials of the tests as people: invited, enrolled with a password and a TOTP factor,
-given a token for their programs, and signed in to the console through its form.
+"""Officials and company staff of the tests as people: invited, enrolled with a password and
+a TOTP factor (staff: if they choose one), officials given a token for their programs, and
+signed in to the console or the portal through its form.
 
 Each TOTP code is taken once (shared/accounts/factor.py): the tests' authenticator hands out
 the next code nobody has used (a step either side of now is accepted), and waits for the
@@ -21,6 +22,7 @@ from argon2 import PasswordHasher
 from shared.accounts.invitations import Answer, Invitations
 from shared.accounts.passwords import Passwords
 from shared.accounts.sessions import COOKIE_NAME, Sessions
+from shared.accounts.sessions import PORTAL_COOKIE_NAME as PORTAL_COOKIE
 from shared.accounts.totp import new_secret
 from shared.config import CommonSettings
 from shared.directory import Directory, open_directory
@@ -100,6 +102,35 @@ def enrol_official(directory: Directory, name: str, side: str, role: str) -> dic
     }
 
 
+def enrol_staff(
+    directory: Directory,
+    company_id: str,
+    name: str = "Sam Staff",
+    role: str = "admin",
+    factor: bool = False,
+    by: str = "operator:tests",
+) -> dict[str, Any]:
+    """A company's staff member who accepted an invitation (an operator's, or an admin's
+    when `by` is the admin's person id): a password, and a TOTP factor if `factor`."""
+    engine = directory.engine
+    cheap = Passwords(PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1))
+    invitations = Invitations(engine, cheap, Sessions(engine))
+    email = f"staff.{role}.{uuid.uuid4().hex[:8]}@example.com"
+    link = invitations.invite_staff(company_id, email, name, role, by=by)
+    secret = new_secret() if factor else None
+    code = AUTHENTICATOR.code(secret) if secret else ""
+    person = invitations.accept(link.token, Answer(PASSWORD, secret, code))
+    return {
+        "id": person.id,
+        "name": name,
+        "role": role,
+        "company_id": company_id,
+        "email": email,
+        "password": PASSWORD,
+        "totp_secret": secret,
+    }
+
+
 def enrol_officials(infra: Infra, names: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
     """An officer and a supervisor per side, keyed eu_officer, eu_supervisor, cn_officer, ..."""
     directory = open_directory(settings_of(infra))
@@ -122,12 +153,16 @@ def form_nonce(page: httpx.Response) -> str:
     return found.group(1)
 
 
-def sign_in_form(official: dict[str, Any], nonce: str, code: str | None = None) -> dict[str, str]:
+def sign_in_form(person: dict[str, Any], nonce: str, code: str | None = None) -> dict[str, str]:
+    """The sign-in form of a person (a code if they have a factor, unless `code` is given)."""
+    if code is None:
+        secret = person.get("totp_secret")
+        code = AUTHENTICATOR.code(secret) if secret else ""
     return {
         "csrf": nonce,
-        "email": official["email"],
-        "password": official["password"],
-        "code": AUTHENTICATOR.code(official["totp_secret"]) if code is None else code,
+        "email": person["email"],
+        "password": person["password"],
+        "code": code,
     }
 
 
@@ -147,16 +182,25 @@ _SESSIONS: dict[str, str] = {}
 def console(url: str, official: dict[str, Any], fresh: bool = False) -> httpx.Client:
     """A browser's session of the console at `url` (a client not opened yet): signed in
     through the form the first time (or when `fresh`), its session cookie kept for the next."""
-    key = official["email"]  # unique per enrolled person, across deployments
+    return _session_client(url, official, COOKIE_NAME, fresh)
+
+
+def portal(url: str, staff: dict[str, Any], fresh: bool = False) -> httpx.Client:
+    """A browser's session of the companies' portal at `url` (intake's), as `console`."""
+    return _session_client(url, staff, PORTAL_COOKIE, fresh)
+
+
+def _session_client(url: str, person: dict[str, Any], cookie: str, fresh: bool) -> httpx.Client:
+    key = person["email"]  # unique per enrolled person, across deployments
     kept = None if fresh else _SESSIONS.get(key)
-    if kept is None or not _still_in(url, kept):
+    if kept is None or not _still_in(url, kept, cookie):
         with httpx.Client(base_url=url, timeout=20) as browser:
-            answer = signed_in(browser, official)
+            answer = signed_in(browser, person)
             assert answer.status_code == 303, answer.text[:500]
-            kept = _SESSIONS[key] = str(browser.cookies.get(COOKIE_NAME))
-    return httpx.Client(base_url=url, timeout=20, cookies={COOKIE_NAME: kept})
+            kept = _SESSIONS[key] = str(browser.cookies.get(cookie))
+    return httpx.Client(base_url=url, timeout=20, cookies={cookie: kept})
 
 
-def _still_in(url: str, session: str) -> bool:
-    page = httpx.get(url + "/", cookies={COOKIE_NAME: session}, timeout=20)
+def _still_in(url: str, session: str, cookie: str = COOKIE_NAME) -> bool:
+    page = httpx.get(url + "/", cookies={cookie: session}, timeout=20)
     return page.status_code == 200

@@ -6,14 +6,17 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.intake import portal
 from services.intake.api import install_errors, router
 from services.intake.domain import References
 from services.intake.handlers import REVIEW_HANDLERS, prepare
 from services.intake.settings import IntakeSettings
+from shared.accounts.accounts import open_accounts
 from shared.documents import open_store
 from shared.events import REVIEW_STREAM
 from shared.http import create_app
 from shared.rawpg import RawConnections
+from shared.redis import connect_blocking
 from shared.runtime import ServiceRuntime
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -43,6 +46,9 @@ def build(settings: IntakeSettings | None = None) -> FastAPI:
     # POST /v1/applications writes through plain psycopg connections on PostgreSQL.
     postgres = runtime.engine.dialect.name == "postgresql"
     app.state.writer = RawConnections(runtime.engine, size=16) if postgres else None
+    # Company staff sign in to the portal (shared/accounts/): sessions, sign-in delays in Redis.
+    app.state.accounts = open_accounts(runtime.directory, connect_blocking(settings), settings)
     app.include_router(router)
     install_errors(app)
+    portal.install(app)
     return app

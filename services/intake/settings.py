@@ -6,11 +6,13 @@ from pathlib import Path
 
 from pydantic import Field
 
+from shared.accounts.sessions import SessionSettings
+from shared.accounts.web import LinkMailSettings
 from shared.config import ServiceSettings
 from shared.controlled_goods import ControlledGoods
 
 
-class IntakeSettings(ServiceSettings):
+class IntakeSettings(ServiceSettings, SessionSettings, LinkMailSettings):
     service_name: str = "intake"
     port: int = Field(8001, alias="INTAKE_PORT")
     max_upload_bytes: int = Field(20 * 1024 * 1024, alias="REE_MAX_UPLOAD_BYTES")

@@ -32,7 +32,10 @@ from shared.db import utcnow
 from shared.directory import SESSION_KIND, Credential
 
 SESSION_PREFIX = "ree_ss_"
+# The console's cookie, and the companies' portal's: under `make run` the two share a host,
+# and each sign-in must keep its own cookie, never replace the other's.
 COOKIE_NAME = "ree_session"
+PORTAL_COOKIE_NAME = "ree_portal_session"
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 # A session's last-seen time is written at most this often: a lookup is a read, not a write.
 TOUCH_EVERY = timedelta(seconds=60)
@@ -185,11 +188,17 @@ def is_local(host: str | None) -> bool:
     return (host or "").strip("[]") in LOCAL_HOSTS
 
 
-def set_session_cookie(response: Response, secret: str, host: str | None, max_age_s: int) -> None:
+def set_session_cookie(
+    response: Response,
+    secret: str,
+    host: str | None,
+    max_age_s: int,
+    cookie: str = COOKIE_NAME,
+) -> None:
     """The session cookie: HttpOnly (no script reads it), SameSite=Strict (no other site's
     page sends it), Secure unless the page is on this machine (plain HTTP there)."""
     response.set_cookie(
-        COOKIE_NAME,
+        cookie,
         secret,
         max_age=max_age_s,
         httponly=True,
@@ -199,7 +208,7 @@ def set_session_cookie(response: Response, secret: str, host: str | None, max_ag
     )
 
 
-def clear_session_cookie(response: Response, host: str | None) -> None:
+def clear_session_cookie(response: Response, host: str | None, cookie: str = COOKIE_NAME) -> None:
     response.delete_cookie(
-        COOKIE_NAME, path="/", httponly=True, samesite="strict", secure=not is_local(host)
+        cookie, path="/", httponly=True, samesite="strict", secure=not is_local(host)
     )

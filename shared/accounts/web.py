@@ -60,10 +60,13 @@ def field(form: Mapping[str, object], name: str) -> str:
 # --- the session of a request -----------------------------------------------------------------
 
 
-def session_of(request: Request, accounts: Accounts, kind: str) -> SignedIn:
-    """The person signed in by this request's cookie; SignInRequired if none is (no cookie,
-    ended, idle, too old, disabled, revoked, or a person of another kind)."""
-    found = accounts.sessions.lookup(request.cookies.get(COOKIE_NAME))
+def session_of(
+    request: Request, accounts: Accounts, kind: str, cookie: str = COOKIE_NAME
+) -> SignedIn:
+    """The person signed in by this request's cookie (named `cookie`: each site with pages
+    has its own); SignInRequired if none is (no cookie, ended, idle, too old, disabled,
+    revoked, or a person of another kind)."""
+    found = accounts.sessions.lookup(request.cookies.get(cookie))
     if found is None or found.kind != kind:
         raise SignInRequired
     return found
@@ -119,7 +122,12 @@ def retry_headers(exc: AccountError) -> dict[str, str]:
 
 
 def sign_in(
-    request: Request, accounts: Accounts, form: FormData, kind: str, response: Response
+    request: Request,
+    accounts: Accounts,
+    form: FormData,
+    kind: str,
+    response: Response,
+    cookie: str = COOKIE_NAME,
 ) -> Person:
     """Sign in with the form's e-mail, password and code; the session's cookie goes on
     `response` (the page's redirect). AccountError if refused."""
@@ -131,17 +139,19 @@ def sign_in(
         kind=kind,
     )
     max_age = int(accounts.sessions.max_age.total_seconds())
-    set_session_cookie(response, opened.secret, request.url.hostname, max_age)
+    set_session_cookie(response, opened.secret, request.url.hostname, max_age, cookie)
     forget_nonce(request, response)
     return opened.person
 
 
-def sign_out(request: Request, accounts: Accounts, response: Response) -> None:
+def sign_out(
+    request: Request, accounts: Accounts, response: Response, cookie: str = COOKIE_NAME
+) -> None:
     """End the session of the cookie (so a copy of it stops working) and clear the cookie."""
-    secret = request.cookies.get(COOKIE_NAME)
+    secret = request.cookies.get(cookie)
     if secret:
         accounts.sign_in.sign_out(secret, client_address(request))
-    clear_session_cookie(response, request.url.hostname)
+    clear_session_cookie(response, request.url.hostname, cookie)
 
 
 @dataclass(frozen=True)
@@ -175,11 +185,14 @@ def _repeated(form: FormData) -> str:
 
 
 def accept(request: Request, accounts: Accounts, form: FormData) -> Person:
-    """Become the invited person with the form's password, factor secret and code."""
+    """Become the invited person with the form's password, factor secret and code. The form
+    always carries the secret it showed; without a code, no factor is set up (company staff
+    may choose so; an official is refused: they need one)."""
+    code = field(form, "code")
     answer = Answer(
         password=_repeated(form),
-        totp_secret=field(form, "totp_secret") or None,
-        code=field(form, "code"),
+        totp_secret=(field(form, "totp_secret") or None) if code.strip() else None,
+        code=code,
     )
     return accounts.invitations.accept(field(form, "token"), answer, client_address(request))
 

@@ -16,7 +16,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 
 from services.review.console.pages import CATALOGUE, REVIEW
-from services.review.console.wording import ENGLISH, PARAM_LABELS, Words, account_message
+from services.review.console.wording import ENGLISH, PARAM_LABELS, Words
 from services.review.domain.protocol import Protocol
 from shared.applications import Element, EndUseCategory, Form, LicenceType
 from shared.i18n import (
@@ -25,6 +25,7 @@ from shared.i18n import (
     read_catalogue,
     translations_from_po,
 )
+from shared.web.accounts import account_message
 
 ROOT = Path(__file__).resolve().parents[2]
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
@@ -32,10 +33,10 @@ PROTOCOL = Protocol.load()
 OTHER_LANGUAGES = PROTOCOL.languages[1:]
 
 
-def console_messages() -> set[str]:
-    """The message ids `pybabel extract -F babel.cfg -k N_` finds (plural forms by their
-    singular, as the catalogue keys them)."""
-    with (ROOT / "babel.cfg").open() as cfg:
+def console_messages(config: str = "babel.cfg") -> set[str]:
+    """The message ids `pybabel extract -F <config> -k N_` finds (plural forms by their
+    singular, as the catalogue keys them); the console's by default."""
+    with (ROOT / config).open() as cfg:
         method_map, options_map = parse_mapping_cfg(cfg)
     keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
     found = set()

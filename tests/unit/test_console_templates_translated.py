@@ -1,4 +1,5 @@
-"""No console template shows English outside a translation call (issue 19).
+"""No console or portal template (nor a shared one) shows English outside a translation call
+(issues 19 and 21).
 
 Each template's Jinja comments, statements and expressions are taken out, and what remains
 is read as HTML: any word of a text node, or of a visible attribute (title, aria-label,
@@ -15,8 +16,16 @@ from pathlib import Path
 import pytest
 
 from services.review.console.pages import REVIEW
+from shared.web.pages import TEMPLATES as SHARED
 
-TEMPLATES = sorted((REVIEW / "templates").glob("*.html"))
+# The portal's templates (by path: the tests never import intake's tables beside review's).
+INTAKE = REVIEW.parent / "intake"
+
+TEMPLATES = sorted(
+    path
+    for folder in (REVIEW / "templates", INTAKE / "templates", SHARED)
+    for path in folder.glob("*.html")
+)
 JINJA = re.compile(r"\{#.*?#\}|\{%.*?%\}|\{\{.*?\}\}", re.S)
 VISIBLE_ATTRIBUTES = frozenset({"title", "aria-label", "placeholder", "alt"})
 # Words that are the same in every language: acronyms, units, paths, figures' names.
@@ -79,6 +88,6 @@ def test_the_check_finds_english_outside_a_translation_call() -> None:
     assert untranslated(page) == ["Monthly report", "QR code", "of", "Code from your app"]
 
 
-@pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: f"{p.parent.parent.name}/{p.name}")
 def test_every_visible_string_of_a_template_is_in_a_translation_call(path: Path) -> None:
     assert untranslated(path.read_text(encoding="utf-8")) == NOT_SHOWN.get(path.name, [])

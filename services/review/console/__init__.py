@@ -1,16 +1,16 @@
 """The officials' web console at `/`: server-rendered pages over the same Casework engine.
 
 One module per page's concern, each adding its routes to one router (console/pages.py):
-`sign_in` (sign-in and out; the session and its CSRF tokens, in `session`), `enrolment`
-(accepting an invitation, resetting a password), `language` (the official's language; pages
-are rendered in it, pages.language_of), `queue`, `case` (a case's page and its forms, built
-and read back by `forms`), `lists` (priority lists), `dashboard`, `priority` (the rules:
-simulate a draft, adopt it) and `reports` (the Commission's monthly report); `pages`
-renders them. What a page shows is the side's view (visibility.view_for via
-api.views.side_view); what it offers are exactly the actions Casework.allowed_actions
-returns. The session is a person's (shared/accounts/), rate-limited as the API's bearer
-is, forms are checked with the API's request models, and the queue is the API's query
-(services/review/queue.py).
+`sign_in` (sign-in and out, accepting an invitation, resetting a password: the account
+pages of shared/web/accounts.py; the session and its CSRF tokens, in `session`), `language`
+(the official's language; pages are rendered in it, pages.language_of), `queue`, `case` (a
+case's page and its forms, built and read back by `forms`), `lists` (priority lists),
+`dashboard`, `priority` (the rules: simulate a draft, adopt it) and `reports` (the
+Commission's monthly report); `pages` renders them. What a page shows is the side's view
+(visibility.view_for via api.views.side_view); what it offers are exactly the actions
+Casework.allowed_actions returns. The session is a person's (shared/accounts/),
+rate-limited as the API's bearer is, forms are checked with the API's request models, and the
+queue is the API's query (services/review/queue.py).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from fastapi.staticfiles import StaticFiles
 # isort: off
 from services.review.console import (
     sign_in,
-    enrolment,
     language,
     queue,
     case,
@@ -50,7 +49,7 @@ __all__ = ["install", "is_console_path", "router"]
 
 API_ROOTS = frozenset({"/healthz", "/readyz", "/metrics"})
 
-PAGES = (sign_in, enrolment, language, queue, case, lists, dashboard, priority, reports)
+PAGES = (sign_in, language, queue, case, lists, dashboard, priority, reports)
 
 
 def install(app: FastAPI) -> None:

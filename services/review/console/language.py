@@ -9,13 +9,7 @@ from services.review.console.pages import redirect, router
 from services.review.console.session import posted_form, signed_in
 from shared.i18n import N_, Languages
 from shared.problems import Problem
-
-
-def _back_to(path: str) -> str:
-    """The page the switch was on: a path of this console, never another site's address."""
-    if not path.startswith("/") or path.startswith("//") or "\\" in path:
-        return "/"
-    return path
+from shared.web.pages import back_to
 
 
 @router.post("/language")
@@ -34,4 +28,4 @@ async def choose_language(request: Request) -> Response:
             errors=[{"field": "lang", "message": f"must be one of {offered}"}],
         )
     request.app.state.directory.set_language(principal.subject_id, lang)
-    return redirect(_back_to(form.get("next", "/")))
+    return redirect(back_to(form.get("next", "/")))

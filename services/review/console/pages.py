@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
 from services.review.api.common import casework_of, side_of
@@ -28,19 +28,14 @@ from services.review.problems import problem_for
 from shared.directory import Principal
 from shared.i18n import Languages, match_language
 from shared.problems import Problem
+from shared.web.pages import SECURITY_HEADERS, html_page, redirect
+from shared.web.pages import TEMPLATES as SHARED_TEMPLATES
+
+__all__ = ["SECURITY_HEADERS", "redirect", "render", "router", "words_of"]
 
 REVIEW = Path(__file__).parent.parent
 # The console's gettext domain: services/review/translations/<locale>/LC_MESSAGES/console.po.
 CATALOGUE = "console"
-SECURITY_HEADERS = {
-    # No inline script or style anywhere: charts are SVG with presentation attributes.
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; "
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    ),
-    "X-Frame-Options": "DENY",
-    "Cache-Control": "no-store",
-}
 # The console's one router: each page's module adds its routes (console/__init__.py imports
 # them in order); included routers would hide their routes from the matrix that lists them.
 router = APIRouter(include_in_schema=False)
@@ -50,7 +45,7 @@ def templates_for(protocol: Protocol) -> Languages:
     """The console's templates in each of the protocol's languages, naming codes in the
     protocol's words (its labels) in that language."""
     return Languages(
-        REVIEW / "templates",
+        [REVIEW / "templates", SHARED_TEMPLATES],
         REVIEW / "translations",
         CATALOGUE,
         protocol.languages,
@@ -161,18 +156,7 @@ def render(
     )
     # One set per app (console.install), so that the labels are its protocol's; one
     # environment per language, so a request never changes another's translations.
-    languages: Languages = request.app.state.console_templates
-    page = languages.environments[lang].get_template(template).render(context)
-    response = HTMLResponse(page, status_code=status)
-    response.headers.update(SECURITY_HEADERS)
-    response.headers["Content-Language"] = lang
-    return response
-
-
-def redirect(url: str) -> RedirectResponse:
-    response = RedirectResponse(url, status_code=303)
-    response.headers.update(SECURITY_HEADERS)
-    return response
+    return html_page(request.app.state.console_templates, lang, template, context, status)
 
 
 def as_problem(exc: Problem | domain_errors.ReviewDomainError) -> Problem:

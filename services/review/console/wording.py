@@ -106,36 +106,6 @@ CONSOLE_DETAILS = frozenset(
         N_("A reason is at most 2,000 characters."),
     }
 )
-# The refusals of shared/accounts that the pages before sign-in show next to their field
-# (invitation, reset, sign-in), in English as the accounts word them; a page in another
-# language shows the translation of the first pattern that matches (else the words as they are).
-_NUMBER = re.escape("%(n)s")
-ACCOUNT_MESSAGES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile("^" + re.escape(message).replace(_NUMBER, r"(?P<n>\d+)") + "$"), message)
-    for message in (
-        N_("the form expired; please try again"),
-        N_("the two passwords differ"),
-        N_("the e-mail address, password or code is wrong"),
-        N_("this account is disabled; ask whoever invited you"),
-        N_("too many failed sign-ins; try again in %(n)s s"),
-        N_("an official needs a second factor (TOTP)"),
-        N_("someone has this e-mail address already"),
-        N_("the person who invited is disabled"),
-        N_("this account is disabled"),
-        N_("the code is wrong"),
-        N_("this link is not valid"),
-        N_("this link has been used already"),
-        N_("this link has expired; ask for a new one"),
-        N_("the second factor's secret is malformed; reload the page"),
-        N_("the code does not match the new second factor"),
-        N_("not an e-mail address"),
-        N_("the password must be at least %(n)s characters"),
-        N_("the password must be at most %(n)s characters"),
-        N_("the password is one of the most common passwords"),
-        N_("the password must not be the e-mail address"),
-    )
-)
-
 # An action's description in protocol.yaml: `    description: …` under `  <action>:`.
 _DESCRIPTION = re.compile(r"^(?P<indent> +)description: (?P<text>.+)$")
 _SECTION = re.compile(r"^(\w+):")
@@ -215,16 +185,6 @@ class Words:
 
 
 ENGLISH = Words(DEFAULT_LANGUAGE, lambda message: message)
-
-
-def account_message(text: str, words: Words) -> str:
-    """An account refusal (shared/accounts) in the page's language."""
-    if words.lang == DEFAULT_LANGUAGE:
-        return text
-    for pattern, message in ACCOUNT_MESSAGES:
-        if found := pattern.match(text):
-            return words.gettext(message) % found.groupdict()
-    return text
 
 
 def field_message(text: str, gettext: Callable[[str], str]) -> str:
