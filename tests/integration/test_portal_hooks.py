@@ -7,6 +7,7 @@ disabled, never an official's), never from a cookie; a member reads, an admin ch
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -25,9 +26,11 @@ from tests.integration.notify_support import (
     new_company,
     notify_env,
     running_receiver,
+    wait_for,
+    wait_for_log,
 )
-from tests.people import enrol_official, settings_of
-from tests.support import Infra, ServiceProcess
+from tests.people import enrol_official, enrol_staff, form_nonce, portal, settings_of
+from tests.support import Infra, ServiceProcess, free_port
 
 EVENTS = ["application.status_changed"]
 
@@ -209,3 +212,205 @@ def test_event_types_list_what_may_be_chosen_and_one_credential_is_sent(
             "/v1/webhook-endpoints", headers={"Authorization": f"Bearer {company['api_key']}"}
         )
         assert both.status_code == 400
+
+
+# --- the portal's pages ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def portal_intake(infra: Infra, notify: ServiceProcess) -> Iterator[ServiceProcess]:
+    """Intake whose portal reaches the notify process above (REE_NOTIFY_URL)."""
+    service = ServiceProcess("intake", infra.env(REE_NOTIFY_URL=notify.url)).start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="module")
+def admin(directory: Directory, company: dict[str, Any]) -> dict[str, Any]:
+    return enrol_staff(directory, company["id"], "Ada Admin", role="admin")
+
+
+@pytest.fixture(scope="module")
+def member(directory: Directory, company: dict[str, Any]) -> dict[str, Any]:
+    return enrol_staff(directory, company["id"], "Max Member", role="member")
+
+
+def csrf_of(page: httpx.Response) -> str:
+    return form_nonce(page)
+
+
+def add_in_portal(browser: httpx.Client, url: str, events: list[str] = EVENTS) -> httpx.Response:
+    token = csrf_of(browser.get("/webhooks"))
+    return browser.post(
+        "/webhooks", data={"csrf": token, "url": url, "event_types": events, "description": "ERP"}
+    )
+
+
+def secret_on(page: httpx.Response) -> str:
+    """The signing secret a page shows (once)."""
+    found = re.search(r'value="(whsec_[^"]+)"', page.text)
+    assert found is not None, page.text[:500]
+    return found.group(1)
+
+
+def endpoint_of(notify: ServiceProcess, company: dict[str, Any], url: str) -> dict[str, Any]:
+    with notify.client(company["api_key"]) as api:
+        listed = api.get("/v1/webhook-endpoints", params={"limit": 200})
+        assert listed.status_code == 200, listed.text
+    [found] = [e for e in listed.json()["items"] if e["url"] == url]
+    return found
+
+
+def test_an_endpoint_added_in_the_portal_is_in_notifys_api_its_secret_shown_once(
+    portal_intake: ServiceProcess,
+    notify: ServiceProcess,
+    company: dict[str, Any],
+    admin: dict[str, Any],
+    receiver: Receiver,
+) -> None:
+    box = receiver.mailbox()
+    with portal(portal_intake.url, admin) as browser:
+        page = browser.get("/webhooks")
+        assert page.status_code == 200, page.text[:500]
+        assert 'href="/webhooks"' in page.text and 'href="/me/emails"' in page.text
+        added = add_in_portal(browser, box.url)
+        assert added.status_code == 201, added.text[:800]
+        secret = secret_on(added)
+        endpoint = endpoint_of(notify, company, box.url)
+        assert endpoint["event_types"] == EVENTS and endpoint["description"] == "ERP"
+        again = browser.get("/webhooks")
+        assert box.url in again.text and secret not in again.text
+
+        detail = browser.get(f"/webhooks/{endpoint['id']}")
+        assert detail.status_code == 200
+        rotated = browser.post(
+            f"/webhooks/{endpoint['id']}/rotate-secret", data={"csrf": csrf_of(detail)}
+        )
+        assert rotated.status_code == 200, rotated.text[:500]
+        assert secret_on(rotated) != secret
+        assert secret_on(rotated) not in browser.get(f"/webhooks/{endpoint['id']}").text
+
+
+def test_notifys_refusal_is_shown_next_to_the_field_and_nothing_is_stored(
+    portal_intake: ServiceProcess,
+    notify: ServiceProcess,
+    company: dict[str, Any],
+    admin: dict[str, Any],
+) -> None:
+    inside = "https://10.1.2.3/hooks"  # a private address: notify's SSRF rule refuses it
+    with portal(portal_intake.url, admin) as browser:
+        refused = add_in_portal(browser, inside)
+        assert refused.status_code == 422, refused.text[:500]
+        assert 'id="url-error"' in refused.text and 'aria-invalid="true"' in refused.text
+        assert inside in refused.text  # the form keeps what was typed
+        none_chosen = add_in_portal(browser, "https://erp.example.com/hooks", events=[])
+        assert none_chosen.status_code == 422
+        assert 'id="event_types-error"' in none_chosen.text
+    with notify.client(company["api_key"]) as api:
+        urls = [e["url"] for e in api.get("/v1/webhook-endpoints").json()["items"]]
+    assert inside not in urls and "https://erp.example.com/hooks" not in urls
+
+
+def test_a_member_sees_the_endpoints_but_cannot_change_them(
+    portal_intake: ServiceProcess,
+    notify: ServiceProcess,
+    company: dict[str, Any],
+    member: dict[str, Any],
+    receiver: Receiver,
+) -> None:
+    box = receiver.mailbox()
+    with notify.client(company["api_key"]) as api:
+        endpoint = api.post(
+            "/v1/webhook-endpoints", json={"url": box.url, "event_types": EVENTS}
+        ).json()
+    with portal(portal_intake.url, member) as browser:
+        page = browser.get("/webhooks")
+        assert page.status_code == 200 and box.url in page.text
+        assert 'method="post" action="/webhooks"' not in page.text  # no form to add one
+        token = csrf_of(page)
+        added = browser.post(
+            "/webhooks", data={"csrf": token, "url": box.url, "event_types": EVENTS}
+        )
+        assert added.status_code == 403, added.text[:500]
+        for action in ("rotate-secret", "test", "enable", "delete"):
+            answer = browser.post(f"/webhooks/{endpoint['id']}/{action}", data={"csrf": token})
+            assert answer.status_code == 403, (action, answer.text[:300])
+    assert endpoint_of(notify, company, box.url)["id"] == endpoint["id"]
+
+
+def test_a_test_message_and_its_redelivery_from_the_page_are_new_attempts(
+    portal_intake: ServiceProcess,
+    notify: ServiceProcess,
+    company: dict[str, Any],
+    admin: dict[str, Any],
+    receiver: Receiver,
+) -> None:
+    box = receiver.mailbox()
+    with portal(portal_intake.url, admin) as browser:
+        added = add_in_portal(browser, box.url)
+        assert added.status_code == 201
+        box.secrets.append(secret_on(added))  # the receiver verifies with the secret shown
+        endpoint = endpoint_of(notify, company, box.url)
+        page = f"/webhooks/{endpoint['id']}"
+        sent = browser.post(f"{page}/test", data={"csrf": csrf_of(browser.get(page))})
+        assert sent.status_code == 303 and sent.headers["location"] == f"{page}?done=test"
+        with notify.client(company["api_key"]) as api:
+            [delivery] = wait_for_log(api, endpoint["id"], 1)
+            log = browser.get(page)
+            assert delivery["webhook_id"] in log.text and "HTTP 200" in log.text
+            again = browser.post(
+                f"{page}/deliveries/{delivery['id']}/redeliver", data={"csrf": csrf_of(log)}
+            )
+            assert again.status_code == 303, again.text[:300]
+            assert again.headers["location"] == f"{page}?done=redelivered"
+            wait_for(
+                lambda: (
+                    api.get(f"/v1/deliveries/{delivery['id']}").json()["attempt_count"] >= 2 or None
+                ),
+                what="the redelivery's attempt",
+            )
+        assert browser.get(page).text.count("HTTP 200") >= 2
+    assert len(box.successes()) >= 2
+
+
+def test_a_person_chooses_their_own_emails_in_the_portal(
+    portal_intake: ServiceProcess,
+    notify: ServiceProcess,
+    company: dict[str, Any],
+    member: dict[str, Any],
+) -> None:
+    with portal(portal_intake.url, member) as browser:
+        page = browser.get("/me/emails")
+        assert page.status_code == 200, page.text[:500]
+        assert 'value="licence.issued" checked' in page.text  # a default until chosen
+        saved = browser.post(
+            "/me/emails", data={"csrf": csrf_of(page), "event_types": ["application.received"]}
+        )
+        assert saved.status_code == 303 and saved.headers["location"] == "/me/emails?done=saved"
+        again = browser.get("/me/emails")
+        assert 'value="application.received" checked' in again.text
+        assert 'value="licence.issued" checked' not in again.text
+    with notify.client(company["api_key"]) as api:
+        choice = api.get(f"/v1/people/{member['id']}/notifications").json()
+    assert choice["event_types"] == ["application.received"]
+
+
+def test_the_pages_say_webhooks_are_unavailable_while_notify_does_not_answer(
+    infra: Infra, company: dict[str, Any], admin: dict[str, Any]
+) -> None:
+    nowhere = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    intake = ServiceProcess("intake", infra.env(REE_NOTIFY_URL=nowhere)).start()
+    try:
+        with portal(intake.url, admin) as browser:
+            for path in ("/webhooks", "/webhooks/some-endpoint", "/me/emails"):
+                page = browser.get(path)
+                assert page.status_code == 503, (path, page.text[:300])
+                assert "Webhooks are unavailable right now" in page.text
+            token = csrf_of(browser.get("/"))
+            posted = browser.post(
+                "/webhooks",
+                data={"csrf": token, "url": "https://a.example/h", "event_types": EVENTS},
+            )
+            assert posted.status_code == 503
+    finally:
+        intake.stop()

@@ -3,8 +3,9 @@
 One module per page's concern, each adding its routes to one router (portal/pages.py), in
 the order of `PAGES`: `sign_in` (sign-in and out, accepting an invitation, a forgotten
 password; the session and its CSRF tokens in `session`), `applications` (the company's
-applications, one application's page and its forms). The other portal pages (the
-new-application form, API keys and colleagues, webhooks) add their module to `PAGES`.
+applications, one application's page and its forms), `hooks` (the webhook endpoints and
+their delivery log, through notify's API), `emails` (the person's e-mail choices). The other
+portal pages (the new-application form, API keys and colleagues) add their module to `PAGES`.
 
 Every page calls services/intake/service.py as the API's routes do (never HTTP to itself,
 never a second validation); a page shows the company's own applications only, and an
@@ -26,7 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 # Each module adds its routes to the one router: the order of this import is theirs.
 # isort: off
-from services.intake.portal import sign_in, applications
+from services.intake.portal import sign_in, applications, hooks, emails
 
 # isort: on
 from services.intake.portal.pages import INTAKE, redirect, render, router, templates
@@ -39,7 +40,7 @@ __all__ = ["PAGES", "install", "is_portal_path", "router"]
 
 API_ROOTS = frozenset({"/healthz", "/readyz", "/metrics"})
 
-PAGES = (sign_in, applications)
+PAGES = (sign_in, applications, hooks, emails)
 
 Handler = Callable[[Request, Any], Awaitable[Response] | Response]
 
@@ -48,6 +49,7 @@ def install(app: FastAPI) -> None:
     """Add the portal's pages, its static files and the sign-in redirect to the intake app,
     and its error pages for the portal's paths (the API's answers stay problem details)."""
     app.state.portal_templates = templates()
+    hooks.install(app, app.state.settings)
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(INTAKE / "static")), name="static")
 

@@ -1,7 +1,9 @@
-"""The portal's words for what intake names by code: statuses, document kinds, staff roles.
+"""The portal's words for what intake names by code: statuses, document kinds, staff roles,
+webhook deliveries' statuses.
 
 English, marked for the catalogue (`N_`) and translated where a page shows them (the
-filters `status_label`, `document_kind`, `role_label` of every portal template).
+filters `status_label`, `document_kind`, `role_label`, `delivery_label` of every portal
+template).
 """
 
 from __future__ import annotations
@@ -34,6 +36,16 @@ DOCUMENT_KINDS = {
     "other": N_("Other document"),
 }
 
+# A webhook delivery's status and an attempt's outcome (notify's codes, docs/notify.md).
+DELIVERY_WORDS = {
+    "pending": N_("Pending"),
+    "succeeded": N_("Succeeded"),
+    "failed": N_("Failed"),
+    "cancelled": N_("Cancelled"),
+    "retrying": N_("Retrying"),
+    "endpoint_disabled": N_("Endpoint disabled"),
+}
+
 ROLES = {"admin": N_("admin"), "member": N_("member")}
 
 
@@ -50,4 +62,5 @@ def filters(gettext: Callable[[str], str]) -> dict[str, Callable[[object], str]]
         "status_label": _named(STATUS_LABELS, gettext),
         "document_kind": _named(DOCUMENT_KINDS, gettext),
         "role_label": _named(ROLES, gettext),
+        "delivery_label": _named(DELIVERY_WORDS, gettext),
     }
