@@ -30,7 +30,7 @@ from tests.integration.notify_support import (
     wait_for_log,
 )
 from tests.people import enrol_official, enrol_staff, form_nonce, portal, settings_of
-from tests.support import Infra, ServiceProcess, free_port
+from tests.support import Infra, ServiceProcess, free_port, started
 
 EVENTS = ["application.status_changed"]
 
@@ -44,9 +44,8 @@ def directory(infra: Infra) -> Iterator[Directory]:
 
 @pytest.fixture(scope="module")
 def notify(infra: Infra) -> Iterator[ServiceProcess]:
-    service = ServiceProcess("notify", notify_env(infra)).start()
-    yield service
-    service.stop()
+    with started("notify", notify_env(infra)) as service:
+        yield service
 
 
 @pytest.fixture(scope="module")
@@ -220,9 +219,8 @@ def test_event_types_list_what_may_be_chosen_and_one_credential_is_sent(
 @pytest.fixture(scope="module")
 def portal_intake(infra: Infra, notify: ServiceProcess) -> Iterator[ServiceProcess]:
     """Intake whose portal reaches the notify process above (REE_NOTIFY_URL)."""
-    service = ServiceProcess("intake", infra.env(REE_NOTIFY_URL=notify.url)).start()
-    yield service
-    service.stop()
+    with started("intake", infra.env(REE_NOTIFY_URL=notify.url)) as service:
+        yield service
 
 
 @pytest.fixture(scope="module")
@@ -399,18 +397,15 @@ def test_the_pages_say_webhooks_are_unavailable_while_notify_does_not_answer(
     infra: Infra, company: dict[str, Any], admin: dict[str, Any]
 ) -> None:
     nowhere = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    intake = ServiceProcess("intake", infra.env(REE_NOTIFY_URL=nowhere)).start()
-    try:
-        with portal(intake.url, admin) as browser:
-            for path in ("/webhooks", "/webhooks/some-endpoint", "/me/emails"):
-                page = browser.get(path)
-                assert page.status_code == 503, (path, page.text[:300])
-                assert "Webhooks are unavailable right now" in page.text
-            token = csrf_of(browser.get("/"))
-            posted = browser.post(
-                "/webhooks",
-                data={"csrf": token, "url": "https://a.example/h", "event_types": EVENTS},
-            )
-            assert posted.status_code == 503
-    finally:
-        intake.stop()
+    env = infra.env(REE_NOTIFY_URL=nowhere)
+    with started("intake", env) as intake, portal(intake.url, admin) as browser:
+        for path in ("/webhooks", "/webhooks/some-endpoint", "/me/emails"):
+            page = browser.get(path)
+            assert page.status_code == 503, (path, page.text[:300])
+            assert "Webhooks are unavailable right now" in page.text
+        token = csrf_of(browser.get("/"))
+        posted = browser.post(
+            "/webhooks",
+            data={"csrf": token, "url": "https://a.example/h", "event_types": EVENTS},
+        )
+        assert posted.status_code == 503
