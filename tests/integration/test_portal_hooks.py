@@ -234,6 +234,9 @@ def member(directory: Directory, company: dict[str, Any]) -> dict[str, Any]:
 
 
 def csrf_of(page: httpx.Response) -> str:
+    """The session's CSRF token, which every form of the page carries."""
+    tokens = set(re.findall(r'name="csrf" value="([^"]*)"', page.text))
+    assert tokens == {form_nonce(page)} and "" not in tokens, tokens
     return form_nonce(page)
 
 
