@@ -412,3 +412,60 @@ def test_the_pages_say_webhooks_are_unavailable_while_notify_does_not_answer(
             data={"csrf": token, "url": "https://a.example/h", "event_types": EVENTS},
         )
         assert posted.status_code == 503
+
+
+PAGES = [
+    ("GET", "/webhooks"),
+    ("POST", "/webhooks"),
+    ("GET", "/webhooks/{e}"),
+    ("POST", "/webhooks/{e}/rotate-secret"),
+    ("POST", "/webhooks/{e}/test"),
+    ("POST", "/webhooks/{e}/enable"),
+    ("POST", "/webhooks/{e}/recover"),
+    ("POST", "/webhooks/{e}/delete"),
+    ("POST", "/webhooks/{e}/deliveries/{d}/redeliver"),
+    ("GET", "/me/emails"),
+    ("POST", "/me/emails"),
+]
+
+
+def test_signed_out_every_page_sends_to_sign_in_and_another_companys_endpoint_is_not_found(
+    portal_intake: ServiceProcess,
+    notify: ServiceProcess,
+    directory: Directory,
+    company: dict[str, Any],
+    receiver: Receiver,
+    infra: Infra,
+) -> None:
+    with notify.client(company["api_key"]) as api:
+        endpoint = api.post("/v1/webhook-endpoints", json=endpoint_body(receiver)).json()
+        delivery = api.post(f"/v1/webhook-endpoints/{endpoint['id']}/test").json()
+    ids = {"e": endpoint["id"], "d": delivery["id"]}
+    with httpx.Client(base_url=portal_intake.url, timeout=20) as anonymous:
+        for method, path in PAGES:
+            answer = anonymous.request(method, path.format(**ids), data={"csrf": "x"})
+            assert answer.status_code == 303, (method, path, answer.status_code)
+            assert answer.headers["location"] == "/sign-in"
+    other = new_company(infra, "Eta Other GmbH")
+    stranger = enrol_staff(directory, other["id"], "Olga Other", role="admin")
+    with portal(portal_intake.url, stranger) as browser:
+        listed = browser.get("/webhooks")
+        assert endpoint["url"] not in listed.text
+        token = csrf_of(listed)
+        for method, path in PAGES[2:9]:
+            answer = browser.request(method, path.format(**ids), data={"csrf": token})
+            assert answer.status_code == 404, (method, path, answer.status_code)
+    with notify.client(company["api_key"]) as api:
+        assert api.get(f"/v1/webhook-endpoints/{endpoint['id']}").status_code == 200
+
+
+def test_the_webhooks_and_email_pages_speak_chinese(
+    portal_intake: ServiceProcess, admin: dict[str, Any]
+) -> None:
+    with portal(portal_intake.url, admin) as browser:
+        hooks = browser.get("/webhooks", params={"lang": "zh-Hans"})
+        assert hooks.status_code == 200
+        assert "新端点" in hooks.text and "New endpoint" not in hooks.text
+        emails = browser.get("/me/emails")  # the language is kept
+        assert "保存我的选择" in emails.text and "Save my choice" not in emails.text
+        browser.get("/", params={"lang": "en"})
