@@ -469,3 +469,24 @@ def test_the_webhooks_and_email_pages_speak_chinese(
         emails = browser.get("/me/emails")  # the language is kept
         assert "保存我的选择" in emails.text and "Save my choice" not in emails.text
         browser.get("/", params={"lang": "en"})
+
+
+def test_recovering_asks_for_a_time_and_sends_again_since_then(
+    portal_intake: ServiceProcess,
+    notify: ServiceProcess,
+    company: dict[str, Any],
+    admin: dict[str, Any],
+    receiver: Receiver,
+) -> None:
+    with notify.client(company["api_key"]) as api:
+        endpoint = api.post("/v1/webhook-endpoints", json=endpoint_body(receiver)).json()
+    page = f"/webhooks/{endpoint['id']}"
+    with portal(portal_intake.url, admin) as browser:
+        token = csrf_of(browser.get(page))
+        for typed in ("", "yesterday"):
+            refused = browser.post(f"{page}/recover", data={"csrf": token, "since": typed})
+            assert refused.status_code == 422, refused.text[:300]
+            assert 'id="since-error"' in refused.text
+        done = browser.post(f"{page}/recover", data={"csrf": token, "since": "2026-01-01T00:00"})
+        assert done.status_code == 303, done.text[:300]
+        assert done.headers["location"] == f"{page}?done=recovered"

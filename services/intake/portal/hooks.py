@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable
+from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import FastAPI, Query, Request
@@ -209,17 +210,25 @@ async def _act(
     return redirect(f"/webhooks/{endpoint_id}?done={done or action}")
 
 
+def utc_moment(typed: str) -> str | None:
+    """A datetime-local field's value (no zone: the portal's times are UTC, as the label
+    says) as an ISO date-time with its offset; None if it is not a date-time."""
+    try:
+        moment = datetime.fromisoformat(typed)
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+
+
 @router.post("/webhooks/{endpoint_id}/recover", response_class=HTMLResponse)
 async def recover(request: Request, endpoint_id: str) -> Response:
     member = await member_of(request)
     fields = await posted_form(request)
     since = fields.get("since", "").strip()
-    gettext = words_of(request).gettext
-    if not since:
-        errors = {"since": gettext("Enter the time from which to send again.")}
+    moment = utc_moment(since)
+    if moment is None:
+        errors = {"since": words_of(request).gettext("Enter the time from which to send again.")}
     else:
-        # A datetime-local field has no zone: the portal's times are UTC, as it says.
-        moment = since if since.endswith("Z") or "+" in since[10:] else since + ":00Z"
         try:
             await asked(notify_of(request).recover(forwarded(request), endpoint_id, moment))
             return redirect(f"/webhooks/{endpoint_id}?done=recovered")
