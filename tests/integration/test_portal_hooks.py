@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from services.intake.portal.session import COOKIE_NAME as PORTAL_COOKIE
 from shared.accounts.models import Person, PersonKind, StaffRole
 from shared.accounts.people import People
 from shared.accounts.sessions import COOKIE_NAME, Sessions
@@ -144,9 +145,10 @@ def test_the_session_is_never_taken_from_a_cookie(
     """Notify shares the portal's host: a browser would send the portal's cookie to it."""
     admin = staff(directory, company, StaffRole.admin)
     secret = session_of(directory, admin["id"])
-    with httpx.Client(base_url=notify.url, cookies={COOKIE_NAME: secret}, timeout=20) as c:
-        assert c.get("/v1/webhook-endpoints").status_code == 401
-        assert c.get(f"/v1/people/{admin['id']}/notifications").status_code == 401
+    for cookie in (PORTAL_COOKIE, COOKIE_NAME):  # the portal's cookie and the console's
+        with httpx.Client(base_url=notify.url, cookies={cookie: secret}, timeout=20) as c:
+            assert c.get("/v1/webhook-endpoints").status_code == 401
+            assert c.get(f"/v1/people/{admin['id']}/notifications").status_code == 401
 
 
 def test_a_member_reads_but_only_an_admin_changes_endpoints(
