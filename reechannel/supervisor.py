@@ -158,6 +158,27 @@ def _database_line(settings: OperatorSettings) -> str:
     return f"database: SQLite files in {settings.data_dir.resolve()}"
 
 
+def service_env(
+    name: str, settings: OperatorSettings, env: dict[str, str], redis_urls: dict[str, str]
+) -> dict[str, str]:
+    """The environment `reechannel run` starts one service with."""
+    # The port the service binds is the one printed, whatever its own default.
+    # Its log lines go to this terminal: plain text unless the operator asks for JSON.
+    child_env = {
+        "REE_LOG_FORMAT": "text",
+        **env,
+        f"{name.upper()}_PORT": str(settings.port_of(name)),
+    }
+    if name in redis_urls:
+        child_env["REDIS_URL"] = redis_urls[name]
+    if name == "notify":
+        child_env = {**NOTIFY_LOCAL_DEFAULTS, **child_env}
+    if name == "intake":
+        # The portal calls notify where this run starts it (unless the operator says).
+        child_env = {"REE_NOTIFY_URL": settings.url_of("notify"), **child_env}
+    return child_env
+
+
 def run_system(demo: bool, wanted: list[str]) -> int:
     settings = OperatorSettings()
     if len(set(settings.ports().values())) < len(settings.ports()):
@@ -202,17 +223,7 @@ def run_system(demo: bool, wanted: list[str]) -> int:
         if importlib.util.find_spec(f"services.{name}.app") is None:
             _echo(f"{name}: not built yet, not started")
             continue
-        # The port the service binds is the one printed below, whatever its own default.
-        # Its log lines go to this terminal: plain text unless the operator asks for JSON.
-        child_env = {
-            "REE_LOG_FORMAT": "text",
-            **env,
-            f"{name.upper()}_PORT": str(settings.port_of(name)),
-        }
-        if name in redis_urls:
-            child_env["REDIS_URL"] = redis_urls[name]
-        if name == "notify":
-            child_env = {**NOTIFY_LOCAL_DEFAULTS, **child_env}
+        child_env = service_env(name, settings, env, redis_urls)
         children.append(Child(name, [sys.executable, "-m", f"services.{name}"], child_env))
     for child in children:
         child.start()

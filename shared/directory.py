@@ -155,6 +155,10 @@ class Principal:
     name: str
     side: Side | None = None
     role: Role | None = None
+    # A company's staff member acting through a service that forwards their session
+    # (shared/forwarded.py): who they are and their role (admin or member). None for a key.
+    person_id: str | None = None
+    staff_role: str | None = None
 
     @property
     def company_id(self) -> str | None:

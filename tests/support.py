@@ -259,6 +259,16 @@ def running(name: str, infra: Infra) -> Iterator[ServiceProcess]:
     service.stop()
 
 
+@contextlib.contextmanager
+def started(name: str, env: dict[str, str]) -> Iterator[ServiceProcess]:
+    """A service process, stopped afterwards even when it never became ready."""
+    service = ServiceProcess(name, env)
+    try:
+        yield service.start()
+    finally:
+        service.stop()
+
+
 def create_officials(infra: Infra) -> dict[str, dict[str, Any]]:
     """An officer and a supervisor per side, keyed eu_officer, eu_supervisor, cn_officer, ...:
     people (e-mail, password, TOTP secret: tests/people.py) with a token for the API."""

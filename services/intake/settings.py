@@ -27,6 +27,10 @@ class IntakeSettings(ServiceSettings, SessionSettings, LinkMailSettings):
     reference_secret: str | None = Field(None, alias="REE_REFERENCE_SECRET")
     # China's controlled-goods list (shared/controlled_goods.yaml when unset), read at start.
     controlled_goods_file: Path | None = Field(None, alias="REE_CONTROLLED_GOODS_FILE")
+    # Where the portal reaches notify for the company's webhooks and e-mail choices (notify's
+    # local default port; `reechannel run` passes the port it starts notify on).
+    notify_url: str = Field("http://127.0.0.1:8003", alias="REE_NOTIFY_URL")
+    notify_timeout_seconds: float = Field(5.0, gt=0, alias="REE_NOTIFY_TIMEOUT_SECONDS")
 
     def references_key(self) -> str:
         return self.reference_secret or f"references:{self.token_secret}"

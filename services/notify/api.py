@@ -20,11 +20,15 @@ from services.notify import service, store
 from services.notify.domain import payloads, ssrf
 from services.notify.settings import NotifySettings
 from shared.directory import Principal
-from shared.http import current_applicant, page_params
+from shared.forwarded import acting_for, company_admin, current_company
+from shared.http import page_params
 from shared.problems import documented_errors, invalid, problem_response
 
 router = APIRouter(prefix="/v1", tags=["webhooks"], responses=documented_errors())
-Applicant = Annotated[Principal, Depends(current_applicant)]
+# The company, by its API key or a staff member's session forwarded by the portal
+# (shared/forwarded.py): a member may read, only an admin (or a key) may change endpoints.
+Applicant = Annotated[Principal, Depends(current_company)]
+Admin = Annotated[Principal, Depends(company_admin)]
 # The query parameters of a delivery log (an endpoint's, a person's).
 StatusFilter = Annotated[str | None, Query(description="Only deliveries in this status")]
 PageSize = Annotated[int | None, Query(description="Page size (1 to 200)")]
@@ -195,7 +199,7 @@ def _from_cursor(cursor: str | None) -> tuple[datetime, str] | None:
     response_model=EndpointCreated,
     summary="Register a webhook endpoint (the secret is shown only in this answer)",
 )
-def create_endpoint(body: EndpointBody, request: Request, applicant: Applicant) -> JSONResponse:
+def create_endpoint(body: EndpointBody, request: Request, applicant: Admin) -> JSONResponse:
     endpoint = service.register_endpoint(
         _engine(request),
         _settings(request),
@@ -244,7 +248,7 @@ def get_endpoint(endpoint_id: str, request: Request, applicant: Applicant) -> En
     response_class=Response,
     summary="Delete a webhook endpoint; what is still waiting to go to it is cancelled",
 )
-def delete_endpoint(endpoint_id: str, request: Request, applicant: Applicant) -> Response:
+def delete_endpoint(endpoint_id: str, request: Request, applicant: Admin) -> Response:
     service.delete_endpoint(_engine(request), _company(applicant), endpoint_id)
     return Response(status_code=204)
 
@@ -254,7 +258,7 @@ def delete_endpoint(endpoint_id: str, request: Request, applicant: Applicant) ->
     response_model=SecretRotated,
     summary="Replace the signing secret; the old one keeps signing during a grace period",
 )
-def rotate_secret(endpoint_id: str, request: Request, applicant: Applicant) -> SecretRotated:
+def rotate_secret(endpoint_id: str, request: Request, applicant: Admin) -> SecretRotated:
     rotated = service.rotate_secret(
         _engine(request), _settings(request), _company(applicant), endpoint_id
     )
@@ -270,7 +274,7 @@ def rotate_secret(endpoint_id: str, request: Request, applicant: Applicant) -> S
     response_model=EndpointView,
     summary="Switch a disabled endpoint on again (then recover what it missed)",
 )
-def enable_endpoint(endpoint_id: str, request: Request, applicant: Applicant) -> EndpointView:
+def enable_endpoint(endpoint_id: str, request: Request, applicant: Admin) -> EndpointView:
     return _endpoint_view(
         service.enable_endpoint(_engine(request), _company(applicant), endpoint_id)
     )
@@ -282,7 +286,7 @@ def enable_endpoint(endpoint_id: str, request: Request, applicant: Applicant) ->
     response_model=DeliveryView,
     summary="Send a `webhook.test` message to this endpoint",
 )
-def send_test(endpoint_id: str, request: Request, applicant: Applicant) -> DeliveryView:
+def send_test(endpoint_id: str, request: Request, applicant: Admin) -> DeliveryView:
     view = _scheduled_view(service.send_test(_engine(request), _company(applicant), endpoint_id))
     _wake_worker(request)
     return view
@@ -343,7 +347,7 @@ def get_delivery(delivery_id: str, request: Request, applicant: Applicant) -> De
     response_model=DeliveryView,
     summary="Send one message again now, with the same webhook-id",
 )
-def redeliver(delivery_id: str, request: Request, applicant: Applicant) -> DeliveryView:
+def redeliver(delivery_id: str, request: Request, applicant: Admin) -> DeliveryView:
     view = _scheduled_view(service.redeliver(_engine(request), _company(applicant), delivery_id))
     _wake_worker(request)
     return view
@@ -356,13 +360,39 @@ def redeliver(delivery_id: str, request: Request, applicant: Applicant) -> Deliv
     summary="Send again every message of a subscribed type since a time, in order",
 )
 def recover(
-    endpoint_id: str, body: RecoverBody, request: Request, applicant: Applicant
+    endpoint_id: str, body: RecoverBody, request: Request, applicant: Admin
 ) -> RecoverResult:
     scheduled = service.recover(
         _engine(request), _company(applicant), endpoint_id, body.since, body.failed_only
     )
     _wake_worker(request)
     return RecoverResult(endpoint_id=endpoint_id, since=body.since, scheduled=scheduled)
+
+
+# --- what may be chosen ----------------------------------------------------------------------
+
+
+class EventTypeView(BaseModel):
+    type: str
+    emailed_by_default: bool = Field(description="A person is e-mailed about it until they choose")
+
+
+class EventTypes(BaseModel):
+    items: list[EventTypeView]
+
+
+@router.get(
+    "/event-types",
+    response_model=EventTypes,
+    summary="The event types an endpoint may subscribe to and a person may be e-mailed about",
+)
+def event_types(applicant: Applicant) -> EventTypes:
+    return EventTypes(
+        items=[
+            EventTypeView(type=name, emailed_by_default=name in payloads.DEFAULT_EMAIL_TYPES)
+            for name in sorted(payloads.PUBLIC_EVENT_TYPES)
+        ]
+    )
 
 
 # --- people's e-mail -------------------------------------------------------------------------
@@ -397,6 +427,7 @@ def _directory(request: Request) -> Engine:
     summary="What one of your company's people is e-mailed about",
 )
 def get_email_choice(person_id: str, request: Request, applicant: Applicant) -> EmailChoiceView:
+    acting_for(applicant, person_id)
     choice = service.email_choice(
         _engine(request), _directory(request), _company(applicant), person_id
     )
@@ -412,6 +443,7 @@ def get_email_choice(person_id: str, request: Request, applicant: Applicant) -> 
 def put_email_choice(
     person_id: str, body: EmailChoiceBody, request: Request, applicant: Applicant
 ) -> EmailChoiceView:
+    acting_for(applicant, person_id)
     choice = service.choose_email(
         _engine(request), _directory(request), _company(applicant), person_id, body.event_types
     )
@@ -432,6 +464,7 @@ def list_email_deliveries(
     limit: PageSize = None,
     cursor: Cursor = None,
 ) -> DeliveryPage:
+    acting_for(applicant, person_id)
     size = _log_params(request, status, limit)
     log = service.email_deliveries(
         _engine(request),

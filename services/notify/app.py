@@ -14,6 +14,7 @@ from services.notify.store import sealed
 from services.notify.store.log_retention import delivery_log_rules
 from services.notify.worker import DeliveryWorker
 from shared.events import INTAKE_STREAM, REVIEW_STREAM, CloudEvent
+from shared.forwarded import accept_forwarded_sessions
 from shared.http import create_app
 from shared.mail import MailSettings
 from shared.runtime import ServiceRuntime
@@ -61,6 +62,8 @@ def build(settings: NotifySettings | None = None) -> FastAPI:
     app.state.runtime = runtime
     app.state.worker = worker
     app.state.mail = mail
+    # The portal (on intake) calls the company routes for its signed-in staff.
+    accept_forwarded_sessions(app, runtime.directory_engine)
     app.include_router(router)
     install_errors(app)
     return app

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -17,9 +20,12 @@ from services.intake.domain import References
 from services.intake.settings import IntakeSettings
 from shared.config import CommonSettings, ServiceSettings
 from shared.db import make_engine
+from shared.directory import open_directory
 from shared.runtime import ServiceRuntime
+from tests.integration.notify_support import notify_env
 from tests.integration.test_intake_input import _one_response as one_response
-from tests.support import Infra, ServiceProcess, wait_until
+from tests.people import enrol_staff, portal, settings_of
+from tests.support import Infra, ServiceProcess, free_port, started, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -215,3 +221,61 @@ def test_the_delivery_log_days_setting_prunes_through_notifys_wiring(
         runtime.engine.dispose()
         runtime.directory_engine.dispose()
         own.drop_schemas()
+
+
+@pytest.fixture(scope="module")
+def portal_notify(infra: Infra) -> Iterator[ServiceProcess]:
+    with started("notify", notify_env(infra)) as service:
+        yield service
+
+
+def _portal_admin(infra: Infra) -> tuple[dict[str, str], dict[str, Any]]:
+    """A company with its API key and an admin of its staff, for the portal's pages."""
+    directory = open_directory(settings_of(infra))
+    try:
+        eori = "DE" + uuid.uuid4().hex[:12].upper()
+        company, key = directory.create_company("Zeta Sinter AG", eori)
+        return {"id": company.id, "api_key": key}, enrol_staff(directory, company.id, "Zoe Zeta")
+    finally:
+        directory.engine.dispose()
+
+
+def test_the_portal_reaches_notify_at_the_notify_url(
+    infra: Infra, portal_notify: ServiceProcess
+) -> None:
+    company, admin = _portal_admin(infra)
+    with portal_notify.client(company["api_key"]) as api:
+        made = api.post(
+            "/v1/webhook-endpoints",
+            json={"url": "http://127.0.0.1:9/zeta-hooks", "event_types": ["licence.issued"]},
+        )
+        assert made.status_code == 201, made.text
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    for notify_url, status in ((portal_notify.url, 200), (nowhere, 503)):
+        env = infra.env(REE_NOTIFY_URL=notify_url)
+        with started("intake", env) as intake, portal(intake.url, admin) as browser:
+            page = browser.get("/webhooks")
+        assert page.status_code == status, page.text[:300]
+        assert ("http://127.0.0.1:9/zeta-hooks" in page.text) == (status == 200)
+
+
+def test_the_portal_waits_for_notify_no_longer_than_its_timeout(infra: Infra) -> None:
+    """A notify that takes the connection and never answers: the page gives up in time."""
+    _company, admin = _portal_admin(infra)
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # the kernel completes the connections; nothing ever answers
+    env = infra.env(
+        REE_NOTIFY_URL=f"http://127.0.0.1:{silent.getsockname()[1]}",
+        REE_NOTIFY_TIMEOUT_SECONDS="0.5",
+    )
+    try:
+        with started("intake", env) as intake, portal(intake.url, admin) as browser:
+            browser.get("/")  # signed in, before the clock starts
+            begun = time.monotonic()
+            page = browser.get("/webhooks")
+            waited = time.monotonic() - begun
+        assert page.status_code == 503 and "Webhooks are unavailable right now" in page.text
+        assert waited < 3, waited  # the default would wait 5 s
+    finally:
+        silent.close()

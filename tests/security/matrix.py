@@ -717,6 +717,7 @@ ROWS: tuple[Row, ...] = (
     ),
     Row("notify", "GET", "/v1/deliveries/{delivery_id}", owner(200), "A's delivery"),
     Row("notify", "POST", "/v1/deliveries/{delivery_id}/redeliver", owner(202), "A's delivery"),
+    Row("notify", "GET", "/v1/event-types", applicants(200), "what may be subscribed to"),
     Row("notify", "GET", "/v1/people/{person_id}/notifications", owner(200), "a person of A"),
     Row("notify", "PUT", "/v1/people/{person_id}/notifications", owner(200), "a person of A"),
     Row(

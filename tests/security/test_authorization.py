@@ -383,6 +383,7 @@ BUILDERS: dict[str, Builder] = {
         f"/v1/webhook-endpoints/{w.ids['endpoint']}/recover",
         json={"since": (date.today() - timedelta(days=1)).isoformat() + "T00:00:00Z"},
     ),
+    "notify GET /v1/event-types": _path("/v1/event-types"),
     "notify GET /v1/people/{person_id}/notifications": _path(
         "/v1/people/{person_id}/notifications", **PERSON
     ),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from reechannel.settings import OperatorSettings
+from reechannel.supervisor import service_env
+from services.intake.settings import IntakeSettings
 
 
 @pytest.fixture(autouse=True)
@@ -47,3 +49,13 @@ def test_a_service_bound_to_every_address_is_reached_on_loopback(host: str, url:
 def test_a_port_out_of_range_is_refused() -> None:
     with pytest.raises(ValueError, match="REVIEW_PORT"):
         settings(REVIEW_PORT="70000")
+
+
+def test_run_tells_intake_where_it_starts_notify_unless_the_operator_says() -> None:
+    moved = settings(NOTIFY_PORT="9103")
+    intake = service_env("intake", moved, {}, {})
+    assert intake["REE_NOTIFY_URL"] == "http://127.0.0.1:9103"
+    assert IntakeSettings.model_validate(intake).notify_url == "http://127.0.0.1:9103"
+    given = service_env("intake", moved, {"REE_NOTIFY_URL": "http://notify:8003"}, {})
+    assert given["REE_NOTIFY_URL"] == "http://notify:8003"
+    assert "REE_NOTIFY_URL" not in service_env("review", moved, {}, {})

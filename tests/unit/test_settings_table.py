@@ -155,6 +155,14 @@ EFFECT_TESTS: dict[str, tuple[str, str | None]] = {
         "tests/integration/test_intake_input.py::test_documents_per_application_are_limited_in_number_and_bytes",
         None,
     ),
+    "REE_NOTIFY_URL": (
+        "tests/integration/test_settings_effects.py::test_the_portal_reaches_notify_at_the_notify_url",
+        None,
+    ),
+    "REE_NOTIFY_TIMEOUT_SECONDS": (
+        "tests/integration/test_settings_effects.py::test_the_portal_waits_for_notify_no_longer_than_its_timeout",
+        None,
+    ),
     "REE_REFERENCE_SECRET": (
         "tests/integration/test_settings_effects.py::test_the_reference_secret_keys_the_references",
         None,

@@ -5,8 +5,9 @@ the order of `PAGES`: `sign_in` (sign-in and out, accepting an invitation, a for
 password; the session and its CSRF tokens in `session`), `applications` (the company's
 applications), `application` (one application's page and its forms: upload, answer,
 withdraw), `apply` (the new-application form; its logic in
-services/intake/application_form.py). The other portal pages (API keys and colleagues,
-webhooks) add their module to `PAGES`.
+services/intake/application_form.py), `keys` and `colleagues` (a company admin's API keys
+and colleagues, shared/accounts/company.py), `hooks` (the webhook endpoints and their
+delivery log, through notify's API), `emails` (the person's e-mail choices).
 
 Every page calls services/intake/service.py as the API's routes do (never HTTP to itself,
 never a second validation); a page shows the company's own applications only, and an
@@ -28,7 +29,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 # Each module adds its routes to the one router: the order of this import is theirs.
 # isort: off
-from services.intake.portal import sign_in, applications, application, apply, keys, colleagues
+from services.intake.portal import (
+    sign_in,
+    applications,
+    application,
+    apply,
+    keys,
+    colleagues,
+    hooks,
+    emails,
+)
 
 # isort: on
 from services.intake.portal.pages import INTAKE, redirect, render, router, templates
@@ -41,7 +51,7 @@ __all__ = ["PAGES", "install", "is_portal_path", "router"]
 
 API_ROOTS = frozenset({"/healthz", "/readyz", "/metrics"})
 
-PAGES = (sign_in, applications, application, apply, keys, colleagues)
+PAGES = (sign_in, applications, application, apply, keys, colleagues, hooks, emails)
 
 Handler = Callable[[Request, Any], Awaitable[Response] | Response]
 
@@ -50,6 +60,7 @@ def install(app: FastAPI) -> None:
     """Add the portal's pages, its static files and the sign-in redirect to the intake app,
     and its error pages for the portal's paths (the API's answers stay problem details)."""
     app.state.portal_templates = templates()
+    hooks.install(app, app.state.settings)
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(INTAKE / "static")), name="static")
 

@@ -1,9 +1,9 @@
 """The portal's words for what intake names by code: statuses, document kinds, staff roles,
-the timeline's events and the application's fields.
+the timeline's events, the application's fields and webhook deliveries' statuses.
 
 English, marked for the catalogue (`N_`) and translated where a page shows them (the
-filters `status_label`, `document_kind`, `role_label`, `event_label`, `humanize_request` and
-`field_label` of every portal template).
+filters `status_label`, `document_kind`, `role_label`, `event_label`, `humanize_request`,
+`field_label` and `delivery_label` of every portal template).
 """
 
 from __future__ import annotations
@@ -34,6 +34,16 @@ DOCUMENT_KINDS = {
     "invoice": N_("Invoice"),
     "answer_attachment": N_("Attachment to an answer"),
     "other": N_("Other document"),
+}
+
+# A webhook delivery's status and an attempt's outcome (notify's codes, docs/notify.md).
+DELIVERY_WORDS = {
+    "pending": N_("Pending"),
+    "succeeded": N_("Succeeded"),
+    "failed": N_("Failed"),
+    "cancelled": N_("Cancelled"),
+    "retrying": N_("Retrying"),
+    "endpoint_disabled": N_("Endpoint disabled"),
 }
 
 ROLES = {"admin": N_("admin"), "member": N_("member")}
@@ -105,4 +115,5 @@ def filters(gettext: Callable[[str], str]) -> dict[str, Callable[[object], str]]
         "event_label": _named(EVENT_LABELS, gettext),
         "humanize_request": _named(REQUEST_STATUSES, gettext),
         "field_label": _named(FIELD_LABELS, gettext),
+        "delivery_label": _named(DELIVERY_WORDS, gettext),
     }
