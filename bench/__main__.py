@@ -13,7 +13,16 @@ from bench import rate_limit, scenarios
 from bench.report import machine, render
 from bench.system import ROOT, Servers
 
-SCENARIOS = ("intake", "baseline", "ratelimit", "e2e", "burst", "scale", "replicas")
+SCENARIOS = (
+    "intake",
+    "baseline",
+    "ratelimit",
+    "e2e",
+    "burst",
+    "scale",
+    "replicas",
+    "consumers",
+)
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -82,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
             scenarios.scale(servers, plan, results)
         if "replicas" in args.only:
             scenarios.replicas(servers, plan, results)
+        if "consumers" in args.only:
+            scenarios.consumers(servers, plan, results)
         results.note(f"the whole run took {time.monotonic() - started:.0f} s")
         load = " ".join(f"{x:.2f}" for x in os.getloadavg())
         results.note(f"load average at the end of the run (1, 5, 15 min): {load}")
