@@ -706,6 +706,7 @@ def consumers(servers: Servers, plan: Plan, results: Results) -> None:
         rows = runs[label]
         results.add(
             "consumers",
+            kind=label,
             consumer=CONSUMERS[label],
             runs=len(rows),
             events=plan.consumer_events,

@@ -58,3 +58,17 @@ def test_the_rate_limit_round_trip_is_judged_on_the_medians_of_each_scope() -> N
     results.rows["rate_limit"][0]["per_second"] = 800.0
     [(_target, measured, verdict)] = [t for t in targets(results) if "Redis" in t[0]]
     assert verdict == "missed", measured
+
+
+def test_the_consumer_target_compares_faststream_with_the_loop_by_their_medians() -> None:
+    results = Results()
+    # The order of the rows does not matter: each says which consumer it is.
+    for kind, rate in (("new", 900.0), ("old", 1000.0)):
+        results.rows.setdefault("consumers", []).append(
+            {"kind": kind, "consumer": kind, "runs": 5, "events_per_s": rate}
+        )
+    [(_target, measured, verdict)] = [t for t in targets(results) if "FastStream" in t[0]]
+    assert measured.startswith("900/s vs 1,000/s = 0.90x") and verdict == "met"
+    results.rows["consumers"][0]["events_per_s"] = 899.0
+    [(_target, measured, verdict)] = [t for t in targets(results) if "FastStream" in t[0]]
+    assert verdict == "missed", measured
