@@ -68,6 +68,21 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+# What follows this line in the report file was measured by other commands (bench/retention.py,
+# a step run on its own) and is kept when `python -m bench` writes the file again.
+KEPT = "<!-- measured apart from the full run: kept by python -m bench -->"
+
+
+def kept_sections(path: Path) -> str:
+    """The part of an existing report from the KEPT line on ("" if none)."""
+    try:
+        old = path.read_text()
+    except FileNotFoundError:
+        return ""
+    at = old.find(KEPT)
+    return "" if at < 0 else "\n" + old[at:]
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse(argv)
@@ -101,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     report = render(info, plan, results, " ".join(["python -m bench", *argv]))
     print(report)
     if str(args.out) != "-":
-        args.out.write_text(report + "\n")
+        args.out.write_text(report + "\n" + kept_sections(args.out))
         print(f"[bench] written to {args.out}", flush=True)
     return 0
 

@@ -644,8 +644,8 @@ def render(info: dict[str, str], plan: Plan, results: Results, command: str) -> 
                         r["events"],
                         r["events_per_s"],
                         f"{r['events_per_s'] / old:.2f}x" if old else "",
-                        r["cpu_ms_per_event"],
-                        r["steady_cpu_ms_per_event"],
+                        f"{r['cpu_ms_per_event']:.3f}",
+                        f"{r['steady_cpu_ms_per_event']:.3f}",
                     ]
                     for r in rows["consumers"]
                 ],
@@ -659,8 +659,8 @@ def render(info: dict[str, str], plan: Plan, results: Results, command: str) -> 
                         r["consumer"],
                         r["run"],
                         r["events_per_s"],
-                        r["cpu_ms_per_event"],
-                        r["steady_cpu_ms_per_event"],
+                        f"{r['cpu_ms_per_event']:.3f}",
+                        f"{r['steady_cpu_ms_per_event']:.3f}",
                     ]
                     for r in rows["consumer_runs"]
                 ],

@@ -1,9 +1,12 @@
-"""The benchmark's verdict on intake at half its peak: the median of its runs (pure logic)."""
+"""The benchmark report's verdicts and what it keeps when written again (pure logic)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from bench.__main__ import KEPT, kept_sections
 from bench.report import targets
 from bench.scenarios import Results
 
@@ -72,3 +75,14 @@ def test_the_consumer_target_compares_faststream_with_the_loop_by_their_medians(
     results.rows["consumers"][0]["events_per_s"] = 899.0
     [(_target, measured, verdict)] = [t for t in targets(results) if "FastStream" in t[0]]
     assert verdict == "missed", measured
+
+
+def test_sections_measured_apart_are_kept_when_the_report_is_written_again(
+    tmp_path: Path,
+) -> None:
+    report = tmp_path / "benchmarks.md"
+    assert kept_sections(report) == ""
+    report.write_text("# Benchmarks\n\nold figures\n")
+    assert kept_sections(report) == ""
+    report.write_text(f"# Benchmarks\n\nold figures\n\n{KEPT}\n\n## Retention\n\n| a |\n")
+    assert kept_sections(report) == f"\n{KEPT}\n\n## Retention\n\n| a |\n"
