@@ -440,7 +440,8 @@ def render(info: dict[str, str], plan: Plan, results: Results, command: str) -> 
                     f"intake {plan.seconds:g} s per concurrency, {plan.half_runs} runs of"
                     f" {plan.half_seconds:g} s at half its peak; end to end"
                     f" {plan.e2e_seconds:g} s per rate; burst"
-                    f" {plan.burst:,} cases; replicas {plan.replica_events:,} events",
+                    f" {plan.burst:,} cases; replicas {plan.replica_events:,} events;"
+                    f" consumers {plan.consumer_events:,} events, {plan.consumer_runs} runs each",
                 ],
             ],
         ),

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from bench.__main__ import KEPT, kept_sections
-from bench.report import targets
-from bench.scenarios import Results
+from bench.report import render, targets
+from bench.scenarios import Plan, Results
 
 
 def _verdict(p99s: list[float | None]) -> tuple[str, str]:
@@ -86,3 +86,34 @@ def test_sections_measured_apart_are_kept_when_the_report_is_written_again(
     assert kept_sections(report) == ""
     report.write_text(f"# Benchmarks\n\nold figures\n\n{KEPT}\n\n## Retention\n\n| a |\n")
     assert kept_sections(report) == f"\n{KEPT}\n\n## Retention\n\n| a |\n"
+
+
+def test_the_report_shows_the_consumers_with_their_ratio_and_every_run() -> None:
+    results = Results()
+    for kind, rate in (("old", 1000.0), ("new", 930.0)):
+        results.rows.setdefault("consumers", []).append(
+            {
+                "kind": kind,
+                "consumer": f"the {kind} one",
+                "runs": 1,
+                "events": 5000,
+                "events_per_s": rate,
+                "cpu_ms_per_event": 0.0751,
+                "steady_cpu_ms_per_event": 0.0732,
+            }
+        )
+        results.rows.setdefault("consumer_runs", []).append(
+            {
+                "consumer": f"the {kind} one",
+                "run": 1,
+                "events_per_s": rate,
+                "cpu_ms_per_event": 0.0751,
+                "steady_cpu_ms_per_event": 0.0732,
+            }
+        )
+    info = dict.fromkeys(
+        ["date", "cpu", "cores", "memory", "os", "python", "postgresql", "redis", "commit"], "x"
+    )
+    report = render({**info, "load_before": "0.1 0.1 0.1"}, Plan.make(True, None), results, "b")
+    assert "| the new one | 1 | 5,000 | 930.0 | 0.93x | 0.075 | 0.073 |" in report
+    assert "| the old one | 1 | 1,000.0 | 0.075 | 0.073 |" in report
