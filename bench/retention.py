@@ -24,10 +24,11 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from bench.loadgen import application_body
 from bench.scenarios import create_companies, create_official, register_endpoints
@@ -43,6 +44,7 @@ SHORT_RETENTION = {
     # Webhooks are retried soon: a slow receiver must not hold deliveries pending for hours.
     "REE_WEBHOOK_RETRY_SCHEDULE": "1,2,5",
 }
+T = TypeVar("T")
 COMPONENTS = ("intake", "review", "notify")
 STREAMS = ("intake.events", "review.events")
 # The largest priority list the API takes (PriorityListBody.max_cases).
@@ -135,7 +137,24 @@ async def act_on_all(
         await _each(limit, [call(i, v) for i, v in cases])
 
 
+def patiently(read: Callable[[], T]) -> T:
+    """`read()`, tried again for up to 5 minutes while PostgreSQL refuses connections (a
+    shared server's `max_connections` is taken for a while by others' work)."""
+    deadline = time.monotonic() + 300
+    while True:
+        try:
+            return read()
+        except OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
+
+
 def cases_in(dep: Deployment, state: str) -> list[tuple[str, int]]:
+    return patiently(lambda: _cases_in(dep, state))
+
+
+def _cases_in(dep: Deployment, state: str) -> list[tuple[str, int]]:
     engine = dep.engine("review")
     try:
         with engine.connect() as conn:
@@ -272,7 +291,7 @@ def main(argv: list[str] | None = None) -> None:
             journeys(dep, services, officials, keys, done, step, args.concurrency)
             done += step
             wait_until(lambda: settled(dep), 1800, f"the journeys of {done} applications")
-            prints.append((done, time.monotonic() - started, figures(dep)))
+            prints.append((done, time.monotonic() - started, patiently(lambda: figures(dep))))
             show(*prints[-1])
             if args.table is not None:
                 args.table.write_text(markdown(prints))
