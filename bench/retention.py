@@ -73,14 +73,16 @@ class Officials:
 async def _post(
     client: httpx.AsyncClient, path: str, headers: dict[str, str], body: Any = None
 ) -> httpx.Response:
-    # A shared machine's database may refuse a connection for a moment (503): the answer
-    # says nothing was stored, so trying again is safe.
-    for attempt in range(8):
+    # A shared machine's database may refuse connections for minutes (503: every connection
+    # of the server taken by others' work); the answer says nothing was stored, so trying
+    # again is safe.
+    deadline, attempt = time.monotonic() + 300, 0
+    while True:
         answer = await client.post(path, json=body, headers=headers)
-        if answer.status_code not in (429, 503):
+        if answer.status_code not in (429, 503) or time.monotonic() > deadline:
             return answer
-        await asyncio.sleep(0.2 * 2**attempt)
-    return answer
+        await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
+        attempt += 1
 
 
 async def _each(limit: int, calls: list[Callable[[], Awaitable[None]]]) -> None:
