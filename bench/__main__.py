@@ -13,7 +13,16 @@ from bench import rate_limit, scenarios
 from bench.report import machine, render
 from bench.system import ROOT, Servers
 
-SCENARIOS = ("intake", "baseline", "ratelimit", "e2e", "burst", "scale", "replicas")
+SCENARIOS = (
+    "intake",
+    "baseline",
+    "ratelimit",
+    "e2e",
+    "burst",
+    "scale",
+    "replicas",
+    "consumers",
+)
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -59,6 +68,21 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+# What follows this line in the report file was measured by other commands (bench/retention.py,
+# a step run on its own) and is kept when `python -m bench` writes the file again.
+KEPT = "<!-- measured apart from the full run: kept by python -m bench -->"
+
+
+def kept_sections(path: Path) -> str:
+    """The part of an existing report from the KEPT line on ("" if none)."""
+    try:
+        old = path.read_text()
+    except FileNotFoundError:
+        return ""
+    at = old.find(KEPT)
+    return "" if at < 0 else "\n" + old[at:]
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse(argv)
@@ -82,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
             scenarios.scale(servers, plan, results)
         if "replicas" in args.only:
             scenarios.replicas(servers, plan, results)
+        if "consumers" in args.only:
+            scenarios.consumers(servers, plan, results)
         results.note(f"the whole run took {time.monotonic() - started:.0f} s")
         load = " ".join(f"{x:.2f}" for x in os.getloadavg())
         results.note(f"load average at the end of the run (1, 5, 15 min): {load}")
@@ -90,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     report = render(info, plan, results, " ".join(["python -m bench", *argv]))
     print(report)
     if str(args.out) != "-":
-        args.out.write_text(report + "\n")
+        args.out.write_text(report + "\n" + kept_sections(args.out))
         print(f"[bench] written to {args.out}", flush=True)
     return 0
 

@@ -7,8 +7,9 @@ a real database: PostgreSQL when DATABASE_URL is set (in a schema of its own, dr
 SQLite otherwise. Redis is REDIS_URL.
 
 `--compare PATH` alternates runs of this checkout's `shared/consumer.py` with the module at
-PATH (e.g. main's hand-written loop), each in a fresh process, `--runs` times each, and
-prints events/s and CPU per event of every run and the median of each.
+PATH (e.g. `bench/legacy_consumer.py`, the hand-written loop it replaced), each in a fresh
+process, `--runs` times each, and prints events/s and CPU per event of every run and the
+median of each. `python -m bench --only consumers` runs that comparison as a bench step.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from shared.redis import connect
 from shared.runtime import settle_heap
 
 HERE = Path(__file__).resolve().parent.parent / "shared" / "consumer.py"
+LEGACY = Path(__file__).resolve().parent / "legacy_consumer.py"
 TYPE = "application.submitted"
 
 
@@ -153,7 +155,11 @@ async def measure(path: Path, events: int) -> dict[str, Any]:
         drop(engine, name)
 
 
-def compare(old: Path, runs: int, events: int) -> None:
+def compare(
+    old: Path, runs: int, events: int, env: dict[str, str] | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """Alternate fresh-process runs of the consumer at `old` and of today's, `runs` each;
+    every run's figures by label ("old", "new"), also printed with the medians."""
     results: dict[str, list[dict[str, Any]]] = {"new": [], "old": []}
     for _ in range(runs):
         for label, path in (("old", old), ("new", HERE)):
@@ -170,6 +176,7 @@ def compare(old: Path, runs: int, events: int) -> None:
                 check=True,
                 capture_output=True,
                 text=True,
+                env=None if env is None else {**os.environ, **env},
             ).stdout
             result = json.loads(out.strip().splitlines()[-1])
             results[label].append(result)
@@ -182,6 +189,7 @@ def compare(old: Path, runs: int, events: int) -> None:
             f"{label}: median {rate:.0f} events/s, {cpu:.3f} ms CPU/event "
             f"({steady:.3f} after the first commit) over {len(rows)} runs"
         )
+    return results
 
 
 def main() -> None:

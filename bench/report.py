@@ -58,6 +58,15 @@ How it was measured (all of it by `python -m bench`, bench/ in the repository):
   verified at the receiver. Each replica count gets a fresh deployment and the same backlog
   size. *Cores used*: each process's CPU time (the replicas added up) from when the replicas
   were ready until the backlog was through, over that wall time; 2.0 is the whole machine.
+- Consumers (`bench/consumer.py`): N `application.submitted` events are put on a fresh
+  stream of the run's Redis, then one consumer drains them in its own process into
+  PostgreSQL (a schema of its own, dropped after), through the same handler (one that does
+  nothing, so what is timed is the consumer: XREADGROUP, the transaction with the
+  processed-event record, XACK after the commit), with the consumer group created at 0.
+  *Hand-written loop* is `bench/legacy_consumer.py`, the loop of `shared/consumer.py` at
+  8af5417 (before FastStream) over today's apply path; *FastStream* is today's
+  `shared/consumer.py`. The two alternate, a fresh process each run; events/s is from the
+  start of `run` to the last commit, CPU the process's, *steady* from the first commit on.
 """
 
 
@@ -377,6 +386,18 @@ def targets(results: Results) -> list[tuple[str, str, str]]:
                     "met" if ratio >= 1.6 else f"missed ({os.cpu_count()} cores)",
                 )
             )
+    pair = {r["kind"]: r for r in rows.get("consumers", [])}
+    if set(pair) == {"old", "new"}:
+        old, new = pair["old"]["events_per_s"], pair["new"]["events_per_s"]
+        ratio = new / old if old else 0
+        out.append(
+            (
+                "consumer on FastStream within 10 % of the hand-written loop (events/s)",
+                f"{new:,.0f}/s vs {old:,.0f}/s = {ratio:.2f}x (medians of"
+                f" {pair['new']['runs']} alternating runs)",
+                "met" if ratio >= 0.9 else "missed",
+            )
+        )
     return out
 
 
@@ -419,7 +440,8 @@ def render(info: dict[str, str], plan: Plan, results: Results, command: str) -> 
                     f"intake {plan.seconds:g} s per concurrency, {plan.half_runs} runs of"
                     f" {plan.half_seconds:g} s at half its peak; end to end"
                     f" {plan.e2e_seconds:g} s per rate; burst"
-                    f" {plan.burst:,} cases; replicas {plan.replica_events:,} events",
+                    f" {plan.burst:,} cases; replicas {plan.replica_events:,} events;"
+                    f" consumers {plan.consumer_events:,} events, {plan.consumer_runs} runs each",
                 ],
             ],
         ),
@@ -598,6 +620,50 @@ def render(info: dict[str, str], plan: Plan, results: Results, command: str) -> 
                         ),
                     ]
                     for r in rows["replicas"]
+                ],
+            ),
+        ]
+    if rows.get("consumers"):
+        old = next((r["events_per_s"] for r in rows["consumers"] if r["kind"] == "old"), 0)
+        lines += [
+            "## Consumers: FastStream against the hand-written loop",
+            "",
+            *_table(
+                [
+                    "consumer",
+                    "runs",
+                    "events a run",
+                    "events /s (median)",
+                    "ratio to the loop",
+                    "CPU ms/event",
+                    "steady CPU ms/event",
+                ],
+                [
+                    [
+                        r["consumer"],
+                        r["runs"],
+                        r["events"],
+                        r["events_per_s"],
+                        f"{r['events_per_s'] / old:.2f}x" if old else "",
+                        f"{r['cpu_ms_per_event']:.3f}",
+                        f"{r['steady_cpu_ms_per_event']:.3f}",
+                    ]
+                    for r in rows["consumers"]
+                ],
+            ),
+            "Every run:",
+            "",
+            *_table(
+                ["consumer", "run", "events /s", "CPU ms/event", "steady CPU ms/event"],
+                [
+                    [
+                        r["consumer"],
+                        r["run"],
+                        r["events_per_s"],
+                        f"{r['cpu_ms_per_event']:.3f}",
+                        f"{r['steady_cpu_ms_per_event']:.3f}",
+                    ]
+                    for r in rows["consumer_runs"]
                 ],
             ),
         ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -18,6 +19,7 @@ from urllib.parse import urlencode
 import httpx
 from sqlalchemy import text
 
+from bench import consumer
 from bench.scale import bulk_load
 from bench.system import (
     Deployment,
@@ -52,6 +54,10 @@ class Plan:
     # minutes (identical code gave 9-71 ms from one 20 s run to the next).
     half_seconds: float
     half_runs: int
+    # The consumer on FastStream against the hand-written loop it replaced (bench/consumer.py):
+    # events drained per run, and runs of each, alternating in fresh processes.
+    consumer_events: int = 5000
+    consumer_runs: int = 5
     # Where py-spy writes a profile of each service during each measured step (--profile).
     profile_dir: Path | None = None
 
@@ -70,6 +76,8 @@ class Plan:
                 replica_events=300,
                 half_seconds=3.0,
                 half_runs=2,
+                consumer_events=1000,
+                consumer_runs=2,
             )
         sizes = [s for s in (100_000, 1_000_000) if s <= (scale_max or 1_000_000)]
         return cls(
@@ -667,6 +675,45 @@ def scale(servers: Servers, plan: Plan, results: Results) -> None:
         engine.dispose()
     finally:
         dep.close()
+
+
+# --- consumers -------------------------------------------------------------------------------
+
+CONSUMERS = {"old": "hand-written loop (8af5417)", "new": "FastStream 0.7 (shared/consumer.py)"}
+
+
+def consumers(servers: Servers, plan: Plan, results: Results) -> None:
+    """The same events through the same handler, by the pre-FastStream loop and by today's
+    consumer, alternating in fresh processes (bench/consumer.py, bench/legacy_consumer.py)."""
+    runs = consumer.compare(
+        consumer.LEGACY,
+        plan.consumer_runs,
+        plan.consumer_events,
+        env={"DATABASE_URL": servers.database_url, "REDIS_URL": servers.redis_url},
+    )
+    for label, rows in runs.items():
+        for n, r in enumerate(rows, 1):
+            results.add(
+                "consumer_runs",
+                consumer=CONSUMERS[label],
+                run=n,
+                events=r["events"],
+                events_per_s=r["events_per_s"],
+                cpu_ms_per_event=r["cpu_ms_per_event"],
+                steady_cpu_ms_per_event=r["steady_cpu_ms_per_event"],
+            )
+    for label in ("old", "new"):
+        rows = runs[label]
+        results.add(
+            "consumers",
+            kind=label,
+            consumer=CONSUMERS[label],
+            runs=len(rows),
+            events=plan.consumer_events,
+            events_per_s=statistics.median(r["events_per_s"] for r in rows),
+            cpu_ms_per_event=statistics.median(r["cpu_ms_per_event"] for r in rows),
+            steady_cpu_ms_per_event=statistics.median(r["steady_cpu_ms_per_event"] for r in rows),
+        )
 
 
 # --- replicas ----------------------------------------------------------------------------------

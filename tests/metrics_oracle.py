@@ -102,7 +102,7 @@ def _figures(
         "open": open_now,
         "decided": sum(outcomes.values()),
         "outcomes": outcomes,
-        "approval_rate": approval_rate(outcomes),
+        "approval_rate": approval_rate(outcomes, Protocol.load()),
         "processing_days": {
             "total": distribution(totals),
             "stages": {stage: distribution(values) for stage, values in per_stage.items()},
@@ -153,7 +153,7 @@ def _months(
                 "month": month,
                 "decided": len(buckets[month]),
                 "outcomes": outcomes,
-                "approval_rate": approval_rate(outcomes),
+                "approval_rate": approval_rate(outcomes, Protocol.load()),
                 "processing_days": {
                     **distribution(kept),
                     "under_floor": len(totals) - len(kept),

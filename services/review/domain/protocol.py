@@ -45,6 +45,7 @@ from services.review.domain.protocol_file import (
     ProtocolFile,
     StateSelector,
     StateSpec,
+    Verdict,
 )
 from services.review.domain.protocol_params import jsonable, validate_params
 from shared.i18n import N_, Message
@@ -139,6 +140,10 @@ class Protocol:
 
     def is_terminal(self, state: str) -> bool:
         return self.state(state).terminal
+
+    def verdict_states(self, verdict: Verdict) -> tuple[str, ...]:
+        """The terminal states whose verdict on the licence is `verdict`."""
+        return tuple(name for name, spec in self.states.items() if spec.verdict == verdict)
 
     def calendar_side(self, state: str) -> CalendarSide | None:
         """Whose working days count while the case is in `state` (None: no clock)."""
@@ -488,6 +493,11 @@ class Protocol:
             f"decision_path: {s!r} has no deadline"
             for s in self.decision_path
             if s not in self.spec.deadlines
+        ]
+        problems += [
+            f"state {name}: only a terminal state has a verdict"
+            for name, s in states.items()
+            if s.verdict is not None and not s.terminal
         ]
         problems += [
             f"state {name}: a non-terminal state held by someone needs a calendar"

@@ -17,6 +17,7 @@ CalendarSide = Literal["EU", "CN", "joint"]
 Role = Literal["officer", "supervisor"]
 Clock = Literal["running", "paused", "none"]
 ClockStart = Literal["stage_start", "acknowledgement"]
+Verdict = Literal["licence_granted", "licence_refused"]
 LabelKind = Literal[
     "state", "action", "proposal", "reason", "licence_type", "element", "form", "value_chain"
 ]
@@ -110,6 +111,9 @@ class StateSpec(_Model):
     calendar: CalendarSide | None = None
     clock: Clock = "none"
     terminal: bool = False
+    # What a terminal state says of the licence, for the approval rate (granted / (granted +
+    # refused)); the other terminal states (not admitted, withdrawn, lapsed) are no verdict.
+    verdict: Verdict | None = None
 
 
 class ActorRule(_Model):

@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from services.review.domain.calendar import is_working_day
-from services.review.domain.protocol import CalendarSide
+from services.review.domain.protocol import CalendarSide, Protocol
 
 # Backlog age bands, in EU working days since the case was opened: (label, upper bound).
 AGE_BANDS: tuple[tuple[str, int | None], ...] = (
@@ -128,10 +128,13 @@ def floored_distribution(hist: Mapping[int, int]) -> dict[str, Any]:
     return {**hist_distribution(kept), "under_floor": under}
 
 
-def approval_rate(outcomes: Mapping[str, int]) -> float | None:
-    """approved / (approved + refused); None when no case was approved or refused."""
-    decided = outcomes.get("approved", 0) + outcomes.get("refused", 0)
-    return None if decided == 0 else round(outcomes.get("approved", 0) / decided, 4)
+def approval_rate(outcomes: Mapping[str, int], protocol: Protocol) -> float | None:
+    """granted / (granted + refused), counting the cases (`outcomes`: terminal state -> how
+    many) in the states whose verdict the protocol says; None when none was either."""
+    granted = sum(outcomes.get(state, 0) for state in protocol.verdict_states("licence_granted"))
+    refused = sum(outcomes.get(state, 0) for state in protocol.verdict_states("licence_refused"))
+    decided = granted + refused
+    return None if decided == 0 else round(granted / decided, 4)
 
 
 def age_band(age: int) -> str:

@@ -91,6 +91,7 @@ def period_ranges(period: Period) -> list[tuple[str, date, date]]:
 
 @dataclass
 class _Tally:
+    protocol: Protocol
     stages_shown: Sequence[str]
     outcomes_shown: Sequence[str]
     outcomes: Counter[str] = field(default_factory=Counter)
@@ -119,7 +120,7 @@ class _Tally:
             "open": self.open,
             "decided": sum(outcomes.values()),
             "outcomes": outcomes,
-            "approval_rate": approval_rate(outcomes),
+            "approval_rate": approval_rate(outcomes, self.protocol),
             "processing_days": {
                 "total": hist_distribution(self.total),
                 "stages": {s: hist_distribution(self.stages[s]) for s in self.stages_shown},
@@ -184,7 +185,7 @@ def summary(
             for grain, first, last in period_ranges(period)
         )
     )
-    tallies: dict[tuple[str, str], _Tally] = defaultdict(lambda: _Tally(stages, outcomes))
+    tallies: dict[tuple[str, str], _Tally] = defaultdict(lambda: _Tally(protocol, stages, outcomes))
     by_stage: Counter[str] = Counter()
     by_limit: Counter[str] = Counter()
     rows = session.execute(
@@ -241,7 +242,7 @@ def summary(
         "by_age": by_age,
         "by_state_and_age": by_state_and_age,
     }
-    by_month = _months_from_counts(session, everything, outcomes, in_period)
+    by_month = _months_from_counts(session, protocol, everything, outcomes, in_period)
     return assemble(
         group_by, period, today, stages, overall, groups, backlog, by_stage, by_limit, by_month
     )
@@ -280,7 +281,11 @@ def assemble(
 
 
 def _months_from_counts(
-    session: Session, everything: str, outcomes_shown: Sequence[str], in_period: Any
+    session: Session,
+    protocol: Protocol,
+    everything: str,
+    outcomes_shown: Sequence[str],
+    in_period: Any,
 ) -> list[dict[str, Any]]:
     counts = MetricCount.__table__  # type: ignore[attr-defined]
     outcomes: dict[str, Counter[str]] = defaultdict(Counter)
@@ -304,7 +309,7 @@ def _months_from_counts(
                 "month": month,
                 "decided": sum(figures.values()),
                 "outcomes": figures,
-                "approval_rate": approval_rate(figures),
+                "approval_rate": approval_rate(figures, protocol),
                 "processing_days": floored_distribution(totals[month]),
             }
         )
