@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,8 @@ def test_bench_help_names_its_scenarios_and_options() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "bench", "--help"],
         cwd=ROOT,
+        # argparse wraps its help to the terminal's width: wide enough for one line.
+        env={**os.environ, "COLUMNS": "200"},
         capture_output=True,
         text=True,
         timeout=60,
@@ -23,7 +26,7 @@ def test_bench_help_names_its_scenarios_and_options() -> None:
         "--quick",
         "--only",
         "--scale-max",
-        "intake,baseline,ratelimit,e2e,burst,scale,replicas",
+        "intake,baseline,ratelimit,e2e,burst,scale,replicas,consumers",
     ):
         assert word in out.stdout
 
