@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -9,8 +10,8 @@ import httpx
 import pytest
 
 from tests.integration.conftest import application
-from tests.people import form_nonce, sign_in_form
-from tests.security.conftest import CONSOLE_COOKIE, SERVICES, World
+from tests.people import form_nonce, sign_in_form, signed_in
+from tests.security.conftest import CONSOLE_COOKIE, PORTAL_COOKIE, SERVICES, World
 from tests.support import ServiceProcess
 
 pytestmark = pytest.mark.slow
@@ -248,3 +249,83 @@ def test_console_forms_without_the_sessions_csrf_token_change_nothing(world: Wor
     assert sign_in.status_code == 403, "sign-in needs the nonce of the sign-in page"
     assert after["version"] == before["version"]
     assert "forged" not in [n["text"] for n in after["notes"]]
+
+
+def _portal_csrf(page: httpx.Response) -> str:
+    """The CSRF token a portal page's forms carry."""
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found, "the page has a form with its CSRF token"
+    return found.group(1)
+
+
+def test_portal_pages_carry_security_headers_and_strict_cookies(world: World) -> None:
+    intake = world.services["intake"].url
+    with httpx.Client(base_url=intake) as c:
+        sign_in = c.get("/sign-in")
+        signed = signed_in(c, world.people["portal_applicant_a"])
+        applications = c.get("/")
+    assert signed.status_code == 303
+    cookie = signed.headers["set-cookie"].lower()
+    assert cookie.startswith(PORTAL_COOKIE + "=")
+    assert "httponly" in cookie and "samesite=strict" in cookie
+    for page in (sign_in, applications):
+        assert page.status_code == 200
+        csp = page.headers["content-security-policy"]
+        assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
+        assert "'unsafe-inline'" not in csp
+        assert page.headers["x-frame-options"] == "DENY"
+        assert page.headers["x-content-type-options"] == "nosniff"
+        assert page.headers["cache-control"] == "no-store"
+
+
+def test_portal_uploads_are_bounded_and_typed_by_content(
+    world: World, tight: ServiceProcess
+) -> None:
+    """Through the portal's form as through the API: over the limit 413, a disguised file
+    415, and nothing stored either way (the tight intake: 1 kB documents)."""
+    app_id = world.ids["app_main"]
+    before = _documents_of(world, app_id)
+    with httpx.Client(
+        base_url=tight.url, cookies={PORTAL_COOKIE: world.portal_cookie("applicant_a") or ""}
+    ) as c:
+        token = _portal_csrf(c.get(f"/applications/{app_id}"))
+        big = c.post(
+            f"/applications/{app_id}/documents",
+            data={"csrf": token, "kind": "other"},
+            files={"file": ("big.pdf", b"%PDF-1.7\n" + b"x" * 5000, "application/pdf")},
+        )
+        disguised = c.post(
+            f"/applications/{app_id}/documents",
+            data={"csrf": token, "kind": "other"},
+            files={"file": ("invoice.pdf", b"MZ\x90\x00 not a pdf at all", "application/pdf")},
+        )
+    assert big.status_code == 413, big.text[:300]
+    assert disguised.status_code == 415, disguised.text[:300]  # as the API answers it
+    for page in (big, disguised):
+        assert page.headers["content-type"].startswith("text/html"), "a page, not JSON"
+    assert _documents_of(world, app_id) == before
+
+
+def test_portal_forms_refuse_overlong_text_and_store_nothing(world: World) -> None:
+    """An answer far over its bound is refused next to its field; the request stays open."""
+    app_id = world.ids["app_main"]
+    with world.client("intake", "applicant_a") as api:
+        before = api.get(f"/v1/applications/{app_id}").json()
+    with httpx.Client(
+        base_url=world.services["intake"].url,
+        cookies={PORTAL_COOKIE: world.portal_cookie("applicant_a") or ""},
+    ) as c:
+        token = _portal_csrf(c.get(f"/applications/{app_id}"))
+        withdrawal = c.post(
+            f"/applications/{app_id}/withdraw", data={"csrf": token, "reason": "x" * 100_000}
+        )
+    with world.client("intake", "applicant_a") as api:
+        after = api.get(f"/v1/applications/{app_id}").json()
+    assert withdrawal.status_code in (413, 422), withdrawal.text[:300]
+    assert after["status"] == before["status"] != "withdrawn"
+    assert after["timeline"] == before["timeline"]
+
+
+def _documents_of(world: World, app_id: str) -> list[str]:
+    with world.client("intake", "applicant_a") as api:
+        return sorted(d["id"] for d in api.get(f"/v1/applications/{app_id}").json()["documents"])
