@@ -281,26 +281,22 @@ def on_licence_revoked(session: Session, event: CloudEvent, data: LicenceRevoked
 def on_shipment_recorded(
     session: Session, event: CloudEvent, data: LicenceShipmentRecorded
 ) -> None:
-    """A shipment drawn against the application's licence: kept once (by its id), in date
-    order; what remains, and the licence's status, as of the latest shipment recorded."""
+    """A shipment drawn against the application's licence (`domain.with_shipment`)."""
     app = _application(session, data.application_id)
     if app is None:
         return
-    licence = dict(app.licence or {"number": data.number})
-    shipment = {
-        "id": data.shipment_id,
-        "shipped_on": data.shipped_on.isoformat(),
-        "lines": [line.model_dump(mode="json") for line in data.lines],
-    }
-    shipments = [s for s in licence.get("shipments", []) if s.get("id") != data.shipment_id]
-    licence["shipments"] = sorted([*shipments, shipment], key=lambda s: str(s["shipped_on"]))
-    as_of = licence.get("remaining_as_of")
-    if as_of is None or event.time.isoformat() >= as_of:
-        licence["remaining"] = [line.model_dump(mode="json") for line in data.remaining]
-        licence["remaining_as_of"] = event.time.isoformat()
-        if licence.get("status") != "revoked":
-            licence["status"] = data.status
-    app.licence = licence
+    app.licence = domain.with_shipment(
+        app.licence,
+        data.number,
+        {
+            "id": data.shipment_id,
+            "shipped_on": data.shipped_on.isoformat(),
+            "lines": [line.model_dump(mode="json") for line in data.lines],
+        },
+        [line.model_dump(mode="json") for line in data.remaining],
+        data.status,
+        event.time,
+    )
     app.updated_at = event.time
     session.add(app)
     add_timeline(
