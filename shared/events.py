@@ -249,6 +249,39 @@ class LicenceRevoked(CaseRef):
     revoked_on: date
 
 
+class ShippedLine(_Finite):
+    """What one shipment drew against one key of the licence: a line, or (a general
+    licence) an element, with its form when the key is a line."""
+
+    line: int | None = Field(default=None, ge=0, le=MAX_LINES)
+    element: str
+    form: str | None = None
+    quantity_kg: float = Field(ge=0, le=MAX_QUANTITY_KG)
+
+
+class RemainingLine(_Finite):
+    """What remains of the licence on one key after the shipment (never below zero)."""
+
+    line: int | None = Field(default=None, ge=0, le=MAX_LINES)
+    element: str
+    form: str | None = None
+    remaining_kg: float = Field(ge=0, le=MAX_QUANTITY_KG)
+
+
+class LicenceShipmentRecorded(CaseRef):
+    """China recorded a shipment against the licence: its date, lines and what remains.
+
+    Allow-listed: no official, no recording time; the applicant sees what its licence
+    already shows (lines, approved quantities) and the draw-down of it."""
+
+    number: str
+    shipment_id: str
+    shipped_on: date
+    status: str
+    lines: list[ShippedLine] = Field(max_length=MAX_LINES)
+    remaining: list[RemainingLine] = Field(max_length=MAX_LINES)
+
+
 class PriorityListIssued(_EventData):
     number: int = Field(ge=0, le=MAX_COUNTER)
     case_ids: list[str]
@@ -298,6 +331,7 @@ EVENT_SCHEMAS: dict[str, type[BaseModel]] = {
     "case.withdrawal_too_late": CaseWithdrawalTooLate,
     "licence.issued": LicenceIssued,
     "licence.revoked": LicenceRevoked,
+    "licence.shipment_recorded": LicenceShipmentRecorded,
     "priority_list.issued": PriorityListIssued,
     "case.deadline_breached": CaseDeadlineBreached,
     "audit.checkpoint_issued": AuditCheckpointIssued,

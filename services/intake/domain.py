@@ -1,5 +1,5 @@
 """Intake's pure rules: references, the applicant's statuses, screening at the door,
-documents and idempotency."""
+documents, idempotency and the licence's shipments as the applicant sees them."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import json
 import re
 import unicodedata
 import zipfile
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, BinaryIO
 
@@ -123,6 +123,31 @@ def screening_problems(
             loc = ("body", "goods", index, field)
             errors.append({"type": "value_error", "loc": loc, "msg": problem})
     return errors
+
+
+def with_shipment(
+    licence: dict[str, Any] | None,
+    number: str,
+    shipment: dict[str, Any],
+    remaining: list[dict[str, Any]],
+    status: str,
+    at: datetime,
+) -> dict[str, Any]:
+    """The licence with one more shipment (`{id, shipped_on, lines}`): each shipment once,
+    by its id, in date order; what remains, and the status, as of the latest event (events
+    may arrive late); a revoked licence stays revoked."""
+    projected = dict(licence or {"number": number})
+    others = [s for s in projected.get("shipments", []) if s.get("id") != shipment["id"]]
+    projected["shipments"] = sorted(
+        [*others, shipment], key=lambda s: (str(s["shipped_on"]), str(s["id"]))
+    )
+    as_of = projected.get("remaining_as_of")
+    if as_of is None or datetime.fromisoformat(as_of) <= at:
+        projected["remaining"] = remaining
+        projected["remaining_as_of"] = at.isoformat()
+        if projected.get("status") != "revoked":
+            projected["status"] = status
+    return projected
 
 
 def is_terminal(status: str) -> bool:

@@ -26,6 +26,7 @@ from shared.events import (
     CloudEvent,
     LicenceIssued,
     LicenceRevoked,
+    LicenceShipmentRecorded,
     data_values,
 )
 
@@ -277,6 +278,37 @@ def on_licence_revoked(session: Session, event: CloudEvent, data: LicenceRevoked
     add_timeline(session, app, event.id, event.time, "licence.revoked", {"number": data.number})
 
 
+def on_shipment_recorded(
+    session: Session, event: CloudEvent, data: LicenceShipmentRecorded
+) -> None:
+    """A shipment drawn against the application's licence (`domain.with_shipment`)."""
+    app = _application(session, data.application_id)
+    if app is None:
+        return
+    app.licence = domain.with_shipment(
+        app.licence,
+        data.number,
+        {
+            "id": data.shipment_id,
+            "shipped_on": data.shipped_on.isoformat(),
+            "lines": [line.model_dump(mode="json") for line in data.lines],
+        },
+        [line.model_dump(mode="json") for line in data.remaining],
+        data.status,
+        event.time,
+    )
+    app.updated_at = event.time
+    session.add(app)
+    add_timeline(
+        session,
+        app,
+        event.id,
+        event.time,
+        "licence.shipment_recorded",
+        {"number": data.number, "shipped_on": data.shipped_on.isoformat()},
+    )
+
+
 REVIEW_HANDLERS: dict[str, Handler] = {
     "case.opened": _typed(CaseOpened, on_case_opened),
     "case.state_changed": _typed(CaseStateChanged, on_state_changed),
@@ -288,5 +320,6 @@ REVIEW_HANDLERS: dict[str, Handler] = {
     "case.decided": _typed(CaseDecided, on_decided),
     "licence.issued": _typed(LicenceIssued, on_licence_issued),
     "licence.revoked": _typed(LicenceRevoked, on_licence_revoked),
+    "licence.shipment_recorded": _typed(LicenceShipmentRecorded, on_shipment_recorded),
     "case.withdrawal_too_late": _typed(CaseWithdrawalTooLate, on_withdrawal_too_late),
 }

@@ -66,4 +66,5 @@ REVIEW_HANDLERS: dict[str, Handler] = {
     "case.decided": record_event,
     "licence.issued": record_event,
     "licence.revoked": record_event,
+    "licence.shipment_recorded": record_event,
 }

@@ -244,6 +244,7 @@ ALL_TYPES = [
     "application.refused",
     "licence.issued",
     "licence.revoked",
+    "licence.shipment_recorded",
 ]
 
 

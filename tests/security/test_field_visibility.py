@@ -192,6 +192,16 @@ class Story:
                 "valid_from": date.today().isoformat(),
             },
         )
+        # A shipment drawn against it: its event reaches intake's view and a webhook too.
+        with self.client("review", "cn_officer") as c:
+            shipped = c.post(
+                f"/v1/licences/{self.licence}/shipments",
+                json={
+                    "shipped_on": date.today().isoformat(),
+                    "lines": [{"line": 1, "quantity_kg": 1}],
+                },
+            )
+            assert shipped.status_code == 201, shipped.text
 
     # --- what each side is shown ----------------------------------------------------------
 
@@ -402,9 +412,9 @@ def test_the_applicant_sees_no_score_rules_notes_or_override_in_views_or_webhook
 
         def decided() -> dict[str, Any] | None:
             view = c.get(f"/v1/applications/{app_id}").json()
-            return view if view["licence"] else None
+            return view if view["licence"] and view["licence"].get("shipments") else None
 
-        view = wait_until(decided, timeout=30, what="the licence reached intake")
+        view = wait_until(decided, timeout=30, what="the licence and its shipment reached intake")
         answers = [
             (f"GET /v1/applications/{app_id}", json.dumps(view)),
             _get(c, "/v1/applications", limit=200),
@@ -416,9 +426,11 @@ def test_the_applicant_sees_no_score_rules_notes_or_override_in_views_or_webhook
             for r in world.mailbox.all()
             if app_id in r.body.decode()
         ]
-        return bodies if any("licence.issued" in where for where, _ in bodies) else None
+        types = {where for where, _ in bodies}
+        wanted = {"webhook licence.issued", "webhook licence.shipment_recorded"}
+        return bodies if wanted <= types else None
 
-    bodies = wait_until(webhooks, timeout=60, what="the licence webhook")
+    bodies = wait_until(webhooks, timeout=60, what="the licence and shipment webhooks")
     cn_names = ["CN officer", "CN supervisor"]
     assert_hidden(
         answers + bodies, HIDDEN_KEYS_APPLICANT, [*story.hidden_from_applicant(), *cn_names]

@@ -67,6 +67,7 @@ EVENT_LABELS = {
     "case.opened": N_("Case opened"),
     "licence.issued": N_("Licence issued"),
     "licence.revoked": N_("Licence revoked"),
+    "licence.shipment_recorded": N_("Shipment recorded"),
 }
 
 # An information request's status, as its card says it.

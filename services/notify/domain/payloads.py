@@ -25,6 +25,9 @@ APPLICATION_APPROVED = "application.approved"
 APPLICATION_REFUSED = "application.refused"
 LICENCE_ISSUED = "licence.issued"
 LICENCE_REVOKED = "licence.revoked"
+# China recorded a shipment against the licence: its lines and what remains (not e-mailed
+# unless chosen: a licence may see many shipments).
+LICENCE_SHIPMENT_RECORDED = "licence.shipment_recorded"
 # Sent only on an owner's "send a test event" request, to that one endpoint; it is not
 # something to subscribe to, so it is not in PUBLIC_EVENT_TYPES.
 WEBHOOK_TEST = "webhook.test"
@@ -40,6 +43,7 @@ PUBLIC_EVENT_TYPES: frozenset[str] = frozenset(
         APPLICATION_REFUSED,
         LICENCE_ISSUED,
         LICENCE_REVOKED,
+        LICENCE_SHIPMENT_RECORDED,
     }
 )
 
@@ -287,6 +291,44 @@ def _licence_revoked(data: Mapping[str, Any]) -> Data:
     }
 
 
+def _keyed(item: Any, where: str, quantity: str) -> Data:
+    if not isinstance(item, Mapping):
+        raise MalformedEvent(f"{where} should hold objects")
+    return {
+        "line": _optional(item, "line", where),
+        "element": _required(item, "element", where),
+        "form": _optional(item, "form", where),
+        quantity: _required(item, quantity, where),
+    }
+
+
+def _list(data: Mapping[str, Any], key: str) -> list[Any]:
+    value = data.get(key) or []
+    if not isinstance(value, list):
+        raise MalformedEvent(f"data.{key} should be a list")
+    return value
+
+
+def _shipment_recorded(data: Mapping[str, Any]) -> Data:
+    # Who in China recorded it, and when, stay in the case file: never sent.
+    return {
+        **_application(data),
+        "licence": {
+            "number": _required(data, "number"),
+            "status": _optional(data, "status"),
+            "remaining": [
+                _keyed(item, "data.remaining[]", "remaining_kg")
+                for item in _list(data, "remaining")
+            ],
+        },
+        "shipment": {
+            "id": _required(data, "shipment_id"),
+            "shipped_on": _required(data, "shipped_on"),
+            "lines": [_keyed(item, "data.lines[]", "quantity_kg") for item in _list(data, "lines")],
+        },
+    }
+
+
 Builder = Callable[[Mapping[str, Any]], Data]
 # Each internal event applicants are told of: the webhook type it becomes and its builder.
 _WEBHOOKS: dict[str, tuple[str, Builder]] = {
@@ -298,6 +340,7 @@ _WEBHOOKS: dict[str, tuple[str, Builder]] = {
     "case.information_reminder": (APPLICATION_INFORMATION_REMINDER, _information_requested),
     "licence.issued": (LICENCE_ISSUED, _licence_issued),
     "licence.revoked": (LICENCE_REVOKED, _licence_revoked),
+    "licence.shipment_recorded": (LICENCE_SHIPMENT_RECORDED, _shipment_recorded),
 }
 _DECISION_TYPES = {"approved": APPLICATION_APPROVED, "refused": APPLICATION_REFUSED}
 

@@ -15,7 +15,7 @@ from services.review.domain.errors import CaseConflict
 from services.review.service.core import CaseworkCore
 from services.review.service.who import Who
 from services.review.store import Case, LicenceRecord, ShipmentRecord, shipments_of
-from shared.events import LicenceRevoked
+from shared.events import LicenceRevoked, LicenceShipmentRecorded, RemainingLine, ShippedLine
 from shared.i18n import N_
 
 __all__ = ["Licences"]
@@ -112,9 +112,10 @@ class Licences(CaseworkCore):
         self.require(who, "record_shipment", N_("Shipments are recorded by the Chinese side."))
         self._lock_licence(session, record)
         licence = self.licence_domain(record)
+        earlier = self.shipments_domain(session, record.number)
         shipment = licence_rules.draw(
             licence,
-            self.shipments_domain(session, record.number),
+            earlier,
             lines,
             shipped_on,
             recorded_on=self.today(),
@@ -129,14 +130,50 @@ class Licences(CaseworkCore):
             recorded_at=self.now(),
         )
         session.add(stored)
-        self._audit_on_case(
+        case = self._audit_on_case(
             session,
             record,
             who,
             "shipment_recorded",
             {"licence": record.number, "lines": stored.lines, "shipped_on": str(shipped_on)},
         )
+        if case is not None:
+            self._emit(
+                session,
+                "licence.shipment_recorded",
+                case,
+                self._shipment_event(case, licence, stored.id, shipment, [*earlier, shipment]),
+            )
         return stored
+
+    def _shipment_event(
+        self,
+        case: Case,
+        licence: licence_rules.Licence,
+        shipment_id: str,
+        shipment: licence_rules.Shipment,
+        shipments: Sequence[licence_rules.Shipment],
+    ) -> LicenceShipmentRecorded:
+        """The applicant's view of a shipment: its date and lines, what remains per key after
+        it, the licence's status; who recorded it and when stay in the case file."""
+        remaining = licence_rules.remaining(licence, shipments)
+        return LicenceShipmentRecorded(
+            **self._refs(case),
+            number=licence.number,
+            shipment_id=shipment_id,
+            shipped_on=shipment.shipped_on,
+            status=licence_rules.status(licence, shipments, self.today()),
+            lines=[
+                ShippedLine(**_key_fields(licence, line.key), quantity_kg=float(line.quantity_kg))
+                for line in shipment.lines
+            ],
+            remaining=[
+                RemainingLine(
+                    **_key_fields(licence, key), remaining_kg=float(max(left, Decimal(0)))
+                )
+                for key, left in remaining.items()
+            ],
+        )
 
     def revoke_licence(
         self, session: Session, record: LicenceRecord, who: Who, reason: str
@@ -192,3 +229,12 @@ class Licences(CaseworkCore):
             .execution_options(synchronize_session=False)
         )
         session.refresh(record)
+
+
+def _key_fields(licence: licence_rules.Licence, key: int | str) -> dict[str, Any]:
+    """A draw-down key as the applicant reads it: the line with its element and form, or
+    (a general licence, drawn per element) the element alone."""
+    if isinstance(key, str):
+        return {"line": None, "element": key, "form": None}
+    line = next(li for li in licence.lines if li.line == key)
+    return {"line": line.line, "element": line.element, "form": line.form}

@@ -19,6 +19,7 @@ from tests.unit.notify.test_webhook_payloads import (
     REFUSED,
     REMINDER,
     REVOKED,
+    SHIPPED,
     STATE_CHANGED,
     SUBMITTED,
     event,
@@ -33,6 +34,7 @@ EVENTS = [
     REFUSED,
     LICENCE,
     REVOKED,
+    SHIPPED,
 ]
 WRITER = Writer()
 
@@ -74,7 +76,13 @@ def test_the_subjects_and_the_words_of_each_type() -> None:
         "application.refused": "Application REC-2026-000123 refused",
         "licence.issued": "Licence LIC-2026-0042 issued for application REC-2026-000123",
         "licence.revoked": "Licence LIC-2026-0042 for application REC-2026-000123 revoked",
+        "licence.shipment_recorded": (
+            "Shipment recorded against licence LIC-2026-0042 for application REC-2026-000123"
+        ),
     }
+    shipped = WRITER.write(_body(SHIPPED)).text
+    assert "- line 1, Dy metal: 60.0 kg" in shipped
+    assert "- line 1, Dy metal: 40.0 kg" in shipped.split("What remains")[1]
     refused = WRITER.write(_body(REFUSED)).text
     assert "(reason: military end use)" in refused
     changed = WRITER.write(_body(STATE_CHANGED)).text

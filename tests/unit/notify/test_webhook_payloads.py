@@ -130,6 +130,17 @@ REVOKED = event(
     revoked_on="2026-05-01",
     reason="diversion to a listed entity",
 )
+SHIPPED = event(
+    "licence.shipment_recorded",
+    case_id="case-1",
+    number="LIC-2026-0042",
+    shipment_id="shp-1",
+    shipped_on="2026-05-02",
+    status="active",
+    recorded_by="CN officer Zhang",
+    lines=[{"line": 1, "element": "Dy", "form": "metal", "quantity_kg": 60.0, "value_eur": 51000}],
+    remaining=[{"line": 1, "element": "Dy", "form": "metal", "remaining_kg": 40.0, "score": 8731}],
+)
 ALL_SENT = [
     SUBMITTED,
     STATE_CHANGED,
@@ -140,6 +151,7 @@ ALL_SENT = [
     REFUSED,
     LICENCE,
     REVOKED,
+    SHIPPED,
 ]
 
 
@@ -161,6 +173,7 @@ def body_of(internal: dict[str, Any]) -> dict[str, Any]:
         (REFUSED, "application.refused"),
         (LICENCE, "licence.issued"),
         (REVOKED, "licence.revoked"),
+        (SHIPPED, "licence.shipment_recorded"),
     ],
 )
 def test_internal_event_types_map_to_webhook_types(
@@ -261,6 +274,25 @@ def test_a_revocation_carries_the_licence_number_and_day_but_not_chinas_reason()
         "licence": {"number": "LIC-2026-0042", "status": "revoked", "revoked_on": "2026-05-01"},
     }
     assert "diversion" not in json.dumps(data)
+
+
+def test_a_shipment_carries_its_lines_and_what_remains_but_not_who_recorded_it() -> None:
+    data = body_of(SHIPPED)["data"]
+    assert data == {
+        "application_id": "app-1",
+        "reference": "REC-2026-000123",
+        "licence": {
+            "number": "LIC-2026-0042",
+            "status": "active",
+            "remaining": [{"line": 1, "element": "Dy", "form": "metal", "remaining_kg": 40.0}],
+        },
+        "shipment": {
+            "id": "shp-1",
+            "shipped_on": "2026-05-02",
+            "lines": [{"line": 1, "element": "Dy", "form": "metal", "quantity_kg": 60.0}],
+        },
+    }
+    assert "Zhang" not in json.dumps(data) and "51000" not in json.dumps(data)
 
 
 def test_decisions_carry_decision_and_reason_but_not_the_officials_detail() -> None:
@@ -369,7 +401,7 @@ def test_test_message_is_a_webhook_test_for_one_endpoint() -> None:
     ).message_id("ep-1")
 
 
-def test_endpoints_subscribe_to_the_eight_public_types_only() -> None:
+def test_endpoints_subscribe_to_the_nine_public_types_only() -> None:
     assert {
         "application.received",
         "application.status_changed",
@@ -379,6 +411,7 @@ def test_endpoints_subscribe_to_the_eight_public_types_only() -> None:
         "application.refused",
         "licence.issued",
         "licence.revoked",
+        "licence.shipment_recorded",
     } == PUBLIC_EVENT_TYPES
     assert validate_event_types(["licence.issued", "licence.issued"]) == {"licence.issued"}
 
