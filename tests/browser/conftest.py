@@ -20,14 +20,14 @@ ARTIFACTS = ROOT / "test-artifacts"
 DOCS_SCREENSHOTS = ROOT / "docs" / "screenshots"
 
 
-def docs_shot(page: Any, name: str) -> None:
+def docs_shot(page: Any, name: str, full_page: bool = False) -> None:
     """A screenshot for docs/: always to test-artifacts/ (the full page), and to
-    docs/screenshots/ (the viewport, as the docs show it) with REE_DOCS_SCREENSHOTS=1."""
+    docs/screenshots/ (the viewport, or the full page) with REE_DOCS_SCREENSHOTS=1."""
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
     if os.environ.get("REE_DOCS_SCREENSHOTS") == "1":
         DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(DOCS_SCREENSHOTS / f"{name}.png"))
+        page.screenshot(path=str(DOCS_SCREENSHOTS / f"{name}.png"), full_page=full_page)
 
 
 CHROMIUM_ARGS = [

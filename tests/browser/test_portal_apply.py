@@ -2,7 +2,8 @@
 typing and Enter fill the form, the errors show next to their fields and in the summary at
 the top, fixed, the form is sent and the application's page opens. axe-core finds no serious
 or critical violation on the form, empty and with errors. The screenshots go to
-docs/screenshots/ (docs/portal.md, "Applying")."""
+test-artifacts/, and with REE_DOCS_SCREENSHOTS=1 to docs/screenshots/ (docs/portal.md,
+"Applying")."""
 
 from __future__ import annotations
 
@@ -13,21 +14,17 @@ import pytest
 
 from services.intake.portal.session import COOKIE_NAME
 from shared.directory import open_directory
-from tests.browser.conftest import ARTIFACTS
+from tests.browser.conftest import docs_shot
 from tests.browser.test_portal import AXE, accessible
 from tests.integration.conftest import new_company
 from tests.people import enrol_staff, portal, settings_of
-from tests.support import ROOT, Infra, ServiceProcess
+from tests.support import Infra, ServiceProcess
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOTS = ROOT / "docs" / "screenshots"
-
 
 def shot(page: Any, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    docs_shot(page, name, full_page=True)
 
 
 @pytest.fixture(scope="module")
