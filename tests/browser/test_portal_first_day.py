@@ -160,6 +160,7 @@ def test_a_new_company_s_first_day_from_the_invitation_to_the_decision(
     html = mail.get_body(("html",))
     assert html is not None and question in str(html.get_content())
     mail_page = context.new_page()
+    mail_page.set_viewport_size({"width": 640, "height": 260})
     mail_page.set_content(str(html.get_content()))
     docs_shot(mail_page, "portal-first-day-email")
     mail_page.close()
