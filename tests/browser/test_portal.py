@@ -6,7 +6,6 @@ shows some)."""
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -17,28 +16,15 @@ from shared.accounts.invitations import Invitations
 from shared.accounts.passwords import Passwords
 from shared.accounts.sessions import Sessions
 from shared.directory import open_directory
+from tests.browser.axe import AXE, accessible
 from tests.browser.conftest import ARTIFACTS
 from tests.browser.test_console import opened, submit
 from tests.people import PASSWORD, enrol_official, settings_of
-from tests.support import ROOT, Infra, ServiceProcess, wait_until
+from tests.support import Infra, ServiceProcess, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(400)]
 
-AXE = ROOT / ".cache" / "npm" / "node_modules" / "axe-core" / "axe.min.js"
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
-
-
-def accessible(page: Any, name: str) -> None:
-    """axe-core on the page as shown: no serious or critical violation; a screenshot."""
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate("axe.run()")
-    bad = [
-        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]]}
-        for v in result["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
-    assert not bad, f"{name}: {json.dumps(bad, indent=1)}"
-    page.screenshot(path=str(ARTIFACTS / f"portal-{name}.png"), full_page=True)
 
 
 @pytest.fixture(scope="module")

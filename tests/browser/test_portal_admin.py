@@ -5,7 +5,6 @@ the pages (the keys, the new key, the confirmation, the colleagues)."""
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Iterator
@@ -15,28 +14,11 @@ import httpx
 import pytest
 
 from shared.directory import open_directory
-from tests.browser.conftest import ARTIFACTS
+from tests.browser.axe import AXE, accessible
 from tests.people import PASSWORD, enrol_staff, settings_of
-from tests.support import ROOT, Infra, ServiceProcess, operator
+from tests.support import Infra, ServiceProcess, operator
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-
-# Installed by the Makefile's npm install into .cache/npm (portal-core pins the version).
-AXE = ROOT / ".cache" / "npm" / "node_modules" / "axe-core" / "axe.min.js"
-
-
-def accessible(page: Any, name: str) -> None:
-    """axe-core on the page as shown: no serious or critical violation; a screenshot.
-    (The same check as tests/browser/test_portal.py's; one of them goes when merged.)"""
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate("axe.run()")
-    bad = [
-        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]]}
-        for v in result["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
-    assert not bad, f"{name}: {json.dumps(bad, indent=1)}"
-    page.screenshot(path=str(ARTIFACTS / f"portal-admin-{name}.png"), full_page=True)
 
 
 @pytest.fixture(scope="module")
@@ -73,12 +55,12 @@ def test_an_admin_creates_and_revokes_a_key_and_axe_finds_nothing_serious(
 
     page.click("nav.mainnav >> text=API keys")
     page.wait_for_url(f"{intake.url}/keys")
-    accessible(page, "keys")
+    accessible(page, "admin-keys")
     page.focus("#name")
     page.keyboard.type("Customs broker")
     page.keyboard.press("Enter")  # submits the form, as a keyboard user does
     page.wait_for_selector("#new-key")
-    accessible(page, "new-key")
+    accessible(page, "admin-new-key")
     secret = page.input_value("#new-key")
     assert secret.startswith("ree_ak_")
     assert httpx.get(
@@ -87,7 +69,7 @@ def test_an_admin_creates_and_revokes_a_key_and_axe_finds_nothing_serious(
 
     page.get_by_role("link", name="Revoke Customs broker").click()
     page.wait_for_url(re.compile(r"/keys/[0-9a-f-]+/revoke$"))
-    accessible(page, "revoke")
+    accessible(page, "admin-revoke")
     page.click("button.btn-danger")
     page.wait_for_url(f"{intake.url}/keys?done=revoked")
     assert "Customs broker" not in page.inner_text("main")
@@ -99,5 +81,5 @@ def test_an_admin_creates_and_revokes_a_key_and_axe_finds_nothing_serious(
 
     page.click("nav.mainnav >> text=Colleagues")
     page.wait_for_url(f"{intake.url}/colleagues")
-    accessible(page, "colleagues")
+    accessible(page, "admin-colleagues")
     context.close()

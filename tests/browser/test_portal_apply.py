@@ -14,8 +14,8 @@ import pytest
 
 from services.intake.portal.session import COOKIE_NAME
 from shared.directory import open_directory
+from tests.browser.axe import AXE, accessible
 from tests.browser.conftest import docs_shot
-from tests.browser.test_portal import AXE, accessible
 from tests.integration.conftest import new_company
 from tests.people import enrol_staff, portal, settings_of
 from tests.support import Infra, ServiceProcess

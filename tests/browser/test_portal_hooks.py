@@ -5,7 +5,6 @@ finds no serious or critical violation; screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -13,7 +12,7 @@ from typing import Any
 import pytest
 
 from shared.directory import open_directory
-from tests.browser.conftest import ARTIFACTS
+from tests.browser.axe import AXE, accessible
 from tests.integration.notify_support import (
     Receiver,
     new_company,
@@ -22,24 +21,9 @@ from tests.integration.notify_support import (
     wait_for_log,
 )
 from tests.people import PASSWORD, enrol_staff, settings_of
-from tests.support import ROOT, Infra, ServiceProcess, started
+from tests.support import Infra, ServiceProcess, started
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(400)]
-
-AXE = ROOT / ".cache" / "npm" / "node_modules" / "axe-core" / "axe.min.js"
-
-
-def accessible(page: Any, name: str) -> None:
-    """axe-core on the page as shown: no serious or critical violation; a screenshot."""
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate("axe.run()")
-    bad = [
-        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]]}
-        for v in result["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
-    assert not bad, f"{name}: {json.dumps(bad, indent=1)}"
-    page.screenshot(path=str(ARTIFACTS / f"portal-{name}.png"), full_page=True)
 
 
 @pytest.fixture(scope="module")

@@ -343,6 +343,8 @@ def world(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wo
     # Fuzzing sends thousands of requests with one credential: the rate limit has its own test.
     env = own.env(**LOOPBACK, **FAST, REE_LOG_LEVEL="DEBUG", REE_RATE_LIMIT_PER_MINUTE="1000000")
     services = {name: ServiceProcess(name, env) for name in SERVICES}
+    # The portal's webhooks and e-mail pages ask notify (REE_NOTIFY_URL).
+    services["intake"].env["REE_NOTIFY_URL"] = services["notify"].url
     try:
         for service in services.values():
             service.start()

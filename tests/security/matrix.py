@@ -503,6 +503,147 @@ ROWS: tuple[Row, ...] = (
         note="each company's staff apply for their own company; refused next to each field, "
         "nothing stored",
     ),
+    # Your company (docs/portal.md): the matrix's staff of A and B are admins; a member's
+    # answers (403) are tests/security/test_portal_admin_authorization.py's table.
+    Row("intake", "GET", "/keys", portal_page(200), "the company's own keys", portal=True),
+    Row(
+        "intake",
+        "POST",
+        "/keys",
+        portal_page(422),
+        "an empty name",
+        portal=True,
+        note="each company's admins create their own company's keys; nothing stored",
+    ),
+    Row(
+        "intake",
+        "GET",
+        "/keys/{key_id}/revoke",
+        portal_page(200, 404),
+        "a key of A",
+        portal=True,
+        note="the confirmation step",
+    ),
+    Row(
+        "intake",
+        "POST",
+        "/keys/{key_id}/revoke",
+        portal_page(303, 404),
+        "a key of A",
+        portal=True,
+        note="303 back to the keys once revoked",
+        success=(303,),
+    ),
+    Row("intake", "GET", "/colleagues", portal_page(200), "the company's own people", portal=True),
+    Row(
+        "intake",
+        "POST",
+        "/colleagues",
+        portal_page(422),
+        "an empty e-mail",
+        portal=True,
+        note="each company's admins invite to their own company; nothing stored",
+    ),
+    Row(
+        "intake",
+        "POST",
+        "/colleagues/{person_id}/role",
+        portal_page(303, 404),
+        "a colleague of A",
+        portal=True,
+        success=(303,),
+    ),
+    Row(
+        "intake",
+        "GET",
+        "/colleagues/{person_id}/{change}",
+        portal_page(200, 404),
+        "a colleague of A, disable",
+        portal=True,
+        note="the confirmation step",
+    ),
+    Row(
+        "intake",
+        "POST",
+        "/colleagues/{person_id}/{change}",
+        portal_page(303, 404),
+        "a colleague of A, disable",
+        portal=True,
+        success=(303,),
+    ),
+    # Webhooks and e-mails (docs/portal.md): notify's API with the session forwarded.
+    Row("intake", "GET", "/webhooks", portal_page(200), "the company's own endpoints", portal=True),
+    Row(
+        "intake",
+        "POST",
+        "/webhooks",
+        portal_page(422),
+        "an empty form",
+        portal=True,
+        note="notify's 422 next to the fields; nothing stored",
+    ),
+    Row(
+        "intake",
+        "GET",
+        "/webhooks/{endpoint_id}",
+        portal_page(200, 404),
+        "A's endpoint",
+        portal=True,
+        note="and its delivery log",
+    ),
+    Row(
+        "intake",
+        "POST",
+        "/webhooks/{endpoint_id}/rotate-secret",
+        portal_page(200, 404),
+        "A's endpoint",
+        portal=True,
+        note="the new secret shown once on the answer",
+    ),
+    *(
+        Row(
+            "intake",
+            "POST",
+            f"/webhooks/{{endpoint_id}}{action}",
+            portal_page(303, 404),
+            acts_on,
+            portal=True,
+            success=(303,),
+        )
+        for action, acts_on in (
+            ("/test", "A's endpoint"),
+            ("/enable", "A's endpoint"),
+            ("/delete", "an endpoint of A"),
+            ("/deliveries/{delivery_id}/redeliver", "a delivery to A's endpoint"),
+        )
+    ),
+    Row(
+        "intake",
+        "POST",
+        "/webhooks/{endpoint_id}/recover",
+        portal_page(422, 404),
+        "A's endpoint, no time given",
+        portal=True,
+        note="nothing is sent again",
+    ),
+    Row(
+        "intake",
+        "GET",
+        "/me/emails",
+        portal_page(200),
+        "the signed-in person's own e-mails",
+        portal=True,
+    ),
+    Row(
+        "intake",
+        "POST",
+        "/me/emails",
+        portal_page(303),
+        "the signed-in person's own e-mails",
+        portal=True,
+        note="only ever one's own choice",
+        success=(303,),
+    ),
     Row("intake", "GET", "/static/{path}", everyone(), "the portal's stylesheet", portal=True),
     # --- review (web console; cookie session, CSRF token on every form) ------------------
     Row("review", "GET", "/sign-in", everyone(), "-", console=True),
@@ -758,8 +899,10 @@ def render() -> str:
         "to China) — it is not there for them, not forbidden. Console pages answer 303 to "
         "`/sign-in` when the caller has no official's session, and a success is a 303 back to "
         "the page. Portal pages (intake's `/`, docs/portal.md) do the same for company "
-        "staff: there, *applicant A* and *applicant B* are a staff member of each company "
-        "signed in to the portal.",
+        "staff: there, *applicant A* and *applicant B* are an admin of each company "
+        "signed in to the portal. A member's answers on the admin pages (403 on keys and "
+        "colleagues) are `tests/security/test_portal_admin_authorization.py`'s table; the "
+        "webhooks pages' are notify's (`tests/integration/test_portal_hooks.py`).",
         "",
     ]
     for service in ("intake", "review", "notify"):

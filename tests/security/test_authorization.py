@@ -16,11 +16,17 @@ import pytest
 import yaml
 
 from services.review.console import router as console_router
+from shared.accounts.company import OPERATOR, CompanyAdmin
+from shared.accounts.invitations import Invitations
+from shared.accounts.passwords import Passwords
+from shared.accounts.people import People
+from shared.accounts.sessions import Sessions
 from shared.accounts.web import NONCE_COOKIE
 from shared.directory import open_directory
 from tests.integration.conftest import application
+from tests.integration.notify_support import register
 from tests.people import console as signed_in_console
-from tests.people import enrol_official, settings_of, sign_in_form
+from tests.people import enrol_official, enrol_staff, settings_of, sign_in_form
 from tests.security.conftest import (
     CONSOLE_COOKIE,
     PORTAL_COOKIE,
@@ -174,6 +180,50 @@ def _with(template: str, body: Any = None, **ids: str) -> Builder:
     return build
 
 
+def _company_admin(world: World) -> CompanyAdmin:
+    engine = open_directory(settings_of(world.infra)).engine
+    sessions = Sessions(engine)
+    invitations = Invitations(engine, Passwords(), sessions)
+    return CompanyAdmin(engine, People(engine, sessions), invitations)
+
+
+def _key_of_a(world: World, fresh: bool) -> str:
+    """A named key of A's (never the key the world calls with); a new one for an admin of
+    A who revokes it."""
+    if fresh or "portal_key" not in world.ids:
+        admin = _company_admin(world)
+        try:
+            made, _secret = admin.create_key(
+                OPERATOR, world.ids["applicant_a"], f"matrix {uuid.uuid4().hex[:8]}"
+            )
+        finally:
+            admin.engine.dispose()
+        if fresh:
+            return made.id
+        world.ids["portal_key"] = made.id
+    return world.ids["portal_key"]
+
+
+def _colleague_of_a(world: World, fresh: bool) -> str:
+    """A member of A's staff; a new one for an admin of A who changes them."""
+    if fresh or "portal_colleague" not in world.ids:
+        directory = open_directory(settings_of(world.infra))
+        try:
+            made = str(enrol_staff(directory, world.ids["applicant_a"], "Colin", "member")["id"])
+        finally:
+            directory.engine.dispose()
+        if fresh:
+            return made
+        world.ids["portal_colleague"] = made
+    return world.ids["portal_colleague"]
+
+
+def _endpoint_of_a(world: World) -> str:
+    """A new endpoint of A's, for an admin of A who deletes it."""
+    with world.client("notify", "applicant_a") as c:
+        return str(register(c, world.mailbox)["id"])
+
+
 CASE_CN = {"case_id": "case_cn"}
 CASE_SCREENING = {"case_id": "case_main"}
 APP = {"application_id": "app_main"}
@@ -313,6 +363,45 @@ BUILDERS: dict[str, Builder] = {
     ),
     "intake GET /apply": _path("/apply"),
     "intake POST /apply": lambda w, f: Call("/apply", data={}),
+    "intake GET /keys": _path("/keys"),
+    "intake POST /keys": lambda w, f: Call("/keys", data={"name": ""}),
+    "intake GET /keys/{key_id}/revoke": lambda w, f: Call(f"/keys/{_key_of_a(w, f)}/revoke"),
+    "intake POST /keys/{key_id}/revoke": lambda w, f: Call(
+        f"/keys/{_key_of_a(w, f)}/revoke", data={}
+    ),
+    "intake GET /colleagues": _path("/colleagues"),
+    "intake POST /colleagues": lambda w, f: Call("/colleagues", data={"email": ""}),
+    "intake POST /colleagues/{person_id}/role": lambda w, f: Call(
+        f"/colleagues/{_colleague_of_a(w, f)}/role", data={"role": "admin"}
+    ),
+    "intake GET /colleagues/{person_id}/{change}": lambda w, f: Call(
+        f"/colleagues/{_colleague_of_a(w, f)}/disable"
+    ),
+    "intake POST /colleagues/{person_id}/{change}": lambda w, f: Call(
+        f"/colleagues/{_colleague_of_a(w, f)}/disable", data={}
+    ),
+    "intake GET /webhooks": _path("/webhooks"),
+    "intake POST /webhooks": lambda w, f: Call("/webhooks", data={}),
+    "intake GET /webhooks/{endpoint_id}": _path("/webhooks/{endpoint_id}", **ENDPOINT),
+    **{
+        f"intake POST /webhooks/{{endpoint_id}}/{action}": (
+            lambda w, f, action=action: Call(f"/webhooks/{w.ids['endpoint']}/{action}", data={})
+        )
+        for action in ("rotate-secret", "test", "enable")
+    },
+    "intake POST /webhooks/{endpoint_id}/delete": lambda w, f: Call(
+        f"/webhooks/{_endpoint_of_a(w) if f else w.ids['endpoint']}/delete", data={}
+    ),
+    "intake POST /webhooks/{endpoint_id}/deliveries/{delivery_id}/redeliver": lambda w, f: Call(
+        f"/webhooks/{w.ids['endpoint']}/deliveries/{w.ids['delivery']}/redeliver", data={}
+    ),
+    "intake POST /webhooks/{endpoint_id}/recover": lambda w, f: Call(
+        f"/webhooks/{w.ids['endpoint']}/recover", data={"since": ""}
+    ),
+    "intake GET /me/emails": _path("/me/emails"),
+    "intake POST /me/emails": lambda w, f: Call(
+        "/me/emails", data={"event_types": "application.information_requested"}
+    ),
     "intake GET /static/{path}": _path("/static/portal.css"),
     "review GET /sign-in": _path("/sign-in"),
     "review POST /sign-in": _path("/sign-in"),

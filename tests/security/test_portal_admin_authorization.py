@@ -5,8 +5,8 @@ Callers: nobody signed in, a program with the company's API key (the portal take
 credential: sign-in), a member of company A, an admin of A, an admin of B. The objects are
 A's: a key, a colleague. A success changes something, so each gets a fresh object.
 
-(The portal's pages are not in /openapi.json, so tests/security/matrix.py does not list
-them yet; these rows join it once the matrix has the portal's callers.)
+tests/security/matrix.py has these routes too, for its callers (the staff of A and B are
+admins there); this table adds a member's answers (403) and an API key's.
 """
 
 from __future__ import annotations
