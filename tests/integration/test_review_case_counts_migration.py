@@ -10,16 +10,15 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from bench.scale import bulk_load
-from services.review.domain.priority import stops_before_decision
 from services.review.domain.protocol import Protocol
 from services.review.queue import stopping_before_decision
-from services.review.store import Case
 from shared.db import is_sqlite
 from tests.integration.test_review_audit_migration import _filler, _upgrade
 from tests.integration.test_review_search_columns import schema_engine
+from tests.metrics_oracle import stopping_before_decision_from_columns
 
 __all__ = ["schema_engine"]  # the fixture, shared with the search columns' tests
 
@@ -29,12 +28,7 @@ DECISION = date(2026, 12, 20)
 
 def counted_one_by_one(engine: sa.Engine, protocol: Protocol) -> int:
     with Session(engine) as session:
-        cases = session.exec(select(Case)).all()
-    return sum(
-        not protocol.is_terminal(c.state)
-        and stops_before_decision(c.production_stop_date, c.expected_decision_date)
-        for c in cases
-    )
+        return stopping_before_decision_from_columns(session, protocol)
 
 
 def test_the_migration_counts_the_cases_opened_before_it(

@@ -17,12 +17,12 @@ from sqlalchemy import event, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine, select
 
-from services.review.domain.priority import stops_before_decision
 from services.review.domain.protocol import Protocol
 from services.review.projection import projections
 from services.review.queue import stopping_before_decision
 from services.review.store import Case, CaseCount
 from shared.db import session_scope
+from tests.metrics_oracle import stopping_before_decision_from_columns
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -151,12 +151,7 @@ def stopping_counted(engine: Engine, protocol: Protocol) -> int:
 
 def stopping_actual(engine: Engine, protocol: Protocol) -> int:
     with Session(engine) as session:
-        cases = session.exec(select(Case)).all()
-    return sum(
-        not protocol.is_terminal(c.state)
-        and stops_before_decision(c.production_stop_date, c.expected_decision_date)
-        for c in cases
-    )
+        return stopping_before_decision_from_columns(session, protocol)
 
 
 def test_stopping_before_decision_follows_dates_and_closing(engine: Engine) -> None:
