@@ -10,9 +10,12 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
 from sqlmodel import Session
 
 from bench.scale import bulk_load
+from services.review.app import MIGRATIONS
 from services.review.domain.protocol import Protocol
 from services.review.queue import stopping_before_decision
 from shared.db import is_sqlite
@@ -66,6 +69,32 @@ def test_the_migration_counts_the_cases_opened_before_it(
     with Session(engine) as session:
         assert stopping_before_decision(session, protocol) == 2
     assert counted_one_by_one(engine, protocol) == 2
+    assert all_counted(engine) == len(made)
+
+    # Down again: the table as it was, its totals recounted; and up once more.
+    _downgrade(engine, schema, BEFORE)
+    meta = sa.MetaData(schema=None if is_sqlite(engine) else schema)
+    counts = sa.Table("case_counts", meta, autoload_with=engine)
+    assert "stops_before_decision" not in counts.columns
+    assert all_counted(engine) == len(made)
+    _upgrade(engine, schema, "head")
+    with Session(engine) as session:
+        assert stopping_before_decision(session, protocol) == 2
+
+
+def all_counted(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sa.text("SELECT sum(cases) FROM case_counts")).scalar_one())
+
+
+def _downgrade(engine: sa.Engine, schema: str, revision: str) -> None:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        if not is_sqlite(engine):
+            conn.execute(sa.text(f'SET LOCAL search_path TO "{schema}"'))
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
 
 
 def test_bulk_loaded_cases_are_counted_as_the_service_counts_them(
