@@ -163,6 +163,9 @@ during each step; the figures above come from a run without it):
   working days, updated in the casework transaction, so a summary is three primary-key
   range queries and exact percentiles from the histograms (docs/metrics.md, "How the
   figures are kept"; `python -m bench.metrics_summary` drives it with many requests).
+  The EU's `backlog.stopping_before_decision` is the sum of `case_counts` rows (keyed also
+  by whether production stops before the expected decision), not a count over `cases`
+  (966 ms at p99 at a million cases while it was one).
 - **Planner statistics** (session 5). Draining 10,000 events, one notify cost PostgreSQL
   0.6 cores, three times as much per webhook as in the burst. Sampling `pg_stat_activity`
   every 5 ms showed why: its claim query was active a third of the time. EXPLAIN ANALYZE

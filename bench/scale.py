@@ -52,7 +52,8 @@ INSERT INTO cases (
   submitted_at, opened_at, stage_started_on, stage_started_at, paused_since,
   paused_working_days, acknowledged_on, due_on, expected_decision_date, list_number,
   list_position, sent_to_cn_at, eu_contact_id, cn_contact_id, decision, decision_reason,
-  decision_detail, decided_at, audit_seq, audit_head, updated_at, search_eu, search_cn)
+  decision_detail, decided_at, audit_seq, audit_head, updated_at, search_eu, search_cn,
+  production_stop_date)
 SELECT
   md5('case' || g)::uuid::text, md5('app' || g)::uuid::text, 'BLK-' || g,
   md5('company' || (g % 5000))::uuid::text, a.company, 'DE' || (g % 5000),
@@ -67,7 +68,8 @@ SELECT
   NULL, NULL, CASE WHEN NOT s.open THEN s.state END, NULL, NULL,
   CASE WHEN NOT s.open THEN t.opened + (g % 40 + 5) * interval '1 day' END,
   s.seq, md5('head' || g) || md5('head' || g), t.opened,
-  {SEARCHED.format(company="a.company,")}, {SEARCHED.format(company="")}
+  {SEARCHED.format(company="a.company,")}, {SEARCHED.format(company="")},
+  CAST(a.app -> 'urgency' ->> 'production_stop_date' AS date)
 FROM generate_series(CAST(:first AS integer), CAST(:last AS integer)) AS g
 CROSS JOIN LATERAL (SELECT now() - (g % 240) * interval '1 day' - (g % 86400) * interval '1 second'
                     AS opened) AS t
@@ -136,9 +138,11 @@ AND tablename = 'cases' AND indexname LIKE 'ix_cases_search_%'"""
 SEARCH_INDEX_NAMES = SEARCH_INDEXES.replace("SELECT indexdef", "SELECT indexname")
 
 COUNTS = """
-INSERT INTO case_counts (state, tier, sent_to_cn, cases)
-SELECT state, tier, sent_to_cn_at IS NOT NULL, count(*) FROM cases
-GROUP BY state, tier, sent_to_cn_at IS NOT NULL
+INSERT INTO case_counts (state, tier, sent_to_cn, stops_before_decision, cases)
+SELECT state, tier, sent_to_cn_at IS NOT NULL,
+       COALESCE(production_stop_date < expected_decision_date, false), count(*)
+FROM cases
+GROUP BY 1, 2, 3, 4
 """
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
+from services.review.domain.priority import stops_before_decision
 from services.review.domain.protocol import Protocol
 from services.review.domain.statistics import (
     AGE_BANDS,
@@ -219,3 +220,15 @@ def stopping_before_decision_from_cases(session: Session, protocol: Protocol) ->
             continue
         count += date.fromisoformat(stop) < expected
     return count
+
+
+def stopping_before_decision_from_columns(session: Session, protocol: Protocol) -> int:
+    """The same figure, case by case from the columns the service keeps (for cases written
+    without an application, as migrations and projections see them)."""
+    rows = session.execute(
+        sa_select(col(Case.state), col(Case.production_stop_date), col(Case.expected_decision_date))
+    ).all()
+    return sum(
+        not protocol.is_terminal(state) and stops_before_decision(stop, expected)
+        for state, stop, expected in rows
+    )

@@ -1,7 +1,8 @@
 """Review's projections, kept in the transaction that changes the cases.
 
-Two read models follow the cases: `case_counts` (the queue's totals per state, tier and
-whether China has the case) and the metrics' facts and aggregates
+Two read models follow the cases: `case_counts` (the queue's totals per state, tier,
+whether China has the case and whether its production stops before its expected decision:
+the EU metrics' `stopping_before_decision`) and the metrics' facts and aggregates
 (services/review/metrics/projection.py). Casework tells them explicitly what changed:
 `note_taken` when it claims a case's version (before it changes anything), `note_change`
 from `Casework._apply`, the one place a case changes, and `note_breach` when it records a
@@ -23,16 +24,18 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
+from services.review.domain.priority import stops_before_decision
 from services.review.domain.protocol import Protocol
 from services.review.metrics.projection import MetricsProjection
 from services.review.store import AuditRecord, Breach, Case, CaseCount
 
-CountedKey = tuple[str, str, bool]  # state, tier, sent to China
+CountedKey = tuple[str, str, bool, bool]  # state, tier, sent to China, stops before decision
 _PROJECTIONS = "review.projections"
 
 
 def counted_key(case: Case) -> CountedKey:
-    return (str(case.state), str(case.tier), case.sent_to_cn_at is not None)
+    stops = stops_before_decision(case.production_stop_date, case.expected_decision_date)
+    return (str(case.state), str(case.tier), case.sent_to_cn_at is not None, stops)
 
 
 class CaseCounts:
@@ -64,13 +67,19 @@ class CaseCounts:
     def write(self, conn: Connection) -> None:
         upsert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
         table = CaseCount.__table__  # type: ignore[attr-defined]
-        for (state, tier, sent), delta in sorted(self.deltas().items()):
+        for (state, tier, sent, stops), delta in sorted(self.deltas().items()):
             if delta:
                 conn.execute(
                     upsert(table)
-                    .values(state=state, tier=tier, sent_to_cn=sent, cases=delta)
+                    .values(
+                        state=state,
+                        tier=tier,
+                        sent_to_cn=sent,
+                        stops_before_decision=stops,
+                        cases=delta,
+                    )
                     .on_conflict_do_update(
-                        index_elements=["state", "tier", "sent_to_cn"],
+                        index_elements=["state", "tier", "sent_to_cn", "stops_before_decision"],
                         set_={"cases": table.c.cases + delta},
                     )
                 )

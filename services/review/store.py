@@ -285,10 +285,12 @@ class Breach(SQLModel, table=True):
 
 
 class CaseCount(SQLModel, table=True):
-    """How many cases there are per state, tier and whether China has them.
+    """How many cases there are per state, tier, whether China has them and whether their
+    production stops before their expected decision date.
 
-    The queue's `total` is read from here instead of counting up to a million rows on every
-    page. Kept exact in the transaction that changes the cases (services/review/projection.py).
+    The queue's `total` and the EU metrics' `stopping_before_decision` are read from here
+    instead of counting up to a million rows on every request. Kept exact in the transaction
+    that changes the cases (services/review/projection.py).
     """
 
     __tablename__ = "case_counts"
@@ -296,6 +298,8 @@ class CaseCount(SQLModel, table=True):
     state: str = Field(primary_key=True, max_length=30)
     tier: str = Field(primary_key=True, max_length=2)
     sent_to_cn: bool = Field(primary_key=True)
+    # domain/priority.py: stops_before_decision(production_stop_date, expected_decision_date).
+    stops_before_decision: bool = Field(default=False, primary_key=True)
     cases: int = 0
 
 

@@ -6,18 +6,23 @@ tests make the same calls around plain changes to the rows."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import event, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine, select
 
+from services.review.domain.protocol import Protocol
 from services.review.projection import projections
+from services.review.queue import stopping_before_decision
 from services.review.store import Case, CaseCount
 from shared.db import session_scope
+from tests.metrics_oracle import stopping_before_decision_from_columns
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -123,3 +128,64 @@ def test_a_version_claim_does_not_count_twice(engine: Engine) -> None:
         session.add(case)
         changed(session, case)
     assert counted(engine) == actual(engine) == {("eu_screening", "P2", False): 1}
+
+
+def stopping_counted(engine: Engine, protocol: Protocol) -> int:
+    """The EU metrics' figure, with every statement it runs recorded."""
+    statements: list[str] = []
+
+    def record(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        with Session(engine) as session:
+            found = stopping_before_decision(session, protocol)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert statements and not any(re.search(r"\bFROM cases\b", s) for s in statements), (
+        "read off case_counts, not counted over the cases"
+    )
+    return found
+
+
+def stopping_actual(engine: Engine, protocol: Protocol) -> int:
+    with Session(engine) as session:
+        return stopping_before_decision_from_columns(session, protocol)
+
+
+def test_stopping_before_decision_follows_dates_and_closing(engine: Engine) -> None:
+    protocol = Protocol.load()
+    closed = next(s for s in protocol.states if protocol.is_terminal(s))
+    decision = date(2026, 4, 1)
+    with session_scope(engine) as session:
+        cases = [new_case(n) for n in range(4)]
+        for n, case in enumerate(cases):
+            case.state = protocol.target_of("open")
+            case.expected_decision_date = decision
+            case.production_stop_date = decision - timedelta(days=1 - n)  # n=0 stops first
+        session.add_all(cases)
+        taken(session, *cases, new=True)
+        changed(session, *cases)
+    assert stopping_counted(engine, protocol) == stopping_actual(engine, protocol) == 1
+    with session_scope(engine) as session:
+        on_the_day, later = session.exec(
+            select(Case).where(
+                Case.reference.in_(  # type: ignore[attr-defined]
+                    ["REC-2026-000001", "REC-2026-000002"]
+                )
+            )
+        ).all()
+        taken(session, on_the_day, later)
+        on_the_day.expected_decision_date = decision + timedelta(days=10)  # moves past the stop
+        later.production_stop_date = None  # no stop date: never counted
+        session.add_all([on_the_day, later])
+        changed(session, on_the_day, later)
+    assert stopping_counted(engine, protocol) == stopping_actual(engine, protocol) == 2
+    with session_scope(engine) as session:
+        first = session.exec(select(Case).where(Case.reference == "REC-2026-000000")).one()
+        taken(session, first)
+        first.state = closed  # closed with its dates left as they were: no longer open
+        session.add(first)
+        changed(session, first)
+    assert stopping_counted(engine, protocol) == stopping_actual(engine, protocol) == 1
