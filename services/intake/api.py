@@ -19,6 +19,15 @@ from pydantic import BaseModel, Field, StringConstraints, TypeAdapter, Validatio
 from sqlalchemy.engine import Engine
 
 from services.intake import domain, service
+from services.intake.errors import (
+    IntakeError,
+    InvalidField,
+    NotFound,
+    NumberRegistered,
+    StateConflict,
+    StorageLimit,
+    UnsupportedDocument,
+)
 from services.intake.settings import IntakeSettings
 from services.intake.views import (
     ApplicationPage,
@@ -386,23 +395,23 @@ def withdraw_application(
 # --- the service's errors, as problem details ------------------------------------------------
 
 
-def error_response(exc: service.IntakeError) -> JSONResponse:
-    if isinstance(exc, service.NotFound):
+def error_response(exc: IntakeError) -> JSONResponse:
+    if isinstance(exc, NotFound):
         return problem_response(404, "Not found", str(exc))
-    if isinstance(exc, service.NumberRegistered):
+    if isinstance(exc, NumberRegistered):
         return problem_response(
             409, "Conflict", str(exc), exc.kind, existing_reference=exc.reference
         )
-    if isinstance(exc, service.StateConflict):
+    if isinstance(exc, StateConflict):
         return problem_response(409, "Conflict", str(exc), exc.kind)
-    if isinstance(exc, service.InvalidField):
+    if isinstance(exc, InvalidField):
         errors = [{"field": exc.field, "message": exc.message}]
         return problem_response(
             422, "Validation failed", str(exc), "validation-failed", errors=errors
         )
-    if isinstance(exc, service.StorageLimit):
+    if isinstance(exc, StorageLimit):
         return problem_response(413, "Payload too large", str(exc), exc.kind)
-    if isinstance(exc, service.UnsupportedDocument):
+    if isinstance(exc, UnsupportedDocument):
         return problem_response(415, "Unsupported media type", str(exc))
     return problem_response(500, "Internal error", "An unexpected error occurred.")
 
@@ -410,6 +419,6 @@ def error_response(exc: service.IntakeError) -> JSONResponse:
 def install_errors(app: FastAPI) -> None:
     """Answer every refusal of the service layer with its problem details."""
 
-    @app.exception_handler(service.IntakeError)
-    async def _refused(_: Request, exc: service.IntakeError) -> JSONResponse:
+    @app.exception_handler(IntakeError)
+    async def _refused(_: Request, exc: IntakeError) -> JSONResponse:
         return error_response(exc)

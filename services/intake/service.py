@@ -1,9 +1,9 @@
 """Intake's service layer: what applicants do with their applications, beyond HTTP.
 
 Registering an application, its documents and their limits, answers and withdrawals. The
-functions take the engine and plain values and raise the errors below; the routes in
-`services.intake.api` parse, call them and render, and `install_errors` there turns the errors
-into problem details in one place.
+functions take the engine and plain values and raise the errors of `services.intake.errors`;
+the routes in `services.intake.api` parse, call them and render, and `install_errors` there
+turns the errors into problem details in one place.
 """
 
 from __future__ import annotations
@@ -22,6 +22,16 @@ from sqlmodel import Session, col, select
 
 from services.intake import domain
 from services.intake.domain import References
+from services.intake.errors import (
+    EmptyDocument,
+    IntakeError,
+    InvalidField,
+    NotFound,
+    NumberRegistered,
+    StateConflict,
+    StorageLimit,
+    UnsupportedDocument,
+)
 from services.intake.settings import IntakeSettings
 from services.intake.store import (
     Application,
@@ -66,73 +76,6 @@ from shared.outbox import add_event
 from shared.rawpg import RawConnections
 
 Part = TypeVar("Part", Document, InformationRequest)
-
-# --- errors ----------------------------------------------------------------------------------
-
-
-class IntakeError(Exception):
-    """Base of every refusal of intake's service layer; each maps to one problem type, its
-    message the problem's detail."""
-
-
-class NotFound(IntakeError):
-    """No such object, or another company's (which is as if absent)."""
-
-    def __init__(self, what: str) -> None:
-        super().__init__(f"No such {what}.")
-        self.what = what
-
-
-class StateConflict(IntakeError):
-    """The object's current state does not allow this (already decided, answered, referred to)."""
-
-    def __init__(self, detail: str, kind: str | None = None) -> None:
-        super().__init__(detail)
-        self.kind = kind
-
-
-class NumberRegistered(StateConflict):
-    """The company registered this MOFCOM application number already, and holds it."""
-
-    def __init__(self, mofcom_number: str, reference: str, status: str) -> None:
-        super().__init__(
-            f"MOFCOM application number {mofcom_number} is registered already as "
-            f"{reference} ({status}). A number is registered again only after its "
-            "application was withdrawn, not admitted or lapsed.",
-            kind="mofcom-number-registered",
-        )
-        self.reference = reference
-
-
-class InvalidField(IntakeError):
-    """One field of the request names something that cannot be (not this application's)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__("The request is not valid.")
-        self.field = field
-        self.message = message
-
-
-class StorageLimit(IntakeError):
-    """A document would exceed a limit: its own size, the count or the bytes allowed."""
-
-    def __init__(self, detail: str, kind: str = "payload-too-large") -> None:
-        super().__init__(detail)
-        self.kind = kind
-
-
-class UnsupportedDocument(IntakeError):
-    """The file is of no accepted type, or not wholly what it starts as."""
-
-    def __init__(self, reason: str | None = None) -> None:
-        accepted = "Accepted: " + ", ".join(sorted(domain.ALLOWED_DOCUMENT_TYPES))
-        super().__init__(f"The file {reason}. {accepted}" if reason else accepted)
-
-
-class EmptyDocument(InvalidField):
-    def __init__(self) -> None:
-        super().__init__("file", "the file is empty")
-
 
 # --- applications ----------------------------------------------------------------------------
 

@@ -41,9 +41,9 @@ from services.intake.portal import (
 )
 
 # isort: on
+from services.intake.errors import IntakeError
 from services.intake.portal.pages import INTAKE, redirect, render, router, templates
 from services.intake.portal.session import COOKIE_NAME, SignInRequired
-from services.intake.service import IntakeError
 from shared.accounts.sessions import clear_session_cookie
 from shared.problems import Problem
 

@@ -21,6 +21,13 @@ from starlette.datastructures import UploadFile
 
 from services.intake import domain, service
 from services.intake.api import AnswerBody, WithdrawBody, error_response
+from services.intake.errors import (
+    IntakeError,
+    InvalidField,
+    NotFound,
+    StorageLimit,
+    UnsupportedDocument,
+)
 from services.intake.portal.pages import redirect, render, router
 from services.intake.portal.session import Member, posted, signed_in
 from services.intake.settings import IntakeSettings
@@ -80,16 +87,16 @@ def application_page(
     )
 
 
-def _refusal_fields(exc: service.IntakeError, field: str) -> dict[str, str]:
+def _refusal_fields(exc: IntakeError, field: str) -> dict[str, str]:
     """A service refusal as the form's messages: next to its field, else above the form."""
-    if isinstance(exc, service.InvalidField):
+    if isinstance(exc, InvalidField):
         return {exc.field: exc.message}
-    if isinstance(exc, service.StorageLimit | service.UnsupportedDocument):
+    if isinstance(exc, StorageLimit | UnsupportedDocument):
         return {field: str(exc)}
     return {"form": str(exc)}
 
 
-def _status_of(exc: service.IntakeError) -> int:
+def _status_of(exc: IntakeError) -> int:
     """The status the API answers this refusal with (api.error_response: one mapping)."""
     return error_response(exc).status_code
 
@@ -116,7 +123,7 @@ def _store_upload(
     request: Request, member: Member, application_id: str, file: UploadFile, kind: str, shared: bool
 ) -> None:
     if file.filename and (problem := text_problem(file.filename, multiline=False)):
-        raise service.InvalidField("file", f"the file name {problem}")
+        raise InvalidField("file", f"the file name {problem}")
     service.add_document(
         _engine(request),
         _settings(request),
@@ -149,9 +156,9 @@ async def upload_document(application_id: str, request: Request) -> Response:
         shared = form.get("shareable") == "yes"
         try:
             await run_blocking(_store_upload, request, member, application_id, file, kind, shared)
-        except service.NotFound:
+        except NotFound:
             raise
-        except service.IntakeError as exc:
+        except IntakeError as exc:
             return await run_blocking(
                 application_page,
                 request,
@@ -202,9 +209,9 @@ async def answer_request(application_id: str, request_id: str, request: Request)
             body.answer,
             body.document_ids,
         )
-    except service.NotFound:
+    except NotFound:
         raise
-    except service.IntakeError as exc:
+    except IntakeError as exc:
         return await run_blocking(again, _status_of(exc), _refusal_fields(exc, "answer"))
     _committed(request)
     return redirect(f"/applications/{application_id}?notice=answered")
@@ -240,9 +247,9 @@ async def withdraw_application(application_id: str, request: Request) -> Respons
         await run_blocking(
             service.withdraw, _engine(request), member.company_id, application_id, body.reason
         )
-    except service.NotFound:
+    except NotFound:
         raise
-    except service.IntakeError as exc:
+    except IntakeError as exc:
         return await run_blocking(again, _status_of(exc), _refusal_fields(exc, "reason"))
     _committed(request)
     return redirect(f"/applications/{application_id}?notice=withdrawn")

@@ -18,6 +18,7 @@ from services.intake import application_form as apply_form
 from services.intake import service
 from services.intake.application_form import ApplyForm
 from services.intake.domain import body_fingerprint
+from services.intake.errors import NumberRegistered, StateConflict
 from services.intake.portal.pages import nav, redirect, render, router, words_of
 from services.intake.portal.session import Member, posted_form, signed_in
 from services.intake.views import EarlierRequest
@@ -105,11 +106,11 @@ async def submit_application(request: Request) -> Response:
         return _page(request, member, form.fill(values, checked.errors), token, 422)
     try:
         application_id = await _register(request, member, checked.body, token)
-    except service.NumberRegistered as exc:
+    except NumberRegistered as exc:
         message = words.gettext(REGISTERED) % {"reference": exc.reference}
         errors = {"mofcom_application_number": message}
         return _page(request, member, form.fill(values, errors), token, 409)
-    except service.StateConflict:
+    except StateConflict:
         problem = words.gettext(SENT_WITH_OTHER_CONTENT)
         return _page(request, member, form.fill(values, {}), _new_token(), 409, problem)
     return redirect(f"/applications/{application_id}")
