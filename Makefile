@@ -41,15 +41,21 @@ format: install
 asyncapi: install
 	$(BIN)/reechannel events asyncapi --out docs/asyncapi.json
 
-## The console's languages (docs/console.md): extract its messages (babel.cfg) into the
-## template, merge them into each catalogue, then check that none is missing or untranslated.
+## The console's and the e-mails' languages (docs/console.md, docs/notify.md): extract their
+## messages (babel.cfg, services/notify/babel.cfg) into each template, merge them into each
+## catalogue, then check that none is missing or untranslated.
 CATALOGUES := services/review/translations
+MAIL_CATALOGUES := services/notify/translations
 i18n: install
 	PYTHONPATH=. $(BIN)/pybabel -q extract -F babel.cfg -k N_ --no-location --sort-output \
 		--project "REE Channel console" -o $(CATALOGUES)/console.pot .
 	$(BIN)/pybabel -q update -i $(CATALOGUES)/console.pot -d $(CATALOGUES) -D console \
 		--no-fuzzy-matching --ignore-obsolete
-	$(BIN)/pytest -q tests/unit/test_console_languages.py
+	PYTHONPATH=. $(BIN)/pybabel -q extract -F services/notify/babel.cfg -k N_ --no-location \
+		--sort-output --project "REE Channel e-mail" -o $(MAIL_CATALOGUES)/mail.pot .
+	$(BIN)/pybabel -q update -i $(MAIL_CATALOGUES)/mail.pot -d $(MAIL_CATALOGUES) -D mail \
+		--no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pytest -q tests/unit/test_console_languages.py tests/unit/notify/test_mail_languages.py
 
 ## Measure the system against its baselines on PostgreSQL and Redis; writes docs/benchmarks.md
 ## (about 15 minutes; BENCH_ARGS="--quick" for a short run, see docs/benchmarks.md).

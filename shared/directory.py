@@ -26,6 +26,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import namedtuple_row
 from sqlalchemy import Select, bindparam
+from sqlalchemy import false as sa_false
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
@@ -128,6 +129,8 @@ class Official(SQLModel, table=True):
     # The language the official reads the console in (BCP 47, e.g. zh-Hans); None: the
     # browser's Accept-Language decides (shared/i18n.py).
     language: str | None = Field(default=None, max_length=35)
+    # Whether the official is e-mailed a daily digest of their side's cases due and overdue.
+    digest: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
 
 
 class Credential(SQLModel, table=True):
@@ -439,6 +442,16 @@ class Directory:
         with self.engine.begin() as conn:
             changed = conn.execute(
                 table.update().where(table.c.id == official_id).values(language=language)
+            )
+        return changed.rowcount == 1
+
+    def set_digest(self, official_id: str, wanted: bool) -> bool:
+        """Opt the official in to (or out of) the daily digest; False if there is no such
+        official."""
+        table = Official.__table__  # type: ignore[attr-defined]
+        with self.engine.begin() as conn:
+            changed = conn.execute(
+                table.update().where(table.c.id == official_id).values(digest=wanted)
             )
         return changed.rowcount == 1
 

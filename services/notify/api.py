@@ -21,6 +21,7 @@ from services.notify.domain import payloads, ssrf
 from services.notify.settings import NotifySettings
 from shared.directory import Principal
 from shared.http import current_applicant, page_params
+from shared.i18n import LANGUAGES
 from shared.problems import documented_errors, invalid, problem_response
 
 router = APIRouter(prefix="/v1", tags=["webhooks"], responses=documented_errors())
@@ -371,10 +372,17 @@ def recover(
 class EmailChoiceBody(BaseModel):
     model_config = {"extra": "forbid"}
 
-    event_types: list[str] = Field(
+    event_types: list[str] | None = Field(
+        None,
         max_length=len(payloads.PUBLIC_EVENT_TYPES),
-        description="What the person is e-mailed about; an empty list: nothing",
+        description="What the person is e-mailed about; an empty list: nothing; left out: as it is",
         examples=[sorted(payloads.DEFAULT_EMAIL_TYPES)],
+    )
+    language: str | None = Field(
+        None,
+        max_length=35,
+        description="The language of the person's e-mails: " + ", ".join(LANGUAGES),
+        examples=["zh-Hans"],
     )
 
 
@@ -384,6 +392,7 @@ class EmailChoiceView(BaseModel):
     event_types: list[str] = Field(
         description="Until the person chooses: " + ", ".join(sorted(payloads.DEFAULT_EMAIL_TYPES))
     )
+    language: str = Field(description="The language of the person's e-mails (`en` until chosen)")
 
 
 def _directory(request: Request) -> Engine:
@@ -413,7 +422,12 @@ def put_email_choice(
     person_id: str, body: EmailChoiceBody, request: Request, applicant: Applicant
 ) -> EmailChoiceView:
     choice = service.choose_email(
-        _engine(request), _directory(request), _company(applicant), person_id, body.event_types
+        _engine(request),
+        _directory(request),
+        _company(applicant),
+        person_id,
+        body.event_types,
+        body.language,
     )
     return EmailChoiceView.model_validate(choice, from_attributes=True)
 

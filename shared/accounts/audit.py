@@ -29,6 +29,7 @@ class Action(StrEnum):
     disabled = "disabled"
     enabled = "enabled"
     role_changed = "role_changed"
+    language_changed = "language_changed"
 
 
 def record(session: Session, action: Action, about: Person | None = None, /, **fields: Any) -> None:

@@ -121,6 +121,7 @@ def test_each_person_is_e_mailed_what_they_chose_in_order_as_text_and_html(
             "person_id": eva["id"],
             "email": eva["email"],
             "event_types": sorted(DEFAULT_EMAIL_TYPES),
+            "language": "en",
         }
         assert _choose(c, otto, []).json()["event_types"] == []
         chosen = _choose(c, ida, ["licence.issued", "application.received"])
@@ -205,4 +206,47 @@ def test_a_choice_for_another_companys_person_or_of_unknown_events_is_refused(
         assert refused.status_code == 422, refused.text
         assert refused.json()["errors"][0]["field"] == "event_types"
         after = c.get(f"/v1/people/{eva['id']}/notifications").json()
+    assert after["event_types"] == sorted(DEFAULT_EMAIL_TYPES)
+
+
+def test_the_same_event_reaches_a_chinese_reader_in_chinese_and_an_english_one_in_english(
+    notify: ServiceProcess, infra: Infra, inbox: tuple[Inbox, int]
+) -> None:
+    mailbox, _port = inbox
+    company = new_company(infra, "Theta Motors GmbH")
+    eva, li = staff_member(infra, company, "Eva"), staff_member(infra, company, "Li")
+    with notify.client(company["api_key"]) as c:
+        chosen = c.put(f"/v1/people/{li['id']}/notifications", json={"language": "zh-CN"})
+        assert chosen.status_code == 200, chosen.text
+        assert chosen.json()["language"] == "zh-Hans", "a Chinese tag is the language written in"
+        assert chosen.json()["event_types"] == sorted(DEFAULT_EMAIL_TYPES), "left as it was"
+    app = Application(infra, company)
+    app.received()
+    app.information_requested()
+    ref = app.reference
+    [english] = _mails(mailbox, eva["email"], 1)
+    [chinese] = _mails(mailbox, li["email"], 1)
+    assert english["Subject"] == f"Application {ref}: information requested"
+    assert chinese["Subject"] == f"申请 {ref}：需要补充信息"
+    text, html = _parts(chinese)
+    assert text.startswith("您好：") and "请于 2026年12月10日 前答复" in text
+    assert '<html lang="zh-Hans">' in html and "End-user statement?" in html
+    text, _html = _parts(english)
+    assert "Please answer by 2026-12-10" in text
+
+
+def test_an_unknown_language_is_refused_and_nothing_is_changed(
+    notify: ServiceProcess, infra: Infra
+) -> None:
+    company = new_company(infra)
+    eva = staff_member(infra, company, "Eva")
+    with notify.client(company["api_key"]) as c:
+        refused = c.put(
+            f"/v1/people/{eva['id']}/notifications",
+            json={"language": "tlh", "event_types": ["application.received"]},
+        )
+        assert refused.status_code == 422, refused.text
+        assert [e["field"] for e in refused.json()["errors"]] == ["language"]
+        after = c.get(f"/v1/people/{eva['id']}/notifications").json()
+    assert after["language"] == "en"
     assert after["event_types"] == sorted(DEFAULT_EMAIL_TYPES)
