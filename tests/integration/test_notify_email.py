@@ -4,6 +4,8 @@ with a delivery log; nothing to a person who opted out, nothing hidden in any e-
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from email import message_from_bytes, policy
@@ -23,7 +25,7 @@ from tests.integration.notify_support import (
     staff_member,
     wait_for,
 )
-from tests.support import Infra, ServiceProcess, free_port
+from tests.support import ROOT, Infra, ServiceProcess, free_port, operator
 
 HIDDEN = "internal note for the case file"  # the decision's detail, officials' free text
 
@@ -250,3 +252,43 @@ def test_an_unknown_language_is_refused_and_nothing_is_changed(
         after = c.get(f"/v1/people/{eva['id']}/notifications").json()
     assert after["language"] == "en"
     assert after["event_types"] == sorted(DEFAULT_EMAIL_TYPES)
+
+
+def test_the_operator_reads_and_sets_a_persons_e_mail_choices_and_language_as_notify_does(
+    notify: ServiceProcess, infra: Infra
+) -> None:
+    company = new_company(infra)
+    eva = staff_member(infra, company, "Eva")
+    shown = operator(infra, "person", "notifications", eva["email"])
+    assert shown == {
+        "person_id": eva["id"],
+        "email": eva["email"],
+        "event_types": sorted(DEFAULT_EMAIL_TYPES),
+        "language": "en",
+    }
+    chosen = operator(
+        infra,
+        "person",
+        "notifications",
+        eva["email"],
+        "--events",
+        "licence.issued,application.received",
+    )
+    assert chosen["event_types"] == ["application.received", "licence.issued"]
+    assert operator(infra, "person", "notifications", eva["email"], "--none")["event_types"] == []
+    every = operator(infra, "person", "notifications", eva["email"], "--all")["event_types"]
+    assert len(every) == 8
+    assert operator(infra, "person", "language", eva["email"], "zh-Hans")["language"] == "zh-Hans"
+    with notify.client(company["api_key"]) as c:
+        seen = c.get(f"/v1/people/{eva['id']}/notifications").json()
+    assert seen["event_types"] == every and seen["language"] == "zh-Hans"
+    command = ["person", "notifications", eva["email"], "--events", "case.note_added"]
+    refused = subprocess.run(
+        [sys.executable, "-m", "reechannel.cli", *command],
+        env=infra.env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode == 2 and "event_types: unknown event types" in refused.stderr
+    assert operator(infra, "person", "notifications", eva["email"])["event_types"] == every
