@@ -149,6 +149,18 @@ class Credential(SQLModel, table=True):
 
 
 @dataclass(frozen=True)
+class DigestReader:
+    """An official who asked for the daily digest, with where and in which language."""
+
+    id: str
+    name: str
+    side: str
+    # None: the official chose no language (the digest is in the default one).
+    language: str | None
+    email: str
+
+
+@dataclass(frozen=True)
 class Principal:
     """The authenticated caller of a request."""
 
@@ -454,6 +466,26 @@ class Directory:
                 table.update().where(table.c.id == official_id).values(digest=wanted)
             )
         return changed.rowcount == 1
+
+    def digest_readers(self) -> list[DigestReader]:
+        """The officials opted in to the daily digest who have an e-mail address (are people)
+        and are not disabled, by side and name."""
+        officials = Official.__table__  # type: ignore[attr-defined]
+        people = Person.__table__  # type: ignore[attr-defined]
+        query = (
+            sa_select(
+                officials.c.id,
+                officials.c.name,
+                officials.c.side,
+                officials.c.language,
+                people.c.email,
+            )
+            .join(people, people.c.id == officials.c.id)
+            .where(officials.c.digest.is_(True), people.c.disabled_at.is_(None))
+            .order_by(officials.c.side, officials.c.name, officials.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [DigestReader(*row) for row in conn.execute(query)]
 
     def can_sign_in(self, subject_id: str) -> bool:
         """Whether the company or official holds a credential that is not revoked or expired,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from fastapi import FastAPI
 
 from services.review import audit_service, console, problems
 from services.review.api import router
+from services.review.digest import DailyDigest
 from services.review.handlers import intake_handlers, prepare_read
 from services.review.metrics.api import router as metrics_router
 from services.review.service import Casework, rescore_open_cases
@@ -18,10 +20,12 @@ from shared.db import session_scope, utcnow
 from shared.documents import open_store
 from shared.events import INTAKE_STREAM
 from shared.http import create_app
+from shared.i18n import Languages
 from shared.redis import connect_blocking
 from shared.runtime import ServiceRuntime, every
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+log = logging.getLogger("reechannel.review")
 
 
 def build(settings: ReviewSettings | None = None) -> FastAPI:
@@ -94,7 +98,29 @@ def build(settings: ReviewSettings | None = None) -> FastAPI:
     app.include_router(router)
     app.include_router(metrics_router)
     console.install(app)
+    app.state.digest = daily_digest(settings, runtime, casework, app.state.console_templates)
+    if settings.enabled:
+        runtime.workers.append(
+            every(settings.digest_check_seconds, app.state.digest.tick, "daily digest")
+        )
+    else:
+        log.info("REE_SMTP_URL is not set: no daily digest is e-mailed to officials")
     return app
+
+
+def daily_digest(
+    settings: ReviewSettings, runtime: ServiceRuntime, casework: Casework, languages: Languages
+) -> DailyDigest:
+    return DailyDigest(
+        runtime.engine,
+        runtime.directory,
+        casework.protocol,
+        languages,
+        settings,
+        settings.console_url,
+        settings.digest_days,
+        settings.digest_hour,
+    )
 
 
 def _check(runtime: ServiceRuntime, casework: Casework) -> int:
