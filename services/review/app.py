@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 from pathlib import Path
 
@@ -25,7 +24,6 @@ from shared.redis import connect_blocking
 from shared.runtime import ServiceRuntime, every
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-log = logging.getLogger("reechannel.review")
 
 
 def build(settings: ReviewSettings | None = None) -> FastAPI:
@@ -99,12 +97,10 @@ def build(settings: ReviewSettings | None = None) -> FastAPI:
     app.include_router(metrics_router)
     console.install(app)
     app.state.digest = daily_digest(settings, runtime, casework, app.state.console_templates)
-    if settings.enabled:
-        runtime.workers.append(
-            every(settings.digest_check_seconds, app.state.digest.tick, "daily digest")
-        )
-    else:
-        log.info("REE_SMTP_URL is not set: no daily digest is e-mailed to officials")
+    # Each official's digest once a working day, on every replica safely (a claimed row each).
+    runtime.workers.append(
+        every(settings.digest_check_seconds, app.state.digest.tick, "daily digest")
+    )
     return app
 
 

@@ -87,11 +87,15 @@ class DailyDigest:
         self.working_days = working_days
         self.hour = hour
         self.open_states = [s for s in protocol.states if not protocol.is_terminal(s)]
+        self.said_disabled = False
 
     def tick(self, now: datetime | None = None) -> int:
         """Send today's digest of every official whose side's digest is due by now (each
-        once); how many were sent. Nothing without SMTP (said once, when wired)."""
+        once); how many were sent. Nothing without SMTP (said in the log, once)."""
         if not self.mail.enabled:
+            if not self.said_disabled:
+                log.info("REE_SMTP_URL is not set: no daily digest is e-mailed to officials")
+                self.said_disabled = True
             return 0
         now = now or utcnow()
         readers = [
