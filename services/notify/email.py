@@ -31,7 +31,7 @@ from services.notify.store.claims import Job
 from services.notify.store.recipients import MAILTO, language_of
 from services.notify.transport import MAX_ERROR_LENGTH, Response
 from shared.i18n import DEFAULT_LANGUAGE, LANGUAGES, Languages
-from shared.mail import MailSettings, send_message
+from shared.mail import MailSettings, alternative_message, send_message
 
 NOTIFY = Path(__file__).parent
 TEMPLATES = NOTIFY / "templates" / "email"
@@ -71,14 +71,7 @@ class Writer:
 
 
 def email_message(written: Written, sender: str, to: str, message_id: str) -> EmailMessage:
-    """Plain text and HTML as alternatives; the same Message-ID on every attempt, so a
-    mail client shows a retried e-mail once."""
-    mail = EmailMessage()
-    mail["From"], mail["To"], mail["Subject"] = sender, to, written.subject
-    mail["Message-ID"] = f"<{message_id}@reechannel>"
-    mail.set_content(written.text)
-    mail.add_alternative(written.html, subtype="html")
-    return mail
+    return alternative_message(sender, to, written.subject, written.text, written.html, message_id)
 
 
 class Mailer:

@@ -34,7 +34,7 @@ from services.review.store import DigestRun
 from shared.db import session_scope, utcnow
 from shared.directory import DigestReader, Directory
 from shared.i18n import Languages
-from shared.mail import MailSettings, send_blocking
+from shared.mail import MailSettings, alternative_message, send_blocking
 
 log = logging.getLogger("reechannel.review.digest")
 
@@ -154,11 +154,9 @@ class DailyDigest:
         )
 
     def message(self, written: Written, to: str) -> EmailMessage:
-        mail = EmailMessage()
-        mail["From"], mail["To"], mail["Subject"] = self.mail.smtp_from, to, written.subject
-        mail.set_content(written.text)
-        mail.add_alternative(written.html, subtype="html")
-        return mail
+        return alternative_message(
+            self.mail.smtp_from, to, written.subject, written.text, written.html
+        )
 
 
 def _insert(engine: Engine) -> Any:
