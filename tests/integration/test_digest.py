@@ -224,6 +224,9 @@ def test_a_refused_digest_is_logged_and_sent_on_the_next_run_and_the_horizon_is_
     d = deployment
     eu = d.officials["eu_officer"]
     assert operator(d.infra, "official", "digest", eu["id"], "on")["digest"] is True
+    # The operator sets an official's language (the console's too) as a company person's.
+    chosen = operator(d.infra, "person", "language", eu["email"], "zh-CN")
+    assert chosen == {"id": eu["id"], "language": "zh-Hans"}
     tomorrow = (date.today() + timedelta(days=1)).isoformat()
     before = len(d.inbox.to(eu["email"]))
     d.inbox.refuse[eu["email"]] = 1
@@ -240,6 +243,7 @@ def test_a_refused_digest_is_logged_and_sent_on_the_next_run_and_the_horizon_is_
     mails = d.mails("eu_officer", before + 1)
     text_part, _html = _text(mails[-1])
     assert d.sent_to_cn not in text_part, "due in 20 working days: past a horizon of one"
+    assert "摘要" in mails[-1]["Subject"] and "您好" in text_part, "now in Chinese"
 
 
 def test_without_smtp_no_digest_is_sent_and_the_log_and_the_operator_say_so(
