@@ -14,18 +14,25 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import text
 
+from services.review.app import MIGRATIONS as REVIEW_MIGRATIONS
+from services.review.console.pages import templates_for
+from services.review.digest import DailyDigest
 from services.review.domain.digest import is_digest_time
+from services.review.domain.protocol import Protocol
+from services.review.settings import ReviewSettings
 from shared.config import CommonSettings
-from shared.db import make_engine
+from shared.db import make_engine, migrate
+from shared.directory import open_directory
 from tests.integration.conftest import application
 from tests.integration.test_notify_email import Inbox
-from tests.people import console, enrol_officials, form_nonce
+from tests.people import console, enrol_official, enrol_officials, form_nonce
 from tests.support import ROOT, Infra, ServiceProcess, free_port, operator, wait_until
 
 # Two review replicas, intake and the operator's commands on a shared machine.
@@ -260,3 +267,46 @@ def test_without_smtp_no_digest_is_sent_and_the_log_and_the_operator_say_so(
         )
     finally:
         plain.stop()
+
+
+def test_the_digest_hour_decides_when_a_replicas_tick_sends_it(tmp_path: Path) -> None:
+    """REE_DIGEST_HOUR: before the hour of a working day, a tick sends nothing; from it on,
+    the digest (on SQLite files, a real SMTP server)."""
+    inbox = Inbox()
+    port = free_port()
+    smtp = Controller(inbox, hostname="127.0.0.1", port=port)
+    smtp.start()
+    settings = ReviewSettings(
+        DATABASE_URL="",
+        REE_DATA_DIR=str(tmp_path),
+        REE_SMTP_URL=f"smtp://127.0.0.1:{port}",
+        REE_DIGEST_HOUR="9",
+    )
+    engine = make_engine(settings, settings.service_name, pool_size=1)
+    directory = open_directory(settings)
+    try:
+        migrate(engine, REVIEW_MIGRATIONS)
+        official = enrol_official(directory, "Eva Europa", "EU", "officer")
+        directory.set_digest(official["id"], True)
+        protocol = Protocol.load()
+        digest = DailyDigest(
+            engine,
+            directory,
+            protocol,
+            templates_for(protocol),
+            settings,
+            settings.console_url,
+            settings.digest_days,
+            settings.digest_hour,
+        )
+        tuesday = datetime(2026, 12, 1, tzinfo=UTC)
+        assert digest.tick(tuesday.replace(hour=8, minute=59)) == 0
+        assert inbox.to(official["email"]) == []
+        assert digest.tick(tuesday.replace(hour=9)) == 1
+        [mail] = inbox.to(official["email"])
+        assert mail["Subject"] == "REE Channel digest of 2026-12-01: 0 overdue, 0 due soon"
+        assert digest.tick(tuesday.replace(hour=10)) == 0, "once a day"
+    finally:
+        engine.dispose()
+        directory.engine.dispose()
+        smtp.stop()

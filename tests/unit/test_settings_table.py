@@ -53,7 +53,7 @@ EFFECT_TESTS: dict[str, tuple[str, str | None]] = {
         None,
     ),
     "REE_DIGEST_HOUR": (
-        "tests/integration/test_digest.py::test_each_opted_in_official_receives_their_sides_digest_once_in_their_language",
+        "tests/integration/test_digest.py::test_the_digest_hour_decides_when_a_replicas_tick_sends_it",
         None,
     ),
     "REE_DIGEST_CHECK_SECONDS": (
