@@ -167,18 +167,21 @@ def _insert(engine: Engine) -> Any:
 def claim(engine: Engine, official_id: str, day: date, now: datetime) -> bool:
     """Take the official's digest of `day` to send it: True for exactly one caller until it
     is released (a failed send) or its lease runs out; never once it was sent."""
+    key = col(DigestRun.official_id)
+    # RETURNING tells who won: a driver's rowcount of an upsert is not always known (-1).
     with session_scope(engine) as session:
         inserted = session.execute(
             _insert(engine)
             .values(official_id=official_id, day=day, claimed_at=now, attempts=0)
             .on_conflict_do_nothing(index_elements=["official_id", "day"])
-        )
-        if inserted.rowcount == 1:  # type: ignore[attr-defined]
+            .returning(key)
+        ).first()
+        if inserted is not None:
             return True
         taken = session.execute(
             update(DigestRun)
             .where(
-                col(DigestRun.official_id) == official_id,
+                key == official_id,
                 col(DigestRun.day) == day,
                 col(DigestRun.sent_at).is_(None),
                 or_(
@@ -187,8 +190,9 @@ def claim(engine: Engine, official_id: str, day: date, now: datetime) -> bool:
                 ),
             )
             .values(claimed_at=now)
-        )
-        return bool(taken.rowcount == 1)  # type: ignore[attr-defined]
+            .returning(key)
+        ).first()
+        return taken is not None
 
 
 def mark_sent(engine: Engine, official_id: str, day: date, now: datetime) -> None:

@@ -32,7 +32,7 @@ from shared.db import make_engine, migrate
 from shared.directory import open_directory
 from tests.integration.conftest import application
 from tests.integration.test_notify_email import Inbox
-from tests.people import console, enrol_official, enrol_officials, form_nonce
+from tests.people import console, enrol_official, enrol_officials, form_nonce, settings_of
 from tests.support import ROOT, Infra, ServiceProcess, free_port, operator, wait_until
 
 # Two review replicas, intake and the operator's commands on a shared machine.
@@ -74,8 +74,18 @@ class Deployment:
                 what=f"{count} digest(s) to {official}",
             )
         except BaseException:
-            logs = "\n".join(r.log_path.read_text()[-3000:] for r in self.reviews)
-            raise AssertionError(f"no digest to {official}; the reviews' logs:\n{logs}") from None
+            logs = "\n".join(
+                line
+                for r in self.reviews
+                for line in r.log_path.read_text().splitlines()
+                if ("digest" in line or "ERROR" in line) and "DEBUG" not in line
+            )[:6000]
+            directory = open_directory(settings_of(self.infra))
+            readers = directory.digest_readers()
+            directory.engine.dispose()
+            raise AssertionError(
+                f"no digest to {official}; readers {readers}; the reviews' logs:\n{logs}"
+            ) from None
 
     def runs(self) -> list[tuple[str, date, int, bool]]:
         """The digests table: (official, day, attempts, sent)."""
@@ -138,6 +148,7 @@ def deployment(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         REE_DIGEST_HOUR="0",
         REE_DIGEST_DAYS="30",
         REE_DIGEST_CHECK_SECONDS="0.5",
+        REE_LOG_LEVEL="INFO",
     )
     intake = ServiceProcess("intake", own.env()).start()
     reviews = [ServiceProcess("review", env).start() for _ in range(2)]
