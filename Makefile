@@ -44,11 +44,13 @@ format: install
 asyncapi: install
 	$(BIN)/reechannel events asyncapi --out docs/asyncapi.json
 
-## The console's and the portal's languages (docs/console.md, docs/portal.md): extract their
-## messages (babel.cfg, babel-portal.cfg) into the templates, merge them into each catalogue,
-## then check that none is missing or untranslated.
+## The console's, the portal's and the e-mails' languages (docs/console.md, docs/portal.md,
+## docs/notify.md): extract their messages (babel.cfg, babel-portal.cfg,
+## services/notify/babel.cfg) into the templates, merge them into each catalogue, then check
+## that none is missing or untranslated.
 CATALOGUES := services/review/translations
 PORTAL_CATALOGUES := services/intake/translations
+MAIL_CATALOGUES := services/notify/translations
 i18n: install
 	PYTHONPATH=. $(BIN)/pybabel -q extract -F babel.cfg -k N_ --no-location --sort-output \
 		--project "REE Channel console" -o $(CATALOGUES)/console.pot .
@@ -58,7 +60,12 @@ i18n: install
 		--project "REE Channel portal" -o $(PORTAL_CATALOGUES)/portal.pot .
 	$(BIN)/pybabel -q update -i $(PORTAL_CATALOGUES)/portal.pot -d $(PORTAL_CATALOGUES) -D portal \
 		--no-fuzzy-matching --ignore-obsolete
-	$(BIN)/pytest -q tests/unit/test_console_languages.py tests/unit/test_portal_languages.py
+	PYTHONPATH=. $(BIN)/pybabel -q extract -F services/notify/babel.cfg -k N_ --no-location \
+		--sort-output --project "REE Channel e-mail" -o $(MAIL_CATALOGUES)/mail.pot .
+	$(BIN)/pybabel -q update -i $(MAIL_CATALOGUES)/mail.pot -d $(MAIL_CATALOGUES) -D mail \
+		--no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pytest -q tests/unit/test_console_languages.py tests/unit/test_portal_languages.py \
+		tests/unit/notify/test_mail_languages.py
 
 ## Measure the system against its baselines on PostgreSQL and Redis; writes docs/benchmarks.md
 ## (about 15 minutes; BENCH_ARGS="--quick" for a short run, see docs/benchmarks.md).

@@ -9,7 +9,16 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
-from reechannel import backup, company_keys, demo, people, redis_users, webhook_secrets
+from reechannel import (
+    backup,
+    company_keys,
+    demo,
+    digest,
+    notifications,
+    people,
+    redis_users,
+    webhook_secrets,
+)
 from shared.config import CommonSettings
 from shared.directory import Directory, DirectoryError, open_directory
 
@@ -37,6 +46,8 @@ app.add_typer(redis_users.cli, name="redis")
 app.add_typer(demo.totp_app, name="totp")
 people.register(app, official_app, company_app)
 company_keys.register(company_app)
+notifications.register(people.person_app)
+digest.register(app, official_app)
 # `reechannel backup DIR` and `reechannel restore DIR`, at the top level.
 app.add_typer(backup.cli)
 app.add_typer(webhook_secrets.cli)

@@ -26,6 +26,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import namedtuple_row
 from sqlalchemy import Select, bindparam
+from sqlalchemy import false as sa_false
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
@@ -128,6 +129,8 @@ class Official(SQLModel, table=True):
     # The language the official reads the console in (BCP 47, e.g. zh-Hans); None: the
     # browser's Accept-Language decides (shared/i18n.py).
     language: str | None = Field(default=None, max_length=35)
+    # Whether the official is e-mailed a daily digest of their side's cases due and overdue.
+    digest: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
 
 
 class Credential(SQLModel, table=True):
@@ -143,6 +146,18 @@ class Credential(SQLModel, table=True):
     expires_at: datetime | None = None
     # What a company's admin calls an API key (several may be in use at once).
     name: str | None = Field(default=None, max_length=100)
+
+
+@dataclass(frozen=True)
+class DigestReader:
+    """An official who asked for the daily digest, with where and in which language."""
+
+    id: str
+    name: str
+    side: str
+    # None: the official chose no language (the digest is in the default one).
+    language: str | None
+    email: str
 
 
 @dataclass(frozen=True)
@@ -451,6 +466,36 @@ class Directory:
                 table.update().where(table.c.id == official_id).values(language=language)
             )
         return changed.rowcount == 1
+
+    def set_digest(self, official_id: str, wanted: bool) -> bool:
+        """Opt the official in to (or out of) the daily digest; False if there is no such
+        official."""
+        table = Official.__table__  # type: ignore[attr-defined]
+        with self.engine.begin() as conn:
+            changed = conn.execute(
+                table.update().where(table.c.id == official_id).values(digest=wanted)
+            )
+        return changed.rowcount == 1
+
+    def digest_readers(self) -> list[DigestReader]:
+        """The officials opted in to the daily digest who have an e-mail address (are people)
+        and are not disabled, by side and name."""
+        officials = Official.__table__  # type: ignore[attr-defined]
+        people = Person.__table__  # type: ignore[attr-defined]
+        query = (
+            sa_select(
+                officials.c.id,
+                officials.c.name,
+                officials.c.side,
+                officials.c.language,
+                people.c.email,
+            )
+            .join(people, people.c.id == officials.c.id)
+            .where(officials.c.digest.is_(True), people.c.disabled_at.is_(None))
+            .order_by(officials.c.side, officials.c.name, officials.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [DigestReader(*row) for row in conn.execute(query)]
 
     def can_sign_in(self, subject_id: str) -> bool:
         """Whether the company or official holds a credential that is not revoked or expired,

@@ -32,6 +32,8 @@ from babel.numbers import format_decimal, format_percent
 from babel.support import Translations
 
 DEFAULT_LANGUAGE = "en"
+# Every language the channel's pages and e-mails are written in, the default first.
+LANGUAGES: tuple[str, ...] = (DEFAULT_LANGUAGE, "zh-Hans")
 # Dates in English pages stay ISO 8601, as they always were: both sides read them alike.
 # Other languages use their CLDR "medium" date (zh-Hans: 2026年3月1日).
 ISO_DATE = "yyyy-MM-dd"

@@ -43,6 +43,19 @@ def text_message(sender: str, to: str, subject: str, text: str) -> EmailMessage:
     return mail
 
 
+def alternative_message(
+    sender: str, to: str, subject: str, text: str, html: str, message_id: str | None = None
+) -> EmailMessage:
+    """Plain text and HTML as alternatives (`multipart/alternative`), with a Message-ID of
+    `<message_id@reechannel>` when given (the same on every attempt: a mail client shows a
+    retried e-mail once)."""
+    mail = text_message(sender, to, subject, text)
+    if message_id is not None:
+        mail["Message-ID"] = f"<{message_id}@reechannel>"
+    mail.add_alternative(html, subtype="html")
+    return mail
+
+
 async def send_message(settings: MailSettings, mail: EmailMessage) -> None:
     """Hand one message to the SMTP server; raises aiosmtplib's errors as they come."""
     if not settings.smtp_url:

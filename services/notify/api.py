@@ -22,6 +22,7 @@ from services.notify.settings import NotifySettings
 from shared.directory import Principal
 from shared.forwarded import acting_for, company_admin, current_company
 from shared.http import page_params
+from shared.i18n import LANGUAGES
 from shared.problems import documented_errors, invalid, problem_response
 
 router = APIRouter(prefix="/v1", tags=["webhooks"], responses=documented_errors())
@@ -401,10 +402,17 @@ def event_types(applicant: Applicant) -> EventTypes:
 class EmailChoiceBody(BaseModel):
     model_config = {"extra": "forbid"}
 
-    event_types: list[str] = Field(
+    event_types: list[str] | None = Field(
+        None,
         max_length=len(payloads.PUBLIC_EVENT_TYPES),
-        description="What the person is e-mailed about; an empty list: nothing",
+        description="What the person is e-mailed about; an empty list: nothing; left out: as it is",
         examples=[sorted(payloads.DEFAULT_EMAIL_TYPES)],
+    )
+    language: str | None = Field(
+        None,
+        max_length=35,
+        description="The language of the person's e-mails: " + ", ".join(LANGUAGES),
+        examples=["zh-Hans"],
     )
 
 
@@ -414,6 +422,7 @@ class EmailChoiceView(BaseModel):
     event_types: list[str] = Field(
         description="Until the person chooses: " + ", ".join(sorted(payloads.DEFAULT_EMAIL_TYPES))
     )
+    language: str = Field(description="The language of the person's e-mails (`en` until chosen)")
 
 
 def _directory(request: Request) -> Engine:
@@ -445,7 +454,12 @@ def put_email_choice(
 ) -> EmailChoiceView:
     acting_for(applicant, person_id)
     choice = service.choose_email(
-        _engine(request), _directory(request), _company(applicant), person_id, body.event_types
+        _engine(request),
+        _directory(request),
+        _company(applicant),
+        person_id,
+        body.event_types,
+        body.language,
     )
     return EmailChoiceView.model_validate(choice, from_attributes=True)
 

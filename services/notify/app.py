@@ -30,7 +30,9 @@ def build(settings: NotifySettings | None = None) -> FastAPI:
     # stops the service before it signs anything.
     runtime.after_migrations.append(lambda: sealed.reseal(runtime.engine, only_plain=True))
     mail = MailSettings()
-    worker = DeliveryWorker(runtime.engine, settings, runtime.redis, Mailer(mail))
+    worker = DeliveryWorker(
+        runtime.engine, settings, runtime.redis, Mailer(mail, runtime.directory_engine)
+    )
     # E-mail to people only where SMTP is configured: otherwise no e-mail endpoint is kept.
     write = writer(runtime.directory_engine if mail.enabled else None)
 

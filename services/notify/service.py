@@ -20,6 +20,9 @@ from services.notify import store
 from services.notify.domain import payloads, signing, ssrf
 from services.notify.settings import NotifySettings
 from services.notify.store import recipients
+from shared.accounts.errors import InvalidInput
+from shared.accounts.people import People
+from shared.accounts.sessions import Sessions
 from shared.db import session_scope, utcnow
 
 # --- errors ----------------------------------------------------------------------------------
@@ -314,6 +317,7 @@ class EmailChoice:
     person_id: str
     email: str
     event_types: list[str]
+    language: str
 
 
 def _staff_member(directory: Engine, company_id: str, person_id: str) -> recipients.Recipient:
@@ -329,21 +333,41 @@ def email_choice(engine: Engine, directory: Engine, company_id: str, person_id: 
     with Session(engine) as session:
         row = recipients.email_endpoint(session, person.person_id)
     chosen = sorted(row.event_types) if row is not None else sorted(payloads.DEFAULT_EMAIL_TYPES)
-    return EmailChoice(person.person_id, person.email, chosen)
+    return EmailChoice(person.person_id, person.email, chosen, person.language)
 
 
 def choose_email(
-    engine: Engine, directory: Engine, company_id: str, person_id: str, event_types: list[str]
+    engine: Engine,
+    directory: Engine,
+    company_id: str,
+    person_id: str,
+    event_types: list[str] | None,
+    language: str | None = None,
 ) -> EmailChoice:
-    """Set what the person is e-mailed about (none at all: an empty list)."""
+    """Set what the person is e-mailed about (none at all: an empty list) and in which
+    language; either left out stays as it is. Both are checked before either is stored."""
     person = _staff_member(directory, company_id, person_id)
-    try:
-        types = payloads.validate_event_types(event_types, allow_none=True)
-    except payloads.InvalidEventTypes as exc:
-        raise EndpointRefused([("event_types", str(exc))]) from exc
-    with session_scope(engine) as session:
-        row = recipients.choose(session, person, sorted(types), utcnow())
-        return EmailChoice(person.person_id, person.email, sorted(row.event_types))
+    refused: list[tuple[str, str]] = []
+    types: frozenset[str] | None = None
+    if event_types is not None:
+        try:
+            types = payloads.validate_event_types(event_types, allow_none=True)
+        except payloads.InvalidEventTypes as exc:
+            refused.append(("event_types", str(exc)))
+    people = People(directory, Sessions(directory))
+    if language is not None:
+        try:
+            language = people.checked_language(language)
+        except InvalidInput as exc:
+            refused.append(("language", str(exc)))
+    if refused:
+        raise EndpointRefused(refused)
+    if language is not None and language != person.language:
+        people.set_language(person.person_id, language, by=f"company:{company_id}")
+    if types is not None:
+        with session_scope(engine) as session:
+            recipients.choose(session, person, sorted(types), utcnow())
+    return email_choice(engine, directory, company_id, person_id)
 
 
 def email_deliveries(

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from services.review import audit_service, console, problems
 from services.review.api import router
+from services.review.digest import DailyDigest
 from services.review.handlers import intake_handlers, prepare_read
 from services.review.metrics.api import router as metrics_router
 from services.review.service import Casework, rescore_open_cases
@@ -18,6 +19,7 @@ from shared.db import session_scope, utcnow
 from shared.documents import open_store
 from shared.events import INTAKE_STREAM
 from shared.http import create_app
+from shared.i18n import Languages
 from shared.redis import connect_blocking
 from shared.runtime import ServiceRuntime, every
 
@@ -94,7 +96,27 @@ def build(settings: ReviewSettings | None = None) -> FastAPI:
     app.include_router(router)
     app.include_router(metrics_router)
     console.install(app)
+    app.state.digest = daily_digest(settings, runtime, casework, app.state.console_templates)
+    # Each official's digest once a working day, on every replica safely (a claimed row each).
+    runtime.workers.append(
+        every(settings.digest_check_seconds, app.state.digest.tick, "daily digest")
+    )
     return app
+
+
+def daily_digest(
+    settings: ReviewSettings, runtime: ServiceRuntime, casework: Casework, languages: Languages
+) -> DailyDigest:
+    return DailyDigest(
+        runtime.engine,
+        runtime.directory,
+        casework.protocol,
+        languages,
+        settings,
+        settings.console_url,
+        settings.digest_days,
+        settings.digest_hour,
+    )
 
 
 def _check(runtime: ServiceRuntime, casework: Casework) -> int:

@@ -236,6 +236,21 @@ def listed_cases(
     return {case.id: _row_view(side, case, today, proposing) for case in rows}
 
 
+def deadline_rows(
+    session: Session, side: Side, states: Sequence[str], until: date, today: date
+) -> list[dict[str, Any]]:
+    """The side's cases in `states` whose stage deadline is on or before `until`, by
+    deadline, each as a queue row the side may see (the officials' daily digest)."""
+    c = _CASES.c
+    query = (
+        queue_query(QueueFilter(side=side, states=states))
+        .where(c.due_on.is_not(None), c.due_on <= until)
+        .order_by(c.due_on, c.reference)
+    )
+    # A digest names no pending proposal: it marks nothing (as for the other side).
+    return [_row_view(side, case, today, {}) for case in session.execute(query)]
+
+
 def _row_view(side: Side, case: Any, today: date, proposing: Mapping[str, str]) -> dict[str, Any]:
     """One queue row as the side may see it (visibility.view_for), marked when overdue, and
     when a proposal of the side awaits countersignature: a proposal of the other side marks

@@ -387,6 +387,7 @@ REVIEW_TABLES = (
     "audit_entries",
     "audit_checkpoints",
     "breaches",
+    "digests",
     *OUTBOX_TABLES,
 )
 
@@ -465,3 +466,18 @@ def shipments_of(session: Session, number: str) -> list[ShipmentRecord]:
         .order_by(col(ShipmentRecord.recorded_at))
     )
     return list(session.exec(query).all())
+
+
+class DigestRun(SQLModel, table=True):
+    """One official's daily digest of one day: claimed before it is sent, so that it goes out
+    once however many replicas (or operators) run the digest (services/review/digest.py)."""
+
+    __tablename__ = "digests"
+
+    official_id: str = Field(primary_key=True, max_length=36)
+    day: date = Field(primary_key=True)
+    # Who holds the claim since when; None: nobody (a failed send released it for a retry).
+    claimed_at: datetime | None = None
+    sent_at: datetime | None = None
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=500)

@@ -32,6 +32,7 @@ class Action(StrEnum):
     # A company's API keys (shared/accounts/company.py): the detail names company, key, name.
     key_created = "key_created"
     key_revoked = "key_revoked"
+    language_changed = "language_changed"
 
 
 def record(session: Session, action: Action, about: Person | None = None, /, **fields: Any) -> None:

@@ -61,6 +61,9 @@ class Person(SQLModel, table=True):
     totp_last_step: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     created_at: datetime = Field(default_factory=utcnow)
     disabled_at: datetime | None = None
+    # The language a staff member is e-mailed in (shared/i18n.py's LANGUAGES); an official's
+    # is the console's, `officials.language`.
+    language: str = Field(default="en", max_length=35, sa_column_kwargs={"server_default": "en"})
 
 
 class Invitation(SQLModel, table=True):

@@ -1,4 +1,5 @@
-"""People: looked up by e-mail, disabled and enabled, their role changed, all audited.
+"""People: looked up by e-mail, disabled and enabled, their role and language changed, all
+audited.
 
 Disabling a person ends their sessions in the same transaction; so does a role change
 (the next sign-in shows the new role everywhere at once).
@@ -19,6 +20,7 @@ from shared.accounts.models import Person, PersonKind, StaffRole
 from shared.accounts.sessions import Sessions
 from shared.db import session_scope, utcnow
 from shared.directory import Official, Role
+from shared.i18n import LANGUAGES, match_language
 
 MAX_EMAIL = 254
 # Deliberately loose: one @, something either side, a dot in the domain, no spaces.
@@ -113,6 +115,34 @@ class People:
             audit.record(
                 session, Action.role_changed, person, actor=by, detail=f"{before} -> {role}"
             )
+
+    @staticmethod
+    def checked_language(language: str) -> str:
+        """The language as stored, or InvalidInput if it is not one the channel writes in."""
+        tag = match_language(language.strip()[:35], LANGUAGES) if language.strip() else None
+        if tag is None:
+            raise InvalidInput(f"language must be one of {', '.join(LANGUAGES)}", field="language")
+        return tag
+
+    def set_language(self, person_id: str, language: str, by: str) -> str:
+        """Set the language the person is e-mailed in (an official's: the console's too, kept
+        with the official); returns the tag as stored (`zh-CN` is `zh-Hans`)."""
+        tag = self.checked_language(language)
+        with session_scope(self.engine) as session:
+            person = self._get(session, person_id)
+            if person.kind == PersonKind.official:
+                official = session.get(Official, person.id)
+                if official is None:
+                    raise NotFound(f"no official with id {person_id}")
+                before, official.language = official.language, tag
+                session.add(official)
+            else:
+                before, person.language = person.language, tag
+                session.add(person)
+            audit.record(
+                session, Action.language_changed, person, actor=by, detail=f"{before} -> {tag}"
+            )
+        return tag
 
     @staticmethod
     def _get(session: Session, person_id: str) -> Person:

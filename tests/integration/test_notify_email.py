@@ -4,6 +4,8 @@ with a delivery log; nothing to a person who opted out, nothing hidden in any e-
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from email import message_from_bytes, policy
@@ -23,7 +25,7 @@ from tests.integration.notify_support import (
     staff_member,
     wait_for,
 )
-from tests.support import Infra, ServiceProcess, free_port
+from tests.support import ROOT, Infra, ServiceProcess, free_port, operator
 
 HIDDEN = "internal note for the case file"  # the decision's detail, officials' free text
 
@@ -121,6 +123,7 @@ def test_each_person_is_e_mailed_what_they_chose_in_order_as_text_and_html(
             "person_id": eva["id"],
             "email": eva["email"],
             "event_types": sorted(DEFAULT_EMAIL_TYPES),
+            "language": "en",
         }
         assert _choose(c, otto, []).json()["event_types"] == []
         chosen = _choose(c, ida, ["licence.issued", "application.received"])
@@ -206,3 +209,86 @@ def test_a_choice_for_another_companys_person_or_of_unknown_events_is_refused(
         assert refused.json()["errors"][0]["field"] == "event_types"
         after = c.get(f"/v1/people/{eva['id']}/notifications").json()
     assert after["event_types"] == sorted(DEFAULT_EMAIL_TYPES)
+
+
+def test_the_same_event_reaches_a_chinese_reader_in_chinese_and_an_english_one_in_english(
+    notify: ServiceProcess, infra: Infra, inbox: tuple[Inbox, int]
+) -> None:
+    mailbox, _port = inbox
+    company = new_company(infra, "Theta Motors GmbH")
+    eva, li = staff_member(infra, company, "Eva"), staff_member(infra, company, "Li")
+    with notify.client(company["api_key"]) as c:
+        chosen = c.put(f"/v1/people/{li['id']}/notifications", json={"language": "zh-CN"})
+        assert chosen.status_code == 200, chosen.text
+        assert chosen.json()["language"] == "zh-Hans", "a Chinese tag is the language written in"
+        assert chosen.json()["event_types"] == sorted(DEFAULT_EMAIL_TYPES), "left as it was"
+    app = Application(infra, company)
+    app.received()
+    app.information_requested()
+    ref = app.reference
+    [english] = _mails(mailbox, eva["email"], 1)
+    [chinese] = _mails(mailbox, li["email"], 1)
+    assert english["Subject"] == f"Application {ref}: information requested"
+    assert chinese["Subject"] == f"申请 {ref}：需要补充信息"
+    text, html = _parts(chinese)
+    assert text.startswith("您好：") and "请于 2026年12月10日 前答复" in text
+    assert '<html lang="zh-Hans">' in html and "End-user statement?" in html
+    text, _html = _parts(english)
+    assert "Please answer by 2026-12-10" in text
+
+
+def test_an_unknown_language_is_refused_and_nothing_is_changed(
+    notify: ServiceProcess, infra: Infra
+) -> None:
+    company = new_company(infra)
+    eva = staff_member(infra, company, "Eva")
+    with notify.client(company["api_key"]) as c:
+        refused = c.put(
+            f"/v1/people/{eva['id']}/notifications",
+            json={"language": "tlh", "event_types": ["application.received"]},
+        )
+        assert refused.status_code == 422, refused.text
+        assert [e["field"] for e in refused.json()["errors"]] == ["language"]
+        after = c.get(f"/v1/people/{eva['id']}/notifications").json()
+    assert after["language"] == "en"
+    assert after["event_types"] == sorted(DEFAULT_EMAIL_TYPES)
+
+
+def test_the_operator_reads_and_sets_a_persons_e_mail_choices_and_language_as_notify_does(
+    notify: ServiceProcess, infra: Infra
+) -> None:
+    company = new_company(infra)
+    eva = staff_member(infra, company, "Eva")
+    shown = operator(infra, "person", "notifications", eva["email"])
+    assert shown == {
+        "person_id": eva["id"],
+        "email": eva["email"],
+        "event_types": sorted(DEFAULT_EMAIL_TYPES),
+        "language": "en",
+    }
+    chosen = operator(
+        infra,
+        "person",
+        "notifications",
+        eva["email"],
+        "--events",
+        "licence.issued,application.received",
+    )
+    assert chosen["event_types"] == ["application.received", "licence.issued"]
+    assert operator(infra, "person", "notifications", eva["email"], "--none")["event_types"] == []
+    every = operator(infra, "person", "notifications", eva["email"], "--all")["event_types"]
+    assert len(every) == 8
+    assert operator(infra, "person", "language", eva["email"], "zh-Hans")["language"] == "zh-Hans"
+    with notify.client(company["api_key"]) as c:
+        seen = c.get(f"/v1/people/{eva['id']}/notifications").json()
+    assert seen["event_types"] == every and seen["language"] == "zh-Hans"
+    command = ["person", "notifications", eva["email"], "--events", "case.note_added"]
+    refused = subprocess.run(
+        [sys.executable, "-m", "reechannel.cli", *command],
+        env=infra.env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode == 2 and "event_types: unknown event types" in refused.stderr
+    assert operator(infra, "person", "notifications", eva["email"])["event_types"] == every

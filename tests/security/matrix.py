@@ -717,6 +717,25 @@ ROWS: tuple[Row, ...] = (
         note="stored with the official (their id); 303 back to the page",
         success=(303,),
     ),
+    Row(
+        "review",
+        "GET",
+        "/preferences",
+        console_page(200),
+        "the official's own preferences",
+        console=True,
+        note="language and daily digest; the official's own e-mail address",
+    ),
+    Row(
+        "review",
+        "POST",
+        "/preferences",
+        console_page(303),
+        "the official's own preferences",
+        console=True,
+        note="stored with the official (their id); an unknown language is 422 next to its field",
+        success=(303,),
+    ),
     Row("review", "GET", "/", console_page(200), "the side's queue", console=True),
     Row(
         "review", "GET", "/cases/{case_id}", console_page(200), "a case sent to China", console=True

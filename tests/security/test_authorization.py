@@ -407,6 +407,8 @@ BUILDERS: dict[str, Builder] = {
     "review POST /sign-in": _path("/sign-in"),
     "review POST /sign-out": lambda w, f: Call("/sign-out", data={}),
     "review POST /language": lambda w, f: Call("/language", data={"lang": "en", "next": "/"}),
+    "review GET /preferences": _path("/preferences"),
+    "review POST /preferences": lambda w, f: Call("/preferences", data={"lang": "en"}),
     "review GET /invitation": _path("/invitation?token={t}", t="invitation_token"),
     "review POST /invitation": lambda w, f: Call(
         "/invitation",

@@ -8,12 +8,7 @@ Chinese label.
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import pytest
-from babel.messages.extract import extract_from_dir
-from babel.messages.frontend import parse_mapping_cfg
 
 from services.review.console.pages import CATALOGUE, REVIEW
 from services.review.console.wording import ENGLISH, PARAM_LABELS, Words
@@ -27,28 +22,13 @@ from shared.i18n import (
     translations_from_po,
 )
 from shared.web.accounts import account_message
+from tests.catalogues import ROOT, extracted_messages, placeholder_problems
 
-ROOT = Path(__file__).resolve().parents[2]
-PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 PROTOCOL = Protocol.load()
 OTHER_LANGUAGES = PROTOCOL.languages[1:]
 
 
-def console_messages(config: str = "babel.cfg") -> set[str]:
-    """The message ids `pybabel extract -F <config> -k N_` finds (plural forms by their
-    singular, as the catalogue keys them); the console's by default."""
-    with (ROOT / config).open() as cfg:
-        method_map, options_map = parse_mapping_cfg(cfg)
-    keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
-    found = set()
-    for _file, _line, message, _comments, _context in extract_from_dir(
-        str(ROOT), method_map, options_map, keywords=keywords
-    ):
-        found.add(message[0] if isinstance(message, tuple) else message)
-    return found
-
-
-MESSAGES = console_messages()
+MESSAGES = extracted_messages(ROOT / "babel.cfg")
 
 
 def test_the_extraction_finds_the_consoles_messages_from_each_kind_of_source() -> None:
@@ -75,15 +55,7 @@ def test_every_translation_keeps_the_placeholders_of_its_message(lang: str) -> N
     """Each `%(name)s` of the message is in each of its translations, and no other one (a
     dropped one loses a fact on the page; an unknown one fails when the page is shown)."""
     catalogue = read_catalogue(catalogue_path(REVIEW / "translations", lang, CATALOGUE))
-    problems = [f"{m.id!r}: {'; '.join(str(e) for e in errors)}" for m, errors in catalogue.check()]
-    for message in catalogue:
-        ids = message.id if isinstance(message.id, tuple) else (message.id,)
-        strings = message.string if isinstance(message.string, tuple) else (message.string,)
-        wanted = set(PLACEHOLDER.findall(ids[-1]))
-        problems += [
-            f"{ids[0]!r} → {s!r}" for s in strings if s and set(PLACEHOLDER.findall(s)) != wanted
-        ]
-    assert not problems
+    assert not placeholder_problems(catalogue)
 
 
 def test_a_message_without_a_translation_is_found_missing() -> None:

@@ -9,17 +9,15 @@ beside review's, and the portal's package brings intake's service.)
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
 from shared.i18n import catalogue_path, missing_translations, read_catalogue
-from tests.unit.test_console_languages import console_messages
+from tests.catalogues import ROOT, extracted_messages
 
-ROOT = Path(__file__).resolve().parents[2]
 CATALOGUES = ROOT / "services" / "intake" / "translations"
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
-MESSAGES = console_messages("babel-portal.cfg")
+MESSAGES = extracted_messages(ROOT / "babel-portal.cfg")
 OTHER_LANGUAGES = ("zh-Hans",)  # services/intake/portal/pages.py LANGUAGES, after English
 
 

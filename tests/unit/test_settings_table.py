@@ -52,6 +52,18 @@ EFFECT_TESTS: dict[str, tuple[str, str | None]] = {
         "tests/integration/accounts/test_people_cli.py::test_a_company_invitation_is_e_mailed_where_smtp_is_set_and_people_are_audited",
         None,
     ),
+    "REE_DIGEST_HOUR": (
+        "tests/integration/test_digest.py::test_the_digest_hour_decides_when_a_replicas_tick_sends_it",
+        None,
+    ),
+    "REE_DIGEST_CHECK_SECONDS": (
+        "tests/integration/test_digest.py::test_each_opted_in_official_receives_their_sides_digest_once_in_their_language",
+        None,
+    ),
+    "REE_DIGEST_DAYS": (
+        "tests/integration/test_digest.py::test_a_refused_digest_is_logged_and_sent_on_the_next_run_and_the_horizon_is_a_setting",
+        None,
+    ),
     "REE_SMTP_FROM": (
         "tests/integration/accounts/test_people_cli.py::test_a_company_invitation_is_e_mailed_where_smtp_is_set_and_people_are_audited",
         None,

@@ -35,6 +35,8 @@ class Recipient:
     company_id: str
     email: str
     enabled: bool
+    # The language the person is e-mailed in (shared/i18n.py's LANGUAGES).
+    language: str = "en"
 
     @property
     def url(self) -> str:
@@ -64,7 +66,16 @@ def staff_member(directory: Engine, company_id: str, person_id: str) -> Recipien
 
 def _recipient(person: Person) -> Recipient:
     assert person.company_id is not None
-    return Recipient(person.id, person.company_id, person.email, person.disabled_at is None)
+    return Recipient(
+        person.id, person.company_id, person.email, person.disabled_at is None, person.language
+    )
+
+
+def language_of(directory: Engine, email: str) -> str | None:
+    """The language a staff member of this address is e-mailed in (None: nobody's)."""
+    with Session(directory) as session:
+        person = session.exec(select(Person).where(Person.email == email)).first()
+    return None if person is None else person.language
 
 
 def keep_in_step(

@@ -86,7 +86,7 @@ def test_the_subjects_and_the_words_of_each_type() -> None:
     refused = WRITER.write(_body(REFUSED)).text
     assert "(reason: military end use)" in refused
     changed = WRITER.write(_body(STATE_CHANGED)).text
-    assert "from eu screening to queued" in changed
+    assert "from EU screening to queued" in changed
     assert "Your point of contact: Anna Novak (anna.novak@ec.example)." in changed
     acknowledged = WRITER.write(_body(ACKNOWLEDGED)).text
     assert "MOFCOM accepted the file of application REC-2026-000123 on" in acknowledged
@@ -103,3 +103,19 @@ def test_what_officials_wrote_is_escaped_in_the_html() -> None:
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more?" in written.html
     assert "<script>alert(1)</script> & more?" in written.text
     assert "Please answer by" not in written.text
+
+
+def test_the_same_e_mail_in_simplified_chinese_with_its_dates_in_chinese() -> None:
+    english = WRITER.write(_body(INFORMATION_REQUESTED))
+    chinese = WRITER.write(_body(INFORMATION_REQUESTED), "zh-Hans")
+    assert chinese.subject == "申请 REC-2026-000123：需要补充信息"
+    assert chinese.text.startswith("您好：")
+    assert "请于 " in chinese.text and "日 前答复" in chinese.text, "a Babel date: 2026年…月…日"
+    assert '<html lang="zh-Hans">' in chinese.html
+    assert english.subject == "Application REC-2026-000123: information requested"
+    changed = WRITER.write(_body(STATE_CHANGED), "zh-Hans").text
+    assert "“欧盟初审”变为“排队等待优先名单”" in changed
+
+
+def test_a_language_the_channel_does_not_write_in_gets_english() -> None:
+    assert WRITER.write(_body(APPROVED), "fr").subject == "Application REC-2026-000123 approved"
