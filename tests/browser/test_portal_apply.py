@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from services.intake.portal.session import COOKIE_NAME
+from shared.accounts.sessions import PORTAL_COOKIE_NAME as COOKIE_NAME
 from shared.directory import open_directory
 from tests.browser.axe import AXE, accessible
 from tests.browser.conftest import docs_shot

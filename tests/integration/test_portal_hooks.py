@@ -15,10 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
-from services.intake.portal.session import COOKIE_NAME as PORTAL_COOKIE
 from shared.accounts.models import Person, PersonKind, StaffRole
 from shared.accounts.people import People
 from shared.accounts.sessions import COOKIE_NAME, Sessions
+from shared.accounts.sessions import PORTAL_COOKIE_NAME as PORTAL_COOKIE
 from shared.db import session_scope
 from shared.directory import Directory, open_directory
 from shared.forwarded import HEADER
