@@ -10,8 +10,6 @@ import typer
 from pydantic import ValidationError
 
 from reechannel.people import JsonFlag, _emit
-from services.review.console.pages import templates_for
-from services.review.digest import DailyDigest
 from services.review.domain.protocol import Protocol
 from services.review.settings import ReviewSettings
 from shared.db import make_engine
@@ -52,6 +50,11 @@ def digest_send(
         day = date.fromisoformat(on) if on else date.today()
     except ValueError:
         raise typer.BadParameter("a date is YYYY-MM-DD", param_hint="--date") from None
+    # Review's modules load its tables: imported here, not with the command line (a process
+    # that restores intake's schema imports `reechannel` too, and two services' tables clash).
+    from services.review.console.pages import templates_for
+    from services.review.digest import DailyDigest
+
     settings = _settings()
     if not settings.enabled:
         typer.echo("error: REE_SMTP_URL is not set; no digest is sent", err=True)

@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 
 from reechannel.people import OPERATOR, JsonFlag, _attempt, _emit, _people
-from services.notify import service
 from services.notify.domain.payloads import PUBLIC_EVENT_TYPES
 from shared.accounts.models import Person, PersonKind
 from shared.config import CommonSettings
@@ -57,6 +56,8 @@ def person_notifications(
     as_json: JsonFlag = False,
 ) -> None:
     """Print what a company's staff member is e-mailed about, or set it."""
+    from services.notify import service  # loads notify's tables: not with the command line
+
     wanted = _chosen(events, none, every)
     person = _staff(email)
     assert person.company_id is not None

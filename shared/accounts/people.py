@@ -121,7 +121,11 @@ class People:
         """The language as stored, or InvalidInput if it is not one the channel writes in."""
         tag = match_language(language.strip()[:35], LANGUAGES) if language.strip() else None
         if tag is None:
-            raise InvalidInput(f"language must be one of {', '.join(LANGUAGES)}", field="language")
+            raise InvalidInput(
+                "language must be one of %(languages)s",
+                field="language",
+                languages=", ".join(LANGUAGES),
+            )
         return tag
 
     def set_language(self, person_id: str, language: str, by: str) -> str:
@@ -133,7 +137,7 @@ class People:
             if person.kind == PersonKind.official:
                 official = session.get(Official, person.id)
                 if official is None:
-                    raise NotFound(f"no official with id {person_id}")
+                    raise NotFound("no official with id %(id)s", id=person_id)
                 before, official.language = official.language, tag
                 session.add(official)
             else:

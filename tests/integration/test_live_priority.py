@@ -202,8 +202,11 @@ def test_a_supervisor_adopts_a_simulated_draft_and_the_open_cases_follow_it(
     assert draft["version"] in entry["payload"]["reason"]
     assert "named_for_the_test" in entry["payload"]["reason"]
 
-    # Back to the packaged rules, under their own version, from the console this time.
-    packaged_yaml = yaml.safe_dump(packaged, sort_keys=False)
+    # Back to the rules that were in force, from the console this time: under a version of
+    # their own (a version once adopted is never adopted again, and another test of the
+    # deployment may have adopted the ones in force before this test began).
+    restored = {**packaged, "version": f"restored-{number}"}
+    packaged_yaml = yaml.safe_dump(restored, sort_keys=False)
     with _console(review, officials, "eu_supervisor") as console:
         page = console.get("/priority-rules")
         assert page.status_code == 200 and draft["version"] in page.text
@@ -224,8 +227,8 @@ def test_a_supervisor_adopts_a_simulated_draft_and_the_open_cases_follow_it(
         )
         assert back.status_code == 303, back.text[:500]
         shown = console.get(back.headers["location"])
-        assert f"Rule set {packaged['version']} adopted" in shown.text
-    assert get(review, officer, "/v1/priority/rules")["version"] == packaged["version"]
+        assert f"Rule set {restored['version']} adopted" in shown.text
+    assert get(review, officer, "/v1/priority/rules")["version"] == restored["version"]
     assert get(review, officer, f"/v1/cases/{case['id']}")["priority"]["tier"] == "P3"
     assert len(audit_actions(review, officials, case["id"])) == 2
     with _console(review, officials, "eu_officer") as console:

@@ -45,13 +45,13 @@ def sent_to_china(
 
 
 def _priority_candidates(
-    core: dict[str, Any], today: Any, tier: str
+    core: dict[str, Any], today: Any, tier: str, rules: RuleSet
 ) -> list[tuple[tuple[int, int, bool], bytes]]:
     """Every priority payload the rule file can give for stock 0..400, jobs 0..5000, SME or not,
     with the CN-visible application; one candidate per distinct outcome, of the tier China sees,
     as canonical JSON (assembled from pieces: some 300,000 candidates must hash in seconds).
+    `rules` are those in force (another test of the deployment may have adopted new ones).
     """
-    rules = RuleSet.default()
     order = {rule.id: n for n, rule in enumerate(rules.rules)}
     flags_of = {rule.id: rule.flags for rule in rules.rules}
 
@@ -158,7 +158,9 @@ def test_china_cannot_recover_hidden_urgency_from_any_hash_it_is_shown(
     assert seen, "China is shown hashes to check the history with"
 
     today = datetime.fromisoformat(opened["at"].replace("Z", "+00:00")).astimezone(UTC).date()
-    candidates = _priority_candidates(cn_view["application"], today, cn_view["priority"]["tier"])
+    in_force = RuleSet.from_dict(get(review, token(officials, "eu_officer"), "/v1/priority/rules"))
+    tier = cn_view["priority"]["tier"]
+    candidates = _priority_candidates(cn_view["application"], today, tier, in_force)
     # The enumeration is sound: for the true values it rebuilds what the EU side was shown.
     eu_history = get(review, token(officials, "eu_officer"), f"/v1/cases/{case['id']}/audit")
     truth = next(e for e in eu_history["entries"] if e["action"] == "open")["payload"]["priority"]

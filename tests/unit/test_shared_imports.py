@@ -80,3 +80,28 @@ def test_shared_imports_no_service_and_no_operator_tooling() -> None:
         if (found := forbidden_imports(path.read_text(), str(path)))
     }
     assert offenders == {}
+
+
+def test_the_command_line_loads_no_services_tables_when_imported() -> None:
+    """Intake's and review's tables share names (`documents`, `information_requests`) and
+    cannot be in one process's metadata. `reechannel restore` migrates each schema in a
+    spawned process, which imports the command line again as its main module: were
+    `reechannel.cli` to load a service's tables, the restore of the other would fail. Its
+    commands import a service's modules when they run."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import reechannel.cli; from sqlmodel import SQLModel; "
+        "print(' '.join(sorted(SQLModel.metadata.tables)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=SHARED.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    loaded = set(out.stdout.split())
+    assert not loaded & {"documents", "information_requests", "cases", "applications"}, loaded

@@ -81,8 +81,8 @@ def test_the_subjects_and_the_words_of_each_type() -> None:
         ),
     }
     shipped = WRITER.write(_body(SHIPPED)).text
-    assert "- line 1, Dy metal: 60.0 kg" in shipped
-    assert "- line 1, Dy metal: 40.0 kg" in shipped.split("What remains")[1]
+    assert "- line 1, Dy metal: 60 kg" in shipped
+    assert "- line 1, Dy metal: 40 kg" in shipped.split("What remains")[1]
     refused = WRITER.write(_body(REFUSED)).text
     assert "(reason: military end use)" in refused
     changed = WRITER.write(_body(STATE_CHANGED)).text
