@@ -134,13 +134,17 @@ def with_shipment(
     at: datetime,
 ) -> dict[str, Any]:
     """The licence with one more shipment (`{id, shipped_on, lines}`): each shipment once,
-    by its id, in date order; what remains, and the status, as of the latest event (events
-    may arrive late); a revoked licence stays revoked."""
+    by its id, in date order, the same day's in the order they were recorded (their events'
+    order; a shipment seen again keeps its place); what remains, and the status, as of the
+    latest event (events may arrive late); a revoked licence stays revoked."""
     projected = dict(licence or {"number": number})
-    others = [s for s in projected.get("shipments", []) if s.get("id") != shipment["id"]]
-    projected["shipments"] = sorted(
-        [*others, shipment], key=lambda s: (str(s["shipped_on"]), str(s["id"]))
-    )
+    known = list(projected.get("shipments", []))
+    if any(s.get("id") == shipment["id"] for s in known):
+        shipments = [shipment if s.get("id") == shipment["id"] else s for s in known]
+    else:
+        shipments = [*known, shipment]
+    # sorted() is stable: shipments of one day stay in the order they came.
+    projected["shipments"] = sorted(shipments, key=lambda s: str(s["shipped_on"]))
     as_of = projected.get("remaining_as_of")
     if as_of is None or datetime.fromisoformat(as_of) <= at:
         projected["remaining"] = remaining

@@ -54,3 +54,17 @@ def test_a_revoked_licence_stays_revoked_and_an_unknown_one_starts_from_its_numb
     assert got["status"] == "revoked" and got["remaining"] == _left(99)
     fresh = with_shipment(None, "LIC-9", _shipment("a", "2026-11-30", 1), _left(9), "active", T0)
     assert fresh["number"] == "LIC-9" and fresh["status"] == "active"
+
+
+def test_shipments_of_one_day_stay_in_the_order_recorded_whatever_their_ids() -> None:
+    """The portal lists one day's shipments as China recorded them (their events' order), not
+    by their random ids; a shipment's event seen again keeps its place."""
+    first = with_shipment(
+        LICENCE, "LIC-1", _shipment("z", "2026-12-01", 60), _left(40), "active", T0
+    )
+    then = with_shipment(
+        first, "LIC-1", _shipment("a", "2026-12-01", 15.5), _left(24.5), "active", T0
+    )
+    assert [s["id"] for s in then["shipments"]] == ["z", "a"]
+    again = with_shipment(then, "LIC-1", _shipment("z", "2026-12-01", 60), _left(40), "active", T0)
+    assert [s["id"] for s in again["shipments"]] == ["z", "a"]
