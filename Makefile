@@ -51,19 +51,22 @@ asyncapi: install
 CATALOGUES := services/review/translations
 PORTAL_CATALOGUES := services/intake/translations
 MAIL_CATALOGUES := services/notify/translations
+## $(call catalogue,babel config,folder,domain,project): extract the template, keeping the
+## old one where only its POT-Creation-Date would change (so an unchanged catalogue stays
+## untouched in git), then merge it into each language's catalogue.
+define catalogue
+	cp $(2)/$(3).pot $(2)/$(3).pot.old
+	PYTHONPATH=. $(BIN)/pybabel -q extract -F $(1) -k N_ --no-location --sort-output \
+		--project "$(4)" -o $(2)/$(3).pot .
+	if diff -q -I '^"POT-Creation-Date: ' $(2)/$(3).pot.old $(2)/$(3).pot >/dev/null; then \
+		mv $(2)/$(3).pot.old $(2)/$(3).pot; else rm $(2)/$(3).pot.old; fi
+	$(BIN)/pybabel -q update -i $(2)/$(3).pot -d $(2) -D $(3) --no-fuzzy-matching \
+		--ignore-obsolete --ignore-pot-creation-date
+endef
 i18n: install
-	PYTHONPATH=. $(BIN)/pybabel -q extract -F babel.cfg -k N_ --no-location --sort-output \
-		--project "REE Channel console" -o $(CATALOGUES)/console.pot .
-	$(BIN)/pybabel -q update -i $(CATALOGUES)/console.pot -d $(CATALOGUES) -D console \
-		--no-fuzzy-matching --ignore-obsolete
-	PYTHONPATH=. $(BIN)/pybabel -q extract -F babel-portal.cfg -k N_ --no-location --sort-output \
-		--project "REE Channel portal" -o $(PORTAL_CATALOGUES)/portal.pot .
-	$(BIN)/pybabel -q update -i $(PORTAL_CATALOGUES)/portal.pot -d $(PORTAL_CATALOGUES) -D portal \
-		--no-fuzzy-matching --ignore-obsolete
-	PYTHONPATH=. $(BIN)/pybabel -q extract -F services/notify/babel.cfg -k N_ --no-location \
-		--sort-output --project "REE Channel e-mail" -o $(MAIL_CATALOGUES)/mail.pot .
-	$(BIN)/pybabel -q update -i $(MAIL_CATALOGUES)/mail.pot -d $(MAIL_CATALOGUES) -D mail \
-		--no-fuzzy-matching --ignore-obsolete
+	$(call catalogue,babel.cfg,$(CATALOGUES),console,REE Channel console)
+	$(call catalogue,babel-portal.cfg,$(PORTAL_CATALOGUES),portal,REE Channel portal)
+	$(call catalogue,services/notify/babel.cfg,$(MAIL_CATALOGUES),mail,REE Channel e-mail)
 	$(BIN)/pytest -q tests/unit/test_console_languages.py tests/unit/test_portal_languages.py \
 		tests/unit/notify/test_mail_languages.py
 

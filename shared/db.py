@@ -169,6 +169,10 @@ def upkeep_tables(engine: Engine, tables: Sequence[str]) -> list[str]:
     return done
 
 
+# What a snapshot read asks of its PostgreSQL connection.
+SNAPSHOT = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+
+
 @contextmanager
 def snapshot_session(engine: Engine) -> Iterator[Session]:
     """A session for a read of several queries that must agree with one another: they all
@@ -185,8 +189,10 @@ def snapshot_session(engine: Engine) -> Iterator[Session]:
             session.connection().exec_driver_sql("BEGIN")
             yield session
         return
-    reading = engine.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
-    with Session(reading, expire_on_commit=False) as session:
+    with Session(engine, expire_on_commit=False) as session:
+        # Set on the session's connection before its first statement: no engine is built
+        # a read, and the pool resets the connection's level when it comes back.
+        session.connection(execution_options=SNAPSHOT)
         yield session
 
 
