@@ -4,16 +4,17 @@ officials' daily digest on demand, and who receives it (services/review/digest.p
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
 
 from reechannel.people import JsonFlag, _emit
-from services.review.domain.protocol import Protocol
-from services.review.settings import ReviewSettings
 from shared.db import make_engine
 from shared.directory import open_directory
+
+if TYPE_CHECKING:
+    from services.review.settings import ReviewSettings
 
 cli = typer.Typer(
     name="digest",
@@ -29,6 +30,10 @@ def register(app: typer.Typer, official_app: typer.Typer) -> None:
 
 
 def _settings() -> ReviewSettings:
+    # Review's settings bring its web stack (FastAPI): loaded by this command only, so that
+    # every other command starts without it.
+    from services.review.settings import ReviewSettings
+
     try:
         return ReviewSettings()
     except ValidationError as exc:
@@ -54,6 +59,7 @@ def digest_send(
     # that restores intake's schema imports `reechannel` too, and two services' tables clash).
     from services.review.console.pages import templates_for
     from services.review.digest import DailyDigest
+    from services.review.domain.protocol import Protocol
 
     settings = _settings()
     if not settings.enabled:

@@ -8,8 +8,6 @@ import typer
 from pydantic import ValidationError
 
 from services.notify.domain.sealing import UnknownKey, new_key
-from services.notify.settings import NotifySettings
-from services.notify.store import sealed
 from shared.db import make_engine
 
 cli = typer.Typer(
@@ -35,6 +33,10 @@ def reseal_command(
     REE_WEBHOOK_SECRETS_OLD_KEYS, reseal, then drop the old key. Changes nothing if any value
     was sealed with a key that is in neither setting.
     """
+    # Notify's store and settings bring its tables and web stack: loaded by this command only.
+    from services.notify.settings import NotifySettings
+    from services.notify.store import sealed
+
     try:
         settings = NotifySettings()
     except ValidationError as exc:
