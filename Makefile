@@ -28,9 +28,11 @@ install: $(VENV)/.installed
 run: install
 	$(BIN)/reechannel run
 
-## Run the whole test suite (real Redis and database: see README, Testing).
+## Run the whole test suite (real Redis and database: see README, Testing), on TEST_WORKERS
+## processes, a test file to a process (its module fixtures start services once).
+TEST_WORKERS ?= 2
 test: install specs
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: install
 	$(BIN)/ruff check .
