@@ -19,8 +19,21 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from shared.applications import Element, Form
+from shared.i18n import N_, Message
 
 PACKAGED = Path(__file__).with_name("controlled_goods.yaml")
+# Why a goods line needs no licence (`problem`), as templates for the portal's catalogue.
+# `forms` is the English list of codes; `form_codes` the forms themselves, which a page
+# names in its own language; `date` and `until` are dates.
+ONLY_IN_FORMS = N_("%(element)s is controlled only in these forms: %(forms)s")
+NOT_YET_IN_FORCE = N_(
+    "%(element)s %(form)s is controlled from %(date)s (%(announcement)s); before then it "
+    "needs no export licence"
+)
+SUSPENDED = N_(
+    "the control of %(element)s %(form)s (%(announcement)s) is suspended until %(until)s "
+    "inclusive (%(by)s); meanwhile it needs no export licence"
+)
 
 
 class InvalidControlledGoods(ValueError):
@@ -109,25 +122,40 @@ class ControlledGoods:
     def forms_of(self, element: Element) -> list[Form]:
         return [f for c in self.controls if element in c.elements for f in c.forms]
 
-    def problem(self, element: Element, form: Form, day: date) -> str | None:
-        """Why `element` in `form` needs no licence on `day`, or None when it is controlled."""
+    def problem(self, element: Element, form: Form, day: date) -> Message | None:
+        """Why `element` in `form` needs no licence on `day`, or None when it is controlled.
+
+        The reason is a Message: the API says its English text; the portal's form says it
+        in the page's language, its codes by their names and its dates in that language's
+        format (the dates are kept as dates in its parameters, ISO 8601 in the English)."""
         control = next(
             (c for c in self.controls if element in c.elements and form in c.forms), None
         )
         if control is None:
-            forms = ", ".join(f.value for f in self.forms_of(element))
-            return f"{element.value} is controlled only in these forms: {forms}"
+            forms = self.forms_of(element)
+            return Message(
+                ONLY_IN_FORMS,
+                element=element.value,
+                forms=", ".join(f.value for f in forms),
+                form_codes=tuple(forms),
+            )
         if day < control.in_force:
-            return (
-                f"{element.value} {form.value} is controlled from {control.in_force.isoformat()}"
-                f" ({control.announcement}); before then it needs no export licence"
+            return Message(
+                NOT_YET_IN_FORCE,
+                element=element.value,
+                form=form.value,
+                date=control.in_force,
+                announcement=control.announcement,
             )
         suspension = control.suspension_on(day)
         if suspension is not None:
-            return (
-                f"the control of {element.value} {form.value} ({control.announcement}) is "
-                f"suspended until {suspension.until.isoformat()} inclusive ({suspension.by}); "
-                "meanwhile it needs no export licence"
+            return Message(
+                SUSPENDED,
+                element=element.value,
+                form=form.value,
+                announcement=control.announcement,
+                until=suspension.until,
+                by=suspension.by,
             )
         return None
 

@@ -66,13 +66,25 @@ class Message(str):
         return message
 
 
-def translated(text: str, gettext: Callable[[str], str]) -> str:
+# How a page says one parameter of a Message (its name, its value): a date in the page's
+# format, a code by its name in the page's language.
+Particular = Callable[[str, object], object]
+
+
+def translated(
+    text: str, gettext: Callable[[str], str], particular: Particular | None = None
+) -> str:
     """`text` in the language of `gettext`: a Message by its template's translation, with
-    its parameters; any other text as it is."""
+    its parameters (each as `particular(name, value)` says it, when given: the English
+    text has them as they are); any other text as it is."""
     if not isinstance(text, Message):
         return text
     wording = gettext(text.template)
-    return wording % text.params if text.params else wording
+    if not text.params:
+        return wording
+    if particular is None:
+        return wording % text.params
+    return wording % {name: particular(name, value) for name, value in text.params.items()}
 
 
 def _translate(text: str, gettext: Callable[[str], str]) -> str:

@@ -27,7 +27,7 @@ from shared.applications import ApplicationBody, Element, EndUseCategory, Form, 
 from shared.controlled_goods import ControlledGoods
 from shared.countries import ISO_3166_ALPHA_2
 from shared.hs_codes import HsCode
-from shared.i18n import N_, babel_locale
+from shared.i18n import DEFAULT_LANGUAGE, N_, Formats, Message, Particular, babel_locale, translated
 
 Gettext = Callable[[str], str]
 
@@ -81,6 +81,8 @@ END_USE_CATEGORIES = {
     EndUseCategory.other: N_("Other"),
 }
 CHOOSE = N_("Choose…")
+# Between the forms a screening reason lists ("only in these forms: metal, oxide").
+LIST_SEPARATOR = N_(", ")
 
 # A pydantic error in words, by its type (its `ctx` fills the blanks); a type not here keeps
 # pydantic's message. Value errors of the API's validators are translated by their message.
@@ -421,14 +423,36 @@ def body_data(form: ApplyForm, values: Mapping[str, str]) -> tuple[dict[str, Any
     return data, kept
 
 
-def message(error: Mapping[str, Any], gettext: Gettext) -> str:
+def message(error: Mapping[str, Any], gettext: Gettext, lang: str = DEFAULT_LANGUAGE) -> str:
     """A pydantic (or screening) error's message in the page's language."""
     wording = MESSAGES.get(str(error.get("type")))
     if wording is not None:
         return gettext(wording) % {k: _number(v) for k, v in (error.get("ctx") or {}).items()}
-    text = str(error.get("msg", ""))
-    text = text.removeprefix("Value error, ")
+    said = error.get("msg", "")
+    if isinstance(said, Message):
+        # The screening's reasons (shared/controlled_goods.py, domain.py): their templates
+        # are in the catalogue, their particulars said in the page's language.
+        return translated(said, gettext, _particular(said, gettext, lang))
+    text = str(said).removeprefix("Value error, ")
     return gettext(text)
+
+
+def _particular(said: Message, gettext: Gettext, lang: str) -> Particular:
+    """How the page says a screening reason's parameters: dates in its format, forms by
+    their names; element codes and announcements as the list writes them."""
+    formats = Formats(lang)
+
+    def particular(name: str, value: object) -> object:
+        if isinstance(value, date):
+            return formats.date(value)
+        if name == "form" and isinstance(value, str) and value in Form.__members__:
+            return gettext(FORM_NAMES[Form(value)])
+        if name == "forms" and "form_codes" in said.params:
+            codes: Any = said.params["form_codes"]
+            return gettext(LIST_SEPARATOR).join(gettext(FORM_NAMES[f]) for f in codes)
+        return value
+
+    return particular
 
 
 def _number(value: object) -> object:
@@ -450,23 +474,25 @@ def check(
     goods: ControlledGoods,
     day: date,
     gettext: Gettext,
+    lang: str = DEFAULT_LANGUAGE,
 ) -> Checked:
-    """Read the values into the API's body and screen it as intake does on `day`."""
+    """Read the values into the API's body and screen it as intake does on `day`; the
+    messages in the language of `gettext`, whose tag `lang` is (for its dates)."""
     data, kept = body_data(form, values)
     try:
         body = ApplicationBody.model_validate(data)
     except ValidationError as exc:
-        return Checked(None, _by_field(exc.errors(include_url=False), kept, gettext))
+        return Checked(None, _by_field(exc.errors(include_url=False), kept, gettext, lang))
     problems = screening_problems(body, day, goods)
     if problems:
-        return Checked(None, _by_field(problems, kept, gettext))
+        return Checked(None, _by_field(problems, kept, gettext, lang))
     return Checked(body, {})
 
 
 def _by_field(
-    errors: Iterable[Mapping[str, Any]], kept: list[int], gettext: Gettext
+    errors: Iterable[Mapping[str, Any]], kept: list[int], gettext: Gettext, lang: str
 ) -> dict[str, str]:
     found: dict[str, str] = {}
     for error in errors:
-        found.setdefault(field_of(error.get("loc", ()), kept), message(error, gettext))
+        found.setdefault(field_of(error.get("loc", ()), kept), message(error, gettext, lang))
     return found

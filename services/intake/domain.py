@@ -19,6 +19,7 @@ import filetype
 from shared.applications import ApplicationBody
 from shared.controlled_goods import ControlledGoods
 from shared.documents import DOCUMENT_TYPES
+from shared.i18n import N_, Message
 
 # The applicant sees the case's state under the protocol's own names (PROTOCOL.md, states).
 INITIAL_STATUS = "submitted"
@@ -93,12 +94,15 @@ class References:
 PRODUCTION_STOP_MAX_DAYS_AHEAD = 5 * 366
 
 
-def production_stop_problem(stop: date, today: date) -> str | None:
-    """Why a production stop date cannot be submitted on `today` (UTC), or None."""
+def production_stop_problem(stop: date, today: date) -> Message | None:
+    """Why a production stop date cannot be submitted on `today` (UTC), or None (a Message:
+    the portal says it in the page's language)."""
     if stop < today - timedelta(days=1):
-        return "must not be in the past"
+        return Message(N_("must not be in the past"))
     if stop > today + timedelta(days=PRODUCTION_STOP_MAX_DAYS_AHEAD):
-        return f"must be at most {PRODUCTION_STOP_MAX_DAYS_AHEAD} days ahead"
+        return Message(
+            N_("must be at most %(days)s days ahead"), days=PRODUCTION_STOP_MAX_DAYS_AHEAD
+        )
     return None
 
 

@@ -187,6 +187,26 @@ def test_the_messages_are_in_the_pages_language(browser: httpx.Client, api: http
     assert count(api) == before
 
 
+def test_the_screenings_reasons_are_in_the_pages_language(
+    browser: httpx.Client, api: httpx.Client
+) -> None:
+    before = count(api)
+    values = filled(
+        **{
+            "goods.0.element": "Nd",
+            "goods.0.form": "oxide",
+            "urgency.production_stop_date": "2040-01-01",
+        }
+    )
+    chinese = {"lang": "zh-Hans"}
+    shown = browser.post("/apply", params=chinese, data=the_form(browser) | values)
+    assert shown.status_code == 422
+    reason = "Nd 仅以下列形态实施出口管制：磁体"  # noqa: RUF001 (Chinese punctuation)
+    _assert_message_at(shown.text, "f-goods-0-form", reason)
+    _assert_message_at(shown.text, "f-urgency-production_stop_date", "距今不得超过 1830 天")
+    assert count(api) == before
+
+
 def test_a_production_stop_date_in_the_past_is_refused_next_to_its_field(
     browser: httpx.Client, api: httpx.Client
 ) -> None:

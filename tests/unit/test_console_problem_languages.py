@@ -18,8 +18,11 @@ from services.review.domain.errors import (
     CaseConflict,
     FieldError,
     InvalidActionParameters,
+    InvalidShipment,
     NotPermitted,
     ProposalClosed,
+    QuantityExceeded,
+    QuantityExcess,
     ReviewDomainError,
 )
 from services.review.domain.protocol import Actor, Protocol
@@ -66,6 +69,34 @@ CASES = [
         ProposalClosed("withdrawn"),
         "The proposal is withdrawn already; nothing was done.",
         "该提议已撤回；未作任何更改。",
+    ),
+    (
+        InvalidShipment(
+            [
+                FieldError("lines[0].line", "names no line of this licence"),
+                FieldError(
+                    "shipped_on",
+                    "must not be after 2026-02-02: a shipment is recorded once it left",
+                ),
+            ]
+        ),
+        "invalid shipment: lines[0].line: names no line of this licence; "
+        "shipped_on: must not be after 2026-02-02: a shipment is recorded once it left",
+        "发运记录无效：行：不是该许可证所列的行；"
+        "发运日期：不得晚于 2026-02-02：货物发出后方可登记发运",
+    ),
+    (
+        QuantityExceeded(
+            "LIC-77",
+            [
+                QuantityExcess("line 1", "20.6", "20.5", line=1),
+                QuantityExcess("Dy", "1250.5", "0.1"),
+            ],
+        ),
+        "shipment exceeds licence LIC-77: line 1: asked 20.6 kg, 20.5 kg remaining; "
+        "Dy: asked 1250.5 kg, 0.1 kg remaining",
+        "发运数量超出许可证 LIC-77 的剩余数量：第 1 行：本次发运 20.6 千克，剩余 20.5 千克；"
+        "镝 (Dy)：本次发运 1,250.5 千克，剩余 0.1 千克",
     ),
     (
         _countersigned_by_its_proposer(),

@@ -8,7 +8,15 @@ from pathlib import Path
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import write_po
 
-from shared.i18n import Formats, Languages, accepted_languages, match_language, negotiate
+from shared.i18n import (
+    Formats,
+    Languages,
+    Message,
+    accepted_languages,
+    match_language,
+    negotiate,
+    translated,
+)
 
 SUPPORTED = ("en", "zh-Hans")
 
@@ -76,3 +84,13 @@ def test_each_language_renders_from_its_catalogue_read_from_the_po_file(tmp_path
     )
     assert en == '<html lang="en">Queue 3 cases Hello &lt;Li&gt; 2026-03-01 Queue</html>'
     assert languages.names == {"en": "English", "zh-Hans": "中文 (简体)"}
+
+
+def test_a_message_says_its_particulars_as_the_page_says_them() -> None:
+    said = Message("controlled from %(date)s", date=date(2025, 4, 4))
+    assert said == "controlled from 2025-04-04", "the English has them as they are"
+    chinese = {"controlled from %(date)s": "自 %(date)s 起管制"}
+    formats = Formats("zh-Hans")
+    assert translated(said, chinese.__getitem__) == "自 2025-04-04 起管制"
+    in_chinese = translated(said, chinese.__getitem__, lambda _name, value: formats.date(value))
+    assert in_chinese == "自 2025年4月4日 起管制"

@@ -101,7 +101,7 @@ async def submit_application(request: Request) -> Response:
         return _page(request, member, form.fill(values, {}), token)
     words = words_of(request, member)
     goods = request.app.state.controlled_goods
-    checked = apply_form.check(form, values, goods, utcnow().date(), words.gettext)
+    checked = apply_form.check(form, values, goods, utcnow().date(), words.gettext, words.lang)
     if checked.body is None:
         return _page(request, member, form.fill(values, checked.errors), token, 422)
     try:

@@ -131,6 +131,14 @@ def problem_in(
             codes = _code_label(protocol, lang, params.get("action"))
             lines = (field_message(f"{e.field}: {e.message}", gettext, codes) for e in errors)
             return gettext(LIST_SEPARATOR).join(lines)
+        if name == "listed" and "excesses" in params:
+            excesses: Any = params["excesses"]
+            said = (problem_in(protocol, lang, gettext, e.message) or e.message for e in excesses)
+            return gettext(LIST_SEPARATOR).join(said)
+        if name == "element":
+            return protocol.label("element", str(value), lang)
+        if name in ("requested_kg", "remaining_kg"):
+            return Formats(lang).number(float(str(value)))
         if name == "date":
             return Formats(lang).date(value)
         return value

@@ -49,6 +49,10 @@ PARAM_LABELS = {
     "from": N_("From"),
     "to": N_("To"),
     "body": N_("Form"),
+    # A shipment's (the API's; a refusal of one names them).
+    "shipped_on": N_("Shipped on"),
+    "quantity_kg": N_("Quantity (kg)"),
+    "element": N_("Element"),
 }
 
 # Officials' roles, as the page header and the history name them.
@@ -147,6 +151,10 @@ FIELD_MESSAGES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             N_("must not be before the application was submitted (%(date)s)"),
         ),
         (rf"must not be after today \({_DATE}\)", N_("must not be after today (%(date)s)")),
+        (
+            rf"must not be after {_DATE}: a shipment is recorded once it left",
+            N_("must not be after %(date)s: a shipment is recorded once it left"),
+        ),
         (rf"must not be before {_DATE}", N_("must not be before %(date)s")),
         (rf"must not be after {_DATE}", N_("must not be after %(date)s")),
         (
@@ -166,6 +174,9 @@ FIELD_MESSAGES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"line (?P<line>\d+) is listed twice", N_("line %(line)s is listed twice")),
         (r"the application has no line (?P<line>\d+)", N_("the application has no line %(line)s")),
         (r"must be a number greater than 0", N_("must be a number greater than 0")),
+        (r"a shipment needs at least one line", N_("a shipment needs at least one line")),
+        (r"names no line of this licence", N_("names no line of this licence")),
+        (r"names no element of this licence", N_("names no element of this licence")),
         (r"unknown licence type", N_("is not a licence type of the protocol")),
         (r"must be a date, YYYY-MM-DD|Input should be a valid date.*", N_("must be a date")),
         (r"must not be after `to`", N_("must not be after the end of the period")),

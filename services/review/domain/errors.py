@@ -154,7 +154,8 @@ class InvalidShipment(ReviewDomainError):
     def __init__(self, errors: Iterable[FieldError]) -> None:
         self.errors: tuple[FieldError, ...] = tuple(errors)
         listed = "; ".join(f"{e.field}: {e.message}" for e in self.errors)
-        super().__init__(f"invalid shipment: {listed}")
+        # `errors` is not in the English text: a page says each field's message itself.
+        super().__init__(N_("invalid shipment: %(listed)s"), listed=listed, errors=self.errors)
 
     def as_dicts(self) -> list[dict[str, str]]:
         return [e.as_dict() for e in self.errors]
@@ -166,20 +167,42 @@ class QuantityExceeded(ReviewDomainError):
     def __init__(self, number: str, excesses: Iterable[QuantityExcess]) -> None:
         self.number = number
         self.excesses: tuple[QuantityExcess, ...] = tuple(excesses)
-        listed = "; ".join(
-            f"{e.key}: asked {e.requested_kg} kg, {e.remaining_kg} kg remaining"
-            for e in self.excesses
+        listed = "; ".join(e.message for e in self.excesses)
+        # `excesses` is not in the English text: a page says each excess itself.
+        super().__init__(
+            N_("shipment exceeds licence %(number)s: %(listed)s"),
+            number=number,
+            listed=listed,
+            excesses=self.excesses,
         )
-        super().__init__(f"shipment exceeds licence {number}: {listed}")
 
 
 @dataclass(frozen=True)
 class QuantityExcess:
-    """How one line (`line 2`) or element (`Dy`) of a shipment exceeds what remains."""
+    """How one line (`line 2`) or element (`Dy`) of a shipment exceeds what remains;
+    `line` is the line's number when the key names a line."""
 
     key: str
     requested_kg: str
     remaining_kg: str
+    line: int | None = None
+
+    @property
+    def message(self) -> Message:
+        """The excess in words ("line 2: asked 5 kg, 3 kg remaining"), as a template."""
+        if self.line is not None:
+            return Message(
+                N_("line %(line)s: asked %(requested_kg)s kg, %(remaining_kg)s kg remaining"),
+                line=self.line,
+                requested_kg=self.requested_kg,
+                remaining_kg=self.remaining_kg,
+            )
+        return Message(
+            N_("%(element)s: asked %(requested_kg)s kg, %(remaining_kg)s kg remaining"),
+            element=self.key,
+            requested_kg=self.requested_kg,
+            remaining_kg=self.remaining_kg,
+        )
 
 
 # --- errors of the service layer (casework) ------------------------------------------------

@@ -272,7 +272,12 @@ def draw(
     for line in parsed:
         asked[line.key] = asked.get(line.key, _ZERO) + line.quantity_kg
     excesses = [
-        QuantityExcess(_key_name(key), str(quantity), str(max(left[key], _ZERO)))
+        QuantityExcess(
+            _key_name(key),
+            str(quantity),
+            str(max(left[key], _ZERO)),
+            line=key if isinstance(key, int) else None,
+        )
         for key, quantity in asked.items()
         if quantity > left[key]
     ]
