@@ -19,10 +19,11 @@ from sqlalchemy import select
 from shared.accounts import audit
 from shared.accounts.models import Person
 from shared.db import utcnow
-from shared.directory import Credential, Directory, open_directory
+from shared.directory import Credential, Directory
 from tests.integration.accounts.test_people_cli import Mailbox
 from tests.integration.conftest import new_company
-from tests.people import enrol_staff, form_nonce, portal, settings_of
+from tests.people import enrol_staff, form_nonce, portal
+from tests.portal_fixtures import company_fixture, directory_fixture, staff_fixture  # noqa: F401
 from tests.support import Infra, ServiceProcess, free_port, running
 
 SECRET = re.compile(r'value="(ree_ak_[A-Za-z0-9_-]+)"')
@@ -30,25 +31,12 @@ LINK = re.compile(r'value="(http[^"]+/invitation\?token=[^"]+)"')
 
 
 @pytest.fixture(scope="module")
-def directory(infra: Infra) -> Iterator[Directory]:
-    made = open_directory(settings_of(infra))
-    yield made
-    made.engine.dispose()
-
-
-@pytest.fixture(scope="module")
 def notify(infra: Infra) -> Iterator[ServiceProcess]:
     yield from running("notify", infra)
 
 
-@pytest.fixture(scope="module")
-def company(infra: Infra) -> dict[str, Any]:
-    return new_company(infra, "Kappa Permanent Magnets AG")
-
-
-@pytest.fixture(scope="module")
-def admin(directory: Directory, company: dict[str, Any]) -> dict[str, Any]:
-    return enrol_staff(directory, company["id"], "Ada Admin")
+company = company_fixture("Kappa Permanent Magnets AG")
+admin = staff_fixture("Ada Admin")
 
 
 def keys_named(directory: Directory, company_id: str, name: str) -> list[Credential]:

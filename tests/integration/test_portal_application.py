@@ -7,35 +7,20 @@ out. Real intake and review processes, real HTTP."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 
-from shared.directory import Directory, open_directory
+from shared.directory import Directory
 from tests.integration.conftest import application, new_company
 from tests.integration.test_intake_documents import PDF
 from tests.integration.test_review_flow import act, case_of, token
-from tests.people import enrol_staff, form_nonce, portal, settings_of
+from tests.people import enrol_staff, form_nonce, portal
+from tests.portal_fixtures import company_fixture, directory_fixture, staff_fixture  # noqa: F401
 from tests.support import Infra, ServiceProcess, wait_until
 
-
-@pytest.fixture(scope="module")
-def directory(infra: Infra) -> Iterator[Directory]:
-    made = open_directory(settings_of(infra))
-    yield made
-    made.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def company(infra: Infra) -> dict[str, Any]:
-    return new_company(infra, "Delta Drives AB")
-
-
-@pytest.fixture(scope="module")
-def staff(directory: Directory, company: dict[str, Any]) -> dict[str, Any]:
-    return enrol_staff(directory, company["id"], "Dana Delta")
+company = company_fixture("Delta Drives AB")
+staff = staff_fixture("Dana Delta")
 
 
 def _submitted(intake: ServiceProcess, company: dict[str, Any]) -> dict[str, Any]:
@@ -191,11 +176,19 @@ def test_another_companys_application_is_not_found_as_an_unknown_one_is(
     app = _submitted(intake, company)
     other = new_company(infra, "Epsilon Rotors Oy")
     stranger = enrol_staff(directory, other["id"], "Eero Epsilon")
+    nobody = "00000000-0000-0000-0000-000000000000"
     with portal(intake.url, stranger) as browser:
         theirs = browser.get(f"/applications/{app['id']}")
-        unknown = browser.get("/applications/00000000-0000-0000-0000-000000000000")
+        unknown = browser.get(f"/applications/{nobody}")
         assert theirs.status_code == unknown.status_code == 404
         assert app["reference"] not in theirs.text and app["reference"] not in browser.get("/").text
+        # The error page is the stranger's own page, with their navigation, and says of the
+        # other company's application what it says of one that never was: nothing more.
+        assert 'class="mainnav"' in theirs.text and 'href="/apply"' in theirs.text
+        assert "Eero Epsilon" in theirs.text and "Epsilon Rotors Oy" in theirs.text
+        assert theirs.text.replace(app["id"], nobody) == unknown.text
+        for leak in ("Delta Drives AB", "Dana Delta", app["mofcom_application_number"]):
+            assert leak not in theirs.text
         page = browser.get("/")
         refused = browser.post(
             f"/applications/{app['id']}/withdraw", data={"csrf": _csrf(page), "confirm": "yes"}

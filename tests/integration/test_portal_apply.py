@@ -14,24 +14,13 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.directory import Directory, open_directory
-from tests.integration.conftest import application, new_company
-from tests.people import enrol_staff, form_nonce, portal, settings_of
-from tests.support import Infra, ServiceProcess
+from tests.integration.conftest import application
+from tests.people import form_nonce, portal
+from tests.portal_fixtures import company_fixture, directory_fixture, staff_fixture  # noqa: F401
+from tests.support import ServiceProcess
 
-
-@pytest.fixture(scope="module")
-def company(infra: Infra) -> dict[str, Any]:
-    return new_company(infra, "Delta Drives GmbH")
-
-
-@pytest.fixture(scope="module")
-def staff(infra: Infra, company: dict[str, Any]) -> dict[str, Any]:
-    directory: Directory = open_directory(settings_of(infra))
-    try:
-        return enrol_staff(directory, company["id"], "Dora Delta", role="member")
-    finally:
-        directory.engine.dispose()
+company = company_fixture("Delta Drives GmbH")
+staff = staff_fixture("Dora Delta", role="member")
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -20,7 +21,7 @@ from shared.accounts.people import People
 from shared.accounts.sessions import COOKIE_NAME, Sessions
 from shared.accounts.sessions import PORTAL_COOKIE_NAME as PORTAL_COOKIE
 from shared.db import session_scope
-from shared.directory import Directory, open_directory
+from shared.directory import Directory
 from shared.forwarded import HEADER
 from tests.integration.notify_support import (
     Receiver,
@@ -30,17 +31,11 @@ from tests.integration.notify_support import (
     wait_for,
     wait_for_log,
 )
-from tests.people import enrol_official, enrol_staff, form_nonce, portal, settings_of
+from tests.people import enrol_official, enrol_staff, form_nonce, portal
+from tests.portal_fixtures import company_fixture, directory_fixture, staff_fixture  # noqa: F401
 from tests.support import Infra, ServiceProcess, free_port, started
 
 EVENTS = ["application.status_changed"]
-
-
-@pytest.fixture(scope="module")
-def directory(infra: Infra) -> Iterator[Directory]:
-    opened = open_directory(settings_of(infra))
-    yield opened
-    opened.engine.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +50,8 @@ def receiver() -> Iterator[Receiver]:
         yield r
 
 
-@pytest.fixture(scope="module")
-def company(infra: Infra) -> dict[str, Any]:
-    return new_company(infra, "Epsilon Rotors GmbH")
+# Made in this process, as notify's tests make theirs (the operator's command is slower).
+company = company_fixture("Epsilon Rotors GmbH", create=new_company)
 
 
 def staff(directory: Directory, company: dict[str, Any], role: StaffRole) -> dict[str, str]:
@@ -225,14 +219,8 @@ def portal_intake(infra: Infra, notify: ServiceProcess) -> Iterator[ServiceProce
         yield service
 
 
-@pytest.fixture(scope="module")
-def admin(directory: Directory, company: dict[str, Any]) -> dict[str, Any]:
-    return enrol_staff(directory, company["id"], "Ada Admin", role="admin")
-
-
-@pytest.fixture(scope="module")
-def member(directory: Directory, company: dict[str, Any]) -> dict[str, Any]:
-    return enrol_staff(directory, company["id"], "Max Member", role="member")
+admin = staff_fixture("Ada Admin", role="admin")
+member = staff_fixture("Max Member", role="member")
 
 
 def csrf_of(page: httpx.Response) -> str:
@@ -240,6 +228,22 @@ def csrf_of(page: httpx.Response) -> str:
     tokens = set(re.findall(r'name="csrf" value="([^"]*)"', page.text))
     assert tokens == {form_nonce(page)} and "" not in tokens, tokens
     return form_nonce(page)
+
+
+@contextmanager
+def opened(
+    intake: ServiceProcess,
+    person: dict[str, Any],
+    path: str,
+    fresh: bool = False,
+    **params: str,
+) -> Iterator[tuple[httpx.Client, httpx.Response]]:
+    """A browser of `person` signed in to `intake`'s portal (in a new session if `fresh`),
+    and the page at `path` it opens first (200)."""
+    with portal(intake.url, person, fresh=fresh) as browser:
+        page = browser.get(path, params=params)
+        assert page.status_code == 200, (path, page.text[:500])
+        yield browser, page
 
 
 def add_in_portal(browser: httpx.Client, url: str, events: list[str] = EVENTS) -> httpx.Response:
@@ -272,9 +276,7 @@ def test_an_endpoint_added_in_the_portal_is_in_notifys_api_its_secret_shown_once
     receiver: Receiver,
 ) -> None:
     box = receiver.mailbox()
-    with portal(portal_intake.url, admin) as browser:
-        page = browser.get("/webhooks")
-        assert page.status_code == 200, page.text[:500]
+    with opened(portal_intake, admin, "/webhooks") as (browser, page):
         assert 'href="/webhooks"' in page.text and 'href="/me/emails"' in page.text
         added = add_in_portal(browser, box.url)
         assert added.status_code == 201, added.text[:800]
@@ -301,7 +303,7 @@ def test_notifys_refusal_is_shown_next_to_the_field_and_nothing_is_stored(
     admin: dict[str, Any],
 ) -> None:
     inside = "https://10.1.2.3/hooks"  # a private address: notify's SSRF rule refuses it
-    with portal(portal_intake.url, admin) as browser:
+    with opened(portal_intake, admin, "/webhooks") as (browser, _):
         refused = add_in_portal(browser, inside)
         assert refused.status_code == 422, refused.text[:500]
         assert 'id="url-error"' in refused.text and 'aria-invalid="true"' in refused.text
@@ -326,9 +328,8 @@ def test_a_member_sees_the_endpoints_but_cannot_change_them(
         endpoint = api.post(
             "/v1/webhook-endpoints", json={"url": box.url, "event_types": EVENTS}
         ).json()
-    with portal(portal_intake.url, member) as browser:
-        page = browser.get("/webhooks")
-        assert page.status_code == 200 and box.url in page.text
+    with opened(portal_intake, member, "/webhooks") as (browser, page):
+        assert box.url in page.text
         assert 'method="post" action="/webhooks"' not in page.text  # no form to add one
         token = csrf_of(page)
         added = browser.post(
@@ -349,7 +350,7 @@ def test_a_test_message_and_its_redelivery_from_the_page_are_new_attempts(
     receiver: Receiver,
 ) -> None:
     box = receiver.mailbox()
-    with portal(portal_intake.url, admin) as browser:
+    with opened(portal_intake, admin, "/webhooks") as (browser, _):
         added = add_in_portal(browser, box.url)
         assert added.status_code == 201
         box.secrets.append(secret_on(added))  # the receiver verifies with the secret shown
@@ -382,9 +383,7 @@ def test_a_person_chooses_their_own_emails_in_the_portal(
     company: dict[str, Any],
     member: dict[str, Any],
 ) -> None:
-    with portal(portal_intake.url, member) as browser:
-        page = browser.get("/me/emails")
-        assert page.status_code == 200, page.text[:500]
+    with opened(portal_intake, member, "/me/emails") as (browser, page):
         assert 'value="licence.issued" checked' in page.text  # a default until chosen
         saved = browser.post(
             "/me/emails", data={"csrf": csrf_of(page), "event_types": ["application.received"]}
@@ -402,13 +401,18 @@ def test_the_pages_say_webhooks_are_unavailable_while_notify_does_not_answer(
     infra: Infra, company: dict[str, Any], admin: dict[str, Any]
 ) -> None:
     nowhere = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    env = infra.env(REE_NOTIFY_URL=nowhere)
-    with started("intake", env) as intake, portal(intake.url, admin) as browser:
+    # Five requests of a new session, each counted once: the page saying notify is away
+    # takes the member its route signed in, and counts no second request (that would be 9).
+    env = infra.env(REE_NOTIFY_URL=nowhere, REE_RATE_LIMIT_PER_MINUTE="7")
+    with (
+        started("intake", env) as intake,
+        opened(intake, admin, "/", fresh=True) as (browser, home),
+    ):
         for path in ("/webhooks", "/webhooks/some-endpoint", "/me/emails"):
             page = browser.get(path)
             assert page.status_code == 503, (path, page.text[:300])
             assert "Webhooks are unavailable right now" in page.text
-        token = csrf_of(browser.get("/"))
+        token = csrf_of(home)
         posted = browser.post(
             "/webhooks",
             data={"csrf": token, "url": "https://a.example/h", "event_types": EVENTS},
@@ -450,8 +454,7 @@ def test_signed_out_every_page_sends_to_sign_in_and_another_companys_endpoint_is
             assert answer.headers["location"] == "/sign-in"
     other = new_company(infra, "Eta Other GmbH")
     stranger = enrol_staff(directory, other["id"], "Olga Other", role="admin")
-    with portal(portal_intake.url, stranger) as browser:
-        listed = browser.get("/webhooks")
+    with opened(portal_intake, stranger, "/webhooks") as (browser, listed):
         assert endpoint["url"] not in listed.text
         token = csrf_of(listed)
         for method, path in PAGES[2:9]:
@@ -464,9 +467,7 @@ def test_signed_out_every_page_sends_to_sign_in_and_another_companys_endpoint_is
 def test_the_webhooks_and_email_pages_speak_chinese(
     portal_intake: ServiceProcess, admin: dict[str, Any]
 ) -> None:
-    with portal(portal_intake.url, admin) as browser:
-        hooks = browser.get("/webhooks", params={"lang": "zh-Hans"})
-        assert hooks.status_code == 200
+    with opened(portal_intake, admin, "/webhooks", lang="zh-Hans") as (browser, hooks):
         assert "新端点" in hooks.text and "New endpoint" not in hooks.text
         emails = browser.get("/me/emails")  # the language is kept
         assert "保存我的选择" in emails.text and "Save my choice" not in emails.text
@@ -483,8 +484,8 @@ def test_recovering_asks_for_a_time_and_sends_again_since_then(
     with notify.client(company["api_key"]) as api:
         endpoint = api.post("/v1/webhook-endpoints", json=endpoint_body(receiver)).json()
     page = f"/webhooks/{endpoint['id']}"
-    with portal(portal_intake.url, admin) as browser:
-        token = csrf_of(browser.get(page))
+    with opened(portal_intake, admin, page) as (browser, detail):
+        token = csrf_of(detail)
         for typed in ("", "yesterday"):
             refused = browser.post(f"{page}/recover", data={"csrf": token, "since": typed})
             assert refused.status_code == 422, refused.text[:300]

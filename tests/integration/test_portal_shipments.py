@@ -7,36 +7,19 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
-import pytest
-
-from shared.directory import Directory, open_directory
-from tests.integration.conftest import new_company
 from tests.integration.test_review_flow import act, applicant_view, case_of, submit, token
-from tests.people import enrol_staff, portal, settings_of
-from tests.support import Infra, ServiceProcess, wait_until
+from tests.people import portal
+from tests.portal_fixtures import company_fixture, directory_fixture, staff_fixture  # noqa: F401
+from tests.support import ServiceProcess, wait_until
 
 Officials = dict[str, dict[str, Any]]
 
 
-@pytest.fixture(scope="module")
-def directory(infra: Infra) -> Iterator[Directory]:
-    made = open_directory(settings_of(infra))
-    yield made
-    made.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def company(infra: Infra) -> dict[str, Any]:
-    return new_company(infra, "Echo Magnets GmbH")
-
-
-@pytest.fixture(scope="module")
-def staff(directory: Directory, company: dict[str, Any]) -> dict[str, Any]:
-    return enrol_staff(directory, company["id"], "Eli Echo")
+company = company_fixture("Echo Magnets GmbH")
+staff = staff_fixture("Eli Echo")
 
 
 def _licensed(

@@ -43,8 +43,9 @@ from services.intake.portal import (
 # isort: on
 from services.intake.errors import IntakeError
 from services.intake.portal.pages import INTAKE, redirect, render, router, templates
-from services.intake.portal.session import COOKIE_NAME, SignInRequired
+from services.intake.portal.session import COOKIE_NAME, SignInRequired, member_if_signed_in
 from shared.accounts.sessions import clear_session_cookie
+from shared.http import run_blocking
 from shared.problems import Problem
 
 __all__ = ["PAGES", "install", "is_portal_path", "router"]
@@ -77,7 +78,9 @@ def install(app: FastAPI) -> None:
 
 def _page_for_portal_paths(app: FastAPI, kind: type[Exception]) -> None:
     """An error page for a portal path; the handler installed before (JSON problem
-    details) answers the rest, and its answer is what the page says: one mapping."""
+    details) answers the rest, and its answer is what the page says: one mapping. A
+    signed-in member's error page has their navigation, as every page of theirs; what it
+    says is the problem's words only (another company's application is "not found")."""
     api_answer: Handler = app.exception_handlers[kind]
 
     async def _answer(request: Request, exc: Exception) -> Response:
@@ -87,10 +90,11 @@ def _page_for_portal_paths(app: FastAPI, kind: type[Exception]) -> None:
             return problem
         body = json.loads(bytes(problem.body))
         fields = [f"{e.get('field')}: {e.get('message')}" for e in body.get("errors", [])]
+        member = await run_blocking(member_if_signed_in, request)
         page = render(
             request,
             "error.html",
-            None,
+            member,
             status=problem.status_code,
             title=body.get("title", ""),
             message=body.get("detail") or body.get("title", ""),

@@ -21,7 +21,14 @@ from fastapi.responses import HTMLResponse, Response
 
 from services.intake.notify_client import NotifyClient, NotifyRefused, NotifyUnavailable
 from services.intake.portal.pages import nav, redirect, render, router, words_of
-from services.intake.portal.session import COOKIE_NAME, Member, posted, posted_form, signed_in
+from services.intake.portal.session import (
+    COOKIE_NAME,
+    Member,
+    member_if_signed_in,
+    posted,
+    posted_form,
+    signed_in,
+)
 from services.intake.settings import IntakeSettings
 from shared.accounts.web import field
 from shared.http import run_blocking
@@ -79,7 +86,8 @@ def install(app: FastAPI, settings: IntakeSettings) -> None:
     @app.exception_handler(NotifyUnavailable)
     async def _unavailable(request: Request, exc: NotifyUnavailable) -> HTMLResponse:
         log.warning("notify did not answer the portal: %s", exc)
-        member = await member_of(request)
+        # The page's route signed the member in already: not counted twice, never a 500.
+        member = await run_blocking(member_if_signed_in, request)
         page = render(request, "hooks_unavailable.html", member, status=503)
         page.headers["Retry-After"] = "30"
         return page

@@ -11,9 +11,11 @@ server session.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from fastapi import Request
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.datastructures import FormData
 
 from shared.accounts import web
@@ -31,10 +33,13 @@ __all__ = [
     "SignInRequired",
     "accounts_of",
     "csrf_of",
+    "member_if_signed_in",
     "posted",
     "posted_form",
     "signed_in",
 ]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,7 @@ def _key(request: Request) -> str:
 def _session(request: Request) -> SignedIn:
     known: SignedIn | None = getattr(request.state, "session", None)
     if known is None:
+        request.state.session_looked_up = True
         known = web.session_of(request, accounts_of(request), PersonKind.staff, COOKIE_NAME)
         request.state.session = known
     return known
@@ -75,6 +81,28 @@ def signed_in(request: Request) -> Member:
     """The staff member whose session this is; SignInRequired when there is none valid."""
     person = _session(request)
     within_rate_limit(request, person.session_id)
+    return _member(request, person)
+
+
+def member_if_signed_in(request: Request) -> Member | None:
+    """The member of this request's session, for a page shown whoever asks (an error's):
+    its navigation is theirs. The session a page looked up already is taken as it is (a
+    lookup that refused is not tried again), and the request is not counted again against
+    the rate limit. A lookup that fails is None, a page without navigation: an error page
+    must not fail in turn (the database it needs may be what failed)."""
+    looked_up = getattr(request.state, "session_looked_up", False)
+    if looked_up and getattr(request.state, "session", None) is None:
+        return None  # refused once in this request: not asked again
+    try:
+        return _member(request, _session(request))
+    except SignInRequired:
+        return None
+    except SQLAlchemyError as exc:
+        log.warning("a page without navigation: the session could not be read (%s)", exc)
+        return None
+
+
+def _member(request: Request, person: SignedIn) -> Member:
     company_id = person.company_id or ""  # a staff member's person has a company
     directory: Directory = request.app.state.directory
     company = directory.company(company_id)
