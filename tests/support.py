@@ -222,7 +222,13 @@ class ServiceProcess:
             stderr=subprocess.STDOUT,
         )
         if wait_ready:
-            self.wait_ready()
+            try:
+                self.wait_ready()
+            except BaseException:
+                # A service that never became ready is stopped here: no caller holds it yet,
+                # and a process left running keeps its database connections and its CPU.
+                self.stop()
+                raise
         return self
 
     def wait_ready(self, timeout: float = 60) -> None:
