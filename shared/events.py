@@ -27,6 +27,10 @@ MAX_DOCUMENT_BYTES = 2**40
 MAX_LINES = 10_000
 MAX_QUANTITY_KG = 10_000_000
 MAX_COUNTER = 2**63 - 1
+# A code's names by language (BCP 47 tag → name, `en` always among them), as the protocol of
+# the service that emits the event has them at that moment: consumers show a code by name
+# without reading that service's protocol, and an event keeps the name it was decided under.
+Names = dict[str, str]
 
 
 class CloudEvent(BaseModel):
@@ -218,6 +222,9 @@ class CaseAssigned(CaseRef):
 class CaseDecided(CaseRef):
     decision: Literal["approved", "refused", "not_admitted", "lapsed", "withdrawn"]
     reason: str | None = None
+    # The reason code's names (the protocol's labels.reason_codes of the deciding action);
+    # absent from events emitted before the names were carried, and for a code with no label.
+    reason_label: Names | None = None
     detail: str | None = None
 
 
@@ -232,6 +239,9 @@ class LicenceLine(_Finite):
 class LicenceRef(_Finite):
     number: str
     type: str
+    # The licence type's names (the protocol's labels.licence_types); absent from events
+    # emitted before the names were carried.
+    type_label: Names | None = None
     valid_from: date
     valid_until: date
     status: str
