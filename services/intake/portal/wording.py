@@ -3,14 +3,15 @@ the timeline's events, the application's fields and webhook deliveries' statuses
 
 English, marked for the catalogue (`N_`) and translated where a page shows them (the
 filters `status_label`, `document_kind`, `role_label`, `event_label`, `humanize_request`,
-`field_label` and `delivery_label` of every portal template).
+`field_label` and `delivery_label` of every portal template). A decision's reason and a
+licence's type are review's codes: their names come with review's events (`named`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from shared.i18n import N_
+from shared.i18n import N_, name_in
 
 STATUS_LABELS = {
     "submitted": N_("Submitted"),
@@ -108,8 +109,20 @@ def _named(names: dict[str, str], gettext: Callable[[str], str]) -> Callable[[ob
     return name
 
 
-def filters(gettext: Callable[[str], str]) -> dict[str, Callable[[object], str]]:
+def named(tag: str) -> Callable[[object, object], str]:
+    """A code by the names review's event carried (`names|named(code)`) in the page's
+    language, else in English; in words when it carried none (an event from before)."""
+
+    def name(names: object, code: object) -> str:
+        found = name_in(names, tag)
+        return found if found is not None else str(code).replace("_", " ")
+
+    return name
+
+
+def filters(tag: str, gettext: Callable[[str], str]) -> dict[str, Callable[..., str]]:
     return {
+        "named": named(tag),
         "status_label": _named(STATUS_LABELS, gettext),
         "document_kind": _named(DOCUMENT_KINDS, gettext),
         "role_label": _named(ROLES, gettext),
