@@ -177,3 +177,30 @@ def test_an_event_from_before_the_names_shows_its_codes_in_words(
     for page in pages.values():
         assert "(quantity not justified)" in _decision_of(page)
         assert "<dd>three month</dd>" in page
+
+
+def test_the_application_as_submitted_and_the_licence_lines_name_their_codes(
+    intake: ServiceProcess, infra: Infra, company: dict[str, Any], staff: dict[str, Any]
+) -> None:
+    """Intake's own codes (shared/applications.py), named as its application form offers
+    them: licence type, element, form, end-use category."""
+    app, refs = _submitted(intake, company)
+    licence = LicenceRef(
+        number=f"LIC-G-{app['reference']}",
+        type="three_month",
+        valid_from=date(2026, 12, 1),
+        valid_until=date(2027, 3, 1),
+        status="active",
+        lines=[LicenceLine(line=1, element="Dy", form="metal", approved_quantity_kg=100.0)],
+    )
+    _publish(infra, "licence.issued", refs["case_id"], LicenceIssued(**refs, licence=licence))
+    _projected(intake, company, app["id"], "licence")
+    with portal(intake.url, staff) as browser:
+        pages = _pages(browser, app["id"])
+    english = pages["en"].split("The application as submitted")[1]
+    for named in ("Three-month licence", "Dy — dysprosium", "<dd>metal</dd>", "Automotive"):
+        assert named in english, named
+    assert "three_month" not in english and "automotive" not in english
+    assert "<td>Dy — dysprosium · metal</td>" in pages["en"], "the licence's lines"
+    chinese = pages["zh-Hans"]
+    assert "Dy — 镝" in chinese and "<dd>金属</dd>" in chinese and "类别" in chinese

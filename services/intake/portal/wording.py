@@ -11,6 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from services.intake.application_form import (
+    ELEMENT_NAMES,
+    END_USE_CATEGORIES,
+    FORM_NAMES,
+    LICENCE_TYPES,
+)
 from shared.i18n import N_, name_in
 
 STATUS_LABELS = {
@@ -98,6 +104,7 @@ FIELD_LABELS = {
     "quantity_kg": N_("Quantity (kg)"),
     "value_eur": N_("Value (EUR)"),
     "description": N_("Description"),
+    "category": N_("Category"),
 }
 
 
@@ -107,6 +114,36 @@ def _named(names: dict[str, str], gettext: Callable[[str], str]) -> Callable[[ob
         return gettext(known) if known else str(code).replace("_", " ").capitalize()
 
     return name
+
+
+# The application's coded values by their field (shared/applications.py), named as the
+# application form offers them; an element is its symbol and its name ("Dy — dysprosium").
+FIELD_VALUES: dict[str, dict[str, str]] = {
+    "licence_type": {str(k): v for k, v in LICENCE_TYPES.items()},
+    "form": {str(k): v for k, v in FORM_NAMES.items()},
+    "category": {str(k): v for k, v in END_USE_CATEGORIES.items()},
+}
+ELEMENTS = {str(k): v for k, v in ELEMENT_NAMES.items()}
+
+
+def _field_value(gettext: Callable[[str], str]) -> Callable[[object, object], str]:
+    """A value of the application as submitted, named when its field holds a code."""
+
+    def value(raw: object, field: object = None) -> str:
+        if field == "element":
+            return _element(gettext)(raw)
+        known = FIELD_VALUES.get(str(field), {}).get(str(raw))
+        return gettext(known) if known else str(raw)
+
+    return value
+
+
+def _element(gettext: Callable[[str], str]) -> Callable[[object], str]:
+    def element(symbol: object) -> str:
+        known = ELEMENTS.get(str(symbol))
+        return f"{symbol} — {gettext(known)}" if known else str(symbol)
+
+    return element
 
 
 def named(tag: str) -> Callable[[object, object], str]:
@@ -130,4 +167,7 @@ def filters(tag: str, gettext: Callable[[str], str]) -> dict[str, Callable[..., 
         "humanize_request": _named(REQUEST_STATUSES, gettext),
         "field_label": _named(FIELD_LABELS, gettext),
         "delivery_label": _named(DELIVERY_WORDS, gettext),
+        "field_value": _field_value(gettext),
+        "element_name": _element(gettext),
+        "form_name": _named(FIELD_VALUES["form"], gettext),
     }
