@@ -222,9 +222,15 @@ class CaseAssigned(CaseRef):
 class CaseDecided(CaseRef):
     decision: Literal["approved", "refused", "not_admitted", "lapsed", "withdrawn"]
     reason: str | None = None
-    # The reason code's names (the protocol's labels.reason_codes of the deciding action);
-    # absent from events emitted before the names were carried, and for a code with no label.
-    reason_label: Names | None = None
+    reason_label: Names | None = Field(
+        default=None,
+        description="The reason code's name in each language (review's protocol,"
+        " labels.reason_codes of the deciding action), as it was when the case was decided;"
+        " absent from older events and for a code without a label: show the code.",
+        examples=[
+            {"en": "Quantity not justified by the end use", "zh-Hans": "数量与所述最终用途不符"}
+        ],
+    )
     detail: str | None = None
 
 
@@ -239,9 +245,13 @@ class LicenceLine(_Finite):
 class LicenceRef(_Finite):
     number: str
     type: str
-    # The licence type's names (the protocol's labels.licence_types); absent from events
-    # emitted before the names were carried.
-    type_label: Names | None = None
+    type_label: Names | None = Field(
+        default=None,
+        description="The licence type's name in each language (review's protocol,"
+        " labels.licence_types), as it was when the licence was issued; absent from older"
+        " events: show the code.",
+        examples=[{"en": "Annual licence", "zh-Hans": "年度出口许可证"}],
+    )
     valid_from: date
     valid_until: date
     status: str
