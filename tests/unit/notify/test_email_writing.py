@@ -161,3 +161,11 @@ def test_a_name_missing_in_the_persons_language_falls_back_to_english() -> None:
         "case.decided", decision="refused", reason="other", reason_label={"en": "Other reason"}
     )
     assert "Other reason" in WRITER.write(_body(english_only), "zh-Hans").text
+
+
+def test_a_message_stored_before_names_were_carried_is_still_written() -> None:
+    """A delivery retried after the upgrade has its body as it was built: no name keys."""
+    refused, licence = _body(REFUSED), _body(LICENCE)
+    del refused["data"]["reason_label"], licence["data"]["licence"]["type_label"]
+    assert "military end use" in WRITER.write(refused, "zh-Hans").text
+    assert "three month" in WRITER.write(licence).text
