@@ -3,8 +3,10 @@ the timeline's events, the application's fields and webhook deliveries' statuses
 
 English, marked for the catalogue (`N_`) and translated where a page shows them (the
 filters `status_label`, `document_kind`, `role_label`, `event_label`, `humanize_request`,
-`field_label` and `delivery_label` of every portal template). A decision's reason and a
-licence's type are review's codes: their names come with review's events (`named`).
+`field_label` and `delivery_label` of every portal template). The application's own codes
+(licence type, element, form, end-use category) are named as its form offers them
+(`field_value`, `element_name`, `form_name`). A decision's reason and a licence's type as
+review decided them are review's codes: their names come with review's events (`named`).
 """
 
 from __future__ import annotations
@@ -129,9 +131,11 @@ ELEMENTS = {str(k): v for k, v in ELEMENT_NAMES.items()}
 def _field_value(gettext: Callable[[str], str]) -> Callable[[object, object], str]:
     """A value of the application as submitted, named when its field holds a code."""
 
+    element = _element(gettext)
+
     def value(raw: object, field: object = None) -> str:
         if field == "element":
-            return _element(gettext)(raw)
+            return element(raw)
         known = FIELD_VALUES.get(str(field), {}).get(str(raw))
         return gettext(known) if known else str(raw)
 
