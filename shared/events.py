@@ -27,6 +27,10 @@ MAX_DOCUMENT_BYTES = 2**40
 MAX_LINES = 10_000
 MAX_QUANTITY_KG = 10_000_000
 MAX_COUNTER = 2**63 - 1
+# A code's names by language (BCP 47 tag → name, `en` always among them), as the protocol of
+# the service that emits the event has them at that moment: consumers show a code by name
+# without reading that service's protocol, and an event keeps the name it was decided under.
+Names = dict[str, str]
 
 
 class CloudEvent(BaseModel):
@@ -218,6 +222,15 @@ class CaseAssigned(CaseRef):
 class CaseDecided(CaseRef):
     decision: Literal["approved", "refused", "not_admitted", "lapsed", "withdrawn"]
     reason: str | None = None
+    reason_label: Names | None = Field(
+        default=None,
+        description="The reason code's name in each language (review's protocol,"
+        " labels.reason_codes of the deciding action), as it was when the case was decided;"
+        " absent from older events and for a code without a label: show the code.",
+        examples=[
+            {"en": "Quantity not justified by the end use", "zh-Hans": "数量与所述最终用途不符"}
+        ],
+    )
     detail: str | None = None
 
 
@@ -232,6 +245,13 @@ class LicenceLine(_Finite):
 class LicenceRef(_Finite):
     number: str
     type: str
+    type_label: Names | None = Field(
+        default=None,
+        description="The licence type's name in each language (review's protocol,"
+        " labels.licence_types), as it was when the licence was issued; absent from older"
+        " events: show the code.",
+        examples=[{"en": "Annual licence", "zh-Hans": "年度出口许可证"}],
+    )
     valid_from: date
     valid_until: date
     status: str

@@ -298,6 +298,19 @@ class Languages:
         return tag in self.supported
 
 
+def name_in(names: object, tag: str) -> str | None:
+    """A code's name in `tag`, else in the default language, from the names an event carries
+    (`{"en": ..., "zh-Hans": ...}`, shared/events.py `Names`); None when there are none, so
+    the caller words the code itself (events emitted before names were carried)."""
+    if not isinstance(names, Mapping):
+        return None
+    for candidate in (tag, DEFAULT_LANGUAGE):
+        name = names.get(candidate)
+        if isinstance(name, str) and name.strip():
+            return name
+    return None
+
+
 def missing_translations(catalogue: Catalog, message_ids: Iterable[str]) -> list[str]:
     """Message ids a catalogue lacks, leaves empty or marks fuzzy (each counts as missing)."""
     missing = []

@@ -217,7 +217,13 @@ def on_decided(session: Session, event: CloudEvent, data: CaseDecided) -> None:
     app = _application(session, data.application_id)
     if app is None:
         return
-    app.decision = {"decision": data.decision, "reason": data.reason, "at": event.time.isoformat()}
+    app.decision = {
+        "decision": data.decision,
+        "reason": data.reason,
+        # The reason's names as review's protocol had them when it decided (none before).
+        "reason_label": data.reason_label,
+        "at": event.time.isoformat(),
+    }
     _set_status(app, event, data.decision)
     app.updated_at = event.time
     session.add(app)

@@ -40,8 +40,12 @@ CATALOGUE = "mail"
 ACCEPTED = 250
 
 
-def _filters(_tag: str, gettext: Callable[[str], str]) -> Mapping[str, Callable[..., Any]]:
-    return {"words": wording.words, "status": wording.status_words(gettext)}
+def _filters(tag: str, gettext: Callable[[str], str]) -> Mapping[str, Callable[..., Any]]:
+    return {
+        "words": wording.words,
+        "status": wording.status_words(gettext),
+        "named": wording.named(tag),
+    }
 
 
 @dataclass(frozen=True)

@@ -109,3 +109,6 @@ def test_shipments_recorded_in_review_show_at_intakes_api_and_on_the_portal_page
         zh = browser.get(f"/applications/{app['id']}?lang=zh-Hans")
         browser.get("/?lang=en")
         assert "许可证剩余数量" in zh.text and "该许可证下的发运" in zh.text
+        # The type by the name review's protocol gave it on licence.issued, end to end.
+        assert "<dt>Licence type</dt><dd>Three-month licence</dd>" in page.text
+        assert "<dd>三个月有效期出口许可证</dd>" in zh.text

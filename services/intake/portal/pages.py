@@ -86,7 +86,7 @@ def templates() -> Languages:
         INTAKE / "translations",
         CATALOGUE,
         LANGUAGES,
-        filters=lambda _lang, gettext: wording.filters(gettext),
+        filters=wording.filters,
     )
 
 

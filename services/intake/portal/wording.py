@@ -3,14 +3,23 @@ the timeline's events, the application's fields and webhook deliveries' statuses
 
 English, marked for the catalogue (`N_`) and translated where a page shows them (the
 filters `status_label`, `document_kind`, `role_label`, `event_label`, `humanize_request`,
-`field_label` and `delivery_label` of every portal template).
+`field_label` and `delivery_label` of every portal template). The application's own codes
+(licence type, element, form, end-use category) are named as its form offers them
+(`field_value`, `element_name`, `form_name`). A decision's reason and a licence's type as
+review decided them are review's codes: their names come with review's events (`named`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from shared.i18n import N_
+from services.intake.application_form import (
+    ELEMENT_NAMES,
+    END_USE_CATEGORIES,
+    FORM_NAMES,
+    LICENCE_TYPES,
+)
+from shared.i18n import N_, name_in
 
 STATUS_LABELS = {
     "submitted": N_("Submitted"),
@@ -97,6 +106,7 @@ FIELD_LABELS = {
     "quantity_kg": N_("Quantity (kg)"),
     "value_eur": N_("Value (EUR)"),
     "description": N_("Description"),
+    "category": N_("Category"),
 }
 
 
@@ -108,8 +118,52 @@ def _named(names: dict[str, str], gettext: Callable[[str], str]) -> Callable[[ob
     return name
 
 
-def filters(gettext: Callable[[str], str]) -> dict[str, Callable[[object], str]]:
+# The application's coded values by their field (shared/applications.py), named as the
+# application form offers them; an element is its symbol and its name ("Dy — dysprosium").
+FIELD_VALUES: dict[str, dict[str, str]] = {
+    "licence_type": {str(k): v for k, v in LICENCE_TYPES.items()},
+    "form": {str(k): v for k, v in FORM_NAMES.items()},
+    "category": {str(k): v for k, v in END_USE_CATEGORIES.items()},
+}
+ELEMENTS = {str(k): v for k, v in ELEMENT_NAMES.items()}
+
+
+def _field_value(gettext: Callable[[str], str]) -> Callable[[object, object], str]:
+    """A value of the application as submitted, named when its field holds a code."""
+
+    element = _element(gettext)
+
+    def value(raw: object, field: object = None) -> str:
+        if field == "element":
+            return element(raw)
+        known = FIELD_VALUES.get(str(field), {}).get(str(raw))
+        return gettext(known) if known else str(raw)
+
+    return value
+
+
+def _element(gettext: Callable[[str], str]) -> Callable[[object], str]:
+    def element(symbol: object) -> str:
+        known = ELEMENTS.get(str(symbol))
+        return f"{symbol} — {gettext(known)}" if known else str(symbol)
+
+    return element
+
+
+def named(tag: str) -> Callable[[object, object], str]:
+    """A code by the names review's event carried (`names|named(code)`) in the page's
+    language, else in English; in words when it carried none (an event from before)."""
+
+    def name(names: object, code: object) -> str:
+        found = name_in(names, tag)
+        return found if found is not None else str(code).replace("_", " ")
+
+    return name
+
+
+def filters(tag: str, gettext: Callable[[str], str]) -> dict[str, Callable[..., str]]:
     return {
+        "named": named(tag),
         "status_label": _named(STATUS_LABELS, gettext),
         "document_kind": _named(DOCUMENT_KINDS, gettext),
         "role_label": _named(ROLES, gettext),
@@ -117,4 +171,7 @@ def filters(gettext: Callable[[str], str]) -> dict[str, Callable[[object], str]]
         "humanize_request": _named(REQUEST_STATUSES, gettext),
         "field_label": _named(FIELD_LABELS, gettext),
         "delivery_label": _named(DELIVERY_WORDS, gettext),
+        "field_value": _field_value(gettext),
+        "element_name": _element(gettext),
+        "form_name": _named(FIELD_VALUES["form"], gettext),
     }

@@ -159,6 +159,18 @@ def _mapping(data: Mapping[str, Any], key: str, where: str = "data") -> Mapping[
     return value
 
 
+def _names(data: Mapping[str, Any], key: str, where: str = "data") -> dict[str, str] | None:
+    # A code's names by language (shared/events.py `Names`): only text, by tag, passes.
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or not all(
+        isinstance(tag, str) and isinstance(name, str) for tag, name in value.items()
+    ):
+        raise MalformedEvent(f"{where}.{key} should map language tags to names")
+    return dict(value)
+
+
 def _iso(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise MalformedEvent("event times must carry a time zone")
@@ -245,6 +257,7 @@ def _decided(data: Mapping[str, Any]) -> Data:
         **_application(data),
         "decision": _required(data, "decision"),
         "reason": _optional(data, "reason"),
+        "reason_label": _names(data, "reason_label"),
     }
 
 
@@ -271,6 +284,7 @@ def _licence_issued(data: Mapping[str, Any]) -> Data:
         "licence": {
             "number": _required(licence, "number", where),
             "type": _optional(licence, "type", where),
+            "type_label": _names(licence, "type_label", where),
             "valid_from": _optional(licence, "valid_from", where),
             "valid_until": _optional(licence, "valid_until", where),
             "status": _optional(licence, "status", where),

@@ -170,6 +170,14 @@ class Protocol:
             return code
         return labels.get(lang) or labels[DEFAULT_LANGUAGE]
 
+    def names(self, kind: LabelKind, code: str, of: str | None = None) -> dict[str, str] | None:
+        """A code's name in each of the protocol's languages, as events carry it to the
+        services that show the code but do not read this protocol (shared/events.py `Names`);
+        None for a code with no label, which they word themselves."""
+        if self.spec.labels.of(kind, of).get(code) is None:
+            return None
+        return {lang: self.label(kind, code, lang, of=of) for lang in self.languages}
+
     def labels_in(self, lang: str) -> dict[str, Any]:
         """Every label of the protocol in one language, by kind of code (GET /v1/protocol)."""
         named = self.spec.labels

@@ -215,6 +215,12 @@ class CaseworkCore:
                     **self._refs(case),
                     decision=case.state,
                     reason=case.decision_reason,
+                    # Named by the action that decided (a decline's codes are not a refusal's).
+                    reason_label=self.protocol.names(
+                        "reason", case.decision_reason, of=transition.action
+                    )
+                    if case.decision_reason
+                    else None,
                     detail=case.decision_detail,
                 ),
             )
@@ -452,6 +458,7 @@ class CaseworkCore:
         return LicenceRef(
             number=record.number,
             type=record.type,
+            type_label=self.protocol.names("licence_type", record.type),
             valid_from=record.valid_from,
             valid_until=record.valid_until,
             status="active",

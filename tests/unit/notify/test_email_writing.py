@@ -119,3 +119,53 @@ def test_the_same_e_mail_in_simplified_chinese_with_its_dates_in_chinese() -> No
 
 def test_a_language_the_channel_does_not_write_in_gets_english() -> None:
     assert WRITER.write(_body(APPROVED), "fr").subject == "Application REC-2026-000123 approved"
+
+
+REFUSAL_NAMES = {"en": "Quantity not justified by the end use", "zh-Hans": "数量与所述最终用途不符"}
+TYPE_NAMES = {"en": "Three-month licence", "zh-Hans": "三个月有效期出口许可证"}
+NAMED_REFUSAL = event(
+    "case.decided",
+    decision="refused",
+    reason="quantity_not_justified",
+    reason_label=REFUSAL_NAMES,
+)
+NAMED_LICENCE = event(
+    "licence.issued", licence={**LICENCE["data"]["licence"], "type_label": TYPE_NAMES}
+)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-Hans"])
+def test_a_refusal_names_its_reason_in_the_persons_language(lang: str) -> None:
+    text = WRITER.write(_body(NAMED_REFUSAL), lang).text
+    assert REFUSAL_NAMES[lang] in text
+    assert "quantity" not in text.replace(REFUSAL_NAMES["en"], "")
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-Hans"])
+def test_a_licence_names_its_type_in_the_persons_language(lang: str) -> None:
+    text = WRITER.write(_body(NAMED_LICENCE), lang).text
+    assert TYPE_NAMES[lang] in text
+    assert "three month" not in text
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-Hans"])
+def test_events_without_names_still_show_their_codes_in_words(lang: str) -> None:
+    refused = WRITER.write(_body(REFUSED), lang).text
+    assert "military end use" in refused
+    licence = WRITER.write(_body(LICENCE), lang).text
+    assert "three month" in licence
+
+
+def test_a_name_missing_in_the_persons_language_falls_back_to_english() -> None:
+    english_only = event(
+        "case.decided", decision="refused", reason="other", reason_label={"en": "Other reason"}
+    )
+    assert "Other reason" in WRITER.write(_body(english_only), "zh-Hans").text
+
+
+def test_a_message_stored_before_names_were_carried_is_still_written() -> None:
+    """A delivery retried after the upgrade has its body as it was built: no name keys."""
+    refused, licence = _body(REFUSED), _body(LICENCE)
+    del refused["data"]["reason_label"], licence["data"]["licence"]["type_label"]
+    assert "military end use" in WRITER.write(refused, "zh-Hans").text
+    assert "three month" in WRITER.write(licence).text

@@ -301,8 +301,21 @@ def test_decisions_carry_decision_and_reason_but_not_the_officials_detail() -> N
         "reference": "REC-2026-000123",
         "decision": "refused",
         "reason": "military_end_use",
+        "reason_label": None,
     }
     assert body_of(APPROVED)["data"]["decision"] == "approved"
+
+
+def test_a_decision_carries_the_names_of_its_reason_as_review_sent_them() -> None:
+    names = {"en": "Military end use or end user", "zh-Hans": "军事最终用途或军事最终用户"}
+    named = event("case.decided", decision="refused", reason="military_end_use", reason_label=names)
+    assert body_of(named)["data"]["reason_label"] == names
+
+
+def test_a_licence_carries_the_names_of_its_type_as_review_sent_them() -> None:
+    names = {"en": "Three-month licence", "zh-Hans": "三个月有效期出口许可证"}
+    named = event("licence.issued", licence={**LICENCE["data"]["licence"], "type_label": names})
+    assert body_of(named)["data"]["licence"]["type_label"] == names
 
 
 def test_licence_issued_carries_the_licence_and_approved_quantities_only() -> None:
@@ -315,6 +328,7 @@ def test_licence_issued_carries_the_licence_and_approved_quantities_only() -> No
             "valid_from": "2026-04-01",
             "valid_until": "2026-06-30",
             "status": "active",
+            "type_label": None,
             "lines": [{"line": 1, "element": "Dy", "form": "metal", "approved_quantity_kg": 100.0}],
         },
     }
@@ -349,6 +363,11 @@ def test_a_nested_object_where_a_plain_value_belongs_is_refused_not_forwarded() 
         (event("case.acknowledged", state="cn_review"), "accepted_on"),
         (event("licence.revoked", revoked_on="2026-05-01"), "number"),
         (event("licence.issued", licence={"number": "L-1", "lines": "all"}), "lines"),
+        (
+            event("case.decided", decision="refused", reason="other", reason_label={"en": 8731}),
+            "reason_label",
+        ),
+        (event("licence.issued", licence={"number": "L-1", "type_label": "Annual"}), "type_label"),
     ],
 )
 def test_events_missing_what_their_webhook_needs_are_malformed(
