@@ -20,10 +20,10 @@ import httpx
 import pytest
 from pydantic import BaseModel
 
-from shared.directory import Directory, open_directory
 from shared.events import CaseDecided, LicenceIssued, LicenceLine, LicenceRef, new_event
-from tests.integration.conftest import application, new_company
-from tests.people import enrol_staff, portal, settings_of
+from tests.integration.conftest import application
+from tests.people import portal
+from tests.portal_fixtures import company_fixture, directory_fixture, staff_fixture  # noqa: F401
 from tests.support import Infra, ServiceProcess, running, wait_until
 
 REVIEW = "review.events"
@@ -46,21 +46,8 @@ def intake(infra: Infra) -> Iterator[ServiceProcess]:
     yield from running("intake", infra)
 
 
-@pytest.fixture(scope="module")
-def directory(infra: Infra) -> Iterator[Directory]:
-    made = open_directory(settings_of(infra))
-    yield made
-    made.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def company(infra: Infra) -> dict[str, Any]:
-    return new_company(infra, "Foxtrot Sintering SA")
-
-
-@pytest.fixture(scope="module")
-def staff(directory: Directory, company: dict[str, Any]) -> dict[str, Any]:
-    return enrol_staff(directory, company["id"], "Fay Foxtrot")
+company = company_fixture("Foxtrot Sintering SA")
+staff = staff_fixture("Fay Foxtrot")
 
 
 def _publish(infra: Infra, event_type: str, subject: str, data: BaseModel) -> None:
