@@ -169,6 +169,20 @@ def _cases_in(dep: Deployment, state: str) -> list[tuple[str, int]]:
         engine.dispose()
 
 
+class Progress:
+    """One line as each phase of a batch ends (a batch of 10,000 takes minutes): which
+    applications, what was done to all of them, and the seconds the phase took."""
+
+    def __init__(self, first: int, count: int) -> None:
+        self.batch = f"applications {first + 1:,}-{first + count:,}"
+        self.since = time.monotonic()
+
+    def done(self, what: str) -> None:
+        now = time.monotonic()
+        print(f"[retention] {self.batch}: {what} ({now - self.since:.0f} s)", flush=True)
+        self.since = now
+
+
 def journeys(
     dep: Deployment,
     services: dict[str, Process],
@@ -180,15 +194,19 @@ def journeys(
 ) -> None:
     """Take `count` new applications from submission to an issued licence."""
     intake, review = services["intake"], services["review"]
+    phase = Progress(first, count)
     asyncio.run(submit(intake, keys, first, count, limit))
+    phase.done("submitted at intake")
 
     def opened() -> list[tuple[str, int]]:
         cases = cases_in(dep, "eu_screening")
         return cases if len(cases) >= count else []
 
     screening = wait_until(opened, 1800, f"{count} cases opened")
+    phase.done("opened as cases in review")
     admit = {"action": "admit"}
     asyncio.run(act_on_all(review, officials.eu_officer, screening, lambda _c: admit, limit))
+    phase.done("admitted by the EU officer")
     while cases_in(dep, "queued"):
         answer = httpx.post(
             review.url + "/v1/priority-lists",
@@ -199,6 +217,7 @@ def journeys(
         answer.raise_for_status()
         if not answer.json()["cases"]:
             raise RuntimeError("a priority list took none of the queued cases")
+    phase.done("sent to China on priority lists")
     today = date.today().isoformat()
 
     def approve(case_id: str) -> dict[str, Any]:
@@ -207,6 +226,7 @@ def journeys(
 
     sent = cases_in(dep, "cn_review")
     asyncio.run(act_on_all(review, officials.cn_officer, sent, approve, limit))
+    phase.done("approved by the CN officer, licences issued")
 
 
 def counts(dep: Deployment, component: str, where: dict[str, str]) -> dict[str, int]:
@@ -293,6 +313,7 @@ def main(argv: list[str] | None = None) -> None:
             journeys(dep, services, officials, keys, done, step, args.concurrency)
             done += step
             wait_until(lambda: settled(dep), 1800, f"the journeys of {done} applications")
+            print(f"[retention] {done:,} applications: settled, counting", flush=True)
             prints.append((done, time.monotonic() - started, patiently(lambda: figures(dep))))
             show(*prints[-1])
             if args.table is not None:
