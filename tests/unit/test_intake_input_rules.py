@@ -200,7 +200,9 @@ def _office(names: list[str]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for name in names:
-            archive.writestr(name, "<x/>")
+            # A fixed date: the bytes (and so the test's id) are the same in every process
+            # that collects the tests (pytest-xdist's workers must agree on them).
+            archive.writestr(zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0)), "<x/>")
     return buffer.getvalue()
 
 
@@ -220,6 +222,17 @@ PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
         (DOCX, _office(["[Content_Types].xml", "word/document.xml"]), True),
         (DOCX, _office(["[Content_Types].xml", "payload.exe"]), False),
         (DOCX, b"PK\x03\x04" + b"\x00" * 200, False),
+    ],
+    ids=[
+        "pdf",
+        "pdf-with-an-executable-after-its-end",
+        "png",
+        "png-with-a-zip-after-its-end",
+        "jpeg",
+        "jpeg-without-its-end",
+        "docx",
+        "docx-holding-an-executable",
+        "docx-not-a-zip",
     ],
 )
 def test_binary_types_are_checked_for_their_structure(
