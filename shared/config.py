@@ -136,6 +136,11 @@ class ServiceSettings(CommonSettings):
     host: str = Field("127.0.0.1", alias="REE_HOST")
     port: int = 8000
     max_body_bytes: int = Field(1_000_000, alias="REE_MAX_BODY_BYTES")
+    # The size of each pool of PostgreSQL connections a service process keeps
+    # (shared/runtime.py): its schema's engine (as many more at a peak), the credential
+    # lookups, intake's writes, and the directory's engine (at most 5, as many more at a
+    # peak). Replicas * services * about 4 * this must fit the server's max_connections.
+    db_pool_size: int = Field(10, ge=1, le=100, alias="REE_DB_POOL_SIZE")
     max_page_size: int = 200
     default_page_size: int = 50
     # Event consumption: see ARCHITECTURE.md, delivery guarantees.

@@ -67,7 +67,13 @@ def make_engine(settings: CommonSettings, component: str, pool_size: int = 10) -
     schema = settings.schema_for(component)
     engine = create_engine(
         url,
-        connect_args={"options": f"-csearch_path={schema}", "connect_timeout": 5},
+        # The schema names the connection in pg_stat_activity: an operator sees which
+        # service (and which deployment, by its prefix) holds the server's connections.
+        connect_args={
+            "options": f"-csearch_path={schema}",
+            "connect_timeout": 5,
+            "application_name": schema,
+        },
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_recycle=1800,

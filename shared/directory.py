@@ -264,11 +264,12 @@ def validate_eori(eori: str) -> str:
 class Directory:
     """Issues, verifies and revokes credentials."""
 
-    def __init__(self, engine: Engine, token_secret: str) -> None:
+    def __init__(self, engine: Engine, token_secret: str, lookups: int = 10) -> None:
         self.engine = engine
         self._key = token_secret.encode()
+        # Up to `lookups` connections of their own for the credential lookup of every request.
         self._lookups = (
-            RawConnections(engine, size=10, autocommit=True)
+            RawConnections(engine, size=lookups, autocommit=True)
             if engine.dialect.name == "postgresql"
             else None
         )

@@ -38,6 +38,8 @@ from shared.retention import trim_stream
 log = logging.getLogger(__name__)
 
 Worker = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+# The most connections a service keeps to the credential directory (sign-ins, tokens).
+DIRECTORY_POOL_SIZE = 5
 
 
 class ServiceRuntime:
@@ -47,9 +49,13 @@ class ServiceRuntime:
         self.settings = settings
         self.component = settings.service_name
         self.migrations = migrations
-        self.engine = make_engine(settings, self.component)
-        self.directory_engine = make_engine(settings, DIRECTORY, pool_size=5)
-        self.directory = Directory(self.directory_engine, settings.token_secret)
+        self.engine = make_engine(settings, self.component, pool_size=settings.db_pool_size)
+        self.directory_engine = make_engine(
+            settings, DIRECTORY, pool_size=min(DIRECTORY_POOL_SIZE, settings.db_pool_size)
+        )
+        self.directory = Directory(
+            self.directory_engine, settings.token_secret, lookups=settings.db_pool_size
+        )
         self.redis = connect_with(settings)
         self.relay = OutboxRelay(
             self.engine,

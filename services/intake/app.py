@@ -45,7 +45,9 @@ def build(settings: IntakeSettings | None = None) -> FastAPI:
     app.state.documents = open_store(settings)
     # POST /v1/applications writes through plain psycopg connections on PostgreSQL.
     postgres = runtime.engine.dialect.name == "postgresql"
-    app.state.writer = RawConnections(runtime.engine, size=16) if postgres else None
+    app.state.writer = (
+        RawConnections(runtime.engine, size=settings.db_pool_size) if postgres else None
+    )
     # Company staff sign in to the portal (shared/accounts/): sessions, sign-in delays in Redis.
     app.state.accounts = open_accounts(runtime.directory, connect_blocking(settings), settings)
     app.include_router(router)

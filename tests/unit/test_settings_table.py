@@ -12,6 +12,10 @@ from tests.support import ROOT
 
 # setting -> (test node id, text the test file must contain; None: the setting's own name)
 EFFECT_TESTS: dict[str, tuple[str, str | None]] = {
+    "REE_DB_POOL_SIZE": (
+        "tests/integration/test_db_pool_size.py::test_a_service_keeps_no_more_connections_than_its_pool_size",
+        None,
+    ),
     "REE_RATE_LIMIT_SCOPE": (
         "tests/integration/test_shared_rate_limit.py::test_counted_per_process_each_replica_gives_the_limit",
         None,
