@@ -147,9 +147,6 @@ class Infra:
             REE_CONSUMER_BLOCK_MS="200",
             REE_OUTBOX_POLL_SECONDS="0.2",
             REE_LOG_LEVEL="WARNING",
-            # Two test processes (make test) each run several services at once: small pools
-            # keep them within PostgreSQL's default 100 connections.
-            REE_DB_POOL_SIZE="3",
             PYTHONPATH=str(ROOT),
         )
         if self.database_url:
