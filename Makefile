@@ -28,9 +28,9 @@ install: $(VENV)/.installed
 run: install
 	$(BIN)/reechannel run
 
-## Run the whole test suite (real Redis and database: see README, Testing), on TEST_WORKERS
-## processes, a test file to a process (its module fixtures start services once).
-TEST_WORKERS ?= 2
+## Run the whole test suite (real Redis and database: see README, Testing). TEST_WORKERS=N
+## runs it on N processes, a test file to a process (README, Testing: not yet the default).
+TEST_WORKERS ?= 0
 test: install specs
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
