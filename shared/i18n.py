@@ -311,6 +311,18 @@ def name_in(names: object, tag: str) -> str | None:
     return None
 
 
+def named(tag: str) -> Callable[[object, object], str]:
+    """The template filter `names|named(code)`: a code by the names its event carried, in
+    the language `tag`, else in the default language; as words (`end_use_not_credible` →
+    `end use not credible`) when the event carried none (one emitted before they were)."""
+
+    def name(names: object, code: object) -> str:
+        found = name_in(names, tag)
+        return found if found is not None else str(code).replace("_", " ")
+
+    return name
+
+
 def missing_translations(catalogue: Catalog, message_ids: Iterable[str]) -> list[str]:
     """Message ids a catalogue lacks, leaves empty or marks fuzzy (each counts as missing)."""
     missing = []

@@ -30,7 +30,7 @@ from services.notify import wording
 from services.notify.store.claims import Job
 from services.notify.store.recipients import MAILTO, language_of
 from services.notify.transport import MAX_ERROR_LENGTH, Response
-from shared.i18n import DEFAULT_LANGUAGE, LANGUAGES, Languages
+from shared.i18n import DEFAULT_LANGUAGE, LANGUAGES, Languages, named
 from shared.mail import MailSettings, alternative_message, send_message
 
 NOTIFY = Path(__file__).parent
@@ -44,7 +44,7 @@ def _filters(tag: str, gettext: Callable[[str], str]) -> Mapping[str, Callable[.
     return {
         "words": wording.words,
         "status": wording.status_words(gettext),
-        "named": wording.named(tag),
+        "named": named(tag),
     }
 
 

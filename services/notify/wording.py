@@ -1,12 +1,13 @@
 """The applicant's words for the codes an e-mail names: an application's status, marked for
 the `mail` catalogue (`make i18n`) and translated where the e-mail is written; a refusal's
-reason and a licence's type by the names their event carries (review's protocol labels)."""
+reason and a licence's type by the names their event carries (review's protocol labels:
+shared/i18n.py `named`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from shared.i18n import N_, name_in
+from shared.i18n import N_
 
 # The protocol's states as an applicant reads them (PROTOCOL.md, states).
 STATUS_WORDS: dict[str, str] = {
@@ -38,14 +39,3 @@ def status_words(gettext: Callable[[str], str]) -> Callable[[object], str]:
         return gettext(known) if known is not None else words(value)
 
     return status
-
-
-def named(tag: str) -> Callable[[object, object], str]:
-    """A code by the names its event carried (`names|named(code)`), in the language `tag`,
-    else in English; as words when the event carried none (one emitted before they were)."""
-
-    def name(names: object, code: object) -> str:
-        found = name_in(names, tag)
-        return found if found is not None else words(code)
-
-    return name

@@ -19,7 +19,7 @@ from services.intake.application_form import (
     FORM_NAMES,
     LICENCE_TYPES,
 )
-from shared.i18n import N_, name_in
+from shared.i18n import N_, named
 
 STATUS_LABELS = {
     "submitted": N_("Submitted"),
@@ -148,17 +148,6 @@ def _element(gettext: Callable[[str], str]) -> Callable[[object], str]:
         return f"{symbol} — {gettext(known)}" if known else str(symbol)
 
     return element
-
-
-def named(tag: str) -> Callable[[object, object], str]:
-    """A code by the names review's event carried (`names|named(code)`) in the page's
-    language, else in English; in words when it carried none (an event from before)."""
-
-    def name(names: object, code: object) -> str:
-        found = name_in(names, tag)
-        return found if found is not None else str(code).replace("_", " ")
-
-    return name
 
 
 def filters(tag: str, gettext: Callable[[str], str]) -> dict[str, Callable[..., str]]:
